@@ -1,0 +1,1 @@
+"""The Faust app and its agents (intake, enrich, dedup, route, audit)."""

@@ -1,0 +1,1 @@
+"""Running intelshare: the local Kafka broker, provisioning, demo and benchmark."""

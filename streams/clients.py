@@ -1,0 +1,139 @@
+"""kafka-python clients built from :class:`Settings`, with Kafka errors translated at this boundary.
+
+Everything that opens a connection to the broker goes through here, so a missing broker or topic
+always reads the same way: a named intelshare error whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import kafka.errors
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient
+
+from streams.errors import BrokerUnavailableError, IntelshareError, TopicMissingError
+from streams.settings import Settings
+from streams.topics import TopicSpec
+
+__all__ = [
+    "TopicOutcome",
+    "admin_client",
+    "consumer",
+    "create_topics",
+    "producer",
+    "translate_errors",
+]
+
+
+def _common(settings: Settings) -> dict[str, Any]:
+    timeout_ms = int(settings.request_timeout * 1000)
+    return {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "request_timeout_ms": timeout_ms,
+        "bootstrap_timeout_ms": timeout_ms,
+        "client_id": "intelshare",
+    }
+
+
+@contextlib.contextmanager
+def translate_errors(settings: Settings, doing: str) -> Iterator[None]:
+    """Turn kafka-python errors raised while ``doing`` something into intelshare errors."""
+    try:
+        yield
+    except IntelshareError:
+        raise
+    except (kafka.errors.KafkaTimeoutError, kafka.errors.KafkaConnectionError) as exc:
+        raise BrokerUnavailableError(
+            f"no Kafka broker answered at {settings.bootstrap_servers} while {doing} ({exc}); "
+            "start the local one with `intelshare broker start`, or set KAFKA_BOOTSTRAP_SERVERS"
+        ) from exc
+    except kafka.errors.UnknownTopicOrPartitionError as exc:
+        raise TopicMissingError(
+            f"a topic is missing while {doing}; run `intelshare topics create`"
+        ) from exc
+    except kafka.errors.KafkaError as exc:
+        raise IntelshareError(f"Kafka refused while {doing}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def admin_client(settings: Settings) -> Iterator[KafkaAdminClient]:
+    """An admin client that is closed on exit."""
+    with translate_errors(settings, "connecting an admin client"):
+        client = KafkaAdminClient(**_common(settings))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    """An idempotent producer (acks=all) of bytes; the caller closes it."""
+    config = _common(settings) | {
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_block_ms": int(settings.request_timeout * 1000),
+        "max_request_size": settings.max_report_bytes + 64 * 1024,
+        "linger_ms": 5,
+    }
+    with translate_errors(settings, "connecting a producer"):
+        return KafkaProducer(**(config | overrides))
+
+
+def consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsumer:
+    """A read_committed consumer of bytes; the caller closes it."""
+    config = _common(settings) | {
+        "isolation_level": "read_committed",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+    }
+    with translate_errors(settings, "connecting a consumer"):
+        return KafkaConsumer(*topics, **(config | overrides))
+
+
+class TopicOutcome(NamedTuple):
+    """What ``create_topics`` did with one topic."""
+
+    name: str
+    """Full topic name, prefix included."""
+    created: bool
+    """True if this call created it; False if it already existed."""
+    partitions: int
+    """Partition count on the broker."""
+    problem: str | None
+    """Set when an existing topic differs from the catalogue (e.g. too few partitions)."""
+
+
+def create_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[TopicOutcome]:
+    """Create every missing topic of ``specs``; idempotent, and reports drift of existing ones."""
+    wanted = {settings.topic_prefix + spec.name: spec for spec in specs}
+    outcomes: list[TopicOutcome] = []
+    with admin_client(settings) as admin, translate_errors(settings, "creating topics"):
+        existing = set(admin.list_topics())
+        missing = {name: spec for name, spec in wanted.items() if name not in existing}
+        if missing:
+            admin.create_topics(
+                {
+                    name: {
+                        "num_partitions": spec.partitions,
+                        "replication_factor": 1,
+                        "configs": spec.config,
+                    }
+                    for name, spec in missing.items()
+                },
+                raise_errors=False,
+                wait_for_metadata=True,
+            )
+        described = admin.describe_topics(sorted(wanted))
+    partitions = {t["topic"]: len(t.get("partitions") or []) for t in described}
+    for name, spec in wanted.items():
+        count = partitions.get(name, 0)
+        problem = None
+        if count == 0:
+            problem = "was not created; see the broker log"
+        elif name not in missing and count != spec.partitions:
+            problem = f"has {count} partitions, the catalogue says {spec.partitions}"
+        outcomes.append(TopicOutcome(name, name in missing, count, problem))
+    return outcomes

@@ -1,0 +1,104 @@
+"""One exception tree for intelshare.
+
+Callers branch on attributes, not on lists of types: ``exit_code`` is what the CLI exits with,
+``dead_letter`` marks input that belongs in ``intel.deadletter`` rather than a crash, and
+``retriable`` marks a failure that may pass if tried again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+__all__ = [
+    "BrokerError",
+    "BrokerUnavailableError",
+    "ConfigError",
+    "DecodeError",
+    "EncodeError",
+    "FieldProblem",
+    "IntelshareError",
+    "NotSingleObjectError",
+    "ReportInvalidError",
+    "SchemaError",
+    "TopicMissingError",
+    "TruncatedRecordError",
+    "UnknownSchemaError",
+]
+
+
+class IntelshareError(Exception):
+    """Root of every error intelshare raises on purpose."""
+
+    exit_code: int = 2
+    dead_letter: bool = False
+    retriable: bool = False
+
+
+class ConfigError(IntelshareError):
+    """A setting is missing or malformed; the message names the setting and how to fix it."""
+
+
+class BrokerError(IntelshareError):
+    """The local broker could not be assembled, started or stopped."""
+
+
+class BrokerUnavailableError(IntelshareError):
+    """No Kafka broker answered at the configured bootstrap address."""
+
+    retriable = True
+
+
+class TopicMissingError(IntelshareError):
+    """A topic of the catalogue does not exist on the broker."""
+
+
+class SchemaError(IntelshareError):
+    """A schema file in ``schemas/`` cannot be parsed or breaks compatibility."""
+
+
+class EncodeError(IntelshareError):
+    """A record does not fit its Avro schema (a bug: validation should have caught it)."""
+
+    exit_code = 1
+
+
+class DecodeError(IntelshareError):
+    """Bytes could not be decoded as an intelshare Avro record."""
+
+    exit_code = 1
+    dead_letter = True
+
+
+class NotSingleObjectError(DecodeError):
+    """The bytes do not start with the Avro single-object marker ``C3 01``."""
+
+
+class UnknownSchemaError(DecodeError):
+    """The writer-schema fingerprint is not one of the schemas in ``schemas/``."""
+
+
+class TruncatedRecordError(DecodeError):
+    """The body ended before the record did, or bytes were left over after it."""
+
+
+class FieldProblem(NamedTuple):
+    """One reason a report is not acceptable."""
+
+    field: str
+    """Dotted path of the offending field, e.g. ``grading.source`` or ``subjects[0].role``."""
+    reason: str
+    """What is wrong, in words a unit's analyst can act on."""
+
+
+class ReportInvalidError(IntelshareError):
+    """A report failed validation; ``problems`` names every field at fault."""
+
+    exit_code = 1
+    dead_letter = True
+
+    def __init__(self, problems: Sequence[FieldProblem], *, label: str = "report") -> None:
+        self.problems = tuple(problems)
+        self.label = label
+        detail = "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
+        super().__init__(f"{label} rejected: {detail}")

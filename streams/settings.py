@@ -1,0 +1,118 @@
+"""One typed settings object, built once from ``INTELSHARE_*`` variables or ``intelshare.toml``.
+
+Precedence, highest first: the environment, then ``intelshare.toml`` (in the working directory,
+or the file named by ``INTELSHARE_CONFIG``), then the defaults below. Nothing here is read at
+import time; callers build a :class:`Settings` and pass it in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from streams.errors import ConfigError
+
+__all__ = ["PROJECT_ROOT", "Settings"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout that holds ``schemas/`` and ``ops/`` (intelshare is installed editable)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything intelshare can be configured with."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    """Kafka bootstrap address; ``KAFKA_BOOTSTRAP_SERVERS`` overrides it."""
+    home: Path = Path(".intelshare")
+    """Local state and keys (``INTELSHARE_HOME``)."""
+    topic_prefix: str = ""
+    """Prepended to every topic name; empty in production, unique per test."""
+    schemas_dir: Path = PROJECT_ROOT / "schemas"
+    """Where the Avro schemas live."""
+    broker_port: int = 9092
+    """Client port of the local broker started by ``intelshare broker start``."""
+    controller_port: int = 9093
+    """KRaft controller port of the local broker."""
+    broker_heap: str = "512m"
+    """Maximum Java heap of the local broker."""
+    broker_dir: Path | None = None
+    """Data and logs of the local broker; default ``$INTELSHARE_HOME/broker``."""
+    broker_start_timeout: float = 90.0
+    """Seconds ``broker start`` waits for a metadata round trip."""
+    max_report_bytes: int = 256 * 1024
+    """Largest encoded report accepted; larger ones are rejected, never truncated."""
+    request_timeout: float = 15.0
+    """Seconds a client waits for the broker before giving up with a clear error."""
+    log_level: str = "warning"
+    """structlog level: debug, info, warning or error (the worker logs at info)."""
+
+    @property
+    def broker_data_dir(self) -> Path:
+        """Folder of the local broker's data, logs and pid file."""
+        return self.broker_dir if self.broker_dir is not None else self.home / "broker"
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        config_file: Path | None = None,
+    ) -> Settings:
+        """Build settings from a TOML file and the environment (the environment wins)."""
+        env = os.environ if environ is None else environ
+        path = config_file or Path(env.get("INTELSHARE_CONFIG", "intelshare.toml"))
+        values: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file") from exc
+        for field in dataclasses.fields(cls):
+            key = f"INTELSHARE_{field.name.upper()}"
+            if key in env:
+                values[field.name] = env[key]
+        if "KAFKA_BOOTSTRAP_SERVERS" in env:
+            values["bootstrap_servers"] = env["KAFKA_BOOTSTRAP_SERVERS"]
+        elif "broker_port" in values and "bootstrap_servers" not in values:
+            values["bootstrap_servers"] = f"127.0.0.1:{values['broker_port']}"
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """Coerce raw strings or TOML values into typed fields, naming any bad one."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        kwargs: dict[str, Any] = {}
+        for name, raw in values.items():
+            default = getattr(cls(), name)
+            try:
+                kwargs[name] = _coerce(raw, default, name)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"setting {name} (INTELSHARE_{name.upper()}) = {raw!r} is not valid: {exc}"
+                ) from exc
+        return cls(**kwargs)
+
+
+def _coerce(raw: Any, default: Any, name: str) -> Any:
+    if name in {"home", "schemas_dir", "broker_dir"}:
+        return Path(raw) if raw not in (None, "") else default
+    if isinstance(default, bool):
+        return str(raw).lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        value = int(raw)
+        if value <= 0:
+            raise ValueError("must be a positive number")
+        return value
+    if isinstance(default, float):
+        number = float(raw)
+        if number <= 0:
+            raise ValueError("must be a positive number")
+        return number
+    return str(raw)

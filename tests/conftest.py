@@ -1,0 +1,105 @@
+"""Test fixtures: one real Kafka broker per session, a unique topic prefix per test.
+
+Where the broker comes from (``INTELSHARE_KAFKA``):
+
+- ``local`` (default): the broker of ``ops/``, started if it is not running and stopped at the
+  end if this session started it;
+- ``docker``: a testcontainers ``apache/kafka`` container, for hosts with a Docker engine;
+- any value, with ``KAFKA_BOOTSTRAP_SERVERS`` set: that external broker.
+
+If the broker cannot be had the tests that need it fail with the reason; they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.clients import admin_client, create_topics
+from streams.errors import IntelshareError
+from streams.settings import Settings
+from streams.topics import CATALOGUE
+
+KAFKA_IMAGE = "apache/kafka:4.1.1"
+
+
+def _answers(bootstrap: str) -> None:
+    with admin_client(Settings(bootstrap_servers=bootstrap, request_timeout=20)) as admin:
+        admin.describe_cluster()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The bootstrap address of a real, answering Kafka broker."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    mode = os.environ.get("INTELSHARE_KAFKA", "local")
+    try:
+        if external:
+            _answers(external)
+            yield external
+        elif mode == "docker":
+            yield from _docker_broker()
+        elif mode == "local":
+            yield from _local_broker()
+        else:
+            pytest.fail(
+                f"INTELSHARE_KAFKA={mode!r}: use local, docker, or set KAFKA_BOOTSTRAP_SERVERS"
+            )
+    except IntelshareError as exc:
+        pytest.fail(f"no Kafka broker for the integration tests: {exc}")
+
+
+def _local_broker() -> Iterator[str]:
+    from ops import broker
+
+    settings = Settings.load()
+    already = broker.status(settings).answering
+    bootstrap = broker.start(settings)
+    try:
+        yield bootstrap
+    finally:
+        if not already:
+            broker.stop(settings)
+
+
+def _docker_broker() -> Iterator[str]:
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
+        yield container.get_bootstrap_server()
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    """Settings for one test: the session's broker, its own topic prefix and home folder."""
+    return Settings(
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"t{uuid.uuid4().hex[:12]}.",
+        home=tmp_path / "home",
+        request_timeout=10.0,
+    )
+
+
+@pytest.fixture
+def topics(settings: Settings) -> Settings:
+    """The test's settings, with every catalogue topic created under its prefix."""
+    outcomes = create_topics(settings, CATALOGUE)
+    assert all(o.problem is None for o in outcomes), outcomes
+    return settings
+
+
+@pytest.fixture
+def cli_env(settings: Settings) -> dict[str, str]:
+    """Environment for running the ``intelshare`` command against the test's broker and topics."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTELSHARE_")}
+    env |= {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "INTELSHARE_TOPIC_PREFIX": settings.topic_prefix,
+        "INTELSHARE_HOME": str(settings.home),
+        "INTELSHARE_REQUEST_TIMEOUT": str(settings.request_timeout),
+    }
+    return env

@@ -1,0 +1,52 @@
+"""Report factories shared by unit and integration tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def incident(**overrides: Any) -> dict[str, Any]:
+    """A valid incident report in JSON form, as a unit would submit it."""
+    report: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "kind": "incident",
+        "unit_id": "TJ-PIU-DUSHANBE",
+        "facility_id": "TJ-F-001",
+        "occurred_at": "2026-11-20T14:05:00Z",
+        "reported_at": "2026-11-20T16:40:00Z",
+        "tlp": "AMBER",
+        "grading": {"source": 2, "assessment": "B", "handling": "P", "conditions": None},
+        "category": "RECRUITMENT",
+        "severity": "HIGH",
+        "subjects": [{"subject_id": "TJ-P-004211", "role": "SUBJECT"}],
+        "indicators": [],
+        "narrative": "Inmate approached two younger prisoners in the exercise yard.",
+    }
+    report.update(overrides)
+    return report
+
+
+def observation(**overrides: Any) -> dict[str, Any]:
+    """A valid observation report carrying structured-professional-judgement indicators."""
+    report = incident(
+        kind="observation",
+        severity=None,
+        category="RADICALISATION_ACTIVITY",
+        tlp="AMBER+STRICT",
+        grading={
+            "source": 1,
+            "assessment": "A",
+            "handling": "C",
+            "conditions": "no onward sharing",
+        },
+        indicators=[
+            {"code": "ERG-13", "framework": "ERG22+", "rating": "HIGH"},
+            {"code": "isolation", "framework": None, "rating": None},
+        ],
+    )
+    report.update(overrides)
+    return report
