@@ -11,16 +11,22 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 __all__ = [
+    "AgreementInvalidError",
     "BrokerError",
     "BrokerUnavailableError",
+    "ChainBrokenError",
     "ConfigError",
     "DecodeError",
+    "DecryptionError",
     "EncodeError",
     "FieldProblem",
     "IntelshareError",
+    "KeyFileError",
     "NotSingleObjectError",
+    "ReferenceInvalidError",
     "ReportInvalidError",
     "SchemaError",
+    "SignatureError",
     "TopicMissingError",
     "TruncatedRecordError",
     "UnknownSchemaError",
@@ -102,3 +108,53 @@ class ReportInvalidError(IntelshareError):
         self.label = label
         detail = "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
         super().__init__(f"{label} rejected: {detail}")
+
+
+class AgreementInvalidError(IntelshareError):
+    """An agreement file or record breaks the agreement format; ``problems`` names each field."""
+
+    exit_code = 1
+
+    def __init__(self, problems: Sequence[FieldProblem], *, label: str = "agreement") -> None:
+        self.problems = tuple(problems)
+        self.label = label
+        detail = "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
+        super().__init__(f"{label} rejected: {detail}")
+
+
+class ReferenceInvalidError(IntelshareError):
+    """A reference-data record (facility, subject, agency) is malformed."""
+
+    exit_code = 1
+    dead_letter = True
+
+
+class KeyFileError(IntelshareError):
+    """A key file is missing, unreadable, of the wrong kind, or readable by others."""
+
+
+class DecryptionError(IntelshareError):
+    """A payload could not be decrypted. Deliberately says nothing about why."""
+
+    exit_code = 1
+
+    def __init__(self) -> None:
+        super().__init__("the payload cannot be decrypted with this key")
+
+
+class SignatureError(IntelshareError):
+    """A signature does not verify with the exchange's published keys."""
+
+    exit_code = 1
+
+
+class ChainBrokenError(IntelshareError):
+    """The audit chain is broken at ``sequence``: a record was changed, removed, reordered or
+    inserted."""
+
+    exit_code = 1
+
+    def __init__(self, sequence: int, reason: str) -> None:
+        self.sequence = sequence
+        self.reason = reason
+        super().__init__(f"audit chain broken at sequence {sequence}: {reason}")
