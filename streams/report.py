@@ -397,8 +397,19 @@ _TO_JSON: dict[str, Callable[[Any], Any]] = {
 
 
 def report_to_json(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON form of a decoded report (the inverse of :func:`validate_report`)."""
-    return {key: _TO_JSON.get(key, _identity)(value) for key, value in record.items()}
+    """The JSON form of a decoded report (the inverse of :func:`validate_report`).
+
+    ``enrichment`` appears only when the exchange has set it, with its time in ISO form.
+    """
+    out = {
+        key: _TO_JSON.get(key, _identity)(value)
+        for key, value in record.items()
+        if key != "enrichment"
+    }
+    enrichment = record.get("enrichment")
+    if enrichment is not None:
+        out["enrichment"] = dict(enrichment, received_at=format_time(enrichment["received_at"]))
+    return out
 
 
 def _identity(value: Any) -> Any:

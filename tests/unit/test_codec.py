@@ -56,26 +56,27 @@ def test_fingerprint_matches_avro_specification_vector() -> None:
 
 @pytest.fixture
 def evolved(tmp_path: Path) -> SchemaSet:
-    """The released schemas plus a report v2 that adds a field with a default."""
+    """The released schemas plus a next report version that adds a field with a default."""
     for path in SCHEMAS.glob("*.avsc"):
         shutil.copy(path, tmp_path)
-    v1 = json.loads((SCHEMAS / "report.v1.avsc").read_text())
-    v1["fields"].append({"name": "language", "type": "string", "default": "und"})
-    (tmp_path / "report.v2.avsc").write_text(json.dumps(v1))
+    latest = SchemaSet.from_directory(SCHEMAS).latest("intelshare.Report")
+    raw = json.loads(json.dumps(latest.raw))
+    raw["fields"].append({"name": "language", "type": "string", "default": "und"})
+    (tmp_path / f"report.v{latest.version + 1}.avsc").write_text(json.dumps(raw))
     return SchemaSet.from_directory(tmp_path)
 
 
 def test_old_reader_reads_new_writer(evolved: SchemaSet) -> None:
-    """A reader pinned to v1 reads a v2 record, dropping the field it does not know."""
-    record = validate_report(incident(), now=NOW) | {"language": "tg"}
-    value = Codec(evolved, "intelshare.Report", version=2).encode(record)
+    """A reader pinned to v1 reads a newest-version record, dropping fields it does not know."""
+    record = validate_report(incident(), now=NOW) | {"language": "tg", "enrichment": None}
+    value = Codec(evolved, "intelshare.Report").encode(record)
     decoded = Codec(evolved, "intelshare.Report", version=1).decode(value)
     assert "language" not in decoded
     assert decoded["event_id"] == record["event_id"]
 
 
 def test_new_reader_reads_old_writer(evolved: SchemaSet) -> None:
-    """A v2 reader fills the new field's default into a v1 record."""
+    """The newest reader fills the new fields' defaults into a v1 record."""
     value = Codec(evolved, "intelshare.Report", version=1).encode(
         validate_report(incident(), now=NOW)
     )

@@ -37,24 +37,29 @@ def test_every_version_is_backward_and_forward_compatible_with_the_one_before(na
         assert compatibility_problems(old, new) == []
 
 
-def _with_report_v2(tmp_path: Path, change: object) -> list[str]:
+def _with_next_report(tmp_path: Path, change: object) -> list[str]:
     old = SCHEMAS.latest("intelshare.Report")
     raw = copy.deepcopy(dict(old.raw))
     change(raw)  # type: ignore[operator]
-    path = tmp_path / "report.v2.avsc"
+    path = tmp_path / f"report.v{old.version + 1}.avsc"
     path.write_text(json.dumps(raw))
     return compatibility_problems(old, load_schema(path))
 
 
 def test_removing_a_required_field_breaks_forward(tmp_path: Path) -> None:
     """Dropping a field without a default is caught: old readers could not read new records."""
-    found = _with_report_v2(tmp_path, lambda raw: raw["fields"].pop())
+    found = _with_next_report(
+        tmp_path,
+        lambda raw: raw["fields"].remove(
+            next(f for f in raw["fields"] if f["name"] == "narrative")
+        ),
+    )
     assert any(p.startswith("FORWARD") for p in found)
 
 
 def test_adding_a_required_field_breaks_backward(tmp_path: Path) -> None:
     """Adding a field without a default is caught: new readers could not read old records."""
-    found = _with_report_v2(
+    found = _with_next_report(
         tmp_path, lambda raw: raw["fields"].append({"name": "extra", "type": "string"})
     )
     assert any(p.startswith("BACKWARD") for p in found)
@@ -62,7 +67,7 @@ def test_adding_a_required_field_breaks_backward(tmp_path: Path) -> None:
 
 def test_adding_a_field_with_default_is_compatible(tmp_path: Path) -> None:
     """The allowed kind of change passes both checks."""
-    found = _with_report_v2(
+    found = _with_next_report(
         tmp_path,
         lambda raw: raw["fields"].append({"name": "extra", "type": "string", "default": ""}),
     )
