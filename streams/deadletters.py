@@ -1,0 +1,131 @@
+"""Operators' view of ``intel.deadletter``: list the rejected messages, and replay the ones that
+now pass (for example after a missing facility was loaded).
+
+Replay resubmits the original bytes with their original key to ``intel.submissions``; the
+exchange's deduplication makes a second replay of the same report harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from kafka import TopicPartition
+
+from streams.clients import consumer, producer, translate_errors
+from streams.codec import Codec
+from streams.errors import IntelshareError
+from streams.intake import check_submission
+from streams.report import format_time
+from streams.settings import Settings
+
+__all__ = ["ATTEMPT_HEADER", "ReplayOutcome", "attempt_of", "dead_letters", "replay", "summary"]
+
+REPLAY_HEADER = "intelshare-replay-of"
+ATTEMPT_HEADER = "intelshare-attempt"
+
+
+def dead_letters(settings: Settings, codec: Codec) -> Iterator[dict[str, Any]]:
+    """Every dead letter, oldest first."""
+    topic = settings.topic_prefix + "intel.deadletter"
+    client = consumer(settings, group_id=None, consumer_timeout_ms=1000)
+    try:
+        with translate_errors(settings, f"reading {topic}"):
+            partitions = [
+                TopicPartition(topic, p) for p in client.partitions_for_topic(topic) or ()
+            ]
+            if not partitions:
+                raise IntelshareError(
+                    f"topic {topic} does not exist; run `intelshare topics create`"
+                )
+            client.assign(partitions)
+            client.seek_to_beginning()
+            ends = client.end_offsets(partitions)
+            while any(client.position(tp) < end for tp, end in ends.items()):
+                for batch in client.poll(timeout_ms=500).values():
+                    for record in batch:
+                        yield codec.decode(record.value)
+    finally:
+        client.close()
+
+
+def summary(letter: dict[str, Any]) -> dict[str, Any]:
+    """What an operator sees: origin, error, reason, size and digest; never the bytes."""
+    original = letter["original_value"] or b""
+    origin = (letter["source_topic"], letter["source_partition"], letter["source_offset"])
+    return {
+        "source": "/".join(str(part) for part in origin),
+        "key": (letter["original_key"] or b"").decode("utf-8", "replace"),
+        "error": letter["error"],
+        "reason": letter["reason"],
+        "failed_at": format_time(letter["failed_at"]),
+        "attempts": letter["attempts"],
+        "bytes": len(original),
+        "sha256": hashlib.sha256(original).hexdigest(),
+    }
+
+
+class ReplayOutcome(NamedTuple):
+    """What replay did with one dead letter."""
+
+    source: str
+    """topic/partition/offset of the original message."""
+    replayed: bool
+    """True when it was resubmitted."""
+    reason: str
+    """Why not, when it was not."""
+
+
+def replay(
+    settings: Settings,
+    letters: Iterator[dict[str, Any]],
+    reports: Codec,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[ReplayOutcome]:
+    """Resubmit every dead letter whose bytes now decode and validate."""
+    outcomes: list[ReplayOutcome] = []
+    sent: set[bytes] = set()
+    client = None
+    try:
+        for letter in letters:
+            source = summary(letter)["source"]
+            value, key = letter["original_value"], letter["original_key"]
+            try:
+                check_submission(value, key, reports, clock())
+            except IntelshareError as exc:
+                outcomes.append(ReplayOutcome(source, False, str(exc)))
+                continue
+            assert value is not None
+            if value in sent:
+                outcomes.append(ReplayOutcome(source, False, "same report replayed in this run"))
+                continue
+            client = client or producer(settings)
+            with translate_errors(settings, "replaying"):
+                client.send(
+                    settings.topic_prefix + "intel.submissions",
+                    key=key,
+                    value=value,
+                    headers=[
+                        (REPLAY_HEADER, source.encode()),
+                        (ATTEMPT_HEADER, str(letter["attempts"] + 1).encode()),
+                    ],
+                ).get(timeout=settings.request_timeout)
+            sent.add(value)
+            outcomes.append(ReplayOutcome(source, True, ""))
+    finally:
+        if client is not None:
+            client.close()
+    return outcomes
+
+
+def attempt_of(headers: Iterable[tuple[str, bytes]] | None) -> int:
+    """The attempt number a replayed message carries; 1 for a first submission."""
+    for name, value in headers or ():
+        if name == ATTEMPT_HEADER:
+            try:
+                return max(1, min(int(value), 1_000_000))
+            except ValueError:
+                return 1
+    return 1
