@@ -23,7 +23,9 @@ __all__ = [
     "admin_client",
     "consumer",
     "create_topics",
+    "latest_by_key",
     "producer",
+    "publish",
     "translate_errors",
 ]
 
@@ -127,7 +129,9 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[TopicO
                 wait_for_metadata=True,
             )
         described = admin.describe_topics(sorted(wanted))
-    partitions = {t["topic"]: len(t.get("partitions") or []) for t in described}
+    partitions = {
+        t["name"]: len(t.get("partitions") or []) for t in described if not t["error_code"]
+    }
     for name, spec in wanted.items():
         count = partitions.get(name, 0)
         problem = None
@@ -137,3 +141,46 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[TopicO
             problem = f"has {count} partitions, the catalogue says {spec.partitions}"
         outcomes.append(TopicOutcome(name, name in missing, count, problem))
     return outcomes
+
+
+def publish(settings: Settings, topic: str, items: Iterable[tuple[bytes, bytes | None]]) -> int:
+    """Send ``(key, value)`` pairs to ``topic`` and wait until the broker has all of them."""
+    client = producer(settings)
+    try:
+        with translate_errors(settings, f"publishing to {topic}"):
+            futures = [client.send(topic, key=key, value=value) for key, value in items]
+            client.flush(timeout=settings.request_timeout * 4)
+            for future in futures:
+                future.get(timeout=settings.request_timeout)
+        return len(futures)
+    finally:
+        client.close(timeout=settings.request_timeout)
+
+
+def latest_by_key(settings: Settings, topic: str) -> dict[bytes, bytes]:
+    """The latest committed value per key of a compacted topic (tombstones remove the key)."""
+    from kafka import TopicPartition
+
+    client = consumer(settings, group_id=None)
+    latest: dict[bytes, bytes] = {}
+    try:
+        with translate_errors(settings, f"reading {topic}"):
+            numbers = client.partitions_for_topic(topic)
+            if not numbers:
+                raise TopicMissingError(
+                    f"topic {topic} does not exist; run `intelshare topics create`"
+                )
+            partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
+            client.assign(partitions)
+            client.seek_to_beginning()
+            ends = client.end_offsets(partitions)
+            while any(client.position(tp) < end for tp, end in ends.items()):
+                for batch in client.poll(timeout_ms=500).values():
+                    for record in batch:
+                        if record.value is None:
+                            latest.pop(record.key, None)
+                        else:
+                            latest[record.key] = record.value
+        return latest
+    finally:
+        client.close()

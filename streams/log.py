@@ -39,3 +39,8 @@ def configure_logging(level: str) -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(threshold, logging.WARNING), stream=sys.stderr)
+    # The Kafka clients log every refused connection; intelshare translates their errors
+    # into its own messages, so their logs are wanted only when debugging.
+    quiet = logging.DEBUG if threshold == logging.DEBUG else logging.CRITICAL
+    logging.getLogger("kafka").setLevel(quiet)
+    logging.getLogger("aiokafka").setLevel(max(quiet, logging.ERROR) if quiet else quiet)

@@ -67,7 +67,7 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        if len(line) > 4 * max_bytes:
+        if len(line) > 16 * max_bytes:
             yield Candidate(
                 f"line {number}", None, f"is {len(line)} characters; far over the limit"
             )

@@ -44,13 +44,10 @@ def test_audit_and_agreements_have_their_configs(
                 ConfigResource(ConfigResourceType.TOPIC, agreements),
             ]
         )
-    configs = {}
-    for response in described:
-        for resource in response.to_object()["resources"]:
-            configs[resource["resource_name"]] = {
-                c["config_names"] if "config_names" in c else c["name"]: c["value"]
-                for c in resource["configs"]
-            }
+    configs = {
+        name: {k: v["value"] for k, v in values.items()}
+        for name, values in described["topic"].items()
+    }
     assert configs[audit]["retention.ms"] == "-1"
     assert configs[agreements]["cleanup.policy"] == "compact"
 
