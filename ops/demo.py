@@ -18,7 +18,7 @@ from streams.log import configure_logging
 from streams.report import report_to_json
 from streams.settings import PROJECT_ROOT, Settings
 from streams.submit import SUBMISSIONS, Submitter, read_reports
-from streams.topics import CATALOGUE
+from streams.topics import CATALOGUE, INTERNAL
 
 EXAMPLES = PROJECT_ROOT / "ops" / "examples"
 
@@ -56,7 +56,7 @@ def run(settings: Settings) -> int:
     started_here = not broker.status(settings).answering
     print(f"broker: {broker.start(settings)} ({'started' if started_here else 'already running'})")
     try:
-        created = create_topics(settings, CATALOGUE)
+        created = create_topics(settings, CATALOGUE + INTERNAL)
         print(f"topics: {sum(o.created for o in created)} created, {len(created)} in the catalogue")
         topic = settings.topic_prefix + SUBMISSIONS
         with translate_errors(settings, "reading offsets"):

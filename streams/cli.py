@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from streams.errors import ConfigError, IntelshareError
+from streams import cli_exchange
+from streams.errors import IntelshareError
 from streams.log import configure_logging
 from streams.settings import Settings
 
@@ -52,10 +52,10 @@ def _broker_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def _topics_create(settings: Settings, args: argparse.Namespace) -> int:
     from streams.clients import create_topics
-    from streams.topics import CATALOGUE
+    from streams.topics import CATALOGUE, INTERNAL
 
     problems = 0
-    for outcome in create_topics(settings, CATALOGUE):
+    for outcome in create_topics(settings, CATALOGUE + INTERNAL):
         state = "created" if outcome.created else "exists"
         print(f"{outcome.name}\t{state}\tpartitions={outcome.partitions}")
         if outcome.problem:
@@ -67,7 +67,7 @@ def _topics_create(settings: Settings, args: argparse.Namespace) -> int:
 def _submit(settings: Settings, args: argparse.Namespace) -> int:
     from streams.submit import Submitter, read_reports
 
-    text = _read_input(args.file, limit=settings.max_report_bytes * 4096)
+    text = cli_exchange.read_text(args.file)
     with Submitter(settings) as submitter:
         result = submitter.submit(
             read_reports(text, max_bytes=settings.max_report_bytes),
@@ -86,23 +86,6 @@ def _submit(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if result.rejected else 0
 
 
-def _read_input(name: str, *, limit: int) -> str:
-    try:
-        if name == "-":
-            data = sys.stdin.buffer.read(limit + 1)
-        else:
-            with Path(name).open("rb") as handle:
-                data = handle.read(limit + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {name}: {exc.strerror}") from exc
-    if len(data) > limit:
-        raise ConfigError(f"{name} is over {limit} bytes; split it into smaller files")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{name} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -111,19 +94,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    broker = commands.add_parser("broker", help="the local Kafka broker (ops/)")
-    broker_actions = broker.add_subparsers(dest="action", required=True, metavar="ACTION")
-    broker_actions.add_parser("start", help="assemble if needed, start, wait until it answers")
-    broker_actions.add_parser("stop", help="stop cleanly")
-    broker_actions.add_parser("status", help="running or not, and whether it answers")
+    def group(name: str, help: str, actions: dict[str, str]) -> dict[str, argparse.ArgumentParser]:
+        sub = commands.add_parser(name, help=help).add_subparsers(
+            dest="action", required=True, metavar="ACTION"
+        )
+        return {action: sub.add_parser(action, help=text) for action, text in actions.items()}
 
-    topics = commands.add_parser("topics", help="the topic catalogue")
-    topic_actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
-    topic_actions.add_parser("create", help="create every topic of the catalogue (idempotent)")
+    group(
+        "broker",
+        "the local Kafka broker (ops/)",
+        {
+            "start": "assemble if needed, start, wait until it answers",
+            "stop": "stop cleanly",
+            "status": "running or not, and whether it answers",
+        },
+    )
+    group("topics", "the topic catalogue", {"create": "create every topic (idempotent)"})
 
     submit = commands.add_parser("submit", help="validate and send reports")
-    submit.add_argument(
-        "file", metavar="FILE|-", help="JSON object, array or JSON lines; - for stdin"
+    submit.add_argument("file", metavar="FILE|-", help="JSON object, array or JSON lines")
+
+    commands.add_parser("worker", help="the Faust worker with all agents")
+
+    keys = group("keys", "key pairs", {"generate": "write a key pair (private key mode 0600)"})
+    who = keys["generate"].add_mutually_exclusive_group(required=True)
+    who.add_argument("--agency", metavar="ID", help="an X25519 pair for a partner agency")
+    who.add_argument("--exchange", action="store_true", help="the exchange's signing key")
+    keys["generate"].add_argument("--out", metavar="DIR", help="default $INTELSHARE_HOME/keys")
+
+    agencies = group("agencies", "partner agencies", {"register": "publish an agency's key"})
+    agencies["register"].add_argument("--id", required=True)
+    agencies["register"].add_argument("--name", required=True)
+    agencies["register"].add_argument("--public-key", required=True, metavar="FILE")
+    agencies["register"].add_argument("--country", default=None, metavar="CC")
+
+    reference = group("reference", "reference data", {"load": "publish facilities etc."})
+    reference["load"].add_argument("file", metavar="FILE|-", help="JSON lines with a type each")
+
+    agreements = group(
+        "agreements",
+        "sharing agreements",
+        {"apply": "validate and publish (all or none)", "list": "show each and its state"},
+    )
+    agreements["apply"].add_argument("file", metavar="FILE|-", help="YAML: a mapping or a list")
+
+    consume = commands.add_parser("consume", help="read, verify and decrypt an agency's feed")
+    consume.add_argument("--agency", required=True, metavar="ID")
+    consume.add_argument("--key", required=True, metavar="FILE", help="the agency's private key")
+    consume.add_argument("--exchange-key", metavar="FILE", help="default $INTELSHARE_HOME/keys")
+    consume.add_argument("--follow", action="store_true", help="wait for new disclosures")
+    consume.add_argument("--from-beginning", action="store_true", help="reread the whole feed")
+
+    group(
+        "deadletter",
+        "rejected submissions",
+        {"list": "show each with its reason", "replay": "resubmit those that now pass"},
     )
     return parser
 
@@ -134,6 +159,15 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("broker", "status"): _broker_status,
     ("topics", "create"): _topics_create,
     ("submit", None): _submit,
+    ("worker", None): cli_exchange.worker,
+    ("keys", "generate"): cli_exchange.keys_generate,
+    ("agencies", "register"): cli_exchange.agencies_register,
+    ("reference", "load"): cli_exchange.reference_load,
+    ("agreements", "apply"): cli_exchange.agreements_apply,
+    ("agreements", "list"): cli_exchange.agreements_list,
+    ("consume", None): cli_exchange.consume,
+    ("deadletter", "list"): cli_exchange.deadletter_list,
+    ("deadletter", "replay"): cli_exchange.deadletter_replay,
 }
 
 
@@ -150,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return 0
 
 
 if __name__ == "__main__":

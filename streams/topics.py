@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from streams.errors import ConfigError
 
-__all__ = ["CATALOGUE", "TopicSpec", "feed_spec", "feed_topic"]
+__all__ = ["CATALOGUE", "INTERNAL", "TopicSpec", "feed_spec", "feed_topic"]
 
 DAY_MS = 24 * 60 * 60 * 1000
 _AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -54,6 +54,12 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec("intel.ref.subjects", 1, _COMPACT, "subject reference data"),
     TopicSpec("intel.ref.agencies", 1, _COMPACT, "partner agencies and their public keys"),
 )
+
+INTERNAL: tuple[TopicSpec, ...] = (
+    TopicSpec("intelshare.enrich-changelog", 1, _COMPACT, "dedup state of the enrich agent (JSON)"),
+    TopicSpec("intelshare.sequencer-changelog", 1, _COMPACT, "chain head of the sequencer (JSON)"),
+)
+"""The agents' own state changelogs: internal, outside the intel.* contract."""
 
 _FEED_CONFIG = _retain(365)
 

@@ -22,7 +22,7 @@ import pytest
 from streams.clients import admin_client, create_topics
 from streams.errors import IntelshareError
 from streams.settings import Settings
-from streams.topics import CATALOGUE
+from streams.topics import CATALOGUE, INTERNAL
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 
@@ -87,7 +87,7 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def topics(settings: Settings) -> Settings:
     """The test's settings, with every catalogue topic created under its prefix."""
-    outcomes = create_topics(settings, CATALOGUE)
+    outcomes = create_topics(settings, CATALOGUE + INTERNAL)
     assert all(o.problem is None for o in outcomes), outcomes
     return settings
 

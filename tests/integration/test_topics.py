@@ -7,7 +7,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 from streams.clients import admin_client
 from streams.settings import Settings
-from streams.topics import CATALOGUE
+from streams.topics import CATALOGUE, INTERNAL
 from tests.integration.helpers import run_cli
 
 pytestmark = pytest.mark.integration
@@ -19,11 +19,11 @@ def test_create_is_idempotent_and_matches_the_catalogue(
     """First run creates every topic, the second finds them all; partitions are as catalogued."""
     first = run_cli("topics", "create", env=cli_env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("\tcreated\t") == len(CATALOGUE)
+    assert first.stdout.count("\tcreated\t") == len(CATALOGUE + INTERNAL)
     second = run_cli("topics", "create", env=cli_env)
     assert second.returncode == 0, second.stderr
-    assert second.stdout.count("\texists\t") == len(CATALOGUE)
-    for spec in CATALOGUE:
+    assert second.stdout.count("\texists\t") == len(CATALOGUE + INTERNAL)
+    for spec in CATALOGUE + INTERNAL:
         assert (
             f"{settings.topic_prefix}{spec.name}\texists\tpartitions={spec.partitions}"
             in second.stdout

@@ -1,0 +1,121 @@
+"""Disclosures: build one for (report, agreement), and open one as its recipient.
+
+The disclosure id is derived from event and agreement, so a replay gives the same id. The
+payload is canonical JSON, encrypted to the recipient (``streams.crypto.seal``) with the
+disclosure id and recipient as associated data; the exchange signs every other field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from streams.crypto import Sealed, canonical, disclosure_aad, open_sealed, pseudonym, seal, sign
+from streams.crypto import verify as verify_signature
+from streams.errors import SignatureError
+from streams.minimise import minimise, oversight_subjects
+from streams.policy import Agreement
+
+__all__ = ["build_disclosure", "disclosure_id", "open_disclosure", "signed_bytes"]
+
+_NAMESPACE = uuid.UUID("8d1f6a52-3c7e-4b1a-9e0f-5a2b7c4d6e81")
+_SIGNED = (
+    "disclosure_id", "event_id", "agreement_id", "agreement_version", "recipient",
+    "disclosed_at", "recipient_key_id", "ephemeral_public_key", "nonce", "ciphertext",
+    "exchange_key_id",
+)  # fmt: skip
+
+
+def disclosure_id(event_id: str, agreement_id: str) -> str:
+    """Deterministic id of the disclosure of one event under one agreement."""
+    return str(uuid.uuid5(_NAMESPACE, f"{event_id}|{agreement_id}"))
+
+
+def signed_bytes(disclosure: Mapping[str, Any]) -> bytes:
+    """What the exchange signs: every field but the signature, canonically encoded."""
+    return canonical("intelshare-disclosure-v1", *(disclosure[f] for f in _SIGNED))
+
+
+def payload_bytes(payload: Mapping[str, Any]) -> bytes:
+    """Canonical JSON of a payload: the bytes encrypted and digested."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def build_disclosure(
+    report: Mapping[str, Any],
+    agreement: Agreement,
+    *,
+    recipient_public: X25519PublicKey,
+    recipient_key_id: str,
+    signing_key: Ed25519PrivateKey,
+    exchange_key_id: str,
+    pseudonym_secret: bytes,
+    now: datetime,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The disclosure record and its pending audit record (not yet chained)."""
+
+    def alias(value: str) -> str:
+        return pseudonym(pseudonym_secret, agreement.recipient, value)
+
+    payload = payload_bytes(minimise(report, agreement, alias))
+    ident = disclosure_id(report["event_id"], agreement.id)
+    sealed = seal(payload, recipient_public, disclosure_aad(ident, agreement.recipient))
+    disclosure: dict[str, Any] = {
+        "disclosure_id": ident,
+        "event_id": report["event_id"],
+        "agreement_id": agreement.id,
+        "agreement_version": agreement.version,
+        "recipient": agreement.recipient,
+        "disclosed_at": now,
+        "recipient_key_id": recipient_key_id,
+        "ephemeral_public_key": sealed.ephemeral_public_key,
+        "nonce": sealed.nonce,
+        "ciphertext": sealed.ciphertext,
+        "exchange_key_id": exchange_key_id,
+    }
+    disclosure["signature"] = sign(signing_key, signed_bytes(disclosure))
+    pending = {
+        "sequence": -1,
+        "disclosure_id": ident,
+        "event_id": report["event_id"],
+        "agreement_id": agreement.id,
+        "agreement_version": agreement.version,
+        "recipient": agreement.recipient,
+        "purpose": agreement.purpose,
+        "legal_basis": agreement.legal_basis,
+        "fields_disclosed": list(agreement.disclose),
+        "subjects": oversight_subjects(report, agreement, alias),
+        "payload_sha256": hashlib.sha256(payload).digest(),
+        "disclosed_at": now,
+        "recorded_at": now,
+        "prev_hash": b"",
+        "hash": b"",
+        "key_id": "",
+        "signature": b"",
+    }
+    return disclosure, pending
+
+
+def open_disclosure(
+    disclosure: Mapping[str, Any],
+    private: X25519PrivateKey,
+    exchange_keys: Mapping[str, Ed25519PublicKey],
+) -> dict[str, Any]:
+    """Verify the exchange's signature, then decrypt; SignatureError or DecryptionError."""
+    public = exchange_keys.get(disclosure["exchange_key_id"])
+    if public is None:
+        raise SignatureError(f"signed with unknown exchange key {disclosure['exchange_key_id']}")
+    verify_signature(public, disclosure["signature"], signed_bytes(disclosure))
+    sealed = Sealed(
+        disclosure["ephemeral_public_key"], disclosure["nonce"], disclosure["ciphertext"]
+    )
+    aad = disclosure_aad(disclosure["disclosure_id"], disclosure["recipient"])
+    loaded: dict[str, Any] = json.loads(open_sealed(sealed, private, aad))
+    return loaded
