@@ -1,21 +1,23 @@
-"""The Faust app: hosts the four agents of the exchange and its web views.
+"""The exchange's worker: the four agents, their reference views, and a status page.
 
 Each agent (intake, enrich, route, sequencer) is a :class:`agents.runner.Step` run by a
-transactional :class:`agents.runner.StepRunner` as a Faust task; reference data and agreements
-are :class:`agents.views.TopicView` s of their compacted topics. A step that fails stops the
-worker (exit 70) so that its supervisor restarts it from the last committed transaction.
+transactional :class:`agents.runner.StepRunner`; reference data and agreements are
+:class:`agents.views.TopicView` s of their compacted topics. ``GET /status/`` on
+127.0.0.1:``web_port`` tells whether every step consumes and how much each has processed.
+SIGTERM or SIGINT finish the open transactions and stop; a step that fails stops the worker
+with exit code 70, so its supervisor restarts it from the last committed transaction.
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import asyncio
+import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import faust
 import structlog
+from aiohttp import web
 
 from agents.enrich import EnrichStep
 from agents.intake import IntakeStep
@@ -30,10 +32,15 @@ from streams.policy import agreement_from_record
 from streams.schemas import SchemaSet
 from streams.settings import Settings
 
-__all__ = ["Exchange", "create_app"]
+__all__ = ["EXIT_STEP_FAILED", "Exchange", "run_worker"]
 
 log = structlog.get_logger(__name__)
 EXIT_STEP_FAILED = 70
+
+_RECORDS = (
+    "Report", "DeadLetter", "Disclosure", "AuditRecord", "Agreement", "Facility", "Subject",
+    "Agency",
+)  # fmt: skip
 
 
 def _utc_now() -> datetime:
@@ -44,6 +51,7 @@ class Exchange:
     """The steps and views of one worker, built from settings (no Kafka I/O until run)."""
 
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.settings = settings
         schemas = SchemaSet.from_directory(settings.schemas_dir)
         codec = {name: Codec(schemas, f"intelshare.{name}") for name in _RECORDS}
         keys = load_exchange_keys(settings)
@@ -58,7 +66,6 @@ class Exchange:
         self.agreements = view(
             "intel.agreements", lambda raw: agreement_from_record(codec["Agreement"].decode(raw))
         )
-        window = timedelta(days=settings.dedup_window_days)
         self.steps: tuple[Step, ...] = (
             IntakeStep(settings, codec["Report"], codec["DeadLetter"], clock),
             EnrichStep(
@@ -67,7 +74,7 @@ class Exchange:
                 dead=codec["DeadLetter"],
                 facilities=self.facilities,
                 subjects=self.subjects,
-                state=DedupState(window=window),
+                state=DedupState(window=timedelta(days=settings.dedup_window_days)),
                 clock=clock,
             ),
             RouteStep(
@@ -86,7 +93,7 @@ class Exchange:
         self.runners = [StepRunner(settings, step) for step in self.steps]
 
     def status(self) -> dict[str, Any]:
-        """Counts for the status page."""
+        """What the status page shows."""
         return {
             "ready": all(r.started for r in self.runners),
             "processed": {r.step.name: r.processed for r in self.runners},
@@ -96,52 +103,48 @@ class Exchange:
             "subjects": len(self.subjects),
         }
 
+    def stop(self) -> None:
+        """Let every step finish its open transaction and return."""
+        for runner in self.runners:
+            runner.stop()
 
-_RECORDS = (
-    "Report", "DeadLetter", "Disclosure", "AuditRecord", "Agreement", "Facility", "Subject",
-    "Agency",
-)  # fmt: skip
+    async def run(self) -> None:
+        """Serve the status page and run every step until stopped or one fails."""
+        app = web.Application()
 
+        async def status(request: web.Request) -> web.Response:
+            return web.json_response(self.status())
 
-def create_app(settings: Settings) -> faust.App:
-    """The Faust app with one task per agent and a ``/status/`` page."""
-    exchange = Exchange(settings)
-    app = faust.App(
-        f"{settings.topic_prefix}intelshare",
-        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
-        web_host="127.0.0.1",
-        web_port=settings.web_port,
-        datadir=str(settings.home / "worker"),
-        topic_replication_factor=1,
-        autodiscover=False,
-    )
-
-    for runner in exchange.runners:
-        app.task(_supervised(runner))
-
-    @app.page("/status/")
-    async def status(web: Any, request: Any) -> Any:
-        return web.json(exchange.status())
-
-    return app
-
-
-def _supervised(runner: StepRunner) -> Callable[[], Any]:
-    async def run() -> None:
+        app.router.add_get("/status/", status)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.settings.web_port).start()
         try:
-            await runner.run()
-        except BaseException as exc:
-            log.critical("step_failed", step=runner.step.name, error=repr(exc)[:500])
-            sys.stderr.flush()
-            os._exit(EXIT_STEP_FAILED)
-
-    run.__name__ = f"run_{runner.step.name}"
-    return run
+            async with asyncio.TaskGroup() as group:
+                for step_runner in self.runners:
+                    group.create_task(step_runner.run(), name=step_runner.step.name)
+        finally:
+            for topic_view in (self.facilities, self.subjects, self.agencies, self.agreements):
+                await topic_view.stop()
+            await runner.cleanup()
 
 
 def run_worker(settings: Settings) -> int:
-    """Run the worker until interrupted (``intelshare worker``)."""
-    app = create_app(settings)
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
-    worker.execute_from_commandline()
+    """``intelshare worker``: run until SIGTERM/SIGINT (exit 0) or a failed step (exit 70)."""
+    exchange = Exchange(settings)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, exchange.stop)
+        log.info("worker_starting", web_port=settings.web_port)
+        await exchange.run()
+
+    try:
+        asyncio.run(main())
+    except ExceptionGroup as group:
+        for exc in group.exceptions:
+            log.critical("step_failed", error=type(exc).__name__, detail=str(exc)[:500])
+        return EXIT_STEP_FAILED
+    log.info("worker_stopped", processed=exchange.status()["processed"])
     return 0

@@ -20,10 +20,23 @@ from aiokafka.structs import ConsumerRecord
 from streams.errors import IntelshareError, TopicMissingError
 from streams.settings import Settings
 
-__all__ = ["TopicView", "read_to_end"]
+__all__ = ["TopicView", "partitions_of", "read_to_end"]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of ``topic``; TopicMissingError when it does not exist.
+
+    aiokafka's ``partitions_for_topic`` only knows subscribed topics, so this reads the full
+    cluster metadata (through the consumer's client, as ``consumer.topics()`` does).
+    """
+    cluster = await consumer._client.fetch_all_metadata()
+    numbers = cluster.partitions_for_topic(topic)
+    if not numbers:
+        raise TopicMissingError(f"topic {topic} does not exist; run `intelshare topics create`")
+    return [TopicPartition(topic, p) for p in sorted(numbers)]
 
 
 async def _assigned_consumer(settings: Settings, topic: str) -> AIOKafkaConsumer:
@@ -33,11 +46,11 @@ async def _assigned_consumer(settings: Settings, topic: str) -> AIOKafkaConsumer
         enable_auto_commit=False,
     )
     await consumer.start()
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
+    try:
+        consumer.assign(await partitions_of(consumer, topic))
+    except BaseException:
         await consumer.stop()
-        raise TopicMissingError(f"topic {topic} does not exist; run `intelshare topics create`")
-    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        raise
     await consumer.seek_to_beginning()
     return consumer
 
