@@ -1,0 +1,150 @@
+"""A whole exchange for integration tests: keys, agencies, reference data, agreements, worker.
+
+Everything is set up the way operators do it, through the ``intelshare`` command line, under a
+topic prefix of its own; the worker is a real process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.chain import verify_chain
+from streams.clients import create_topics
+from streams.codec import Codec
+from streams.consume import FeedReader
+from streams.crypto import key_id, load_x25519_private, parse_ed25519_public
+from streams.schemas import SchemaSet
+from streams.settings import PROJECT_ROOT, Settings
+from streams.submit import Candidate, Submitter
+from streams.topics import CATALOGUE, INTERNAL
+from tests.integration.helpers import read_all, run_cli
+from tests.integration.worker import Worker
+
+SCHEMAS = SchemaSet.from_directory(PROJECT_ROOT / "schemas")
+
+
+class Exchange:
+    """One exchange under its own prefix and home folder."""
+
+    def __init__(self, bootstrap: str, home: Path, base_env: dict[str, str]) -> None:
+        self.home = home
+        self.settings = Settings(
+            bootstrap_servers=bootstrap,
+            topic_prefix=f"x{uuid.uuid4().hex[:10]}.",
+            home=home,
+            request_timeout=10.0,
+        )
+        self.env = {k: v for k, v in base_env.items() if not k.startswith("INTELSHARE_")} | {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "INTELSHARE_TOPIC_PREFIX": self.settings.topic_prefix,
+            "INTELSHARE_HOME": str(home),
+        }
+        self.worker = Worker(self.env, home)
+        create_topics(self.settings, CATALOGUE + INTERNAL)
+        self.cli("keys", "generate", "--exchange")
+        exchange_pub = parse_ed25519_public((home / "keys" / "exchange.pub").read_text())
+        self.exchange_keys = {key_id(exchange_pub.public_bytes_raw()): exchange_pub}
+
+    def cli(self, *args: str, ok: bool = True) -> Any:
+        done = run_cli(*args, env=self.env)
+        if ok:
+            assert done.returncode == 0, f"intelshare {' '.join(args)}: {done.stderr}"
+        return done
+
+    def agency(self, agency_id: str) -> None:
+        """Generate the agency's keys and register it (which creates its feed)."""
+        self.cli("keys", "generate", "--agency", agency_id)
+        pub = str(self.home / "keys" / f"{agency_id}.pub")
+        self.cli(
+            "agencies", "register", "--id", agency_id, "--name", agency_id, "--public-key", pub
+        )
+
+    def reference(self, lines: Iterable[dict[str, Any]]) -> None:
+        path = self.home / f"ref-{uuid.uuid4().hex[:6]}.jsonl"
+        path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+        self.cli("reference", "load", str(path))
+
+    def agreements(self, items: list[dict[str, Any]]) -> None:
+        path = self.home / f"agreements-{uuid.uuid4().hex[:6]}.yaml"
+        path.write_text(yaml.safe_dump(items))
+        self.cli("agreements", "apply", str(path))
+
+    def submit(self, reports: list[dict[str, Any]]) -> list[str]:
+        with Submitter(self.settings) as submitter:
+            result = submitter.submit(Candidate(f"r{i}", r, None) for i, r in enumerate(reports))
+        assert not result.rejected, [str(r) for r in result.rejected]
+        return result.sent
+
+    def send_raw(self, values: list[bytes | None]) -> None:
+        """Put bytes on intel.submissions as a hostile or broken producer would."""
+        from streams.clients import publish
+
+        topic = self.settings.topic_prefix + "intel.submissions"
+        publish(self.settings, topic, [(b"raw", v) for v in values])
+
+    def feed(self, agency_id: str) -> list[dict[str, Any]]:
+        """Every disclosure on the agency's feed, verified and decrypted."""
+        private = load_x25519_private(self.home / "keys" / f"{agency_id}.key")
+        codec = Codec(SCHEMAS, "intelshare.Disclosure")
+        reader = FeedReader(self.settings, agency_id, private, self.exchange_keys, codec)
+        received = list(reader.read(from_beginning=True))
+        assert all(r.problem is None for r in received), [r.problem for r in received]
+        return [r.disclosure for r in received if r.disclosure is not None]
+
+    def audit(self, expect: int = 0) -> list[dict[str, Any]]:
+        codec = Codec(SCHEMAS, "intelshare.AuditRecord")
+        topic = self.settings.topic_prefix + "intel.audit"
+        return [
+            codec.decode(r.value) for r in read_all(self.settings, topic, expect=expect, timeout=5)
+        ]
+
+    def verify_audit(self) -> int:
+        return verify_chain(self.audit(), self.exchange_keys)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        done = self.cli("deadletter", "list")
+        return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll ``check`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def facility(facility_id: str, country: str) -> dict[str, Any]:
+    return {
+        "type": "facility",
+        "facility_id": facility_id,
+        "country": country,
+        "name": f"Facility {facility_id}",
+        "security_level": "high",
+    }
+
+
+def agreement(agreement_id: str, recipient: str, **match: Any) -> dict[str, Any]:
+    """A valid agreement open to everything but what ``match`` restricts."""
+    return {
+        "id": agreement_id,
+        "version": 1,
+        "recipient": recipient,
+        "purpose": "prevention of terrorist offences",
+        "legal_basis": "test statute, article 1",
+        "valid_from": "2026-01-01T00:00:00Z",
+        "valid_until": "2030-12-31T23:59:59Z",
+        "revoked": False,
+        "match": {"max_tlp": "AMBER+STRICT", "handling": ["P"]} | match,
+        "disclose": ["event_id", "kind", "facility_id", "category", "subjects", "narrative"],
+        "pseudonymise": ["subjects.subject_id"],
+    }

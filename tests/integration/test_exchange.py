@@ -1,0 +1,239 @@
+"""The exchange end to end on a real broker and a real worker process.
+
+One worker serves the module; each test uses its own facilities, agreements and event ids, so
+the tests do not see each other's disclosures.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from streams.codec import MAGIC, Codec
+from streams.report import report_to_json, validate_report
+from tests.factories import incident, observation
+from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
+
+pytestmark = pytest.mark.integration
+
+AGENCY, OTHER = "a-one", "a-two"
+
+
+@pytest.fixture(scope="module")
+def exchange(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    x = Exchange(kafka_bootstrap, tmp_path_factory.mktemp("exchange"), dict(os.environ))
+    x.agency(AGENCY)
+    x.agency(OTHER)
+    x.reference(
+        [facility(f, "KZ") for f in ("KZ-F-F1", "KZ-F-F2", "KZ-F-K", "KZ-F-CAT", "KZ-F-T")]
+        + [facility(f, "KZ") for f in ("KZ-F-R", "KZ-F-S", "KZ-F-A", "KZ-F-H", "KZ-F-H2")]
+        + [facility(f, "KZ") for f in ("KZ-F-V", "KZ-F-X", "KZ-F-MIN", "KZ-F-DUP", "KZ-F-C2")]
+        + [facility("KG-F-C1", "KG")]
+        + [{"type": "subject", "subject_id": "KZ-P-1", "risk_level": "HIGH", "rftf": True}]
+    )
+    x.worker.start()
+    yield x
+    x.worker.stop()
+
+
+def pairs(x: Exchange, agency: str = AGENCY) -> set[tuple[str, str]]:
+    return {(d["event_id"], d["agreement_id"]) for d in x.feed(agency)}
+
+
+def settle(
+    x: Exchange, expected: set[tuple[str, str]], agency: str = AGENCY
+) -> set[tuple[str, str]]:
+    """Wait for ``expected`` on the feed, then a moment longer for anything unexpected."""
+    wait_until(lambda: expected <= pairs(x, agency), what=f"disclosures {expected}")
+    wait_until(lambda: _drained(x), what="the worker to drain")
+    return pairs(x, agency)
+
+
+def _drained(x: Exchange) -> bool:
+    first = x.worker.status()
+    time.sleep(1.0)
+    return first is not None and first == x.worker.status()
+
+
+def test_routing_matrix(exchange: Exchange) -> None:
+    """Each policy rule discloses the report that meets it and not the one that fails it."""
+    now = datetime.now(UTC)
+    exchange.agreements(
+        [
+            agreement("A-COUNTRY", AGENCY, countries=["KG"], facilities=["KG-F-C1", "KZ-F-C2"]),
+            agreement("A-FACILITY", AGENCY, facilities=["KZ-F-F1"]),
+            agreement("A-KIND", AGENCY, facilities=["KZ-F-K"], kinds=["observation"]),
+            agreement("A-CAT", AGENCY, facilities=["KZ-F-CAT"], categories=["EXTREMIST_MATERIAL"]),
+            agreement("A-TLP", AGENCY, facilities=["KZ-F-T"], max_tlp="GREEN"),
+            agreement("A-RED", AGENCY, facilities=["KZ-F-R"]),
+            agreement("A-SRC", AGENCY, facilities=["KZ-F-S"], sources=[1]),
+            agreement("A-ASM", AGENCY, facilities=["KZ-F-A"], assessments=["A", "B"]),
+            agreement("A-HC", AGENCY, facilities=["KZ-F-H"], handling=["P", "C"]),
+            agreement("A-HP", AGENCY, facilities=["KZ-F-H2"]),
+            agreement("A-VALID", AGENCY, facilities=["KZ-F-V"]),
+            agreement("A-EXPIRED", AGENCY, facilities=["KZ-F-V"])
+            | {
+                "valid_from": "2025-01-01T00:00:00Z",
+                "valid_until": (now - timedelta(days=1)).isoformat(),
+            },
+            agreement("A-FUTURE", AGENCY, facilities=["KZ-F-V"])
+            | {"valid_from": (now + timedelta(days=30)).isoformat()},
+        ]
+    )
+    graded_c = {"source": 2, "assessment": "B", "handling": "C", "conditions": "no onward sharing"}
+    cases: dict[str, tuple[dict[str, Any], set[str]]] = {
+        "country-yes": (incident(facility_id="KG-F-C1"), {"A-COUNTRY"}),
+        "country-no": (incident(facility_id="KZ-F-C2"), set()),
+        "facility-yes": (incident(facility_id="KZ-F-F1"), {"A-FACILITY"}),
+        "facility-no": (incident(facility_id="KZ-F-F2"), set()),
+        "kind-yes": (
+            observation(
+                facility_id="KZ-F-K",
+                tlp="AMBER",
+                grading={"source": 2, "assessment": "B", "handling": "P"},
+            ),
+            {"A-KIND"},
+        ),
+        "kind-no": (incident(facility_id="KZ-F-K"), set()),
+        "cat-yes": (incident(facility_id="KZ-F-CAT", category="EXTREMIST_MATERIAL"), {"A-CAT"}),
+        "cat-no": (incident(facility_id="KZ-F-CAT", category="VIOLENCE"), set()),
+        "tlp-yes": (incident(facility_id="KZ-F-T", tlp="GREEN"), {"A-TLP"}),
+        "tlp-no": (incident(facility_id="KZ-F-T", tlp="AMBER"), set()),
+        "red-strict-yes": (incident(facility_id="KZ-F-R", tlp="AMBER+STRICT"), {"A-RED"}),
+        "red-no": (incident(facility_id="KZ-F-R", tlp="RED"), set()),
+        "source-yes": (
+            incident(
+                facility_id="KZ-F-S", grading={"source": 1, "assessment": "B", "handling": "P"}
+            ),
+            {"A-SRC"},
+        ),
+        "source-no": (incident(facility_id="KZ-F-S"), set()),
+        "assess-yes": (incident(facility_id="KZ-F-A"), {"A-ASM"}),
+        "assess-no": (
+            incident(
+                facility_id="KZ-F-A", grading={"source": 2, "assessment": "D", "handling": "P"}
+            ),
+            set(),
+        ),
+        "handling-c-yes": (incident(facility_id="KZ-F-H", grading=graded_c), {"A-HC"}),
+        "handling-c-no": (incident(facility_id="KZ-F-H2", grading=graded_c), set()),
+        "handling-p-yes": (incident(facility_id="KZ-F-H2"), {"A-HP"}),
+        "window": (incident(facility_id="KZ-F-V"), {"A-VALID"}),
+    }
+    sent = exchange.submit([report for report, _ in cases.values()])
+    assert len(sent) == len(cases)
+    expected = {(r["event_id"], a) for r, agreements in cases.values() for a in agreements}
+    got = settle(exchange, expected)
+    ours = {p for p in got if p[0] in set(sent)}
+    assert ours == expected
+    conditions = [d for d in exchange.feed(AGENCY) if d["agreement_id"] == "A-HC"]
+    assert conditions[0]["payload"]["handling_conditions"] == "no onward sharing"
+
+
+def test_revocation_takes_effect_without_restart(exchange: Exchange) -> None:
+    """A revoked agreement discloses nothing from the moment it changes; the worker runs on."""
+    exchange.agreements([agreement("A-REV", AGENCY, facilities=["KZ-F-X"])])
+    before = incident(facility_id="KZ-F-X")
+    exchange.submit([before])
+    settle(exchange, {(before["event_id"], "A-REV")})
+    exchange.agreements(
+        [agreement("A-REV", AGENCY, facilities=["KZ-F-X"]) | {"version": 2, "revoked": True}]
+    )
+    wait_until(lambda: "revoked" in exchange.cli("agreements", "list").stdout, what="revocation")
+    time.sleep(1.0)  # the worker's view follows the compacted topic
+    after = incident(facility_id="KZ-F-X")
+    exchange.submit([after])
+    got = settle(exchange, set())
+    assert (before["event_id"], "A-REV") in got
+    assert not any(e == after["event_id"] for e, _ in got)
+
+
+def test_minimisation_and_pseudonyms(exchange: Exchange) -> None:
+    """Only disclosed fields arrive; pseudonyms are stable for one agency, differ across two."""
+    exchange.agreements(
+        [
+            agreement("A-MIN-1", AGENCY, facilities=["KZ-F-MIN"]),
+            agreement("A-MIN-2", OTHER, facilities=["KZ-F-MIN"]),
+        ]
+    )
+    subject = [{"subject_id": "KZ-P-1", "role": "SUBJECT"}]
+    first = incident(facility_id="KZ-F-MIN", subjects=subject, narrative="first report")
+    second = incident(facility_id="KZ-F-MIN", subjects=subject, narrative="second report")
+    exchange.submit([first, second])
+    settle(exchange, {(first["event_id"], "A-MIN-1"), (second["event_id"], "A-MIN-1")})
+    settle(exchange, {(first["event_id"], "A-MIN-2")}, OTHER)
+    mine = {
+        d["event_id"]: d["payload"] for d in exchange.feed(AGENCY) if d["agreement_id"] == "A-MIN-1"
+    }
+    theirs = {
+        d["event_id"]: d["payload"] for d in exchange.feed(OTHER) if d["agreement_id"] == "A-MIN-2"
+    }
+    payload = mine[first["event_id"]]
+    assert set(payload) == {"event_id", "kind", "facility_id", "category", "subjects", "narrative"}
+    for withheld in ("unit_id", "tlp", "grading", "occurred_at", "severity", "indicators"):
+        assert withheld not in payload
+    alias = payload["subjects"][0]["subject_id"]
+    assert alias != "KZ-P-1"
+    assert mine[second["event_id"]]["subjects"][0]["subject_id"] == alias
+    assert theirs[first["event_id"]]["subjects"][0]["subject_id"] not in (alias, "KZ-P-1")
+
+
+def test_duplicates_are_not_disclosed_twice(exchange: Exchange) -> None:
+    """A resubmitted event id gives no second disclosure; a content duplicate is not disclosed."""
+    exchange.agreements([agreement("A-DUP", AGENCY, facilities=["KZ-F-DUP"])])
+    original = incident(facility_id="KZ-F-DUP", narrative="the original")
+    exchange.submit([original])
+    settle(exchange, {(original["event_id"], "A-DUP")})
+    exchange.submit([original])
+    copy = dict(original, event_id="11111111-2222-4333-8444-" + original["event_id"][-12:])
+    exchange.submit([copy])
+    got = settle(exchange, set())
+    dup_events = [e for e, a in got if a == "A-DUP"]
+    assert dup_events == [original["event_id"]]
+    disclosures = [d for d in exchange.feed(AGENCY) if d["agreement_id"] == "A-DUP"]
+    assert len(disclosures) == 1
+
+
+def test_bad_input_goes_to_dead_letters_and_the_worker_goes_on(exchange: Exchange) -> None:
+    """Random bytes, unknown fingerprint, truncation, bad times, unknown facility: dead letters."""
+    exchange.agreements([agreement("A-AFTER", AGENCY, facilities=["KZ-F-F2"])])
+    codec = Codec(SCHEMAS, "intelshare.Report")
+    good = validate_report(incident(facility_id="KZ-F-F2"), now=datetime.now(UTC))
+    valid = codec.encode(good)
+    backwards = dict(good, occurred_at=good["reported_at"], reported_at=good["occurred_at"])
+    unknown = validate_report(incident(facility_id="ZZ-F-404"), now=datetime.now(UTC))
+    before = len(exchange.dead_letters())
+    exchange.send_raw(
+        [
+            os.urandom(64),
+            MAGIC + b"\x00" * 8 + valid[10:],
+            valid[: len(valid) // 2],
+            codec.encode(backwards),
+            None,
+        ]
+    )
+    exchange.submit([report_json(unknown)])
+    wait_until(lambda: len(exchange.dead_letters()) >= before + 6, what="six dead letters")
+    letters = exchange.dead_letters()[before:]
+    reasons = " | ".join(f"{d['error']}: {d['reason']}" for d in letters)
+    for expected in (
+        "NotSingleObjectError",
+        "UnknownSchemaError",
+        "TruncatedRecordError",
+        "occurred_at",
+        "ZZ-F-404",
+    ):
+        assert expected in reasons
+    assert all(d["source"].startswith(exchange.settings.topic_prefix) for d in letters)
+    after = incident(facility_id="KZ-F-F2", narrative="submitted after the bad input")
+    exchange.submit([after])
+    settle(exchange, {(after["event_id"], "A-AFTER")})
+
+
+def report_json(record: dict[str, Any]) -> dict[str, Any]:
+    return report_to_json(record)
