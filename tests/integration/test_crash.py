@@ -1,0 +1,76 @@
+"""Crash test: kill -9 the worker in the middle of a stream of reports, restart it.
+
+Afterwards every eligible (report, agreement) pair is disclosed exactly once as a
+read_committed consumer sees it, the audit chain has exactly one record per disclosure, and
+it verifies.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.factories import incident
+from tests.integration.exchange import Exchange, agreement, facility, wait_until
+from tests.integration.helpers import read_all
+
+pytestmark = pytest.mark.integration
+
+REPORTS = 1200
+
+
+def test_kill_nine_mid_stream_discloses_each_pair_exactly_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Two kills during 1,200 reports: 2,400 disclosures, each once, each audited once."""
+    x = Exchange(kafka_bootstrap, tmp_path, dict(os.environ))
+    for agency in ("c-one", "c-two"):
+        x.agency(agency)
+    x.reference([facility("KZ-F-1", "KZ")])
+    x.agreements([agreement("C-1", "c-one"), agreement("C-2", "c-two")])
+    reports = [
+        incident(facility_id="KZ-F-1", narrative=f"report {i} {uuid.uuid4()}")
+        for i in range(REPORTS)
+    ]
+    expected = {(r["event_id"], a) for r in reports for a in ("C-1", "C-2")}
+    audit_topic = x.settings.topic_prefix + "intel.audit"
+
+    def audited() -> int:
+        return len(read_all(x.settings, audit_topic, expect=0, timeout=0.5))
+
+    x.worker.start()
+    x.submit(reports)
+    at_kill = []
+    for fraction in (0.25, 0.6):
+        wait_until(
+            lambda f=fraction: (
+                len(read_all(x.settings, audit_topic, expect=0, timeout=0.5)) >= f * len(expected)
+            ),
+            timeout=240,
+            what=f"{fraction:.0%} of the audit records",
+        )
+        x.worker.kill()
+        x.worker.start()
+    wait_until(
+        lambda: len(read_all(x.settings, audit_topic, expect=0, timeout=0.5)) >= len(expected),
+        timeout=300,
+        what="every audit record",
+    )
+    x.worker.stop()
+
+    disclosed = Counter(
+        (d["event_id"], d["agreement_id"]) for agency in ("c-one", "c-two") for d in x.feed(agency)
+    )
+    assert set(disclosed) == expected
+    assert max(disclosed.values()) == 1
+    audit = x.audit(expect=len(expected))
+    assert len(audit) == len(expected)
+    assert x.verify_audit() == len(expected)
+    feed_ids = {d["disclosure_id"] for agency in ("c-one", "c-two") for d in x.feed(agency)}
+    assert {record["disclosure_id"] for record in audit} == feed_ids
+    assert x.worker.starts == 3
+    assert all(count < len(expected) for count in at_kill), at_kill
