@@ -1,95 +1,214 @@
-"""The exchange's main job on the local broker, as far as it is built: broker, topics, submit,
-read back. Run by ``ops/demo``; leaves nothing running that it started.
+"""The exchange's main job on this machine, end to end (``ops/demo``).
+
+Starts the local broker if needed, then under a fresh topic prefix: creates the topics,
+generates the exchange's and eight agencies' keys, registers the agencies, loads reference
+data built from the programme report's figures, applies the demo agreements, runs the worker,
+submits about 300 reports (with resubmissions, duplicates and bad input), and prints what each
+agency received, one decrypted disclosure, the dead letters and the verified audit chain. It
+stops the worker, and the broker if it started it: it leaves nothing running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
 import sys
 import time
+import urllib.request
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from kafka import TopicPartition
+import yaml
 
 from ops import broker
-from streams.clients import consumer, create_topics, translate_errors
+from ops.demo_data import AGENCIES, bad_inputs, demo_agreements, demo_reports, reference_data
+from streams import cli
+from streams.chain import verify_chain
+from streams.clients import publish, read_topic
 from streams.codec import Codec
+from streams.consume import FeedReader
+from streams.crypto import key_id, load_x25519_private, parse_ed25519_public
 from streams.errors import IntelshareError
 from streams.log import configure_logging
-from streams.report import report_to_json
-from streams.settings import PROJECT_ROOT, Settings
-from streams.submit import SUBMISSIONS, Submitter, read_reports
-from streams.topics import CATALOGUE, INTERNAL
+from streams.schemas import SchemaSet
+from streams.settings import Settings
 
-EXAMPLES = PROJECT_ROOT / "ops" / "examples"
+SEED = 20261126
 
 
-def _end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
-    client = consumer(settings, group_id=None)
+def intelshare(*args: str, quiet: bool = False) -> int:
+    """Run one ``intelshare`` command in this process, as an operator would type it."""
+    print(f"$ intelshare {' '.join(args)}", flush=True)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out if quiet else sys.stdout):
+        code = cli.main(list(args))
+    if code not in (0, 1):
+        raise IntelshareError(f"`intelshare {' '.join(args)}` failed with exit {code}")
+    return code
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _status(port: int) -> dict[str, Any] | None:
     try:
-        partitions = [TopicPartition(topic, p) for p in client.partitions_for_topic(topic) or ()]
-        return dict(client.end_offsets(partitions))
-    finally:
-        client.close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status/", timeout=2) as response:
+            loaded: dict[str, Any] = json.loads(response.read())
+            return loaded
+    except OSError:
+        return None
 
 
-def _read_from(
-    settings: Settings, start: dict[TopicPartition, int], codec: Codec, count: int
-) -> list[dict[str, object]]:
-    client = consumer(settings, group_id=None)
-    try:
-        client.assign(list(start))
-        for partition, offset in start.items():
-            client.seek(partition, offset)
-        reports: list[dict[str, object]] = []
-        deadline = time.monotonic() + 30
-        while len(reports) < count and time.monotonic() < deadline:
-            for batch in client.poll(timeout_ms=500).values():
-                reports.extend(report_to_json(codec.decode(r.value)) for r in batch)
-        return reports
-    finally:
-        client.close()
+def _settled(port: int) -> bool:
+    """True when the worker's counts did not move for a second and a half."""
+    before = _status(port)
+    time.sleep(1.5)
+    return before is not None and before == _status(port)
 
 
-def run(settings: Settings) -> int:
-    """Start (if needed), create topics, submit the examples, read them back, print a summary."""
+def _wait(what: str, check: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise IntelshareError(f"demo: timed out waiting for {what}")
+
+
+def _write(path: Path, lines: Sequence[Any], *, yaml_file: bool = False) -> str:
+    text = yaml.safe_dump(list(lines)) if yaml_file else "\n".join(json.dumps(x) for x in lines)
+    path.write_text(text + "\n")
+    return str(path)
+
+
+def prepare(settings: Settings, work: Path, now: datetime) -> dict[str, list[Any]]:
+    """Topics, keys, agencies, reference data and agreements, through the command line."""
+    rng = random.Random(SEED)  # noqa: S311  # demo data, not secrets
+    intelshare("topics", "create", quiet=True)
+    intelshare("keys", "generate", "--exchange", quiet=True)
+    for agency, (name, country) in AGENCIES.items():
+        intelshare("keys", "generate", "--agency", agency, quiet=True)
+        pub = str(settings.home / "keys" / f"{agency}.pub")
+        intelshare("agencies", "register", "--id", agency, "--name", name, "--public-key", pub,
+                   "--country", country, quiet=True)  # fmt: skip
+    intelshare(
+        "reference", "load", _write(work / "reference.jsonl", reference_data(rng)), quiet=True
+    )
+    agreements = _write(work / "agreements.yaml", demo_agreements(now), yaml_file=True)
+    intelshare("agreements", "apply", agreements)
+    reports = demo_reports(rng, now)
+    rejected, raw = bad_inputs(rng, now)
+    return {"reports": reports, "rejected": rejected, "raw": raw}
+
+
+def submit(settings: Settings, work: Path, data: dict[str, list[Any]]) -> int:
+    """Submit the reports (resubmissions separately), the rejected ones and the raw bytes."""
+    reports = data["reports"]
+    first, resubmitted = reports[:-15] + reports[-10:], reports[-15:-10]
+    first.append(dict(reports[0], event_id=str(uuid.uuid4()), facility_id="KZ-F-999"))
+    intelshare("submit", _write(work / "reports.jsonl", first), quiet=True)
+    intelshare("submit", _write(work / "resubmitted.jsonl", resubmitted), quiet=True)
+    print("  (one of them names a facility the exchange does not know: a dead letter)")
+    print("  (four reports follow that submit must reject, each naming its field)")
+    intelshare("submit", _write(work / "rejected.jsonl", data["rejected"]), quiet=True)
+    topic = settings.topic_prefix + "intel.submissions"
+    publish(settings, topic, [(b"hostile", value) for value in data["raw"]])
+    print(f"  and {len(data['raw'])} messages of raw bytes straight onto {topic}")
+    return len(first) + len(resubmitted) + len(data["raw"])
+
+
+def report(settings: Settings, messages: int, began: float) -> None:
+    """Per-agency disclosures, one decrypted disclosure, dead letters and the audit chain."""
+    schemas = SchemaSet.from_directory(settings.schemas_dir)
+    exchange = parse_ed25519_public((settings.home / "keys" / "exchange.pub").read_text())
+    keys = {key_id(exchange.public_bytes_raw()): exchange}
+    print(f"\nreports in: {messages} messages on intel.submissions")
+    print("disclosures per agency:")
+    sample = None
+    for agency in AGENCIES:
+        private = load_x25519_private(settings.home / "keys" / f"{agency}.key")
+        reader = FeedReader(
+            settings, agency, private, keys, Codec(schemas, "intelshare.Disclosure")
+        )
+        received = list(reader.read(from_beginning=True))
+        refused = sum(r.problem is not None for r in received)
+        print(
+            f"  {agency:<16} {len(received) - refused:>4}"
+            + (f"  REFUSED {refused}" if refused else "")
+        )
+        sample = sample or next((r.disclosure for r in received if r.disclosure), None)
+    if sample is not None:
+        print("one disclosure, as its recipient decrypted it:")
+        print(json.dumps(sample, indent=2, ensure_ascii=False))
+    dead = read_topic(settings, settings.topic_prefix + "intel.deadletter")
+    print(f"dead letters: {len(dead)}")
+    audit_codec = Codec(schemas, "intelshare.AuditRecord")
+    audit = [
+        audit_codec.decode(r.value)
+        for r in read_topic(settings, settings.topic_prefix + "intel.audit")
+    ]
+    print(f"audit chain: {verify_chain(audit, keys)} records, hash links and signatures verified")
+    print(f"wall time: {time.monotonic() - began:.1f} s")
+
+
+def run(base: Settings) -> int:
+    """The whole demo; returns the exit code."""
     began = time.monotonic()
-    started_here = not broker.status(settings).answering
-    print(f"broker: {broker.start(settings)} ({'started' if started_here else 'already running'})")
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    started_here = not broker.status(base).answering
+    print(f"broker: {broker.start(base)} ({'started' if started_here else 'already running'})")
+    work = (base.home / "demo" / stamp).resolve()
+    work.mkdir(parents=True)
+    port = _free_port()
+    os.environ.update(
+        INTELSHARE_HOME=str(work),
+        INTELSHARE_TOPIC_PREFIX=f"demo{stamp}.",
+        INTELSHARE_BROKER_DIR=str(base.broker_data_dir.resolve()),
+        KAFKA_BOOTSTRAP_SERVERS=base.bootstrap_servers,
+        INTELSHARE_WEB_PORT=str(port),
+    )
+    settings = Settings.load()
+    print(f"topic prefix {settings.topic_prefix}  state in {work}")
+    worker = None
     try:
-        created = create_topics(settings, CATALOGUE + INTERNAL)
-        print(f"topics: {sum(o.created for o in created)} created, {len(created)} in the catalogue")
-        topic = settings.topic_prefix + SUBMISSIONS
-        with translate_errors(settings, "reading offsets"):
-            start = _end_offsets(settings, topic)
-        with Submitter(settings) as submitter:
-            good = submitter.submit(
-                read_reports(
-                    (EXAMPLES / "reports.jsonl").read_text(), max_bytes=settings.max_report_bytes
-                )
-            )
-            bad = submitter.submit(
-                read_reports(
-                    (EXAMPLES / "rejected.jsonl").read_text(), max_bytes=settings.max_report_bytes
-                )
-            )
-            codec = submitter.codec
-        print(f"submitted: {len(good.sent)} sent, {len(bad.rejected)} rejected as they should be:")
-        for rejection in bad.rejected:
-            print(f"  {rejection}")
-        with translate_errors(settings, "reading back"):
-            back = _read_from(settings, start, codec, len(good.sent))
-        print(f"read back from {topic}: {len(back)} reports")
-        for report in back:
-            print(
-                f"  {report['event_id']}  {report['kind']:<11} {report['facility_id']:<9} "
-                f"{report['tlp']:<12} {report['category']}"
-            )
-        ok = sorted(str(r["event_id"]) for r in back) == sorted(good.sent) and not good.rejected
-        print(f"{'ok' if ok else 'MISMATCH'} in {time.monotonic() - began:.1f} s")
-        return 0 if ok else 1
+        data = prepare(settings, work, now)
+        print("$ intelshare worker &")
+        with (work / "worker.log").open("wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"], env=os.environ.copy(),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        _wait("the worker", lambda: (_status(port) or {}).get("ready"), 60)
+        messages = submit(settings, work, data)
+        _wait(
+            "the intake",
+            lambda: (_status(port) or {}).get("processed", {}).get("intake", 0) >= messages,
+            120,
+        )
+        _wait("the pipeline to drain", lambda: _settled(port), 120)
+        report(settings, messages, began)
+        return 0
     finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+            print("worker: stopped")
         if started_here:
-            broker.stop(settings)
+            broker.stop(base)
             print("broker: stopped")
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "latest_by_key",
     "producer",
     "publish",
+    "read_topic",
     "translate_errors",
 ]
 
@@ -157,12 +158,12 @@ def publish(settings: Settings, topic: str, items: Iterable[tuple[bytes, bytes |
         client.close(timeout=settings.request_timeout)
 
 
-def latest_by_key(settings: Settings, topic: str) -> dict[bytes, bytes]:
-    """The latest committed value per key of a compacted topic (tombstones remove the key)."""
+def read_topic(settings: Settings, topic: str) -> list[Any]:
+    """Every committed record of ``topic`` up to its current end, partition by partition."""
     from kafka import TopicPartition
 
     client = consumer(settings, group_id=None)
-    latest: dict[bytes, bytes] = {}
+    records: list[Any] = []
     try:
         with translate_errors(settings, f"reading {topic}"):
             numbers = client.partitions_for_topic(topic)
@@ -176,11 +177,18 @@ def latest_by_key(settings: Settings, topic: str) -> dict[bytes, bytes]:
             ends = client.end_offsets(partitions)
             while any(client.position(tp) < end for tp, end in ends.items()):
                 for batch in client.poll(timeout_ms=500).values():
-                    for record in batch:
-                        if record.value is None:
-                            latest.pop(record.key, None)
-                        else:
-                            latest[record.key] = record.value
-        return latest
+                    records.extend(batch)
+        return records
     finally:
         client.close()
+
+
+def latest_by_key(settings: Settings, topic: str) -> dict[bytes, bytes]:
+    """The latest committed value per key of a compacted topic (tombstones remove the key)."""
+    latest: dict[bytes, bytes] = {}
+    for record in read_topic(settings, topic):
+        if record.value is None:
+            latest.pop(record.key, None)
+        else:
+            latest[record.key] = record.value
+    return latest

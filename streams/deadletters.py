@@ -12,9 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from kafka import TopicPartition
-
-from streams.clients import consumer, producer, translate_errors
+from streams.clients import producer, read_topic, translate_errors
 from streams.codec import Codec
 from streams.errors import IntelshareError
 from streams.intake import check_submission
@@ -29,26 +27,8 @@ ATTEMPT_HEADER = "intelshare-attempt"
 
 def dead_letters(settings: Settings, codec: Codec) -> Iterator[dict[str, Any]]:
     """Every dead letter, oldest first."""
-    topic = settings.topic_prefix + "intel.deadletter"
-    client = consumer(settings, group_id=None, consumer_timeout_ms=1000)
-    try:
-        with translate_errors(settings, f"reading {topic}"):
-            partitions = [
-                TopicPartition(topic, p) for p in client.partitions_for_topic(topic) or ()
-            ]
-            if not partitions:
-                raise IntelshareError(
-                    f"topic {topic} does not exist; run `intelshare topics create`"
-                )
-            client.assign(partitions)
-            client.seek_to_beginning()
-            ends = client.end_offsets(partitions)
-            while any(client.position(tp) < end for tp, end in ends.items()):
-                for batch in client.poll(timeout_ms=500).values():
-                    for record in batch:
-                        yield codec.decode(record.value)
-    finally:
-        client.close()
+    for record in read_topic(settings, settings.topic_prefix + "intel.deadletter"):
+        yield codec.decode(record.value)
 
 
 def summary(letter: dict[str, Any]) -> dict[str, Any]:
