@@ -13,14 +13,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -31,6 +26,7 @@ import yaml
 
 from ops import broker
 from ops.demo_data import AGENCIES, bad_inputs, demo_agreements, demo_reports, reference_data
+from ops.runtime import isolated, launch_worker, settled, stop_worker, wait_for, worker_status
 from streams import cli
 from streams.chain import verify_chain
 from streams.clients import publish, read_topic
@@ -54,38 +50,6 @@ def intelshare(*args: str, quiet: bool = False) -> int:
     if code not in (0, 1):
         raise IntelshareError(f"`intelshare {' '.join(args)}` failed with exit {code}")
     return code
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _status(port: int) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status/", timeout=2) as response:
-            loaded: dict[str, Any] = json.loads(response.read())
-            return loaded
-    except OSError:
-        return None
-
-
-def _settled(port: int) -> bool:
-    """True when the worker's counts did not move for a second and a half."""
-    before = _status(port)
-    time.sleep(1.5)
-    return before is not None and before == _status(port)
-
-
-def _wait(what: str, check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise IntelshareError(f"demo: timed out waiting for {what}")
 
 
 def _write(path: Path, lines: Sequence[Any], *, yaml_file: bool = False) -> str:
@@ -168,44 +132,27 @@ def run(base: Settings) -> int:
     """The whole demo; returns the exit code."""
     began = time.monotonic()
     now = datetime.now(UTC)
-    stamp = now.strftime("%Y%m%d%H%M%S")
     started_here = not broker.status(base).answering
     print(f"broker: {broker.start(base)} ({'started' if started_here else 'already running'})")
-    work = (base.home / "demo" / stamp).resolve()
-    work.mkdir(parents=True)
-    port = _free_port()
-    os.environ.update(
-        INTELSHARE_HOME=str(work),
-        INTELSHARE_TOPIC_PREFIX=f"demo{stamp}.",
-        INTELSHARE_BROKER_DIR=str(base.broker_data_dir.resolve()),
-        KAFKA_BOOTSTRAP_SERVERS=base.bootstrap_servers,
-        INTELSHARE_WEB_PORT=str(port),
-    )
-    settings = Settings.load()
+    settings, work, port = isolated(base, "demo", now)
     print(f"topic prefix {settings.topic_prefix}  state in {work}")
     worker = None
     try:
         data = prepare(settings, work, now)
         print("$ intelshare worker &")
-        with (work / "worker.log").open("wb") as log:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"], env=os.environ.copy(),
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        _wait("the worker", lambda: (_status(port) or {}).get("ready"), 60)
+        worker = launch_worker(work / "worker.log", port)
         messages = submit(settings, work, data)
-        _wait(
+        wait_for(
             "the intake",
-            lambda: (_status(port) or {}).get("processed", {}).get("intake", 0) >= messages,
+            lambda: (worker_status(port) or {}).get("processed", {}).get("intake", 0) >= messages,
             120,
         )
-        _wait("the pipeline to drain", lambda: _settled(port), 120)
+        wait_for("the pipeline to drain", lambda: settled(port), 120)
         report(settings, messages, began)
         return 0
     finally:
         if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=60)
+            stop_worker(worker)
             print("worker: stopped")
         if started_here:
             broker.stop(base)

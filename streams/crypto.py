@@ -3,7 +3,7 @@ and keyed pseudonyms.
 
 A small recipe over pyca/cryptography primitives, in the manner of its ``fernet.py``: every
 decryption failure raises the same opaque :class:`DecryptionError`, so nothing leaks why.
-Private keys are written mode 0600 from the first byte and never overwritten.
+Private keys are created mode 0600 before their first byte is written, and never overwritten.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import binascii
 import hashlib
 import hmac
 import os
+import stat
 import struct
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,8 +27,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from streams.errors import DecryptionError, KeyFileError, SignatureError
+from streams.topics import feed_topic
 
 __all__ = [
+    "Pseudonymiser",
     "Sealed",
     "canonical",
     "disclosure_aad",
@@ -43,11 +46,16 @@ __all__ = [
     "pseudonym",
     "seal",
     "sign",
+    "to_millis",
     "verify",
 ]
 
 _ENVELOPE_INFO = b"intelshare disclosure v1"
 _PSEUDONYM_INFO = b"intelshare pseudonym v1|"
+_NONCE_BYTES = 12
+_KEY_BYTES = 32
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 def key_id(raw_public: bytes) -> str:
@@ -55,22 +63,44 @@ def key_id(raw_public: bytes) -> str:
     return hashlib.sha256(raw_public).hexdigest()[:16]
 
 
-def _write_private(path: Path, data: bytes) -> None:
+# --- key files -------------------------------------------------------------------------------
+
+
+def _exists(path: Path) -> KeyFileError:
+    return KeyFileError(
+        f"{path} exists; keys are never overwritten: remove it or use another --out"
+    )
+
+
+def _create(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with ``mode`` from the start (O_EXCL: never overwrite, never follow)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     except FileExistsError:
-        raise KeyFileError(
-            f"{path} exists; keys are never overwritten: remove it or use another --out"
-        ) from None
+        raise _exists(path) from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot create {path}: {exc.strerror}") from exc
     with os.fdopen(fd, "wb") as handle:
+        os.fchmod(fd, mode)  # the umask may only have narrowed it; make it exact
         handle.write(data)
-    os.chmod(path, 0o600)
+        handle.flush()
+        os.fsync(fd)
 
 
-def _write_public(path: Path, raw: bytes) -> None:
-    if path.exists():
-        raise KeyFileError(f"{path} exists; remove it or use another --out")
-    path.write_text(base64.b64encode(raw).decode() + "\n")
+def _create_all(files: list[tuple[Path, bytes, int]]) -> None:
+    """Create every file or none: refuse if any exists; on failure remove those made here."""
+    for path, _, _ in files:
+        if path.exists() or path.is_symlink():
+            raise _exists(path)
+    created: list[Path] = []
+    try:
+        for path, data, mode in files:
+            _create(path, data, mode)
+            created.append(path)
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _pem(key: X25519PrivateKey | Ed25519PrivateKey) -> bytes:
@@ -81,40 +111,64 @@ def _pem(key: X25519PrivateKey | Ed25519PrivateKey) -> bytes:
     )
 
 
+def _public_line(raw: bytes) -> bytes:
+    return base64.b64encode(raw) + b"\n"
+
+
 def generate_agency_keys(directory: Path, agency_id: str) -> tuple[Path, Path]:
-    """Write ``ID.key`` (X25519, PEM, 0600) and ``ID.pub`` (base64 of the raw 32 bytes)."""
-    private = X25519PrivateKey.generate()
+    """Write ``ID.key`` (X25519, PEM PKCS8, 0600) and ``ID.pub`` (base64 of the raw 32 bytes).
+
+    ConfigError for an id that could not name a feed; KeyFileError if either file exists.
+    """
+    feed_topic(agency_id)  # the id becomes a file name: refuse anything but an agency id
     key_path, pub_path = directory / f"{agency_id}.key", directory / f"{agency_id}.pub"
-    if pub_path.exists():
-        raise KeyFileError(f"{pub_path} exists; remove it or use another --out")
-    _write_private(key_path, _pem(private))
-    _write_public(pub_path, private.public_key().public_bytes_raw())
+    private = X25519PrivateKey.generate()
+    public = _public_line(private.public_key().public_bytes_raw())
+    _create_all([(key_path, _pem(private), 0o600), (pub_path, public, 0o644)])
     return key_path, pub_path
 
 
 def generate_exchange_keys(directory: Path) -> tuple[Path, Path]:
-    """Write the exchange's Ed25519 ``exchange.key``/``exchange.pub`` and pseudonym secret."""
-    private = Ed25519PrivateKey.generate()
+    """Write ``exchange.key``/``exchange.pub`` (Ed25519) and ``exchange.pseudonym.key``.
+
+    The pseudonymisation secret is 32 random bytes, stored base64, mode 0600.
+    """
     key_path, pub_path = directory / "exchange.key", directory / "exchange.pub"
     secret_path = directory / "exchange.pseudonym.key"
-    for path in (pub_path, secret_path):
-        if path.exists():
-            raise KeyFileError(f"{path} exists; remove it or use another --out")
-    _write_private(key_path, _pem(private))
-    _write_private(secret_path, base64.b64encode(os.urandom(32)) + b"\n")
-    _write_public(pub_path, private.public_key().public_bytes_raw())
+    private = Ed25519PrivateKey.generate()
+    secret = base64.b64encode(os.urandom(_KEY_BYTES)) + b"\n"
+    public = _public_line(private.public_key().public_bytes_raw())
+    _create_all(
+        [(key_path, _pem(private), 0o600), (secret_path, secret, 0o600), (pub_path, public, 0o644)]
+    )
     return key_path, pub_path
 
 
 def _read_private(path: Path) -> bytes:
     try:
-        mode = path.stat().st_mode
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError as exc:
+        raise KeyFileError(f"no key {path}: generate it with `intelshare keys generate`") from exc
     except OSError as exc:
         raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from exc
-    if mode & 0o077:
-        raise KeyFileError(f"{path} is readable by others; run `chmod 600 {path}`")
-    return data
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode  # of the file opened, not of whatever the path names later
+        if not stat.S_ISREG(mode):
+            raise KeyFileError(f"{path} is not a regular file")
+        if mode & 0o077:
+            raise KeyFileError(
+                f"{path} is open to group or others (mode {stat.S_IMODE(mode):o}); "
+                f"run `chmod 600 {path}`"
+            )
+        return handle.read()
+
+
+def _load_pem(path: Path) -> object:
+    data = _read_private(path)
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"{path} is not an unencrypted PEM private key") from exc
 
 
 def load_x25519_private(path: Path) -> X25519PrivateKey:
@@ -135,22 +189,14 @@ def load_ed25519_private(path: Path) -> Ed25519PrivateKey:
     return key
 
 
-def _load_pem(path: Path) -> object:
-    data = _read_private(path)
-    try:
-        return serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{path} is not a PEM private key") from exc
-
-
 def load_pseudonym_secret(path: Path) -> bytes:
-    """The exchange's 32-byte pseudonymisation secret."""
+    """The exchange's 32-byte pseudonymisation secret; KeyFileError as for private keys."""
     try:
         secret = base64.b64decode(_read_private(path).strip(), validate=True)
     except binascii.Error as exc:
         raise KeyFileError(f"{path} is not base64") from exc
-    if len(secret) != 32:
-        raise KeyFileError(f"{path} must hold 32 bytes")
+    if len(secret) != _KEY_BYTES:
+        raise KeyFileError(f"{path} must hold {_KEY_BYTES} bytes, not {len(secret)}")
     return secret
 
 
@@ -159,19 +205,25 @@ def _raw_public(text: str) -> bytes:
         raw = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise KeyFileError("a public key must be base64 of the raw 32-byte key") from exc
-    if len(raw) != 32:
-        raise KeyFileError(f"a public key must be 32 bytes, not {len(raw)}")
+    if len(raw) != _KEY_BYTES:
+        raise KeyFileError(f"a public key must be {_KEY_BYTES} bytes, not {len(raw)}")
     return raw
 
 
-def parse_x25519_public(text: str) -> X25519PublicKey:
+def parse_x25519_public(b64: str) -> X25519PublicKey:
     """An agency's public key from base64 of its raw 32 bytes."""
-    return X25519PublicKey.from_public_bytes(_raw_public(text))
+    return X25519PublicKey.from_public_bytes(_raw_public(b64))
 
 
-def parse_ed25519_public(text: str) -> Ed25519PublicKey:
+def parse_ed25519_public(b64: str) -> Ed25519PublicKey:
     """The exchange's public key from base64 of its raw 32 bytes."""
-    return Ed25519PublicKey.from_public_bytes(_raw_public(text))
+    try:
+        return Ed25519PublicKey.from_public_bytes(_raw_public(b64))
+    except ValueError as exc:
+        raise KeyFileError("not a valid Ed25519 public key") from exc
+
+
+# --- the envelope ----------------------------------------------------------------------------
 
 
 class Sealed(NamedTuple):
@@ -197,15 +249,19 @@ def seal(plaintext: bytes, recipient: X25519PublicKey, associated_data: bytes) -
     ephemeral = X25519PrivateKey.generate()
     ephemeral_raw = ephemeral.public_key().public_bytes_raw()
     key = _derive(ephemeral.exchange(recipient), ephemeral_raw, recipient.public_bytes_raw())
-    nonce = os.urandom(12)
+    nonce = os.urandom(_NONCE_BYTES)
     return Sealed(ephemeral_raw, nonce, AESGCM(key).encrypt(nonce, plaintext, associated_data))
 
 
 def open_sealed(sealed: Sealed, private: X25519PrivateKey, associated_data: bytes) -> bytes:
-    """Decrypt; DecryptionError for a wrong key, tampering, or a malformed envelope."""
+    """Decrypt; one opaque DecryptionError for a wrong key, tampering or a malformed envelope."""
     try:
+        if len(sealed.ephemeral_public_key) != _KEY_BYTES or len(sealed.nonce) != _NONCE_BYTES:
+            raise ValueError("malformed envelope")
         ephemeral = X25519PublicKey.from_public_bytes(sealed.ephemeral_public_key)
         shared = private.exchange(ephemeral)  # raises ValueError on a low-order point
+        if not any(shared):
+            raise ValueError("all-zero shared secret")
         recipient = private.public_key().public_bytes_raw()
         key = _derive(shared, sealed.ephemeral_public_key, recipient)
         return AESGCM(key).decrypt(sealed.nonce, sealed.ciphertext, associated_data)
@@ -214,9 +270,10 @@ def open_sealed(sealed: Sealed, private: X25519PrivateKey, associated_data: byte
 
 
 def canonical(*values: object) -> bytes:
-    """An unambiguous byte encoding of ``values``: each is typed and length-prefixed.
+    """An unambiguous byte encoding of ``values``: each is type-tagged and length-prefixed.
 
-    Strings, bytes, integers, datetimes (as epoch milliseconds), None and lists of these.
+    Strings, bytes, integers, booleans, None, timezone-aware datetimes (as whole epoch
+    milliseconds, the precision Avro keeps) and lists or tuples of these.
     """
     out = bytearray()
     for value in values:
@@ -231,7 +288,9 @@ def canonical(*values: object) -> bytes:
         elif isinstance(value, int):
             tag, data = b"I", str(value).encode()
         elif isinstance(value, datetime):
-            tag, data = b"T", str(int(value.timestamp() * 1000)).encode()
+            if value.tzinfo is None:
+                raise TypeError("cannot encode a datetime without a time zone canonically")
+            tag, data = b"T", str((value - _EPOCH) // _MILLISECOND).encode()
         elif isinstance(value, str):
             tag, data = b"S", value.encode()
         elif isinstance(value, bytes):
@@ -242,9 +301,20 @@ def canonical(*values: object) -> bytes:
     return bytes(out)
 
 
+def to_millis(moment: datetime) -> datetime:
+    """``moment`` in UTC, cut to whole milliseconds: as an Avro timestamp-millis reads back."""
+    if moment.tzinfo is None:
+        raise TypeError("a time without a time zone is ambiguous")
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def disclosure_aad(disclosure_id: str, recipient: str) -> bytes:
     """Associated data binding a ciphertext to its disclosure and recipient."""
     return canonical("intelshare-aad-v1", disclosure_id, recipient)
+
+
+# --- signatures and pseudonyms ---------------------------------------------------------------
 
 
 def sign(private: Ed25519PrivateKey, message: bytes) -> bytes:
@@ -256,14 +326,36 @@ def verify(public: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
     """SignatureError unless ``signature`` is ``public``'s over ``message``."""
     try:
         public.verify(signature, message)
-    except InvalidSignature:
+    except (InvalidSignature, TypeError, ValueError):
         raise SignatureError("the signature does not verify with the exchange's key") from None
+
+
+class Pseudonymiser:
+    """Pseudonyms for one recipient: stable for that agency, unlinkable across agencies.
+
+    The per-recipient key is HKDF-SHA256(secret, info="intelshare pseudonym v1|" + recipient),
+    derived once; a pseudonym is ``ps-`` and 20 base32 characters of HMAC-SHA256(key, value).
+    """
+
+    __slots__ = ("_key", "recipient")
+
+    def __init__(self, secret: bytes, recipient: str) -> None:
+        if len(secret) < _KEY_BYTES:
+            raise KeyFileError(f"a pseudonymisation secret must be {_KEY_BYTES} bytes")
+        self.recipient = recipient
+        info = _PSEUDONYM_INFO + recipient.encode()
+        kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
+        self._key = kdf.derive(secret)
+
+    def __call__(self, value: str) -> str:
+        """The pseudonym of ``value`` for this recipient."""
+        digest = hmac.new(self._key, value.encode(), hashlib.sha256).digest()
+        return "ps-" + base64.b32encode(digest).decode().lower()[:20]
+
+    def __repr__(self) -> str:
+        return f"Pseudonymiser(recipient={self.recipient!r})"  # never the key
 
 
 def pseudonym(secret: bytes, recipient: str, value: str) -> str:
     """A pseudonym for ``value``, stable for one recipient and unlinkable across recipients."""
-    kdf = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=_PSEUDONYM_INFO + recipient.encode()
-    )
-    digest = hmac.new(kdf.derive(secret), value.encode(), hashlib.sha256).digest()
-    return "ps-" + base64.b32encode(digest).decode().lower()[:20]
+    return Pseudonymiser(secret, recipient)(value)

@@ -2,7 +2,8 @@
 
 The disclosure id is derived from event and agreement, so a replay gives the same id. The
 payload is canonical JSON, encrypted to the recipient (``streams.crypto.seal``) with the
-disclosure id and recipient as associated data; the exchange signs every other field.
+disclosure id and recipient as associated data; the exchange signs every other field. A
+recipient verifies the signature first and only then decrypts.
 """
 
 from __future__ import annotations
@@ -17,34 +18,53 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from streams.crypto import Sealed, canonical, disclosure_aad, open_sealed, pseudonym, seal, sign
+from streams.crypto import (
+    Pseudonymiser,
+    Sealed,
+    canonical,
+    disclosure_aad,
+    open_sealed,
+    seal,
+    sign,
+    to_millis,
+)
 from streams.crypto import verify as verify_signature
-from streams.errors import SignatureError
+from streams.errors import DecryptionError, SignatureError
 from streams.minimise import minimise, oversight_subjects
 from streams.policy import Agreement
 
-__all__ = ["build_disclosure", "disclosure_id", "open_disclosure", "signed_bytes"]
+__all__ = [
+    "SIGNED_FIELDS",
+    "build_disclosure",
+    "disclosure_id",
+    "open_disclosure",
+    "payload_bytes",
+    "signed_bytes",
+]
 
 _NAMESPACE = uuid.UUID("8d1f6a52-3c7e-4b1a-9e0f-5a2b7c4d6e81")
-_SIGNED = (
+"""Fixed namespace of intelshare disclosure ids; changing it changes every id."""
+_DOMAIN = "intelshare-disclosure-v1"
+SIGNED_FIELDS = (
     "disclosure_id", "event_id", "agreement_id", "agreement_version", "recipient",
     "disclosed_at", "recipient_key_id", "ephemeral_public_key", "nonce", "ciphertext",
     "exchange_key_id",
 )  # fmt: skip
+"""Every field of schemas/disclosure.v1.avsc but the signature, in the order signed."""
 
 
 def disclosure_id(event_id: str, agreement_id: str) -> str:
-    """Deterministic id of the disclosure of one event under one agreement."""
+    """Deterministic id of the disclosure of one event under one agreement (a UUID5)."""
     return str(uuid.uuid5(_NAMESPACE, f"{event_id}|{agreement_id}"))
 
 
 def signed_bytes(disclosure: Mapping[str, Any]) -> bytes:
     """What the exchange signs: every field but the signature, canonically encoded."""
-    return canonical("intelshare-disclosure-v1", *(disclosure[f] for f in _SIGNED))
+    return canonical(_DOMAIN, *(disclosure[f] for f in SIGNED_FIELDS))
 
 
 def payload_bytes(payload: Mapping[str, Any]) -> bytes:
-    """Canonical JSON of a payload: the bytes encrypted and digested."""
+    """Canonical JSON of a payload: the exact bytes encrypted and digested."""
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -59,11 +79,13 @@ def build_disclosure(
     pseudonym_secret: bytes,
     now: datetime,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The disclosure record and its pending audit record (not yet chained)."""
+    """The disclosure record and its pending audit record (sequence -1, chain fields empty).
 
-    def alias(value: str) -> str:
-        return pseudonym(pseudonym_secret, agreement.recipient, value)
-
+    ``report`` is an enriched intelshare.Report v2 record that ``agreement`` discloses; times
+    are kept to the millisecond, as Avro carries them.
+    """
+    now = to_millis(now)
+    alias = Pseudonymiser(pseudonym_secret, agreement.recipient)
     payload = payload_bytes(minimise(report, agreement, alias))
     ident = disclosure_id(report["event_id"], agreement.id)
     sealed = seal(payload, recipient_public, disclosure_aad(ident, agreement.recipient))
@@ -108,14 +130,32 @@ def open_disclosure(
     private: X25519PrivateKey,
     exchange_keys: Mapping[str, Ed25519PublicKey],
 ) -> dict[str, Any]:
-    """Verify the exchange's signature, then decrypt; SignatureError or DecryptionError."""
-    public = exchange_keys.get(disclosure["exchange_key_id"])
+    """Verify the exchange's signature, then decrypt and return the payload.
+
+    SignatureError when the signing key is unknown, the signature is bad or a field is missing
+    or malformed; DecryptionError (opaque) when the payload does not open with ``private``.
+    """
+    try:
+        public = exchange_keys.get(disclosure["exchange_key_id"])
+        signed = signed_bytes(disclosure)
+        signature = disclosure["signature"]
+    except (KeyError, TypeError):
+        raise SignatureError(
+            "the disclosure is malformed: a signed field is missing or mistyped"
+        ) from None
     if public is None:
-        raise SignatureError(f"signed with unknown exchange key {disclosure['exchange_key_id']}")
-    verify_signature(public, disclosure["signature"], signed_bytes(disclosure))
+        raise SignatureError(
+            f"signed with unknown exchange key {str(disclosure['exchange_key_id'])[:40]!r}"
+        )
+    verify_signature(public, signature, signed)
     sealed = Sealed(
         disclosure["ephemeral_public_key"], disclosure["nonce"], disclosure["ciphertext"]
     )
     aad = disclosure_aad(disclosure["disclosure_id"], disclosure["recipient"])
-    loaded: dict[str, Any] = json.loads(open_sealed(sealed, private, aad))
-    return loaded
+    try:
+        payload = json.loads(open_sealed(sealed, private, aad))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise DecryptionError() from None
+    if not isinstance(payload, dict):
+        raise DecryptionError()
+    return payload

@@ -1,7 +1,8 @@
 """Data minimisation: only the agreed fields leave the exchange, identifiers pseudonymised.
 
-Pure: the pseudonymiser is a parameter (``streams.crypto.pseudonym`` keyed per recipient).
-When the report's handling code is C its conditions always travel with the disclosure.
+Pure: the pseudonymiser is a parameter (a ``streams.crypto.Pseudonymiser`` keyed to the
+recipient). When the report's handling code is C its conditions always travel with the
+disclosure, as ``handling_conditions``, whatever the agreement lists.
 """
 
 from __future__ import annotations
@@ -12,53 +13,59 @@ from typing import Any
 from streams.policy import Agreement
 from streams.report import report_to_json
 
-__all__ = ["minimise", "oversight_subjects"]
+__all__ = ["EXCHANGE_FIELDS", "minimise", "oversight_subjects"]
 
-_EXCHANGE_FIELDS = ("country", "facility_name", "security_level", "correlated_with")
+EXCHANGE_FIELDS = ("country", "facility_name", "security_level", "correlated_with")
+"""Disclosable top-level fields that come from the exchange's enrichment, not the report."""
+_SUBJECT_DETAILS = ("risk_level", "rftf")
 
 
 def minimise(
     report: Mapping[str, Any], agreement: Agreement, pseudonymise: Callable[[str], str]
 ) -> dict[str, Any]:
-    """The payload for the recipient: the ``disclose`` fields of an enriched report only."""
+    """The JSON-ready payload for the recipient: the ``disclose`` fields of an enriched report.
+
+    ``pseudonymise`` maps an identifier to the recipient's pseudonym; it is applied to every
+    path the agreement lists in ``pseudonymise``.
+    """
     full = report_to_json(report)
-    enrichment = full.get("enrichment") or {}
-    wanted = set(agreement.disclose)
+    enrichment: Mapping[str, Any] = full.get("enrichment") or {}
     hidden = set(agreement.pseudonymise)
     payload: dict[str, Any] = {}
     for field in agreement.disclose:
-        if field in _EXCHANGE_FIELDS:
+        if field in EXCHANGE_FIELDS:
             payload[field] = enrichment.get(field)
         elif field == "subjects":
-            payload["subjects"] = _subjects(full, enrichment, wanted, hidden, pseudonymise)
-        elif "." not in field:
+            payload["subjects"] = _subjects(full, enrichment, agreement, pseudonymise)
+        elif "." not in field:  # subjects.* are handled with subjects
             payload[field] = full[field]
     for field in ("unit_id", "facility_id"):
         if field in hidden and field in payload:
             payload[field] = pseudonymise(payload[field])
-    if full["grading"]["handling"] == "C":
-        payload["handling_conditions"] = full["grading"]["conditions"]
+    grading = full["grading"]
+    if grading["handling"] == "C":
+        payload["handling_conditions"] = grading["conditions"]
     return payload
 
 
 def _subjects(
     full: Mapping[str, Any],
     enrichment: Mapping[str, Any],
-    wanted: set[str],
-    hidden: set[str],
+    agreement: Agreement,
     pseudonymise: Callable[[str], str],
 ) -> list[dict[str, Any]]:
     known = {s["subject_id"]: s for s in enrichment.get("subjects", [])}
+    details = [d for d in _SUBJECT_DETAILS if f"subjects.{d}" in agreement.disclose]
+    hide = "subjects.subject_id" in agreement.pseudonymise
     out = []
     for subject in full["subjects"]:
-        item: dict[str, Any] = {"subject_id": subject["subject_id"], "role": subject["role"]}
-        info = known.get(subject["subject_id"], {})
-        if "subjects.risk_level" in wanted:
-            item["risk_level"] = info.get("risk_level")
-        if "subjects.rftf" in wanted:
-            item["rftf"] = info.get("rftf")
-        if "subjects.subject_id" in hidden:
-            item["subject_id"] = pseudonymise(subject["subject_id"])
+        ident = subject["subject_id"]
+        item: dict[str, Any] = {
+            "subject_id": pseudonymise(ident) if hide else ident,
+            "role": subject["role"],
+        }
+        for detail in details:
+            item[detail] = known.get(ident, {}).get(detail)
         out.append(item)
     return out
 
@@ -66,7 +73,10 @@ def _subjects(
 def oversight_subjects(
     report: Mapping[str, Any], agreement: Agreement, pseudonymise: Callable[[str], str]
 ) -> list[str]:
-    """Subjects as the oversight body may see them: as the recipient received them."""
+    """Subjects as the oversight body may see them: in the form the recipient received them.
+
+    Pseudonymised where the agreement pseudonymises them; none when subjects were not disclosed.
+    """
     if "subjects" not in agreement.disclose:
         return []
     ids = [s["subject_id"] for s in report["subjects"]]

@@ -1,0 +1,230 @@
+"""Benchmark of the running pipeline against the raw Kafka floor, measured in the same run.
+
+``ops/bench [--reports N]``: starts the local broker if needed, sets up an exchange under a
+fresh topic prefix (three agencies whose agreements each cover every report, so each report is
+disclosed three times), runs the worker, submits N generated reports and follows the three
+feeds. It prints:
+
+- end-to-end throughput: reports per second from the first submission to the last audit
+  record;
+- latency p50/p95/p99 from a report's submission (its record timestamp on
+  ``intel.submissions``) to the moment the agency's read_committed consumer has the disclosure;
+- the raw Kafka floor on the same broker: N messages of the same mean size produced
+  (idempotent, acks=all) and consumed through one topic, and the ratio of the two.
+
+The machine is shared and noisy: compare the ratio, not the absolute figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from kafka import TopicPartition
+
+from ops import broker
+from ops.demo import intelshare
+from ops.demo_data import reference_data, workload
+from ops.runtime import isolated, launch_worker, stop_worker, wait_for
+from streams.clients import consumer, create_topics, producer, read_topic
+from streams.codec import Codec
+from streams.log import configure_logging
+from streams.schemas import SchemaSet
+from streams.settings import Settings
+from streams.submit import Candidate, Submitter
+from streams.topics import TopicSpec
+
+AGENCIES = ("b-one", "b-two", "b-three")
+DISCLOSE = ["event_id", "kind", "occurred_at", "facility_id", "category", "subjects", "narrative"]
+
+
+def _agreement(agency: str, now: datetime) -> dict[str, Any]:
+    """An agreement that covers every benchmark report: each is disclosed once per agency."""
+    return {
+        "id": f"BENCH-{agency.upper()}",
+        "version": 1,
+        "recipient": agency,
+        "purpose": "benchmark",
+        "legal_basis": "benchmark",
+        "revoked": False,
+        "valid_from": datetime(now.year, 1, 1, tzinfo=UTC),
+        "valid_until": datetime(now.year + 1, 1, 1, tzinfo=UTC),
+        "match": {"countries": ["KZ"], "max_tlp": "AMBER", "handling": ["P"]},
+        "disclose": DISCLOSE,
+        "pseudonymise": ["subjects.subject_id"],
+    }
+
+
+class FeedFollower(threading.Thread):
+    """Follows one feed, noting when each disclosure became readable."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        super().__init__(daemon=True)
+        self.settings, self.topic = settings, topic
+        self.arrivals: list[tuple[bytes, float]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        client = consumer(self.settings, group_id=None)
+        try:
+            client.assign(
+                [TopicPartition(self.topic, p) for p in client.partitions_for_topic(self.topic)]
+            )
+            client.seek_to_beginning()
+            while not self.stopping.is_set():
+                for batch in client.poll(timeout_ms=200).values():
+                    now = time.time()
+                    self.arrivals.extend((record.value, now) for record in batch)
+        finally:
+            client.close()
+
+
+def _committed_count(settings: Settings, topic: str) -> int:
+    """How many records a read_committed consumer reads from the start of ``topic``."""
+    client = consumer(settings, group_id=None)
+    try:
+        partitions = [TopicPartition(topic, p) for p in client.partitions_for_topic(topic)]
+        client.assign(partitions)
+        client.seek_to_beginning()
+        count = 0
+        while True:
+            batch = client.poll(timeout_ms=300)
+            if not batch:
+                return count
+            count += sum(len(records) for records in batch.values())
+    finally:
+        client.close()
+
+
+def raw_floor(settings: Settings, count: int, size: int) -> float:
+    """Seconds to produce and consume ``count`` messages of ``size`` bytes through one topic."""
+    topic = settings.topic_prefix + "bench.floor"
+    create_topics(settings, [TopicSpec("bench.floor", 3, {}, "raw Kafka floor")])
+    payload = os.urandom(size)
+    started = time.monotonic()
+    client = producer(settings)
+    for i in range(count):
+        client.send(topic, key=str(i).encode(), value=payload)
+    client.flush()
+    client.close()
+    reader = consumer(settings, group_id=None)
+    reader.assign([TopicPartition(topic, p) for p in range(3)])
+    reader.seek_to_beginning()
+    seen = 0
+    while seen < count:
+        seen += sum(len(b) for b in reader.poll(timeout_ms=500).values())
+    reader.close()
+    return time.monotonic() - started
+
+
+def setup(settings: Settings, now: datetime) -> None:
+    """Exchange keys, three agencies, Kazakhstan's reference data, three agreements."""
+    work = settings.home
+    intelshare("topics", "create", quiet=True)
+    intelshare("keys", "generate", "--exchange", quiet=True)
+    for agency in AGENCIES:
+        intelshare("keys", "generate", "--agency", agency, quiet=True)
+        pub = str(work / "keys" / f"{agency}.pub")
+        intelshare("agencies", "register", "--id", agency, "--name", agency, "--public-key", pub)
+    rng = random.Random(7)  # noqa: S311  # benchmark data, not secrets
+    kazakhstan = [
+        line
+        for line in reference_data(rng)
+        if str(line.get("facility_id") or line.get("subject_id")).startswith("KZ-")
+    ]
+    (work / "reference.jsonl").write_text("\n".join(json.dumps(x) for x in kazakhstan))
+    intelshare("reference", "load", str(work / "reference.jsonl"), quiet=True)
+    (work / "agreements.yaml").write_text(yaml.safe_dump([_agreement(a, now) for a in AGENCIES]))
+    intelshare("agreements", "apply", str(work / "agreements.yaml"), quiet=True)
+
+
+def measure(settings: Settings, count: int, now: datetime) -> dict[str, Any]:
+    """Submit ``count`` reports, follow the feeds until every disclosure arrived, then the floor."""
+    reports = list(workload(random.Random(11), count, now))  # noqa: S311
+    followers = [FeedFollower(settings, f"{settings.topic_prefix}intel.feed.{a}") for a in AGENCIES]
+    for follower in followers:
+        follower.start()
+    print(f"submitting {count} reports ...", flush=True)
+    with Submitter(settings) as submitter:
+        result = submitter.submit(Candidate(str(i), r, None) for i, r in enumerate(reports))
+    expected = len(AGENCIES) * len(result.sent)
+    wait_for("every disclosure", lambda: sum(len(f.arrivals) for f in followers) >= expected, 1800)
+    for follower in followers:
+        follower.stopping.set()
+    audit_topic = settings.topic_prefix + "intel.audit"
+    wait_for("every audit record", lambda: _committed_count(settings, audit_topic) >= expected, 600)
+    submissions = read_topic(settings, settings.topic_prefix + "intel.submissions")
+    sent_at = {r.key: r.timestamp / 1000 for r in submissions}
+    audit = read_topic(settings, audit_topic)
+    first, last = min(sent_at.values()), max(r.timestamp / 1000 for r in audit)
+    codec = Codec(SchemaSet.from_directory(settings.schemas_dir), "intelshare.Disclosure")
+    latencies = sorted(
+        arrived - sent_at[codec.decode(value)["event_id"].encode()]
+        for follower in followers
+        for value, arrived in follower.arrivals
+    )
+    size = int(statistics.mean(len(r.value) for r in submissions))
+    floor = raw_floor(settings, count, size)
+    throughput = count / (last - first)
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "reports": count,
+        "disclosures": len(latencies),
+        "audit_records": len(audit),
+        "mean_report_bytes": size,
+        "pipeline_seconds": round(last - first, 2),
+        "pipeline_reports_per_s": round(throughput, 1),
+        "latency_p50_ms": round(q[49] * 1000),
+        "latency_p95_ms": round(q[94] * 1000),
+        "latency_p99_ms": round(q[98] * 1000),
+        "floor_seconds": round(floor, 2),
+        "floor_messages_per_s": round(count / floor, 1),
+        "pipeline_over_floor": round(throughput / (count / floor), 3),
+    }
+
+
+def run(base: Settings, count: int) -> dict[str, Any]:
+    """Set up under a fresh prefix, run the worker, measure, and stop what was started."""
+    now = datetime.now(UTC)
+    started_here = not broker.status(base).answering
+    broker.start(base)
+    worker = None
+    try:
+        settings, work, port = isolated(base, "bench", now)
+        setup(settings, now)
+        worker = launch_worker(work / "worker.log", port)
+        return measure(settings, count, now)
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        if started_here:
+            broker.stop(base)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``ops/bench``."""
+    parser = argparse.ArgumentParser(prog="ops/bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reports", type=int, default=20_000, help="how many (default 20000)")
+    args = parser.parse_args(argv)
+    settings = Settings.load()
+    configure_logging("error")
+    figures = run(settings, args.reports)
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
