@@ -118,7 +118,7 @@ class Exchange:
         app.router.add_get("/status/", status)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.settings.web_port).start()
+        await web.TCPSite(runner, self.settings.web_host, self.settings.web_port).start()
         try:
             async with asyncio.TaskGroup() as group:
                 for step_runner in self.runners:

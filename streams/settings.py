@@ -48,8 +48,10 @@ class Settings:
     """Largest encoded report accepted; larger ones are rejected, never truncated."""
     request_timeout: float = 15.0
     """Seconds a client waits for the broker before giving up with a clear error."""
+    web_host: str = "127.0.0.1"
+    """Address of the worker's web views; only a container should widen it."""
     web_port: int = 6066
-    """Port of the worker's web views, on 127.0.0.1."""
+    """Port of the worker's web views."""
     dedup_window_days: int = 30
     """How long an event id is remembered: a resubmission within it is dropped."""
     log_level: str = "warning"
