@@ -146,7 +146,7 @@ def generate_exchange_keys(directory: Path) -> tuple[Path, Path]:
 
 def _read_private(path: Path) -> bytes:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not hang us
     except FileNotFoundError as exc:
         raise KeyFileError(f"no key {path}: generate it with `intelshare keys generate`") from exc
     except OSError as exc:

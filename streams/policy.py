@@ -108,6 +108,8 @@ def _show(value: object, limit: int = 40) -> str:
 
 
 class _Problems(list[FieldProblem]):
+    """Every fault found in one agreement; each reader returns a safe value and records why."""
+
     def add(self, field: str, reason: str) -> None:
         self.append(FieldProblem(field, reason))
 

@@ -1,96 +1,183 @@
-"""Disclosures: deterministic ids, minimised payloads, verify-then-decrypt."""
+"""Disclosures: deterministic ids, records that fit the schemas, verify-then-decrypt."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from streams.crypto import key_id
-from streams.disclosure import build_disclosure, disclosure_id, open_disclosure, payload_bytes
+from streams.codec import Codec
+from streams.crypto import Pseudonymiser, key_id
+from streams.disclosure import (
+    SIGNED_FIELDS,
+    build_disclosure,
+    disclosure_id,
+    open_disclosure,
+    payload_bytes,
+    signed_bytes,
+)
 from streams.errors import DecryptionError, SignatureError
 from streams.minimise import minimise
+from streams.schemas import SchemaSet
+from streams.settings import PROJECT_ROOT
 from tests.factories import NOW
 from tests.unit.core import enriched, make_agreement
 
 SIGNING = Ed25519PrivateKey.generate()
 EXCHANGE_ID = key_id(SIGNING.public_key().public_bytes_raw())
 KEYS = {EXCHANGE_ID: SIGNING.public_key()}
-SECRET = bytes(32)
+SECRET = bytes(range(32))
+SCHEMAS = SchemaSet.from_directory(PROJECT_ROOT / "schemas")
 
 
 def build(
-    report: dict[str, Any] | None = None, **agreement: Any
-) -> tuple[Any, Any, X25519PrivateKey]:
-    private = X25519PrivateKey.generate()
+    report: dict[str, Any] | None = None,
+    *,
+    private: X25519PrivateKey | None = None,
+    signing: Ed25519PrivateKey = SIGNING,
+    **agreement: Any,
+) -> tuple[dict[str, Any], dict[str, Any], X25519PrivateKey]:
+    """A disclosure of ``report`` under an agreement, its pending audit entry, and the key."""
+    private = private or X25519PrivateKey.generate()
     disclosure, pending = build_disclosure(
         report or enriched(),
         make_agreement(**agreement),
         recipient_public=private.public_key(),
-        recipient_key_id="k1",
-        signing_key=SIGNING,
+        recipient_key_id=key_id(private.public_key().public_bytes_raw()),
+        signing_key=signing,
         exchange_key_id=EXCHANGE_ID,
         pseudonym_secret=SECRET,
-        now=NOW,
+        now=NOW + timedelta(microseconds=123456),
     )
     return disclosure, pending, private
 
 
+def through_avro(record: dict[str, Any], name: str) -> dict[str, Any]:
+    """``record`` encoded and decoded with its schema; it must hold every field, no others."""
+    codec = Codec(SCHEMAS, name)
+    assert set(record) == {f["name"] for f in codec.reader.raw["fields"]}
+    return codec.decode(codec.encode(record))
+
+
+def changed(value: Any) -> Any:
+    """``value`` altered minimally, whatever its type."""
+    if isinstance(value, bytes):
+        return bytes([value[0] ^ 1]) + value[1:]
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, int):
+        return value + 1
+    return value - timedelta(milliseconds=1)
+
+
 def test_disclosure_id_is_deterministic() -> None:
-    """The same event under the same agreement always gets the same id; others differ."""
+    """The same event under the same agreement always gets the same UUID5; others differ."""
     assert disclosure_id("e1", "A") == disclosure_id("e1", "A")
     assert disclosure_id("e1", "A") != disclosure_id("e1", "B")
-    assert disclosure_id("e1|A", "") != disclosure_id("e1", "|A")
+    assert disclosure_id("e1", "A") != disclosure_id("e2", "A")
+    assert uuid.UUID(disclosure_id("e1", "A")).version == 5
 
 
-def test_recipient_opens_minimised_payload() -> None:
-    """The recipient verifies and decrypts; only the agreed fields are there."""
-    disclosure, _, private = build()
-    payload = open_disclosure(disclosure, private, KEYS)
-    assert set(payload) == {
-        "event_id",
-        "kind",
-        "occurred_at",
-        "facility_id",
-        "category",
-        "severity",
-        "subjects",
-        "narrative",
-    }
+def test_replay_gives_the_same_id_and_a_fresh_envelope() -> None:
+    """Building one disclosure twice gives one id but new ephemeral key, nonce and ciphertext."""
+    report, private = enriched(), X25519PrivateKey.generate()
+    one, _, _ = build(report, private=private)
+    two, _, _ = build(report, private=private)
+    assert one["disclosure_id"] == two["disclosure_id"]
+    assert one["disclosure_id"] == disclosure_id(report["event_id"], "KZ-KNB-2026-01")
+    assert one["nonce"] != two["nonce"]
+    assert one["ciphertext"] != two["ciphertext"]
+
+
+def test_records_fit_their_schemas() -> None:
+    """The disclosure and its pending audit entry fit their schemas exactly and round-trip."""
+    disclosure, pending, _ = build()
+    assert through_avro(disclosure, "intelshare.Disclosure") == disclosure
+    assert through_avro(pending, "intelshare.AuditRecord") == pending
+
+
+def test_pending_entry_awaits_the_sequencer() -> None:
+    """The pending entry has sequence -1 and empty chain fields."""
+    _, pending, _ = build()
+    assert pending["sequence"] == -1
+    assert (pending["prev_hash"], pending["hash"], pending["signature"]) == (b"", b"", b"")
+    assert pending["key_id"] == ""
+
+
+def test_times_are_cut_to_the_millisecond() -> None:
+    """disclosed_at is kept as Avro keeps it, so the signature survives the wire."""
+    disclosure, pending, _ = build()
+    assert disclosure["disclosed_at"] == NOW + timedelta(milliseconds=123)
+    assert pending["disclosed_at"] == disclosure["disclosed_at"]
+
+
+def test_recipient_opens_minimised_payload_after_the_wire() -> None:
+    """After an Avro round trip the recipient verifies and decrypts the minimised payload."""
+    report = enriched()
+    disclosure, _, private = build(report)
+    payload = open_disclosure(through_avro(disclosure, "intelshare.Disclosure"), private, KEYS)
+    expected = minimise(report, make_agreement(), Pseudonymiser(SECRET, "kz-knb"))
+    assert payload == expected
     assert "unit_id" not in payload
     assert "grading" not in payload
 
 
 def test_audit_entry_names_what_was_disclosed() -> None:
     """The pending audit entry carries agreement, legal basis, fields and the payload digest."""
-    report = enriched()
-    disclosure, pending, private = build(report)
+    disclosure, pending, private = build()
     payload = open_disclosure(disclosure, private, KEYS)
     assert pending["payload_sha256"] == hashlib.sha256(payload_bytes(payload)).digest()
-    assert pending["legal_basis"] == "statute, article 1"
-    assert pending["agreement_version"] == 3
+    assert (pending["agreement_id"], pending["agreement_version"]) == ("KZ-KNB-2026-01", 3)
+    assert (pending["purpose"], pending["legal_basis"]) == (
+        "prevention of terrorist offences",
+        "statute, article 1",
+    )
+    assert pending["fields_disclosed"] == list(make_agreement().disclose)
     assert pending["subjects"] == [payload["subjects"][0]["subject_id"]]
     assert pending["disclosure_id"] == disclosure["disclosure_id"]
+    assert pending["recipient"] == disclosure["recipient"] == "kz-knb"
 
 
-@pytest.mark.parametrize(
-    "field", ["event_id", "agreement_id", "recipient", "disclosed_at", "ciphertext"]
-)
-def test_tampered_fields_fail_the_signature(field: str) -> None:
-    """Any signed field changed after signing is caught before decryption is tried."""
+def test_payload_bytes_are_canonical_json() -> None:
+    """The plaintext is compact, key-sorted UTF-8 JSON: the same payload, the same bytes."""
+    data = payload_bytes({"b": "é", "a": [1, None]})
+    assert data == '{"a":[1,null],"b":"é"}'.encode()
+    assert json.loads(data) == {"a": [1, None], "b": "é"}
+
+
+@pytest.mark.parametrize("field", SIGNED_FIELDS)
+def test_every_signed_field_is_covered(field: str) -> None:
+    """Any field changed after signing is caught by the signature, before decryption."""
     disclosure, _, private = build()
-    value = disclosure[field]
-    if isinstance(value, bytes):
-        changed: Any = bytes([value[0] ^ 1]) + value[1:]
-    elif isinstance(value, str):
-        changed = value + "x"
-    else:
-        changed = value.replace(year=value.year - 1)
     with pytest.raises(SignatureError):
-        open_disclosure(dict(disclosure, **{field: changed}), private, KEYS)
+        open_disclosure(dict(disclosure, **{field: changed(disclosure[field])}), private, KEYS)
+
+
+def test_signature_covers_every_field_but_itself() -> None:
+    """The signed fields are exactly the disclosure's fields less the signature."""
+    disclosure, _, _ = build()
+    assert set(SIGNED_FIELDS) == set(disclosure) - {"signature"}
+    assert signed_bytes(disclosure) != signed_bytes(dict(disclosure, nonce=b""))
+
+
+def test_tampered_signature_is_refused() -> None:
+    """A changed signature is refused."""
+    disclosure, _, private = build()
+    with pytest.raises(SignatureError):
+        open_disclosure(dict(disclosure, signature=changed(disclosure["signature"])), private, KEYS)
+
+
+def test_wrong_exchange_key_is_refused() -> None:
+    """A disclosure signed by another key under the exchange's key id is refused."""
+    disclosure, _, private = build(signing=Ed25519PrivateKey.generate())
+    with pytest.raises(SignatureError):
+        open_disclosure(disclosure, private, KEYS)
 
 
 def test_unknown_exchange_key_is_refused() -> None:
@@ -100,40 +187,19 @@ def test_unknown_exchange_key_is_refused() -> None:
         open_disclosure(disclosure, private, {})
 
 
+def test_malformed_disclosure_is_a_signature_error() -> None:
+    """A disclosure missing a field, or with one of the wrong type, is refused, not a crash."""
+    disclosure, _, private = build()
+    del disclosure["nonce"]
+    with pytest.raises(SignatureError, match="malformed"):
+        open_disclosure(disclosure, private, KEYS)
+    disclosure, _, private = build()
+    with pytest.raises(SignatureError, match="malformed"):
+        open_disclosure(dict(disclosure, nonce=1.5), private, KEYS)
+
+
 def test_other_agency_cannot_decrypt() -> None:
     """A genuine disclosure does not open with another agency's key."""
     disclosure, _, _ = build()
     with pytest.raises(DecryptionError):
         open_disclosure(disclosure, X25519PrivateKey.generate(), KEYS)
-
-
-def test_conditions_travel_with_handling_c() -> None:
-    """A report graded with handling C carries its conditions in every disclosure."""
-    graded = {"source": 2, "assessment": "B", "handling": "C", "conditions": "no onward sharing"}
-    payload = minimise(enriched(grading=graded), make_agreement(), lambda v: v)
-    assert payload["handling_conditions"] == "no onward sharing"
-
-
-def test_exchange_fields_and_subject_details_only_when_disclosed() -> None:
-    """Country and risk levels appear only when the agreement lists them."""
-    bare = minimise(enriched(), make_agreement(), lambda v: v)
-    assert "country" not in bare
-    assert "risk_level" not in bare["subjects"][0]
-    disclose = ["event_id", "country", "subjects", "subjects.risk_level", "subjects.rftf"]
-    rich = minimise(enriched(), make_agreement(disclose=disclose, pseudonymise=[]), lambda v: v)
-    assert rich["country"] == "KZ"
-    assert rich["subjects"][0] == {
-        "subject_id": "TJ-P-004211",
-        "role": "SUBJECT",
-        "risk_level": "HIGH",
-        "rftf": True,
-    }
-
-
-def test_pseudonymised_identifiers() -> None:
-    """unit_id and facility_id can be pseudonymised like subject ids."""
-    agreement = make_agreement(
-        disclose=["unit_id", "facility_id"], pseudonymise=["unit_id", "facility_id"]
-    )
-    payload = minimise(enriched(), agreement, lambda v: "ps-" + v[::-1])
-    assert payload == {"unit_id": "ps-EBNAHSUD-UIP-JT", "facility_id": "ps-100-F-JT"}
