@@ -35,8 +35,8 @@ GENESIS = bytes(32)
 _DOMAIN = "intelshare-audit-v1"
 HASHED_FIELDS = (
     "sequence", "disclosure_id", "event_id", "agreement_id", "agreement_version", "recipient",
-    "purpose", "legal_basis", "fields_disclosed", "subjects", "payload_sha256", "disclosed_at",
-    "recorded_at", "prev_hash", "key_id",
+    "purpose", "legal_basis", "fields_disclosed", "subjects", "payload_sha256",
+    "disclosure_sha256", "disclosed_at", "recorded_at", "prev_hash", "key_id",
 )  # fmt: skip
 """Every field of schemas/audit_record.v1.avsc but hash and signature, in the order hashed."""
 _MALFORMED = "the record is malformed: a field is missing or of the wrong type"

@@ -36,6 +36,7 @@ from streams.policy import Agreement
 __all__ = [
     "SIGNED_FIELDS",
     "build_disclosure",
+    "disclosure_digest",
     "disclosure_id",
     "open_disclosure",
     "payload_bytes",
@@ -61,6 +62,11 @@ def disclosure_id(event_id: str, agreement_id: str) -> str:
 def signed_bytes(disclosure: Mapping[str, Any]) -> bytes:
     """What the exchange signs: every field but the signature, canonically encoded."""
     return canonical(_DOMAIN, *(disclosure[f] for f in SIGNED_FIELDS))
+
+
+def disclosure_digest(disclosure: Mapping[str, Any]) -> bytes:
+    """SHA-256 of a disclosure's signed bytes: what its audit record names it by."""
+    return hashlib.sha256(signed_bytes(disclosure)).digest()
 
 
 def payload_bytes(payload: Mapping[str, Any]) -> bytes:
@@ -115,6 +121,7 @@ def build_disclosure(
         "fields_disclosed": list(agreement.disclose),
         "subjects": oversight_subjects(report, agreement, alias),
         "payload_sha256": hashlib.sha256(payload).digest(),
+        "disclosure_sha256": disclosure_digest(disclosure),
         "disclosed_at": now,
         "recorded_at": now,
         "prev_hash": b"",

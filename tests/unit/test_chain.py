@@ -36,6 +36,7 @@ def pending(i: int) -> dict[str, Any]:
         "sequence": -1, "disclosure_id": f"d-{i}", "event_id": f"e-{i}", "agreement_id": "A",
         "agreement_version": 1, "recipient": "kz-knb", "purpose": "p", "legal_basis": "l",
         "fields_disclosed": ["event_id"], "subjects": ["ps-x"], "payload_sha256": bytes(32),
+        "disclosure_sha256": bytes(32),
         "disclosed_at": NOW, "recorded_at": NOW, "prev_hash": b"", "hash": b"", "key_id": "",
         "signature": b"",
     }  # fmt: skip
