@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from streams import cli_exchange
+from streams import cli_audit, cli_exchange
 from streams.errors import IntelshareError
 from streams.log import configure_logging
 from streams.settings import Settings
@@ -145,6 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
     consume.add_argument("--follow", action="store_true", help="wait for new disclosures")
     consume.add_argument("--from-beginning", action="store_true", help="reread the whole feed")
 
+    audit = group(
+        "audit",
+        "oversight of the disclosure log",
+        {
+            "verify": "check the chain and reconcile it with the feeds",
+            "query": "records matching filters, as JSON lines",
+            "export": "the whole log as JSON lines or CSV",
+            "stats": "disclosures per recipient, agreement and day",
+        },
+    )
+    for action in ("verify", "query", "export", "stats"):
+        audit[action].add_argument(
+            "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
+        )
+    audit["verify"].add_argument("--file", metavar="EXPORT", help="verify an export offline")
+    for name in ("recipient", "agreement", "subject", "event", "since", "until"):
+        audit["query"].add_argument(f"--{name}")
+    audit["export"].add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    audit["export"].add_argument("--out", metavar="FILE", help="default: standard output")
+
     group(
         "deadletter",
         "rejected submissions",
@@ -167,6 +187,10 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("agreements", "list"): cli_exchange.agreements_list,
     ("consume", None): cli_exchange.consume,
     ("deadletter", "list"): cli_exchange.deadletter_list,
+    ("audit", "verify"): cli_audit.audit_verify,
+    ("audit", "query"): cli_audit.audit_query,
+    ("audit", "export"): cli_audit.audit_export,
+    ("audit", "stats"): cli_audit.audit_stats,
     ("deadletter", "replay"): cli_exchange.deadletter_replay,
 }
 

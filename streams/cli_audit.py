@@ -1,0 +1,166 @@
+"""Handlers of ``intelshare audit ...``: the oversight body's commands. Parsed in streams.cli."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from streams.audit import AuditFilter, export_row, import_row, matches, reconcile, stats, to_csv
+from streams.chain import ChainVerifier
+from streams.cli_exchange import read_text
+from streams.errors import ChainBrokenError, ConfigError
+from streams.settings import Settings
+
+__all__ = ["audit_export", "audit_query", "audit_stats", "audit_verify"]
+
+
+def _codec(settings: Settings, name: str) -> Any:
+    from streams.codec import Codec
+    from streams.schemas import SchemaSet
+
+    return Codec(SchemaSet.from_directory(settings.schemas_dir), f"intelshare.{name}")
+
+
+def exchange_keys(settings: Settings, files: list[str] | None) -> dict[str, Ed25519PublicKey]:
+    """The exchange's published signing keys by key id (``--exchange-key``, repeatable)."""
+    from streams.crypto import key_id, parse_ed25519_public
+
+    paths = files or [str(settings.home / "keys" / "exchange.pub")]
+    keys = {}
+    for path in paths:
+        public = parse_ed25519_public(read_text(path).strip())
+        keys[key_id(public.public_bytes_raw())] = public
+    return keys
+
+
+def _audit_records(settings: Settings) -> list[dict[str, Any]]:
+    from streams.clients import read_topic
+
+    codec = _codec(settings, "AuditRecord")
+    return [
+        codec.decode(r.value) for r in read_topic(settings, settings.topic_prefix + "intel.audit")
+    ]
+
+
+def _from_file(path: str) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} line {number}: not JSON ({exc.msg})") from exc
+        yield import_row(row, f"{path} line {number}")
+
+
+def _progress(records: Iterable[Mapping[str, Any]], total: int) -> Iterator[Mapping[str, Any]]:
+    shown = sys.stderr.isatty() and total > 2000
+    for done, record in enumerate(records, 1):
+        if shown and done % 1000 == 0:
+            filled = 30 * done // total
+            print(
+                f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr
+            )
+        yield record
+    if shown:
+        print(file=sys.stderr)
+
+
+def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Check every hash link and signature; online, also reconcile with the feeds."""
+    keys = exchange_keys(settings, args.exchange_key)
+    records = list(_from_file(args.file)) if args.file else _audit_records(settings)
+    verifier = ChainVerifier(keys)
+    try:
+        for record in _progress(records, len(records)):
+            verifier.feed(record)
+    except ChainBrokenError as exc:
+        print(f"BROKEN at sequence {exc.sequence}: {exc.reason}")
+        return 1
+    if args.file:
+        print(f"sound: {verifier.count} records, hash links and signatures verified (offline)")
+        return 0
+    discrepancies = reconcile(
+        records, _feed_disclosures(settings, {r["recipient"] for r in records})
+    )
+    if discrepancies:
+        first = discrepancies[0]
+        where = f"sequence {first.sequence}" if first.sequence is not None else "a feed"
+        print(f"BROKEN at {where}: disclosure {first.disclosure_id} {first.reason}")
+        for other in discrepancies[1:]:
+            print(f"  also: disclosure {other.disclosure_id} {other.reason}", file=sys.stderr)
+        return 1
+    print(f"sound: {verifier.count} records, chain verified, every feed message audited once")
+    return 0
+
+
+def _feed_disclosures(settings: Settings, recipients: set[str]) -> Iterator[dict[str, Any]]:
+    from streams.clients import latest_by_key, read_topic
+    from streams.topics import feed_topic
+
+    agencies = latest_by_key(settings, settings.topic_prefix + "intel.ref.agencies")
+    codec = _codec(settings, "Disclosure")
+    for agency in sorted(recipients | {key.decode() for key in agencies}):
+        for record in read_topic(settings, settings.topic_prefix + feed_topic(agency)):
+            yield codec.decode(record.value)
+
+
+def _time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"{text!r} is not an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from exc
+    if moment.tzinfo is None:
+        raise ConfigError(f"{text!r} needs a time zone, e.g. a trailing Z")
+    return moment
+
+
+def audit_query(settings: Settings, args: argparse.Namespace) -> int:
+    """Audit records matching every filter given, one JSON object per line."""
+    wanted = AuditFilter(
+        args.recipient,
+        args.agreement,
+        args.subject,
+        args.event,
+        _time(args.since),
+        _time(args.until),
+    )
+    for record in _audit_records(settings):
+        if matches(record, wanted):
+            print(json.dumps(export_row(record), ensure_ascii=False))
+    return 0
+
+
+def audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    """The whole log as JSON lines (verifiable offline) or CSV."""
+    rows = [export_row(r) for r in _audit_records(settings)]
+    if args.format == "csv":
+        text = to_csv(rows)
+    else:
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{len(rows)} records written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
+    """Disclosures per recipient, per agreement and per day."""
+    figures = stats(_audit_records(settings))
+    print(f"disclosures: {figures['disclosures']}")
+    for title in ("per_recipient", "per_agreement", "per_day"):
+        print(title.replace("_", " ") + ":")
+        for key, count in figures[title].items():
+            print(f"  {key:<32} {count:>7}")
+    return 0

@@ -1,0 +1,151 @@
+"""Oversight on a real broker: verify, query, export, stats, and tampering found by sequence."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from kafka import TopicPartition
+
+from streams.chain import seal_record
+from streams.clients import admin_client, publish
+from streams.codec import Codec
+from tests.factories import incident
+from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
+
+pytestmark = pytest.mark.integration
+
+COUNT = 12
+
+
+@pytest.fixture(scope="module")
+def audited(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Exchange:
+    x = Exchange(kafka_bootstrap, tmp_path_factory.mktemp("audit"), dict(os.environ))
+    x.agency("o-one")
+    x.agency("o-two")
+    x.reference([facility("KZ-F-1", "KZ")])
+    x.agreements([agreement("O-1", "o-one"), agreement("O-2", "o-two")])
+    x.worker.start()
+    x.submit([incident(facility_id="KZ-F-1", narrative=f"audited {i}") for i in range(COUNT)])
+    wait_until(lambda: len(x.audit(expect=2 * COUNT)) >= 2 * COUNT, what="the audit records")
+    x.worker.stop()
+    return x
+
+
+def verify(x: Exchange, *extra: str) -> Any:
+    return x.cli("audit", "verify", *extra, ok=False)
+
+
+def test_sound_log_verifies_and_reconciles(audited: Exchange) -> None:
+    """An untouched log verifies, and every feed message has its audit record."""
+    done = verify(audited)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"sound: {2 * COUNT} records" in done.stdout
+
+
+def test_stats_and_query(audited: Exchange) -> None:
+    """Stats count per recipient and agreement; query filters by recipient and event."""
+    stats = audited.cli("audit", "stats").stdout
+    assert f"disclosures: {2 * COUNT}" in stats
+    assert "o-one" in stats
+    assert "O-2 v1" in stats
+    rows = [
+        json.loads(line)
+        for line in audited.cli("audit", "query", "--recipient", "o-two").stdout.splitlines()
+    ]
+    assert len(rows) == COUNT
+    assert {r["recipient"] for r in rows} == {"o-two"}
+    event = rows[0]["event_id"]
+    one = audited.cli("audit", "query", "--event", event, "--agreement", "O-1").stdout.splitlines()
+    assert len(one) == 1
+
+
+def _export(x: Exchange, tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "export.jsonl"
+    x.cli("audit", "export", "--out", str(path))
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _offline(x: Exchange, rows: list[dict[str, Any]], tmp_path: Path) -> Any:
+    path = tmp_path / "copy.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pub = str(x.home / "keys" / "exchange.pub")
+    return verify(x, "--file", str(path), "--exchange-key", pub)
+
+
+def test_export_verifies_offline(audited: Exchange, tmp_path: Path) -> None:
+    """An export verifies with only the exchange's public key; CSV exports every record."""
+    rows = _export(audited, tmp_path)
+    done = _offline(audited, rows, tmp_path)
+    assert done.returncode == 0, done.stdout
+    assert "offline" in done.stdout
+    csv = audited.cli("audit", "export", "--format", "csv").stdout.splitlines()
+    assert len(csv) == 1 + 2 * COUNT
+
+
+def _forged(rows: list[dict[str, Any]], at: int) -> dict[str, Any]:
+    from streams.audit import export_row, import_row
+
+    record = import_row(rows[at], "row")
+    forged = seal_record(
+        dict(record, disclosure_id="forged", recipient="o-one"),
+        sequence=at,
+        prev_hash=import_row(rows[at - 1], "row")["hash"],
+        key_id=record["key_id"],
+        signing_key=Ed25519PrivateKey.generate(),
+        now=record["recorded_at"],
+    )
+    return export_row(forged)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "sequence"),
+    [
+        (lambda rows: rows[5].update(recipient="o-three"), 5),
+        (lambda rows: rows[3].update(payload_sha256="00" + rows[3]["payload_sha256"][2:]), 3),
+        (lambda rows: rows.pop(7), 7),
+        (lambda rows: rows.insert(4, rows.pop(5)), 4),
+        (lambda rows: rows.insert(10, _forged(rows, 10)), 10),
+    ],
+    ids=["changed", "changed-byte", "deleted", "swapped", "inserted-forgery"],
+)
+def test_tampered_copy_names_the_sequence(
+    audited: Exchange, tmp_path: Path, tamper: Any, sequence: int
+) -> None:
+    """A changed, deleted, swapped or inserted record fails, naming its sequence number."""
+    rows = _export(audited, tmp_path)
+    tamper(rows)
+    done = _offline(audited, rows, tmp_path)
+    assert done.returncode == 1
+    assert f"BROKEN at sequence {sequence}:" in done.stdout
+
+
+def test_feed_message_without_audit_record_is_reported(audited: Exchange) -> None:
+    """A disclosure slipped onto a feed outside the exchange's transactions is found."""
+    codec = Codec(SCHEMAS, "intelshare.Disclosure")
+    genuine = audited.feed("o-one")[0]
+    topic = audited.settings.topic_prefix + "intel.feed.o-one"
+    from streams.clients import read_topic
+
+    raw = codec.decode(read_topic(audited.settings, topic)[0].value)
+    rogue = dict(raw, disclosure_id="00000000-0000-4000-8000-000000000000")
+    publish(audited.settings, topic, [(b"rogue", codec.encode(rogue))])
+    done = verify(audited)
+    assert done.returncode == 1
+    assert "00000000-0000-4000-8000-000000000000" in done.stdout
+    assert "no audit record" in done.stdout
+    assert genuine["disclosure_id"] != rogue["disclosure_id"]
+
+
+def test_disclosure_removed_from_feed_is_reported(audited: Exchange) -> None:
+    """Records deleted from the head of a feed show up as audited but missing."""
+    topic = audited.settings.topic_prefix + "intel.feed.o-two"
+    with admin_client(audited.settings) as admin:
+        admin.delete_records({TopicPartition(topic, p): 1 for p in range(3)}, timeout_ms=10_000)
+    done = verify(audited)
+    assert done.returncode == 1
+    assert "missing from the feed of o-two" in done.stdout
