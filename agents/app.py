@@ -39,7 +39,7 @@ EXIT_STEP_FAILED = 70
 
 _RECORDS = (
     "Report", "DeadLetter", "Disclosure", "AuditRecord", "Agreement", "Facility", "Subject",
-    "Agency",
+    "Agency", "Checkpoint",
 )  # fmt: skip
 
 
@@ -88,7 +88,13 @@ class Exchange:
                 keys=keys,
                 clock=clock,
             ),
-            SequencerStep(settings, audits=codec["AuditRecord"], keys=keys, clock=clock),
+            SequencerStep(
+                settings,
+                audits=codec["AuditRecord"],
+                checkpoints=codec["Checkpoint"],
+                keys=keys,
+                clock=clock,
+            ),
         )
         self.runners = [StepRunner(settings, step) for step in self.steps]
 

@@ -59,6 +59,9 @@ class EnrichStep:
         self.state = state
         self.clock = clock
 
+    def flush(self) -> list[Output]:
+        return []
+
     def restore(self, key: bytes, value: bytes | None) -> None:
         self.state.restore(key.decode(), json.loads(value) if value is not None else None)
 

@@ -40,6 +40,9 @@ class IntakeStep:
         self.dead = dead
         self.clock = clock
 
+    def flush(self) -> list[Output]:
+        return []
+
     def restore(self, key: bytes, value: bytes | None) -> None:
         raise NotImplementedError("intake keeps no state")
 

@@ -72,6 +72,9 @@ class RouteStep:
         self.clock = clock
         self.disclosed = 0
 
+    def flush(self) -> list[Output]:
+        return []
+
     def restore(self, key: bytes, value: bytes | None) -> None:
         raise NotImplementedError("route keeps no state")
 

@@ -63,6 +63,9 @@ class Step(Protocol):
     def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         """Turn one input record into outputs; raise only for a bug or a broken dependency."""
 
+    def flush(self) -> list[Output]:
+        """Outputs due now whatever the input (e.g. a checkpoint); called after every poll."""
+
 
 async def _assign_from_committed(consumer: AIOKafkaConsumer, topic: str) -> None:
     """Own every partition of ``topic`` and resume each at the group's committed offset.
@@ -130,8 +133,7 @@ class StepRunner:
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=self.batch)
-                if batches:
-                    await self._commit(producer, batches)
+                await self._commit(producer, batches)
         finally:
             await consumer.stop()
             await producer.stop()
@@ -142,12 +144,19 @@ class StepRunner:
         producer: AIOKafkaProducer,
         batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
-        offsets = {}
+        outputs = [
+            output
+            for records in batches.values()
+            for record in records
+            for output in self.step.process(record)
+        ]
+        outputs.extend(self.step.flush())
+        if not outputs and not batches:
+            return
+        offsets = {partition: records[-1].offset + 1 for partition, records in batches.items()}
         async with producer.transaction():
-            for partition, records in batches.items():
-                for record in records:
-                    for output in self.step.process(record):
-                        await producer.send(output.topic, output.value, key=output.key)
-                offsets[partition] = records[-1].offset + 1
-            await producer.send_offsets_to_transaction(offsets, self.group_id)
+            for output in outputs:
+                await producer.send(output.topic, output.value, key=output.key)
+            if offsets:
+                await producer.send_offsets_to_transaction(offsets, self.group_id)
         self.processed += sum(len(records) for records in batches.values())

@@ -1,9 +1,11 @@
-"""sequencer: intel.audit.pending -> intel.audit, the hash chain.
+"""sequencer: intel.audit.pending -> intel.audit (the hash chain) and intel.audit.checkpoints.
 
 One partition in, one out, one transaction per batch: each entry gets the next sequence number,
-the previous record's hash, its own hash and the exchange's signature. The chain head lives in
-the compacted, internal ``intelshare.sequencer-changelog`` topic, written in the same
-transaction, so after a crash the chain continues exactly where the committed records end.
+the previous record's hash, its own hash and the exchange's signature. The chain head and the
+Merkle frontier live in the compacted, internal ``intelshare.sequencer-changelog`` topic,
+written in the same transaction, so after a crash the chain continues exactly where the
+committed records end. A signed checkpoint (tree size and RFC 9162 root) follows new records
+within ``checkpoint_seconds`` or every ``checkpoint_records``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from agents.keys import ExchangeKeys
 from agents.runner import Output
 from agents.views import TopicView
 from streams.chain import GENESIS, seal_record
+from streams.checkpoint import sign_checkpoint
 from streams.codec import Codec
+from streams.merkle import Frontier, leaf_hash
 from streams.settings import Settings
 
 __all__ = ["SequencerStep"]
@@ -28,7 +32,7 @@ HEAD = b"head"
 
 
 class SequencerStep:
-    """Chains pending audit entries into intel.audit."""
+    """Chains pending audit entries into intel.audit and signs checkpoints of the log."""
 
     name: str = "sequencer"
     views: Sequence[TopicView[Any]] = ()
@@ -38,40 +42,92 @@ class SequencerStep:
         settings: Settings,
         *,
         audits: Codec,
+        checkpoints: Codec,
         keys: ExchangeKeys,
         clock: Callable[[], datetime],
     ) -> None:
         prefix = settings.topic_prefix
         self.source = prefix + "intel.audit.pending"
         self.audit = prefix + "intel.audit"
+        self.checkpoint_topic = prefix + "intel.audit.checkpoints"
         self.changelog = prefix + "intelshare.sequencer-changelog"
         self.state_topic: str | None = self.changelog
         self.audits = audits
+        self.checkpoints = checkpoints
         self.keys = keys
         self.clock = clock
-        self.next_sequence = 0
+        self.every_seconds = settings.checkpoint_seconds
+        self.every_records = settings.checkpoint_records
         self.head = GENESIS
+        self.frontier = Frontier()
+        self.checkpointed = 0
+        self.first_unchecked: datetime | None = None
+        self.dirty = False
+
+    @property
+    def next_sequence(self) -> int:
+        """The sequence number the next record gets: the size of the log."""
+        return self.frontier.size
 
     def restore(self, key: bytes, value: bytes | None) -> None:
         if key == HEAD and value is not None:
             head = json.loads(value)
-            self.next_sequence = head["next_sequence"]
             self.head = bytes.fromhex(head["hash"])
+            self.frontier = Frontier(head["size"], [bytes.fromhex(h) for h in head["frontier"]])
+            self.checkpointed = head["checkpointed"]
+            if self.frontier.size > self.checkpointed:
+                self.first_unchecked = self.clock()
+
+    def _state(self) -> Output:
+        head = {
+            "size": self.frontier.size,
+            "hash": self.head.hex(),
+            "frontier": [h.hex() for h in self.frontier.roots],
+            "checkpointed": self.checkpointed,
+        }
+        return Output(self.changelog, HEAD, json.dumps(head).encode())
 
     def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         pending = self.audits.decode(record.value)
+        now = self.clock()
         chained = seal_record(
             pending,
             sequence=self.next_sequence,
             prev_hash=self.head,
             key_id=self.keys.key_id,
             signing_key=self.keys.signing_key,
-            now=self.clock(),
+            now=now,
         )
-        self.next_sequence += 1
         self.head = chained["hash"]
-        head = {"next_sequence": self.next_sequence, "hash": self.head.hex()}
+        self.frontier.append(leaf_hash(chained["hash"]))
+        self.first_unchecked = self.first_unchecked or now
+        self.dirty = True
+        return [Output(self.audit, record.key, self.audits.encode(chained))]
+
+    def flush(self) -> list[Output]:
+        """The new chain head after a batch, and a signed checkpoint when new records have
+        waited long enough or are many."""
+        outputs = [self._state()] if self.dirty else []
+        self.dirty = False
+        waiting = self.frontier.size - self.checkpointed
+        now = self.clock()
+        since = self.first_unchecked or now
+        if waiting == 0 or (
+            waiting < self.every_records and (now - since).total_seconds() < self.every_seconds
+        ):
+            return outputs
+        checkpoint = sign_checkpoint(
+            tree_size=self.frontier.size,
+            root_hash=self.frontier.root(),
+            head_hash=self.head,
+            key_id=self.keys.key_id,
+            signing_key=self.keys.signing_key,
+            now=now,
+        )
+        self.checkpointed = self.frontier.size
+        self.first_unchecked = None
+        key = str(self.frontier.size).encode()
         return [
-            Output(self.audit, record.key, self.audits.encode(chained)),
-            Output(self.changelog, HEAD, json.dumps(head).encode()),
+            Output(self.checkpoint_topic, key, self.checkpoints.encode(checkpoint)),
+            self._state(),
         ]

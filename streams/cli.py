@@ -153,9 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
             "query": "records matching filters, as JSON lines",
             "export": "the whole log as JSON lines or CSV",
             "stats": "disclosures per recipient, agreement and day",
+            "prove": "an inclusion proof of one disclosure against the latest checkpoint",
+            "check-proof": "verify an inclusion proof offline",
         },
     )
-    for action in ("verify", "query", "export", "stats"):
+    for action in ("verify", "query", "export", "stats", "prove", "check-proof"):
         audit[action].add_argument(
             "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
         )
@@ -164,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
         audit["query"].add_argument(f"--{name}")
     audit["export"].add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     audit["export"].add_argument("--out", metavar="FILE", help="default: standard output")
+    audit["prove"].add_argument("disclosure_id", metavar="DISCLOSURE_ID")
+    audit["prove"].add_argument("--out", metavar="FILE", help="default: standard output")
+    audit["check-proof"].add_argument("file", metavar="FILE")
 
     group(
         "deadletter",
@@ -191,6 +196,8 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("audit", "query"): cli_audit.audit_query,
     ("audit", "export"): cli_audit.audit_export,
     ("audit", "stats"): cli_audit.audit_stats,
+    ("audit", "prove"): cli_audit.audit_prove,
+    ("audit", "check-proof"): cli_audit.audit_check_proof,
     ("deadletter", "replay"): cli_exchange.deadletter_replay,
 }
 

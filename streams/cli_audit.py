@@ -14,11 +14,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from streams.audit import AuditFilter, export_row, import_row, matches, reconcile, stats, to_csv
 from streams.chain import ChainVerifier
+from streams.checkpoint import log_against_checkpoint
 from streams.cli_exchange import read_text
 from streams.errors import ChainBrokenError, ConfigError
 from streams.settings import Settings
 
-__all__ = ["audit_export", "audit_query", "audit_stats", "audit_verify"]
+__all__ = [
+    "audit_check_proof",
+    "audit_export",
+    "audit_prove",
+    "audit_query",
+    "audit_stats",
+    "audit_verify",
+]
 
 
 def _codec(settings: Settings, name: str) -> Any:
@@ -87,6 +95,12 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     if args.file:
         print(f"sound: {verifier.count} records, hash links and signatures verified (offline)")
         return 0
+    checkpoint = _latest_checkpoint(settings)
+    if checkpoint is not None:
+        problem = log_against_checkpoint(records, checkpoint, keys)
+        if problem:
+            print(f"BROKEN against the checkpoint of {checkpoint['tree_size']} records: {problem}")
+            return 1
     discrepancies = reconcile(
         records, _feed_disclosures(settings, {r["recipient"] for r in records})
     )
@@ -97,7 +111,62 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         for other in discrepancies[1:]:
             print(f"  also: disclosure {other.disclosure_id} {other.reason}", file=sys.stderr)
         return 1
-    print(f"sound: {verifier.count} records, chain verified, every feed message audited once")
+    covered = (
+        f", {checkpoint['tree_size']} under the latest signed checkpoint" if checkpoint else ""
+    )
+    print(
+        f"sound: {verifier.count} records, chain verified{covered}, every feed message audited once"
+    )
+    return 0
+
+
+def _latest_checkpoint(settings: Settings) -> dict[str, Any] | None:
+    from streams.clients import read_topic
+
+    codec = _codec(settings, "Checkpoint")
+    topic = settings.topic_prefix + "intel.audit.checkpoints"
+    checkpoints = [codec.decode(r.value) for r in read_topic(settings, topic)]
+    return max(checkpoints, key=lambda c: c["tree_size"], default=None)
+
+
+def audit_prove(settings: Settings, args: argparse.Namespace) -> int:
+    """An inclusion proof of one disclosure against the latest checkpoint, as JSON."""
+    from streams.checkpoint import make_proof
+
+    records = _audit_records(settings)
+    record = next((r for r in records if r["disclosure_id"] == args.disclosure_id), None)
+    if record is None:
+        raise ConfigError(f"no audit record for disclosure {args.disclosure_id}")
+    checkpoint = _latest_checkpoint(settings)
+    if checkpoint is None or record["sequence"] >= checkpoint["tree_size"]:
+        raise ConfigError(
+            f"record {record['sequence']} is not under a checkpoint yet; the worker signs one "
+            f"within {settings.checkpoint_seconds:.0f} s of new records: try again then"
+        )
+    proof = make_proof(record, [r["hash"] for r in records], checkpoint)
+    text = json.dumps(proof, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        print(f"proof written to {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def audit_check_proof(settings: Settings, args: argparse.Namespace) -> int:
+    """Verify an inclusion proof offline, with the exchange's public key and no broker."""
+    from streams.checkpoint import check_proof
+    from streams.errors import SignatureError
+
+    try:
+        proof = json.loads(read_text(args.file))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{args.file} is not JSON: {exc.msg}") from exc
+    try:
+        print("proven: " + check_proof(proof, exchange_keys(settings, args.exchange_key)))
+    except SignatureError as exc:
+        print(f"NOT PROVEN: {exc}")
+        return 1
     return 0
 
 

@@ -54,6 +54,10 @@ class Settings:
     """Port of the worker's web views."""
     dedup_window_days: int = 30
     """How long an event id is remembered: a resubmission within it is dropped."""
+    checkpoint_seconds: float = 10.0
+    """At most this long between a new audit record and the checkpoint that covers it."""
+    checkpoint_records: int = 1000
+    """Or a checkpoint after this many new audit records, whichever comes first."""
     log_level: str = "warning"
     """structlog level: debug, info, warning or error (the worker logs at info)."""
 

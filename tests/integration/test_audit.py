@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import TopicPartition
 
 from streams.chain import seal_record
-from streams.clients import admin_client, publish
+from streams.clients import admin_client, publish, read_topic
 from streams.codec import Codec
 from tests.factories import incident
 from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
@@ -29,11 +29,22 @@ def audited(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> E
     x.agency("o-two")
     x.reference([facility("KZ-F-1", "KZ")])
     x.agreements([agreement("O-1", "o-one"), agreement("O-2", "o-two")])
+    x.worker.env["INTELSHARE_CHECKPOINT_SECONDS"] = "1"
     x.worker.start()
     x.submit([incident(facility_id="KZ-F-1", narrative=f"audited {i}") for i in range(COUNT)])
     wait_until(lambda: len(x.audit(expect=2 * COUNT)) >= 2 * COUNT, what="the audit records")
+    wait_until(lambda: covered(x) == 2 * COUNT, what="a checkpoint over every record")
     x.worker.stop()
     return x
+
+
+def covered(x: Exchange) -> int:
+    """Records under the latest checkpoint."""
+    codec = Codec(SCHEMAS, "intelshare.Checkpoint")
+    topic = x.settings.topic_prefix + "intel.audit.checkpoints"
+    return max(
+        (codec.decode(r.value)["tree_size"] for r in read_topic(x.settings, topic)), default=0
+    )
 
 
 def verify(x: Exchange, *extra: str) -> Any:
@@ -45,6 +56,23 @@ def test_sound_log_verifies_and_reconciles(audited: Exchange) -> None:
     done = verify(audited)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"sound: {2 * COUNT} records" in done.stdout
+    assert f"{2 * COUNT} under the latest signed checkpoint" in done.stdout
+
+
+def test_inclusion_proof_checks_offline(audited: Exchange, tmp_path: Path) -> None:
+    """prove gives a proof check-proof accepts with only the public key; an altered one fails."""
+    ident = json.loads(audited.cli("audit", "query", "--recipient", "o-one").stdout.splitlines()[3])
+    proof = tmp_path / "proof.json"
+    audited.cli("audit", "prove", ident["disclosure_id"], "--out", str(proof))
+    pub = str(audited.home / "keys" / "exchange.pub")
+    done = audited.cli("audit", "check-proof", str(proof), "--exchange-key", pub)
+    assert f"proven: disclosure {ident['disclosure_id']}" in done.stdout
+    altered = json.loads(proof.read_text())
+    altered["record"]["agreement_id"] = "O-2"
+    proof.write_text(json.dumps(altered))
+    failed = audited.cli("audit", "check-proof", str(proof), "--exchange-key", pub, ok=False)
+    assert failed.returncode == 1
+    assert "NOT PROVEN" in failed.stdout
 
 
 def test_stats_and_query(audited: Exchange) -> None:
@@ -129,8 +157,6 @@ def test_feed_message_without_audit_record_is_reported(audited: Exchange) -> Non
     codec = Codec(SCHEMAS, "intelshare.Disclosure")
     genuine = audited.feed("o-one")[0]
     topic = audited.settings.topic_prefix + "intel.feed.o-one"
-    from streams.clients import read_topic
-
     raw = codec.decode(read_topic(audited.settings, topic)[0].value)
     rogue = dict(raw, disclosure_id="00000000-0000-4000-8000-000000000000")
     publish(audited.settings, topic, [(b"rogue", codec.encode(rogue))])

@@ -19,6 +19,7 @@ def test_catalogue_holds_every_topic_of_the_design() -> None:
         "intel.deadletter",
         "intel.audit.pending",
         "intel.audit",
+        "intel.audit.checkpoints",
         "intel.agreements",
         "intel.ref.facilities",
         "intel.ref.subjects",
