@@ -24,7 +24,7 @@ from streams.errors import IntelshareError
 from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL
 
-KAFKA_IMAGE = "apache/kafka:4.1.1"
+KAFKA_IMAGE = "apache/kafka:4.4.0"
 
 
 def _answers(bootstrap: str) -> None:
