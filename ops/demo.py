@@ -1,7 +1,7 @@
 """The exchange's main job on this machine, end to end (``ops/demo``).
 
 Starts the local broker if needed, then under a fresh topic prefix: creates the topics,
-generates the exchange's and eight agencies' keys, registers the agencies, loads reference
+generates the exchange's and nine agencies' keys, registers the agencies, loads reference
 data built from the programme report's figures, applies the demo agreements, runs the worker,
 submits about 300 reports (with resubmissions, duplicates and bad input), and prints what each
 agency received, one decrypted disclosure, the dead letters and the verified audit chain. It
@@ -16,7 +16,6 @@ import json
 import random
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import yaml
 
 from ops import broker
-from ops.demo_data import AGENCIES, bad_inputs, demo_agreements, demo_reports, reference_data
+from ops.demo_data import AGENCIES, demo_agreements, demo_reports, of_type, reference_data
 from ops.runtime import isolated, launch_worker, settled, stop_worker, wait_for, worker_status
 from streams import cli
 from streams.chain import verify_chain
@@ -68,25 +67,28 @@ def prepare(settings: Settings, work: Path, now: datetime) -> dict[str, list[Any
         pub = str(settings.home / "keys" / f"{agency}.pub")
         intelshare("agencies", "register", "--id", agency, "--name", name, "--public-key", pub,
                    "--country", country, quiet=True)  # fmt: skip
-    intelshare(
-        "reference", "load", _write(work / "reference.jsonl", reference_data(rng)), quiet=True
-    )
+    reference = reference_data(rng)
+    intelshare("reference", "load", _write(work / "reference.jsonl", reference), quiet=True)
     agreements = _write(work / "agreements.yaml", demo_agreements(now), yaml_file=True)
     intelshare("agreements", "apply", agreements)
-    reports = demo_reports(rng, now)
-    rejected, raw = bad_inputs(rng, now)
-    return {"reports": reports, "rejected": rejected, "raw": raw}
+    made = demo_reports(rng, of_type(reference, "facility"), of_type(reference, "subject"), now=now)
+    return {
+        "reports": made.reports,
+        "resubmitted": made.resubmissions,
+        "rejected": [b.value for b in made.bad if b.stage == "submit"],
+        "unknown": [b.value for b in made.bad if b.stage == "enrich"],
+        "raw": [b.value for b in made.bad if b.stage == "decode"],
+    }
 
 
 def submit(settings: Settings, work: Path, data: dict[str, list[Any]]) -> int:
     """Submit the reports (resubmissions separately), the rejected ones and the raw bytes."""
-    reports = data["reports"]
-    first, resubmitted = reports[:-15] + reports[-10:], reports[-15:-10]
-    first.append(dict(reports[0], event_id=str(uuid.uuid4()), facility_id="KZ-F-999"))
+    first, resubmitted = data["reports"] + data["unknown"], data["resubmitted"]
     intelshare("submit", _write(work / "reports.jsonl", first), quiet=True)
     intelshare("submit", _write(work / "resubmitted.jsonl", resubmitted), quiet=True)
     print("  (one of them names a facility the exchange does not know: a dead letter)")
-    print("  (four reports follow that submit must reject, each naming its field)")
+    rejected = len(data["rejected"])
+    print(f"  ({rejected} reports follow that submit must reject, each naming its field)")
     intelshare("submit", _write(work / "rejected.jsonl", data["rejected"]), quiet=True)
     topic = settings.topic_prefix + "intel.submissions"
     publish(settings, topic, [(b"hostile", value) for value in data["raw"]])

@@ -1,413 +1,840 @@
-"""Demo data from the programme report's published figures (shared/context, UNODC RFTF
-Detention Program 2019-2023): facilities, subjects, agencies, agreements and reports.
+"""Demo data built from the programme report's published figures (UNODC RFTF Detention Program
+2019-2023, ``shared/context/rftf-detention-program-report-2019-2023.txt``; line numbers below).
 
-Deterministic for a seed. Figures used:
+| country | prisoners | prisons | VE prisoners | RFTF detainees |
+| --- | --- | --- | --- | --- |
+| Iraq | 59,103 (l. 429) | 34: 24 federal + 10 Kurdistan Region (l. 430-437) | - | - |
+| Kazakhstan | 35,228 (l. 407) | 80, incl. 16 pre-trial (l. 413-416) | 673 (l. 421) | ~50 (l. 425) |
+| Kyrgyzstan | 7,569 (l. 442) | 28 (l. 448) | 200 (l. 452) | ~38 (l. 456) |
+| Tajikistan | 12,491 (l. 505) | 19 (l. 511) | 2,133 (l. 515) | ~281 (l. 481, 519) |
 
-| country | prisons | violent-extremist prisoners | RFTF detainees |
-| --- | --- | --- | --- |
-| Kazakhstan | 80 (16 pre-trial) | 673 | about 50 |
-| Kyrgyzstan | 28 | 200 | about 38 |
-| Tajikistan | 19 | 2,133 | about 281 |
-| Iraq | 34 (24 federal, 10 Kurdistan Region) | not published | not published |
+Assumption, not a figure: the report gives no violent-extremist (VE) or RFTF count for Iraq,
+only a "dramatic increase" in terrorism detainees since 2017 (l. 349-352); the demo assumes
+1,000 VE prisoners of whom 100 are RFTF. RFTF are a subset of the VE prisoners; each country
+also gets ordinary prisoners (a tenth of its VE count, at least 50). Subject ids are register
+numbers drawn from 1 to the country's prisoner count.
 
-For Iraq the report gives no count; the demo assumes 1,000 violent-extremist prisoners of
-whom 100 are RFTF, to have data, and says so here. RFTF are a subset of the violent
-extremists. Every country also gets ordinary prisoners (a tenth of its VE count).
+Everything is deterministic for a seeded ``random.Random`` and a ``now``. Indicator codes are
+ERG22+ factor numbers (engagement 1-13, intent 14-19, capability 20-22) and VERA-2R-style domain
+codes; they are illustrative, not the frameworks' items. Agreements cite real statutes by name
+only; the article is for the parties to cite.
 """
 
 from __future__ import annotations
 
-import random
+import argparse
+import copy
+import itertools
+import json
+import re
+import string
 import uuid
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from random import Random
 from typing import Any, NamedTuple
+
+import yaml
+
+from streams.codec import MAGIC, Codec
+from streams.policy import Agreement, parse_agreement, route
+from streams.report import Tlp, validate_report
+from streams.schemas import SchemaSet
+from streams.settings import PROJECT_ROOT
 
 __all__ = [
     "AGENCIES",
+    "EXAMPLE_AGREEMENTS",
     "FIGURES",
+    "Agency",
+    "BadInput",
+    "DemoReports",
     "Figures",
-    "bad_inputs",
+    "agency_line",
+    "agreements_yaml",
+    "demo_agencies",
     "demo_agreements",
     "demo_reports",
+    "main",
+    "of_type",
     "reference_data",
     "workload",
 ]
 
+Line = dict[str, Any]
+Ref = Mapping[str, Any]
+
 
 class Figures(NamedTuple):
-    """One country's published figures."""
+    """One country's figures from the programme report."""
 
+    prisoners: int
+    """Prison population; subject ids are numbers from 1 to this."""
     prisons: int
-    """Number of prisons."""
+    """Number of prisons (facilities)."""
     ve: int
     """Violent-extremist prisoners."""
     rftf: int
-    """Returning foreign terrorist fighters among them."""
+    """Returning foreign terrorist fighters, all among the VE prisoners."""
     cities: tuple[str, ...]
-    """Where the demo places its facilities."""
+    """Where the demo places its facilities and prison intelligence units."""
 
 
 FIGURES = {
-    "KZ": Figures(80, 673, 50, ("Astana", "Almaty", "Karaganda", "Pavlodar", "Shymkent")),
-    "KG": Figures(28, 200, 38, ("Bishkek", "Osh", "Jalal-Abad", "Naryn")),
-    "TJ": Figures(19, 2133, 281, ("Dushanbe", "Khujand", "Bokhtar", "Kulob")),
-    "IQ": Figures(34, 1000, 100, ("Baghdad", "Basra", "Nasiriyah", "Mosul")),
+    "IQ": Figures(59_103, 34, 1_000, 100, ("Baghdad", "Basra", "Nasiriyah", "Hillah", "Mosul")),
+    "KZ": Figures(35_228, 80, 673, 50, ("Astana", "Almaty", "Karaganda", "Pavlodar", "Kostanay")),
+    "KG": Figures(7_569, 28, 200, 38, ("Bishkek", "Osh", "Jalal-Abad", "Naryn")),
+    "TJ": Figures(12_491, 19, 2_133, 281, ("Dushanbe", "Khujand", "Bokhtar", "Kulob")),
 }
-KRG_CITIES = ["Erbil", "Sulaymaniyah", "Duhok"]
-LEVELS = ["maximum", "high", "medium", "minimum"]
-
-AGENCIES = {
-    "kz-knb": ("National Security Committee of Kazakhstan", "KZ"),
-    "kz-police": ("Ministry of Internal Affairs of Kazakhstan, police", "KZ"),
-    "kg-gknb": ("State Committee for National Security of Kyrgyzstan", "KG"),
-    "kg-gsin": ("State Penitentiary Service of Kyrgyzstan", "KG"),
-    "tj-gkns": ("State Committee for National Security of Tajikistan", "TJ"),
-    "tj-mvd": ("Ministry of Internal Affairs of Tajikistan", "TJ"),
-    "iq-ctd": ("Counter-Terrorism Directorate of Iraq", "IQ"),
-    "iq-krg-asayish": ("Asayish, Kurdistan Region of Iraq", "IQ"),
-}
-"""Partner agencies: id -> (name, country). Keys are generated by the caller."""
+"""Per country; Iraq's ``ve`` and ``rftf`` are the demo's assumption (see the module doc)."""
+IQ_FEDERAL = 24
+"""Iraq's prisons under the Federal Government; the other 10 are the Kurdistan Region's."""
+KRG_CITIES = ("Erbil", "Sulaymaniyah", "Duhok")
+KZ_PRETRIAL = 16
+"""Kazakhstan's pre-trial detention centres: the last 16 of its 80 facilities."""
+LEVELS = ("maximum", "high", "medium", "minimum")
+EXAMPLE_AGREEMENTS = PROJECT_ROOT / "ops" / "examples" / "agreements.yaml"
 
 
-def _facility_id(country: str, n: int) -> str:
-    return f"{country}-F-{n:03d}"
+class Agency(NamedTuple):
+    """A partner agency of the demo; its key pair is generated by the caller."""
+
+    agency_id: str
+    """Lower-case id; its feed is ``intel.feed.<agency_id>``."""
+    name: str
+    """Official name."""
+    country: str
+    """ISO 3166-1 alpha-2 code."""
 
 
-def reference_data(rng: random.Random) -> list[dict[str, Any]]:
-    """Facilities and subjects as ``intelshare reference load`` lines."""
-    lines: list[dict[str, Any]] = []
-    for country, figures in FIGURES.items():
-        for n in range(1, figures.prisons + 1):
-            if country == "IQ" and n > 24:
-                name = f"Kurdistan Region Reform Facility {n - 24} ({KRG_CITIES[n % 3]})"
-            elif country == "KZ" and n > 64:
-                name = f"Pre-trial Detention Centre {n - 64} ({figures.cities[n % 5]})"
-            else:
-                name = f"Correctional Facility {n} ({figures.cities[n % len(figures.cities)]})"
-            level = LEVELS[0] if n % 7 == 1 else rng.choice(LEVELS)
-            lines.append(
-                {
-                    "type": "facility",
-                    "facility_id": _facility_id(country, n),
-                    "country": country,
-                    "name": name,
-                    "security_level": level,
-                }
-            )
-        ve, rftf = figures.ve, figures.rftf
-        for n in range(1, ve + ve // 10 + 1):
-            extremist = n <= ve
-            risk = (
-                rng.choice(["HIGH", "VERY_HIGH", "MEDIUM"])
-                if extremist
-                else rng.choice(["LOW", "MEDIUM"])
-            )
-            lines.append(
-                {
-                    "type": "subject",
-                    "subject_id": f"{country}-P-{n:06d}",
-                    "risk_level": risk,
-                    "rftf": n <= rftf,
-                    "violent_extremist": extremist,
-                }
-            )
-    return lines
-
-
-def demo_agreements(now: datetime) -> list[dict[str, Any]]:
-    """Agreements of DESIGN.md's format: several agencies in four countries, one cross-border,
-    one expired, one limited to GREEN, one accepting handling C."""
-    year = {
-        "valid_from": datetime(now.year, 1, 1).isoformat() + "Z",
-        "valid_until": datetime(now.year, 12, 31, 23, 59, 59).isoformat() + "Z",
-    }
-    ve = ["RECRUITMENT", "RADICALISATION_ACTIVITY", "EXTREMIST_MATERIAL"]
-    core = [
-        "event_id",
-        "kind",
-        "occurred_at",
-        "facility_id",
-        "category",
-        "severity",
-        "subjects",
-        "narrative",
-    ]
-
-    def agreement(
-        ident: str,
-        recipient: str,
-        purpose: str,
-        basis: str,
-        match: dict[str, Any],
-        disclose: list[str],
-        pseudonymise: list[str] | None = None,
-        **extra: Any,
-    ) -> dict[str, Any]:
-        return {
-            "id": ident,
-            "version": 1,
-            "recipient": recipient,
-            "purpose": purpose,
-            "legal_basis": basis,
-            **year,
-            "revoked": False,
-            "match": match,
-            "disclose": disclose,
-            "pseudonymise": pseudonymise or [],
-            **extra,
-        }
-
+def demo_agencies() -> list[Agency]:
+    """Security services, police and one other prison service in the four countries."""
     return [
-        agreement(
-            "KZ-KNB-2026-01",
-            "kz-knb",
-            "prevention of terrorist offences",
-            "Law of the Republic of Kazakhstan on Countering Terrorism, art. 10",
-            {
-                "countries": ["KZ"],
-                "kinds": ["incident", "observation"],
-                "categories": ve,
-                "max_tlp": "AMBER",
-                "sources": [1, 2],
-                "assessments": ["A", "B", "C"],
-                "handling": ["P"],
-            },
-            [*core, "indicators", "subjects.risk_level", "subjects.rftf"],
-        ),
-        agreement(
-            "KZ-POLICE-2026-01",
-            "kz-police",
-            "prevention of crime in and around prisons",
-            "Criminal Procedure Code of Kazakhstan, art. 130",
-            {
-                "countries": ["KZ"],
-                "categories": ["VIOLENCE", "CONTRABAND", "ESCAPE_RISK", "DISORDER"],
-                "max_tlp": "GREEN",
-                "handling": ["P"],
-            },
-            ["event_id", "kind", "occurred_at", "facility_id", "category", "severity"],
-        ),
-        agreement(
-            "KG-GKNB-2026-01",
-            "kg-gknb",
-            "prevention of terrorist offences",
-            "Law of the Kyrgyz Republic on Countering Terrorism, art. 7",
-            {
-                "countries": ["KG"],
-                "categories": [*ve, "VIOLENCE", "THREAT"],
-                "max_tlp": "AMBER+STRICT",
-                "sources": [1, 2],
-                "handling": ["P", "C"],
-            },
-            [*core, "grading", "subjects.rftf", "correlated_with"],
-        ),
-        agreement(
-            "KZ-KG-GSIN-2026-01",
-            "kg-gsin",
-            "safe custody of transferred prisoners",
-            "Kazakhstan-Kyrgyzstan agreement on the transfer of sentenced persons, art. 12",
-            {
-                "countries": ["KZ"],
-                "categories": ["RECRUITMENT", "RADICALISATION_ACTIVITY"],
-                "max_tlp": "AMBER",
-                "sources": [1],
-                "assessments": ["A", "B"],
-                "handling": ["P"],
-            },
-            ["event_id", "kind", "occurred_at", "category", "subjects", "country"],
-            ["subjects.subject_id"],
-        ),
-        agreement(
-            "TJ-GKNS-2026-01",
-            "tj-gkns",
-            "prevention of terrorist offences",
-            "Law of the Republic of Tajikistan on Combating Terrorism, art. 8",
-            {
-                "countries": ["TJ"],
-                "categories": [*ve, "ILLICIT_COMMUNICATION"],
-                "max_tlp": "AMBER",
-                "handling": ["P"],
-            },
-            [*core, "subjects.rftf", "subjects.risk_level"],
-        ),
-        agreement(
-            "TJ-MVD-2025-01",
-            "tj-mvd",
-            "public order",
-            "Law on Police of Tajikistan, art. 5",
-            {"countries": ["TJ"], "max_tlp": "AMBER", "handling": ["P"]},
-            core,
-            valid_from="2025-01-01T00:00:00Z",
-            valid_until="2025-12-31T23:59:59Z",
-        ),
-        agreement(
-            "IQ-CTD-2026-01",
-            "iq-ctd",
-            "prevention of terrorist offences",
-            "Anti-Terrorism Law No. 13 of 2005, art. 3",
-            {"countries": ["IQ"], "max_tlp": "AMBER", "sources": [1, 2], "handling": ["P"]},
-            [*core, "facility_name"],
-        ),
-        agreement(
-            "IQ-KRG-ASAYISH-2026-01",
-            "iq-krg-asayish",
-            "security of Kurdistan Region facilities",
-            "Kurdistan Region Law No. 3 of 2006, art. 2",
-            {
-                "countries": ["IQ"],
-                "facilities": [_facility_id("IQ", n) for n in range(25, 35)],
-                "max_tlp": "AMBER",
-                "handling": ["P"],
-            },
-            core,
-        ),
+        Agency("kz-knb", "National Security Committee of the Republic of Kazakhstan", "KZ"),
+        Agency("kz-police", "Police of the Ministry of Internal Affairs of Kazakhstan", "KZ"),
+        Agency("kg-gknb", "State Committee for National Security of the Kyrgyz Republic", "KG"),
+        Agency("kg-police", "Police of the Ministry of Internal Affairs of Kyrgyzstan", "KG"),
+        Agency("kg-gsin", "State Penitentiary Service of the Kyrgyz Republic", "KG"),
+        Agency("tj-gkns", "State Committee for National Security of Tajikistan", "TJ"),
+        Agency("tj-mvd", "Ministry of Internal Affairs of the Republic of Tajikistan", "TJ"),
+        Agency("iq-ctd", "Counter-Terrorism Directorate of Iraq", "IQ"),
+        Agency("iq-krg-asayish", "Asayish (Security Directorate), Kurdistan Region of Iraq", "IQ"),
     ]
 
 
-_NARRATIVES = {
+AGENCIES = {a.agency_id: (a.name, a.country) for a in demo_agencies()}
+"""``agency_id -> (name, country)``, for callers that loop over the agencies."""
+
+
+def agency_line(agency: Agency, public_key_b64: str) -> Line:
+    """The ``intelshare reference load`` line of ``agency`` with its base64 public key."""
+    return {"type": "agency", **agency._asdict(), "public_key": public_key_b64}
+
+
+def of_type(lines: Sequence[Ref], kind: str) -> list[Ref]:
+    """The reference lines of one ``type`` (``facility``, ``subject`` or ``agency``)."""
+    return [line for line in lines if line.get("type") == kind]
+
+
+# --- facilities and subjects ---------------------------------------------------------------
+
+
+def _facility(rng: Random, country: str, n: int) -> Line:
+    cities = FIGURES[country].cities
+    pretrial = FIGURES["KZ"].prisons - KZ_PRETRIAL
+    if country == "IQ" and n > IQ_FEDERAL:
+        k = n - IQ_FEDERAL
+        name, level = f"Kurdistan Region Reform Facility {k} ({KRG_CITIES[k % 3]})", ""
+    elif country == "KZ" and n > pretrial:
+        k = n - pretrial
+        name, level = f"Pre-trial Detention Centre {k} ({cities[k % len(cities)]})", "high"
+    else:
+        kind = {"IQ": "Federal Prison", "KZ": "Correctional Institution"}.get(country)
+        name, level = f"{kind or 'Correctional Colony'} {n} ({cities[n % len(cities)]})", ""
+    level = level or ("maximum" if n == 1 else rng.choices(LEVELS, (3, 4, 4, 1))[0])
+    return {
+        "type": "facility",
+        "facility_id": f"{country}-F-{n:03d}",
+        "country": country,
+        "name": name,
+        "security_level": level,
+    }
+
+
+def _risk(rng: Random, rftf: bool, ve: bool) -> str:
+    weights = (0, 10, 45, 45) if rftf else (5, 30, 45, 20) if ve else (60, 35, 5, 0)
+    return rng.choices(("LOW", "MEDIUM", "HIGH", "VERY_HIGH"), weights)[0]
+
+
+def reference_data(rng: Random) -> list[Line]:
+    """Facilities, then subjects, of the four countries as ``intelshare reference load`` lines."""
+    facilities: list[Line] = []
+    subjects: list[Line] = []
+    for country, fig in FIGURES.items():
+        facilities += [_facility(rng, country, n) for n in range(1, fig.prisons + 1)]
+        numbers = rng.sample(range(1, fig.prisoners + 1), fig.ve + max(50, fig.ve // 10))
+        ve, rftf = set(numbers[: fig.ve]), set(numbers[: fig.rftf])
+        subjects += [
+            {
+                "type": "subject",
+                "subject_id": f"{country}-P-{number:06d}",
+                "risk_level": _risk(rng, number in rftf, number in ve),
+                "rftf": number in rftf,
+                "violent_extremist": number in ve,
+            }
+            for number in sorted(numbers)
+        ]
+    return facilities + subjects
+
+
+# --- agreements ----------------------------------------------------------------------------
+
+_AGREEMENTS = string.Template("""\
+- id: KZ-KNB-$year-01
+  recipient: kz-knb
+  purpose: &terrorism prevention and investigation of terrorist and violent extremist offences
+  legal_basis: Law of the Republic of Kazakhstan on Countering Terrorism
+  match: {countries: [KZ], sources: [1, 2], assessments: [A, B, C],
+          categories: [RECRUITMENT, RADICALISATION_ACTIVITY, EXTREMIST_MATERIAL,
+                       ILLICIT_COMMUNICATION, ESCAPE_RISK]}
+  disclose: &security [event_id, kind, unit_id, facility_id, facility_name, occurred_at,
+    reported_at, tlp, grading, category, severity, subjects, subjects.risk_level, subjects.rftf,
+    indicators, narrative, correlated_with]
+- id: KZ-POLICE-$year-01
+  recipient: kz-police
+  purpose: &crime prevention of crime in and around prisons
+  legal_basis: Law of the Republic of Kazakhstan on the Police
+  match: {countries: [KZ], kinds: [incident], max_tlp: GREEN, sources: [1, 2],
+          assessments: [A, B, C], categories: [RECRUITMENT, EXTREMIST_MATERIAL, VIOLENCE, THREAT,
+                                              CONTRABAND, ESCAPE_RISK, DISORDER]}
+  disclose: &police [event_id, kind, facility_id, facility_name, occurred_at, category, severity,
+    subjects, subjects.risk_level, narrative]
+  pseudonymise: [subjects.subject_id]
+- id: KZ-KG-PRISONS-$year-01
+  recipient: kg-gsin
+  purpose: safe custody of prisoners transferred between Kazakhstan and Kyrgyzstan
+  legal_basis: Agreement between the prison services of Kazakhstan and Kyrgyzstan
+  match: {countries: [KZ], sources: [1, 2], assessments: [A, B],
+          categories: [RECRUITMENT, RADICALISATION_ACTIVITY, EXTREMIST_MATERIAL, VIOLENCE,
+                       ESCAPE_RISK]}
+  disclose: [event_id, kind, occurred_at, country, security_level, category, severity, subjects,
+    subjects.risk_level, subjects.rftf, narrative]
+  pseudonymise: [subjects.subject_id]
+- id: KG-GKNB-$year-01
+  recipient: kg-gknb
+  purpose: *terrorism
+  legal_basis: Law of the Kyrgyz Republic on Countering Terrorism
+  match: {countries: [KG], max_tlp: AMBER+STRICT, sources: [1, 2], handling: [P, C],
+          categories: [RECRUITMENT, RADICALISATION_ACTIVITY, EXTREMIST_MATERIAL, VIOLENCE, THREAT,
+                       ILLICIT_COMMUNICATION]}
+  disclose: *security
+- id: KG-POLICE-$year-01
+  recipient: kg-police
+  purpose: *crime
+  legal_basis: Law of the Kyrgyz Republic on Internal Affairs Bodies
+  match: {countries: [KG], kinds: [incident],
+          categories: [VIOLENCE, THREAT, CONTRABAND, ESCAPE_RISK, STAFF_CORRUPTION, DISORDER]}
+  disclose: *police
+- id: TJ-GKNS-$year-01
+  recipient: tj-gkns
+  purpose: *terrorism
+  legal_basis: Law of the Republic of Tajikistan on Combating Terrorism
+  match: {countries: [TJ], sources: [1, 2],
+          categories: [RECRUITMENT, RADICALISATION_ACTIVITY, EXTREMIST_MATERIAL, THREAT,
+                       ILLICIT_COMMUNICATION]}
+  disclose: *security
+- id: TJ-MVD-$year-01
+  recipient: tj-mvd
+  purpose: *crime
+  legal_basis: &tj-police Law of the Republic of Tajikistan on the Police
+  match: {countries: [TJ], kinds: [incident],
+          categories: [VIOLENCE, THREAT, CONTRABAND, ESCAPE_RISK, DISORDER]}
+  disclose: *police
+- id: TJ-MVD-$before-01
+  version: 4
+  recipient: tj-mvd
+  purpose: *crime
+  legal_basis: *tj-police
+  valid_from: '$before-01-01T00:00:00Z'
+  valid_until: '$last-12-31T23:59:59Z'
+  match: {countries: [TJ]}
+  disclose: *police
+- id: IQ-CTD-$year-01
+  recipient: iq-ctd
+  purpose: *terrorism
+  legal_basis: Anti-Terrorism Law No. 13 of 2005
+  match: {countries: [IQ], sources: [1, 2], assessments: [A, B, C],
+          categories: [RECRUITMENT, RADICALISATION_ACTIVITY, EXTREMIST_MATERIAL, VIOLENCE, THREAT,
+                       ILLICIT_COMMUNICATION, ESCAPE_RISK]}
+  disclose: *security
+- id: IQ-KRG-ASAYISH-$year-01
+  recipient: iq-krg-asayish
+  purpose: security of the Kurdistan Region's reform facilities
+  legal_basis: Kurdistan Region Anti-Terrorism Law No. 3 of 2006
+  match: {countries: [IQ], facilities: [IQ-F-025, IQ-F-026, IQ-F-027, IQ-F-028, IQ-F-029,
+                                        IQ-F-030, IQ-F-031, IQ-F-032, IQ-F-033, IQ-F-034]}
+  disclose: *police
+""")
+_ORDER = (
+    "id", "version", "recipient", "purpose", "legal_basis", "valid_from", "valid_until",
+    "revoked", "match", "disclose", "pseudonymise",
+)  # fmt: skip
+_MATCH_ORDER = (
+    "countries", "facilities", "kinds", "categories", "max_tlp", "sources", "assessments",
+    "handling",
+)  # fmt: skip
+
+
+def demo_agreements(now: datetime) -> list[Line]:
+    """Agreements in DESIGN.md's YAML form, valid from 1 January of ``now``'s year for two years.
+
+    Among them a cross-border one (Kazakh reports to Kyrgyzstan's prison service, ``kg-gsin``),
+    an expired one (``tj-mvd``'s previous agreement), one limited to GREEN (``kz-police``) and one
+    that accepts handling C (``kg-gknb``). Unless an agreement says otherwise: ``max_tlp`` AMBER,
+    ``handling`` P, version 1, nothing pseudonymised.
+    """
+    y = now.astimezone(UTC).year
+    loaded = yaml.safe_load(_AGREEMENTS.substitute(year=y, before=y - 2, last=y - 1))
+    agreements = []
+    for item in json.loads(json.dumps(loaded)):  # no shared lists: YAML anchors stay out of dumps
+        merged = {
+            "version": 1,
+            "valid_from": f"{y}-01-01T00:00:00Z",
+            "valid_until": f"{y + 1}-12-31T23:59:59Z",
+            "revoked": False,
+            "pseudonymise": [],
+            **item,
+        }
+        merged["legal_basis"] += " (demo; the parties cite the article)"
+        match = {"max_tlp": "AMBER", "handling": ["P"], **merged["match"]}
+        merged["match"] = {key: match[key] for key in _MATCH_ORDER if key in match}
+        agreements.append({key: merged[key] for key in _ORDER})
+    return agreements
+
+
+# --- narratives ----------------------------------------------------------------------------
+
+_PLACES = ("exercise yard", "workshop", "library", "visiting area", "dormitory", "canteen",
+           "education block", "medical unit")  # fmt: skip
+_WHEN = ("during the afternoon count", "at morning unlock", "during evening association",
+         "during the weekly search", "shortly after the midday meal")  # fmt: skip
+_INCIDENT = {
     "RECRUITMENT": (
-        "Prisoner was seen approaching newly admitted prisoners in "
-        "the {place} and offering protection in return for attending his study group."
+        "Subject was seen approaching recently admitted prisoners in the {place} {when} and "
+        "offering them protection in return for joining his study circle. Staff intervened.",
+        "Subject was seen handing written material to a newly transferred prisoner in the "
+        "{place} {when}; the material was retained for assessment.",
     ),
     "RADICALISATION_ACTIVITY": (
-        "Case worker notes growing withdrawal from programmes and "
-        "open approval of violence during {place} sessions."
+        "Subject led an unauthorised group meeting in the {place} {when}; participants left when "
+        "staff arrived. Content of the meeting not known.",
     ),
     "EXTREMIST_MATERIAL": (
-        "Material of a proscribed organisation was found concealed "
-        "in the {place} during a routine search."
+        "Printed material of a proscribed organisation was found concealed in the {place} "
+        "{when}; seized and logged.",
+        "A memory card holding audio files of a proscribed preacher was found in Subject's "
+        "possession in the {place}; passed to the analyst for review.",
     ),
     "VIOLENCE": (
-        "Assault on a prisoner who had distanced himself from an "
-        "extremist group; it took place in the {place}."
+        "Subject assaulted another prisoner in the {place} {when}; the victim was treated in the "
+        "medical unit. The victim had recently distanced himself from an extremist group.",
+        "Fight between two groups of prisoners in the {place} {when}; CCTV identifies Subject "
+        "as the instigator.",
     ),
     "THREAT": (
-        "Threats were made against a staff member in the {place} after a disciplinary decision."
+        "Subject threatened a member of staff in the {place} {when} after a disciplinary "
+        "decision; recorded on body-worn camera.",
     ),
-    "CONTRABAND": "A mobile phone and a charger were found hidden in the {place}.",
-    "ILLICIT_COMMUNICATION": "Coded letters to an outside contact were intercepted at the {place}.",
+    "CONTRABAND": (
+        "A mobile phone and charger were found concealed in the {place} {when}.",
+        "A visitor attempted to pass a SIM card to Subject in the visiting area; the item was "
+        "seized and the visit ended.",
+    ),
+    "ILLICIT_COMMUNICATION": (
+        "Letters in an apparent code, addressed to an outside contact, were intercepted in "
+        "Subject's outgoing mail; content under analysis.",
+    ),
     "ESCAPE_RISK": (
-        "Unverified information about a planned escape during a transfer from the {place}."
+        "Uncorroborated information indicates Subject is planning an escape during an "
+        "upcoming hospital escort.",
+        "Damage to window bars in the {place} was found {when}; Subject's cell adjoins it.",
     ),
-    "DISORDER": "Brief refusal to return to cells in the {place}, resolved without force.",
+    "STAFF_CORRUPTION": (
+        "Information suggests an officer assigned to the {place} brings unauthorised items to "
+        "Subject for payment. Referred to the professional standards unit.",
+    ),
+    "DISORDER": (
+        "A group of prisoners refused to leave the {place} {when}; resolved by negotiation "
+        "without force.",
+    ),
+    "OTHER": (
+        "Subject asked to be moved from the {place}, citing pressure from other prisoners; "
+        "request under review.",
+    ),
 }
-_PLACES = ["exercise yard", "workshop", "library", "visiting area", "dormitory", "canteen"]
+_OBSERVATION = {
+    "RECRUITMENT": (
+        "Over several weeks Subject has built a following among younger prisoners in the "
+        "{place}, who now defer to him in disputes.",
+    ),
+    "RADICALISATION_ACTIVITY": (
+        "Case worker records Subject's withdrawal from the education programme and increasingly "
+        "open approval of violence in group sessions.",
+        "Subject has stopped attending the rehabilitation programme and now spends time only "
+        "with prisoners convicted of terrorist offences.",
+    ),
+    "EXTREMIST_MATERIAL": (
+        "Subject repeatedly asks for publications on the prohibited list and copies passages "
+        "into notebooks kept in the {place}.",
+    ),
+    "THREAT": (
+        "Subject's remarks about staff supervising the {place} have become hostile and "
+        "specific; no direct threat made yet.",
+    ),
+}
 _INDICATORS = [
-    ("ERG-5", "ERG22+"),
-    ("ERG-11", "ERG22+"),
-    ("ERG-18", "ERG22+"),
-    ("VERA-R3", "VERA-2R"),
-    ("VERA-C1", "VERA-2R"),
+    *[(f"ERG-{n}", "ERG22+") for n in range(1, 23)],
+    *[(f"VERA-{d}{n}", "VERA-2R") for d in ("BA", "CI", "HC", "CM") for n in range(1, 6)],
 ]
-_UNITS = {
-    "KZ": ["ASTANA", "KARAGANDA"],
-    "KG": ["BISHKEK", "OSH"],
-    "TJ": ["DUSHANBE", "KHUJAND"],
-    "IQ": ["BAGHDAD", "ERBIL"],
-}
+_CONDITIONS = (
+    "No onward disclosure without the originating unit's consent.",
+    "Not to be used as evidence without reference to the originating unit.",
+    "Not to be disclosed to the subject or the subject's representatives.",
+)
+_CATEGORIES = {
+    "RECRUITMENT": 12, "RADICALISATION_ACTIVITY": 15, "EXTREMIST_MATERIAL": 12, "VIOLENCE": 10,
+    "THREAT": 6, "CONTRABAND": 15, "ILLICIT_COMMUNICATION": 10, "ESCAPE_RISK": 4,
+    "STAFF_CORRUPTION": 4, "DISORDER": 8, "OTHER": 4,
+}  # fmt: skip
+_TLPS = {"CLEAR": 4, "GREEN": 18, "AMBER": 50, "AMBER+STRICT": 18, "RED": 10}
+_EXTREMISM = {"RECRUITMENT", "RADICALISATION_ACTIVITY", "EXTREMIST_MATERIAL", "THREAT",
+              "ILLICIT_COMMUNICATION"}  # fmt: skip
+_COMPANIONS = {"RECRUITMENT": "ASSOCIATE", "VIOLENCE": "VICTIM", "DISORDER": "ASSOCIATE"}
 
 
-def _report(rng: random.Random, country: str, now: datetime, **fixed: Any) -> dict[str, Any]:
-    figures = FIGURES[country]
-    category = fixed.pop("category", rng.choice(list(_NARRATIVES)))
-    kind = fixed.pop("kind", rng.choice(["incident", "incident", "observation"]))
-    occurred = now - timedelta(hours=rng.randint(6, 24 * 20), minutes=rng.randint(0, 59))
-    handling = rng.choice(["P"] * 6 + ["C"])
-    report = {
-        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        "kind": kind,
-        "unit_id": f"{country}-PIU-{rng.choice(_UNITS[country])}",
-        "facility_id": _facility_id(country, rng.randint(1, figures.prisons)),
-        "occurred_at": occurred.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "reported_at": (occurred + timedelta(hours=rng.randint(1, 5))).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"
-        ),
-        "tlp": rng.choice(["GREEN", "AMBER", "AMBER", "AMBER", "AMBER+STRICT", "RED", "CLEAR"]),
-        "grading": {
-            "source": rng.choice([1, 2, 2, 3]),
-            "assessment": rng.choice("ABBCD"),
-            "handling": handling,
-            "conditions": "no onward sharing without consent" if handling == "C" else None,
-        },
-        "category": category,
-        "severity": rng.choice(["LOW", "MEDIUM", "HIGH", "CRITICAL"])
-        if kind == "incident"
-        else None,
-        "subjects": [
-            {"subject_id": f"{country}-P-{rng.randint(1, figures.ve):06d}", "role": "SUBJECT"}
-        ],
-        "indicators": [
-            {"code": c, "framework": f, "rating": rng.choice(["LOW", "MODERATE", "HIGH"])}
-            for c, f in rng.sample(_INDICATORS, 2)
-        ]
-        if kind == "observation"
-        else [],
-        "narrative": _NARRATIVES[category].format(place=rng.choice(_PLACES)),
+# --- reports -------------------------------------------------------------------------------
+
+
+class _World:
+    """Facilities, units and subject pools of the reference data, indexed for drawing.
+
+    A facility's unit is ``CC-PIU-CITY`` from the ``(City)`` that ends its name (``HQ`` when
+    there is none); a subject belongs to the country its id starts with, or to every country.
+    """
+
+    def __init__(self, facilities: Sequence[Ref], subjects: Sequence[Ref], now: datetime) -> None:
+        self.now = now.astimezone(UTC).replace(second=0, microsecond=0)
+        self.facilities: dict[str, list[Ref]] = {}
+        self.unit: dict[str, str] = {}
+        for facility in facilities:
+            self.facilities.setdefault(facility["country"], []).append(facility)
+            city = re.search(r"\(([^()]+)\)$", facility["name"])
+            place = re.sub(r"[^A-Z0-9]+", "-", city[1].upper()).strip("-") if city else ""
+            self.unit[facility["facility_id"]] = f"{facility['country']}-PIU-{place or 'HQ'}"
+        self.ve: dict[str, list[str]] = {}
+        self.everyone: dict[str, list[str]] = {}
+        for subject in subjects:
+            prefix = subject["subject_id"].split("-")[0]
+            country = prefix if prefix in self.facilities else ""
+            self.everyone.setdefault(country, []).append(subject["subject_id"])
+            if subject.get("violent_extremist"):
+                self.ve.setdefault(country, []).append(subject["subject_id"])
+        self.countries = sorted(self.facilities)
+        self.weights = [len(self.ve.get(c, ())) + 1 for c in self.countries]
+
+    def units(self, country: str) -> set[str]:
+        return {self.unit[f["facility_id"]] for f in self.facilities[country]}
+
+    def person(self, rng: Random, country: str, *, extremist: bool) -> str | None:
+        pool = (self.ve if extremist else self.everyone).get(country) or self.everyone.get("")
+        return rng.choice(pool) if pool else None
+
+
+def _uuid(rng: Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _subjects(rng: Random, world: _World, country: str, category: str) -> list[dict[str, str]]:
+    extremist = rng.random() < (0.8 if category in _EXTREMISM else 0.3)
+    main = world.person(rng, country, extremist=extremist)
+    if main is None:
+        return []
+    people = [{"subject_id": main, "role": "SUBJECT"}]
+    role = _COMPANIONS.get(category)
+    for _ in range(rng.randint(1, 2) if role else 0):
+        other = world.person(rng, country, extremist=False)
+        if other and all(other != p["subject_id"] for p in people):
+            people.append({"subject_id": other, "role": role or "OTHER"})
+    return people
+
+
+def _grading(rng: Random, source: int, assessment: str, handling: str) -> Line:
+    conditions = rng.choice(_CONDITIONS) if handling == "C" else None
+    return {
+        "source": source,
+        "assessment": assessment,
+        "handling": handling,
+        "conditions": conditions,
     }
-    report.update(fixed)
-    return report
 
 
-def _countries(rng: random.Random) -> Iterator[str]:
-    weights = [FIGURES[c].ve for c in FIGURES]
-    while True:
-        yield rng.choices(list(FIGURES), weights)[0]
-
-
-def demo_reports(rng: random.Random, now: datetime, count: int = 300) -> list[dict[str, Any]]:
-    """``count`` valid reports, spread like the VE figures, with exact resubmissions (same event
-    id), content duplicates (same unit and content, new id) and cross-unit correlations."""
-    countries = _countries(rng)
-    reports = [_report(rng, next(countries), now) for _ in range(count - 15)]
-    reports += [dict(r) for r in rng.sample(reports, 5)]  # exact resubmissions
-    for original in rng.sample(reports[: count - 20], 5):  # same content, new event id
-        reports.append(dict(original, event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4))))
-    for original in rng.sample(reports[: count - 20], 5):  # another unit, same subject and category
-        other = next(u for u in _UNITS[original["facility_id"][:2]] if u not in original["unit_id"])
-        reports.append(
-            _report(
-                rng,
-                original["facility_id"][:2],
-                now,
-                category=original["category"],
-                kind="incident",
-                subjects=original["subjects"],
-                unit_id=f"{original['facility_id'][:2]}-PIU-{other}",
-                occurred_at=original["occurred_at"],
-                reported_at=original["reported_at"],
-            )
-        )
-    return reports
-
-
-def bad_inputs(rng: random.Random, now: datetime) -> tuple[list[dict[str, Any]], list[bytes]]:
-    """Reports ``submit`` must reject, and raw bytes the exchange must dead-letter."""
-    base = _report(rng, "KZ", now, kind="incident")
-    rejected = [
-        dict(base, event_id=str(uuid.uuid4()), tlp="PURPLE"),
-        {k: v for k, v in base.items() if k != "facility_id"} | {"event_id": str(uuid.uuid4())},
-        dict(
-            base,
-            event_id=str(uuid.uuid4()),
-            occurred_at=base["reported_at"],
-            reported_at=base["occurred_at"],
+def _report(
+    rng: Random,
+    world: _World,
+    facility: Ref,
+    kind: str,
+    category: str,
+    tlp: str,
+    grading: Line,
+    occurred: datetime,
+    reported: datetime,
+) -> Line:
+    templates = (_OBSERVATION if kind == "observation" else _INCIDENT)[category]
+    indicators = [
+        {"code": code, "framework": framework, "rating": rng.choice(("LOW", "MODERATE", "HIGH"))}
+        for code, framework in rng.sample(_INDICATORS, rng.randint(1, 3))
+    ]
+    severity = rng.choices(("LOW", "MEDIUM", "HIGH", "CRITICAL"), (20, 40, 30, 10))[0]
+    return {
+        "event_id": _uuid(rng),
+        "kind": kind,
+        "unit_id": world.unit[facility["facility_id"]],
+        "facility_id": facility["facility_id"],
+        "occurred_at": _time(occurred),
+        "reported_at": _time(reported),
+        "tlp": tlp,
+        "grading": grading,
+        "category": category,
+        "severity": severity if kind == "incident" else None,
+        "subjects": _subjects(rng, world, facility["country"], category),
+        "indicators": indicators if kind == "observation" else [],
+        "narrative": rng.choice(templates).format(
+            place=rng.choice(_PLACES), when=rng.choice(_WHEN)
         ),
-        dict(base, event_id=str(uuid.uuid4()), narrative="x" * (1024 * 1024)),
-    ]
-    raw = [
-        rng.randbytes(48),
-        b"\xc3\x01" + rng.randbytes(8) + b"\x00\x02",
-        b'{"event_id": "json, not avro"}',
-    ]
-    return rejected, raw
+    }
 
 
-def workload(rng: random.Random, count: int, now: datetime) -> Iterator[dict[str, Any]]:
-    """``count`` distinct valid reports from Kazakhstan for the benchmark (GREEN, handling P,
-    source 1, assessment A), with the demo's mix of categories and narratives."""
+def _random_report(rng: Random, world: _World, country: str) -> Line:
+    category = rng.choices(list(_CATEGORIES), list(_CATEGORIES.values()))[0]
+    kind = "observation" if category in _OBSERVATION and rng.random() < 0.4 else "incident"
+    occurred = world.now - timedelta(minutes=rng.randint(3 * 1440, 30 * 1440))
+    source = rng.choices((1, 2, 3), (30, 55, 15))[0]
+    assessment = rng.choices("ABCDE", (20, 35, 30, 12, 3))[0]
+    grading = _grading(rng, source, assessment, "C" if rng.random() < 0.15 else "P")
+    tlp = rng.choices(list(_TLPS), list(_TLPS.values()))[0]
+    reported = occurred + timedelta(minutes=rng.randint(15, 30 * 60))
+    facility = rng.choice(world.facilities[country])
+    return _report(rng, world, facility, kind, category, tlp, grading, occurred, reported)
+
+
+class BadInput(NamedTuple):
+    """An input the exchange must refuse, and how."""
+
+    name: str
+    """Short name, e.g. ``bad-tlp``; also a file name."""
+    value: dict[str, Any] | bytes
+    """A report in JSON form, or raw bytes put straight onto ``intel.submissions``."""
+    stage: str
+    """``submit`` (validate_report rejects it), ``enrich`` (a dead letter: the facility is not in
+    the reference data) or ``decode`` (a dead letter: not an intelshare Avro record)."""
+    field: str | None
+    """The field the refusal names; None for bytes that do not decode."""
+    reason: str
+    """What the refusal says, in words."""
+
+
+class DemoReports(NamedTuple):
+    """What :func:`demo_reports` makes."""
+
+    reports: list[Line]
+    """Valid reports in order of ``reported_at``, content duplicates and correlations included."""
+    resubmissions: list[Line]
+    """Exact copies of some of ``reports`` (same event_id): each is still one report."""
+    bad: list[BadInput]
+    """Inputs the exchange must refuse."""
+
+
+def demo_reports(
+    rng: Random,
+    facilities: Sequence[Ref],
+    subjects: Sequence[Ref],
+    count: int = 300,
+    *,
+    now: datetime,
+) -> DemoReports:
+    """``count`` valid reports from the 30 days before ``now``, spread over the countries like
+    their VE figures, then resubmissions and bad inputs.
+
+    ``count // 60`` of the reports are content duplicates (same unit and content, new event id,
+    reported within 20 h of the first), as many are correlations (another unit of the same
+    country, same subject and category, occurring 2-48 h after the first), and as many of the
+    reports are resubmitted. The truncated bad input is a real encoding, made with the codec of
+    ``schemas/``.
+    """
+    world = _World(facilities, subjects, now)
+    special = count // 60
+    reports = [
+        _random_report(rng, world, rng.choices(world.countries, world.weights)[0])
+        for _ in range(count - 2 * special)
+    ]
+    for first in rng.sample(reports, special):
+        later = datetime.fromisoformat(first["reported_at"]) + timedelta(
+            minutes=rng.randint(10, 1200)
+        )
+        reports.append(dict(copy.deepcopy(first), event_id=_uuid(rng), reported_at=_time(later)))
+    linkable = [r for r in reports if r["subjects"] and len(world.units(r["facility_id"][:2])) > 1]
+    for first in rng.sample(linkable, min(special, len(linkable))):
+        elsewhere = [
+            f
+            for f in world.facilities[first["facility_id"][:2]]
+            if world.unit[f["facility_id"]] != first["unit_id"]
+        ]
+        occurred = datetime.fromisoformat(first["occurred_at"]) + timedelta(
+            minutes=rng.randint(120, 48 * 60)
+        )
+        reported = occurred + timedelta(minutes=rng.randint(15, 20 * 60))
+        grading = dict(first["grading"])
+        linked = _report(
+            rng,
+            world,
+            rng.choice(elsewhere),
+            "incident",
+            first["category"],
+            first["tlp"],
+            grading,
+            occurred,
+            reported,
+        )
+        linked["subjects"] = [dict(first["subjects"][0])]
+        reports.append(linked)
+    reports.sort(key=lambda r: r["reported_at"])
+    resubmissions = [copy.deepcopy(r) for r in rng.sample(reports, special)]
+    return DemoReports(reports, resubmissions, _bad_inputs(rng, world))
+
+
+def _bad_inputs(rng: Random, world: _World) -> list[BadInput]:
+    country = world.countries[0]
+    base = _random_report(rng, world, country)
+    base.update(kind="incident", severity="MEDIUM", indicators=[], tlp="AMBER")
+    known = {f["facility_id"] for fs in world.facilities.values() for f in fs}
+    unknown = next(f"{country}-F-{n}" for n in range(900, 10**4) if f"{country}-F-{n}" not in known)
+    codec = Codec(SchemaSet.from_directory(PROJECT_ROOT / "schemas"), "intelshare.Report")
+    encoded = codec.encode(validate_report(base, now=world.now))
+
+    def changed(**fields: Any) -> Line:
+        return dict(copy.deepcopy(base), event_id=_uuid(rng), **fields)
+
+    no_facility = changed()
+    del no_facility["facility_id"]
+    swapped = changed(occurred_at=base["reported_at"], reported_at=base["occurred_at"])
+    return [
+        BadInput("bad-tlp", changed(tlp="PURPLE"), "submit", "tlp", "PURPLE is not a TLP label"),
+        BadInput("missing-facility", no_facility, "submit", "facility_id", "is required"),
+        BadInput("occurred-after-reported", swapped, "submit", "occurred_at", "after reported_at"),
+        BadInput("narrative-too-long", changed(narrative="x" * 70_000), "submit", "narrative",
+                 "over the 64 KiB limit"),
+        BadInput("observation-without-indicators", changed(kind="observation", severity=None),
+                 "submit", "indicators", "an observation must carry at least one indicator"),
+        BadInput("unknown-facility", changed(facility_id=unknown), "enrich", "facility_id",
+                 f"{unknown} is not in the reference data"),
+        BadInput("random-bytes", bytes([rng.randrange(0xC3)]) + rng.randbytes(47), "decode",
+                 None, "not an Avro single-object value"),
+        BadInput("truncated", encoded[: len(encoded) // 2], "decode", None,
+                 "the Avro body ends before the record does"),
+        BadInput("unknown-schema", MAGIC + rng.randbytes(8) + encoded[len(MAGIC) + 8 :],
+                 "decode", None, "the writer-schema fingerprint is not in schemas/"),
+        BadInput("json-not-avro", json.dumps(changed()).encode(), "decode", None,
+                 "JSON where Avro is expected"),
+        BadInput("empty", b"", "decode", None, "no bytes at all"),
+    ]  # fmt: skip
+
+
+# --- benchmark workload --------------------------------------------------------------------
+
+
+class _Combo(NamedTuple):
+    """The fields the policy reads; every report drawn from one combination routes alike."""
+
+    facilities: tuple[Ref, ...]
+    kind: str
+    category: str
+    tlp: Tlp
+    source: int
+    assessment: str
+    handling: str
+
+
+def _combos(agreements: Sequence[Agreement], world: _World) -> dict[int, list[_Combo]]:
+    """Every combination, keyed by how many agreements ``streams.policy.route`` gives it.
+
+    Facilities are grouped by country and by which agreements' facility lists name them, so
+    one representative stands for its group.
+    """
+    listed = [set(a.match.facilities) for a in agreements if a.match.facilities]
+    groups: dict[tuple[str, tuple[bool, ...]], list[Ref]] = {}
+    for country in world.countries:
+        for facility in world.facilities[country]:
+            signature = tuple(facility["facility_id"] in ids for ids in listed)
+            groups.setdefault((country, signature), []).append(facility)
+    kinds = [("incident", c) for c in _INCIDENT] + [("observation", c) for c in _OBSERVATION]
+    found: dict[int, list[_Combo]] = {}
+    for (country, _), members in groups.items():
+        for (kind, category), tlp, source, assessment, handling in itertools.product(
+            kinds, Tlp, (1, 2, 3), "ABCDE", "PC"
+        ):
+            probe = {
+                "facility_id": members[0]["facility_id"],
+                "kind": kind,
+                "category": category,
+                "tlp": tlp.symbol,
+                "grading": {"source": source, "assessment": assessment, "handling": handling},
+                "enrichment": {"country": country, "duplicate_of": None},
+            }
+            combo = _Combo(tuple(members), kind, category, tlp, source, assessment, handling)
+            found.setdefault(len(route(agreements, probe, world.now)), []).append(combo)
+    return found
+
+
+def workload(
+    rng: Random,
+    count: int,
+    facilities: Sequence[Ref],
+    subjects: Sequence[Ref],
+    *,
+    now: datetime,
+    agreements: Sequence[Ref] | None = None,
+    agreements_per_report: float = 3.0,
+) -> Iterator[Line]:
+    """``count`` distinct valid reports for the benchmark, each disclosed under about
+    ``agreements_per_report`` of ``agreements`` (default :func:`demo_agreements` of ``now``).
+
+    How it is ensured: every combination of the fields the policy reads (country and facility
+    group, kind, category, TLP, source, assessment, handling) is routed once, up front, with
+    ``streams.policy.route``; reports are drawn from the combinations matched by exactly
+    ``agreements_per_report`` agreements or, for a fraction, from the two nearest counts in the
+    proportion that gives that mean. Each narrative ends with a unique reference, so no report is
+    a content duplicate (which would not be disclosed). With the demo agreements only Kazakh
+    reports reach three (``kz-knb``, ``kz-police`` and the cross-border one to ``kg-gsin``), so
+    the default workload is Kazakh. Raises ValueError when no mix gives the mean.
+    """
+    given = demo_agreements(now) if agreements is None else agreements
+    parsed = [parse_agreement(a) for a in given]
+    world = _World(facilities, subjects, now)
+    found = _combos(parsed, world)
+    below = [k for k in found if k <= agreements_per_report]
+    above = [k for k in found if k >= agreements_per_report]
+    if not below or not above:
+        raise ValueError(f"no mix of reports gives {agreements_per_report}: {sorted(found)}")
+    low, high = found[max(below)], found[min(above)]
+    share = 0.0 if low is high else (agreements_per_report - max(below)) / (min(above) - max(below))
+    return _draw(rng, count, world, low, high, share)
+
+
+def _draw(
+    rng: Random, count: int, world: _World, low: list[_Combo], high: list[_Combo], share: float
+) -> Iterator[Line]:
     for i in range(count):
-        grading = {"source": 1, "assessment": "A", "handling": "P", "conditions": None}
-        report = _report(rng, "KZ", now, tlp="GREEN", grading=grading)
-        report["narrative"] = f"Benchmark report {i}. " + report["narrative"]
+        c = rng.choice(high if rng.random() < share else low)
+        occurred = world.now - timedelta(minutes=rng.randint(360, 7 * 1440))
+        reported = occurred + timedelta(minutes=rng.randint(10, 300))
+        grading = _grading(rng, c.source, c.assessment, c.handling)
+        report = _report(
+            rng,
+            world,
+            rng.choice(c.facilities),
+            c.kind,
+            c.category,
+            c.tlp.value,
+            grading,
+            occurred,
+            reported,
+        )
+        report["narrative"] += f" Unit reference W{i:07d}."
         yield report
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def agreements_yaml(agreements: list[Line], now: datetime) -> str:
+    """The agreements as a YAML list, as ``intelshare agreements apply`` reads it."""
+    header = (
+        "# Demo sharing agreements (DESIGN.md, Sharing agreements); demo data, not real ones.\n"
+        f"# Written by: python -m ops.demo_data OUTDIR --now {_time(now)} --example-agreements\n"
+    )
+    body = yaml.safe_dump(agreements, sort_keys=False, default_flow_style=None, width=96)
+    return header + body
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write the demo data set into OUTDIR.
+
+    reference.jsonl (facilities and subjects, for `intelshare reference load`), agencies.jsonl
+    (id, name, country: generate keys, then `intelshare agencies register`), agreements.yaml,
+    reports.jsonl, resubmissions.jsonl, bad-reports.jsonl and bad-raw/*.bin (the bad inputs),
+    and bad-inputs.jsonl (each bad input's stage, field and reason; value names its file).
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.demo_data",
+        description=main.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("outdir", type=Path)
+    parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--count", type=int, default=300, help="valid reports (default 300)")
+    parser.add_argument(
+        "--now",
+        type=datetime.fromisoformat,
+        help="reference time with a zone, e.g. 2026-11-26T12:00:00Z (default: "
+        "the clock); the same seed and time give the same files",
+    )
+    parser.add_argument(
+        "--example-agreements",
+        action="store_true",
+        help=f"also write the agreements to {EXAMPLE_AGREEMENTS}",
+    )
+    args = parser.parse_args(argv)
+    now: datetime = args.now or datetime.now(UTC)
+    if now.tzinfo is None:
+        parser.error("--now needs a time zone, e.g. a trailing Z")
+    rng = Random(args.seed)  # noqa: S311  # demo data, not secrets
+    out: Path = args.outdir
+    (out / "bad-raw").mkdir(parents=True, exist_ok=True)
+    reference = reference_data(rng)
+    facilities, subjects = of_type(reference, "facility"), of_type(reference, "subject")
+    made = demo_reports(rng, facilities, subjects, args.count, now=now)
+    agreements = demo_agreements(now)
+
+    def lines(name: str, items: Sequence[Any]) -> None:
+        (out / name).write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in items))
+
+    lines("reference.jsonl", reference)
+    lines("agencies.jsonl", [a._asdict() for a in demo_agencies()])
+    lines("reports.jsonl", made.reports)
+    lines("resubmissions.jsonl", made.resubmissions)
+    bad_reports = [b for b in made.bad if isinstance(b.value, dict)]
+    lines("bad-reports.jsonl", [b.value for b in bad_reports])
+    files = {b.name: f"bad-reports.jsonl line {n}" for n, b in enumerate(bad_reports, 1)}
+    for bad in made.bad:
+        if isinstance(bad.value, bytes):
+            files[bad.name] = f"bad-raw/{bad.name}.bin"
+            (out / files[bad.name]).write_bytes(bad.value)
+    lines("bad-inputs.jsonl", [{**b._asdict(), "value": files[b.name]} for b in made.bad])
+    (out / "agreements.yaml").write_text(agreements_yaml(agreements, now))
+    if args.example_agreements:
+        EXAMPLE_AGREEMENTS.write_text(agreements_yaml(agreements, now))
+    print(
+        f"{out}: {len(reference)} reference lines, {len(made.reports)} reports, "
+        f"{len(made.resubmissions)} resubmissions, {len(made.bad)} bad inputs, "
+        f"{len(agreements)} agreements"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -28,8 +28,11 @@ from typing import Any, NamedTuple, NoReturn
 from streams.errors import FieldProblem, ReferenceInvalidError
 
 __all__ = [
+    "KEY_BYTES",
     "KINDS",
+    "MAX_LEVEL",
     "MAX_LINE",
+    "MAX_NAME",
     "PROGRAMME_COUNTRIES",
     "RISK_LEVELS",
     "ReferenceRecord",
@@ -57,7 +60,7 @@ _AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # as agreements' recipients
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _KEY_TEXT = 64  # base64 of 32 bytes is 44 characters; longer text is not even decoded
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_COMPUTED = {
+_COMPUTED = {  # agency fields filled in here, not given
     "key_id": "is computed from public_key; remove it",
     "registered_at": "is set when the line is loaded; remove it",
 }
@@ -126,14 +129,15 @@ def parse_reference_line(obj: object, label: str, now: datetime) -> ReferenceRec
     if not isinstance(obj, dict):
         _reject(label, [FieldProblem("record", f"must be a JSON object, not {_json_type(obj)}")])
     kind = obj.get("type")
-    if kind not in _SPECS:
-        reason = "is required" if kind is None else f"{_show(kind)} is not one of"
-        _reject(label, [FieldProblem("type", f"{reason} {', '.join(KINDS)}")])
+    if not isinstance(kind, str) or kind not in _SPECS:
+        reason = "is required:" if kind is None else f"{_show(kind)} is not one of"
+        _reject(label, [FieldProblem("type", f"{reason} facility, subject or agency")])
     spec = _SPECS[kind]
     check = _Checker()
+    computed = _COMPUTED if kind == "agency" else {}
     for key in obj:
         if key != "type" and key not in spec.fields:
-            check.fail(_show(key), _COMPUTED.get(key, f"is not a field of a {kind}; remove it"))
+            check.fail(_show(key), computed.get(key, f"is not a field of a {kind}; remove it"))
     record = spec.build(check, obj, now)
     if check.problems:
         _reject(label, check.problems)
