@@ -37,12 +37,15 @@ def _codec(settings: Settings, name: str) -> Any:
 
 
 def exchange_keys(settings: Settings, files: list[str] | None) -> dict[str, Ed25519PublicKey]:
-    """The exchange's published signing keys by key id (``--exchange-key``, repeatable)."""
+    """The exchange's published signing keys by key id: the ``--exchange-key`` files given, or
+    every ``exchange*.pub`` (current and rotated) in ``$INTELSHARE_HOME/keys``."""
     from streams.crypto import key_id, parse_ed25519_public
+    from streams.rotation import published_exchange_keys
 
-    paths = files or [str(settings.home / "keys" / "exchange.pub")]
+    if not files:
+        return published_exchange_keys(settings.home / "keys")
     keys = {}
-    for path in paths:
+    for path in files:
         public = parse_ed25519_public(read_text(path).strip())
         keys[key_id(public.public_bytes_raw())] = public
     return keys

@@ -62,16 +62,26 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare keys generate --agency ID | --exchange [--out DIR]``."""
+    """``intelshare keys generate|rotate --agency ID | --exchange [--out DIR]``."""
     from streams.crypto import generate_agency_keys, generate_exchange_keys
+    from streams.rotation import rotate_agency_keys, rotate_exchange_key
     from streams.topics import feed_topic
 
     folder = Path(args.out) if args.out else settings.home / "keys"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if args.exchange:
+    if not args.exchange:
+        feed_topic(args.agency)  # refuses an id that could not name a feed
+    if args.action == "rotate":
+        if args.exchange:
+            private, public, old = rotate_exchange_key(folder)
+        else:
+            private, public, old = rotate_agency_keys(folder, args.agency)
+        print(f"previous key kept as {old} (still needed to read or verify older records)")
+        then = "restart the worker" if args.exchange else "register the new public key"
+        print(f"now {then}")
+    elif args.exchange:
         private, public = generate_exchange_keys(folder)
     else:
-        feed_topic(args.agency)  # refuses an id that could not name a feed
         private, public = generate_agency_keys(folder, args.agency)
     print(f"private key: {private} (mode 0600, keep it secret)")
     print(f"public key:  {public}")
@@ -214,15 +224,12 @@ def agreements_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def consume(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare consume --agency ID --key FILE [--follow] [--from-beginning]``."""
+    from streams.cli_audit import exchange_keys
     from streams.consume import FeedReader
-    from streams.crypto import key_id, load_x25519_private, parse_ed25519_public
+    from streams.rotation import agency_keys
 
-    private = load_x25519_private(Path(args.key))
-    exchange_file = (
-        Path(args.exchange_key) if args.exchange_key else settings.home / "keys/exchange.pub"
-    )
-    exchange = parse_ed25519_public(read_text(str(exchange_file)).strip())
-    keys = {key_id(exchange.public_bytes_raw()): exchange}
+    private = agency_keys([Path(k) for k in args.key])
+    keys = exchange_keys(settings, args.exchange_key)
     reader = FeedReader(settings, args.agency, private, keys, _codec(settings, "Disclosure"))
     refused = 0
     for received in reader.read(follow=args.follow, from_beginning=args.from_beginning):

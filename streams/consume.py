@@ -1,6 +1,6 @@
 """The partner agency's side: read its own feed, verify the exchange's signature, decrypt.
 
-Consumer API: ``FeedReader(settings, agency_id, private_key, exchange_keys).read(...)`` yields
+Consumer API: ``FeedReader(settings, agency_id, private_keys, exchange_keys).read(...)`` yields
 one :class:`Received` per disclosure. A message that fails verification or decryption is
 yielded as a failure with the reason, never as a valid disclosure.
 """
@@ -16,6 +16,7 @@ from kafka import TopicPartition
 
 from streams.clients import consumer, translate_errors
 from streams.codec import Codec
+from streams.crypto import key_id
 from streams.disclosure import open_disclosure
 from streams.errors import IntelshareError, TopicMissingError
 from streams.report import format_time
@@ -43,7 +44,7 @@ class FeedReader:
         self,
         settings: Settings,
         agency_id: str,
-        private_key: X25519PrivateKey,
+        private_keys: X25519PrivateKey | Mapping[str, X25519PrivateKey],
         exchange_keys: Mapping[str, Ed25519PublicKey],
         codec: Codec,
     ) -> None:
@@ -51,7 +52,10 @@ class FeedReader:
         self.agency_id = agency_id
         self.topic = settings.topic_prefix + feed_topic(agency_id)
         self.group_id = f"{settings.topic_prefix}intelshare-agency-{agency_id}"
-        self.private_key = private_key
+        if isinstance(private_keys, X25519PrivateKey):
+            raw = private_keys.public_key().public_bytes_raw()
+            private_keys = {key_id(raw): private_keys}
+        self.private_keys = dict(private_keys)
         self.exchange_keys = exchange_keys
         self.codec = codec
 
@@ -86,7 +90,15 @@ class FeedReader:
             disclosure = self.codec.decode(value)
             if disclosure["recipient"] != self.agency_id:
                 return Received(None, "addressed to another agency", offset)
-            payload = open_disclosure(disclosure, self.private_key, self.exchange_keys)
+            private = self.private_keys.get(disclosure["recipient_key_id"])
+            if private is None:
+                return Received(
+                    None,
+                    f"encrypted to key {disclosure['recipient_key_id']}, which was not given; "
+                    "pass the key from before a rotation with another --key",
+                    offset,
+                )
+            payload = open_disclosure(disclosure, private, self.exchange_keys)
         except IntelshareError as exc:
             return Received(None, f"{type(exc).__name__}: {exc}", offset)
         return Received(

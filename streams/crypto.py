@@ -36,6 +36,7 @@ __all__ = [
     "disclosure_aad",
     "generate_agency_keys",
     "generate_exchange_keys",
+    "generate_signing_key",
     "key_id",
     "load_ed25519_private",
     "load_pseudonym_secret",
@@ -123,6 +124,15 @@ def generate_agency_keys(directory: Path, agency_id: str) -> tuple[Path, Path]:
     feed_topic(agency_id)  # the id becomes a file name: refuse anything but an agency id
     key_path, pub_path = directory / f"{agency_id}.key", directory / f"{agency_id}.pub"
     private = X25519PrivateKey.generate()
+    public = _public_line(private.public_key().public_bytes_raw())
+    _create_all([(key_path, _pem(private), 0o600), (pub_path, public, 0o644)])
+    return key_path, pub_path
+
+
+def generate_signing_key(directory: Path, name: str = "exchange") -> tuple[Path, Path]:
+    """Write ``NAME.key`` (Ed25519, PEM PKCS8, 0600) and ``NAME.pub``; used for rotation."""
+    key_path, pub_path = directory / f"{name}.key", directory / f"{name}.pub"
+    private = Ed25519PrivateKey.generate()
     public = _public_line(private.public_key().public_bytes_raw())
     _create_all([(key_path, _pem(private), 0o600), (pub_path, public, 0o644)])
     return key_path, pub_path
