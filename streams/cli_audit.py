@@ -17,6 +17,7 @@ from streams.chain import ChainVerifier
 from streams.checkpoint import log_against_checkpoint
 from streams.cli_exchange import read_text
 from streams.errors import ChainBrokenError, ConfigError
+from streams.report import format_time
 from streams.settings import Settings
 
 __all__ = [
@@ -206,10 +207,31 @@ def audit_query(settings: Settings, args: argparse.Namespace) -> int:
         _time(args.since),
         _time(args.until),
     )
+    received = _received(settings)
     for record in _audit_records(settings):
         if matches(record, wanted):
-            print(json.dumps(export_row(record), ensure_ascii=False))
+            row = export_row(record)
+            moment = received.get(record["disclosure_id"])
+            row["received_at"] = format_time(moment) if moment else None
+            print(json.dumps(row, ensure_ascii=False))
     return 0
+
+
+def _received(settings: Settings) -> dict[str, datetime]:
+    """When each disclosure was opened, from the receipts that verify."""
+    from streams.clients import latest_by_key, read_topic
+    from streams.receipts import received_times
+
+    agencies = _codec(settings, "Agency")
+    keys = {
+        key.decode(): agencies.decode(value)["signing_key"]
+        for key, value in latest_by_key(
+            settings, settings.topic_prefix + "intel.ref.agencies"
+        ).items()
+    }
+    codec = _codec(settings, "Receipt")
+    topic = settings.topic_prefix + "intel.receipts"
+    return received_times((codec.decode(r.value) for r in read_topic(settings, topic)), keys)
 
 
 def audit_export(settings: Settings, args: argparse.Namespace) -> int:

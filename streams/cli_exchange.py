@@ -63,7 +63,7 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare keys generate|rotate --agency ID | --exchange [--out DIR]``."""
-    from streams.crypto import generate_agency_keys, generate_exchange_keys
+    from streams.crypto import generate_agency_keys, generate_exchange_keys, generate_signing_key
     from streams.rotation import rotate_agency_keys, rotate_exchange_key
     from streams.topics import feed_topic
 
@@ -83,6 +83,8 @@ def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
         private, public = generate_exchange_keys(folder)
     else:
         private, public = generate_agency_keys(folder, args.agency)
+        signing, _ = generate_signing_key(folder, f"{args.agency}.sign")
+        print(f"receipt key: {signing} (mode 0600; signs consultation receipts)")
     print(f"private key: {private} (mode 0600, keep it secret)")
     print(f"public key:  {public}")
     return 0
@@ -104,6 +106,7 @@ def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
         "public_key": raw,
         "key_id": key_id(raw),
         "registered_at": datetime.now(UTC),
+        "signing_key": _receipt_key(args),
     }
     outcomes = create_topics(settings, [spec])
     if outcomes[0].problem:
@@ -112,6 +115,20 @@ def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
     publish(settings, settings.topic_prefix + "intel.ref.agencies", [(args.id.encode(), value)])
     print(f"registered {args.id} key {record['key_id']}; feed {outcomes[0].name}")
     return 0
+
+
+def _receipt_key(args: argparse.Namespace) -> bytes:
+    """The agency's raw Ed25519 receipt key: ``--signing-key``, or ``ID.sign.pub`` beside
+    its public key when there is one; empty when the agency sends no receipts."""
+    from streams.crypto import parse_ed25519_public
+
+    path = Path(args.signing_key) if args.signing_key else None
+    if path is None:
+        beside = Path(args.public_key).with_name(f"{args.id}.sign.pub")
+        path = beside if beside.is_file() else None
+    if path is None:
+        return b""
+    return parse_ed25519_public(read_text(str(path)).strip()).public_bytes_raw()
 
 
 def reference_load(settings: Settings, args: argparse.Namespace) -> int:
@@ -231,14 +248,52 @@ def consume(settings: Settings, args: argparse.Namespace) -> int:
     private = agency_keys([Path(k) for k in args.key])
     keys = exchange_keys(settings, args.exchange_key)
     reader = FeedReader(settings, args.agency, private, keys, _codec(settings, "Disclosure"))
+    receipts = _Receipts(settings, args)
     refused = 0
-    for received in reader.read(follow=args.follow, from_beginning=args.from_beginning):
-        if received.disclosure is None:
-            refused += 1
-            print(f"refused offset {received.offset}: {received.problem}", file=sys.stderr)
-        else:
-            print(json.dumps(received.disclosure, ensure_ascii=False), flush=True)
+    try:
+        for received in reader.read(follow=args.follow, from_beginning=args.from_beginning):
+            if received.disclosure is None:
+                refused += 1
+                print(f"refused offset {received.offset}: {received.problem}", file=sys.stderr)
+            else:
+                print(json.dumps(received.disclosure, ensure_ascii=False), flush=True)
+                receipts.send(received.disclosure["disclosure_id"])
+    finally:
+        receipts.close()
     return 1 if refused else 0
+
+
+class _Receipts:
+    """Signs and publishes a consultation receipt for every disclosure opened."""
+
+    def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
+        from streams.crypto import load_ed25519_private
+
+        path = Path(args.sign_key) if args.sign_key else None
+        default = settings.home / "keys" / f"{args.agency}.sign.key"
+        path = path or (default if default.is_file() else None)
+        self.key = load_ed25519_private(path) if path else None
+        if self.key is None:
+            print("no receipt key: consultation receipts are not sent", file=sys.stderr)
+        self.settings, self.agency = settings, args.agency
+        self.codec = _codec(settings, "Receipt") if self.key else None
+        self.producer: Any = None
+
+    def send(self, disclosure_id: str) -> None:
+        if self.key is None or self.codec is None:
+            return
+        from streams.clients import producer
+        from streams.receipts import make_receipt
+
+        self.producer = self.producer or producer(self.settings)
+        receipt = make_receipt(disclosure_id, self.agency, self.key, datetime.now(UTC))
+        topic = self.settings.topic_prefix + "intel.receipts"
+        self.producer.send(topic, key=disclosure_id.encode(), value=self.codec.encode(receipt))
+
+    def close(self) -> None:
+        if self.producer is not None:
+            self.producer.flush(timeout=self.settings.request_timeout)
+            self.producer.close(timeout=self.settings.request_timeout)
 
 
 def deadletter_list(settings: Settings, args: argparse.Namespace) -> int:

@@ -307,6 +307,7 @@ def _agency(check: _Checker, obj: Mapping[str, Any], now: datetime) -> dict[str,
         "public_key": raw,
         "key_id": _key_id(raw),
         "registered_at": now,
+        "signing_key": b"",  # receipt keys are registered with `intelshare agencies register`
     }
 
 

@@ -50,6 +50,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec("intel.audit.pending", 1, _retain(30), "audit entries awaiting the sequencer"),
     TopicSpec("intel.audit", 1, _FOREVER, "the hash-chained, signed audit log"),
     TopicSpec("intel.audit.checkpoints", 1, _FOREVER, "signed tree heads of the audit log"),
+    TopicSpec("intel.receipts", 3, _FOREVER, "agencies' signed consultation receipts"),
     TopicSpec("intel.agreements", 1, _COMPACT, "sharing agreements, latest version per id"),
     TopicSpec("intel.ref.facilities", 1, _COMPACT, "facility reference data"),
     TopicSpec("intel.ref.subjects", 1, _COMPACT, "subject reference data"),

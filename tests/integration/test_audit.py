@@ -92,6 +92,19 @@ def test_stats_and_query(audited: Exchange) -> None:
     assert len(one) == 1
 
 
+def test_consultation_receipts_show_in_query(audited: Exchange) -> None:
+    """Disclosures o-one opened carry a verified received_at; o-two's, unopened, do not."""
+    key = str(audited.home / "keys" / "o-one.key")
+    opened = audited.cli("consume", "--agency", "o-one", "--key", key, "--from-beginning")
+    assert len(opened.stdout.splitlines()) == COUNT
+    rows = [json.loads(line) for line in audited.cli("audit", "query").stdout.splitlines()]
+    received = {r["recipient"]: [] for r in rows}
+    for row in rows:
+        received[row["recipient"]].append(row["received_at"])
+    assert all(received["o-one"])
+    assert not any(received["o-two"])
+
+
 def _export(x: Exchange, tmp_path: Path) -> list[dict[str, Any]]:
     path = tmp_path / "export.jsonl"
     x.cli("audit", "export", "--out", str(path))

@@ -20,6 +20,7 @@ def test_catalogue_holds_every_topic_of_the_design() -> None:
         "intel.audit.pending",
         "intel.audit",
         "intel.audit.checkpoints",
+        "intel.receipts",
         "intel.agreements",
         "intel.ref.facilities",
         "intel.ref.subjects",
