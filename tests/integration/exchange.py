@@ -7,7 +7,6 @@ topic prefix of its own; the worker is a real process.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -15,11 +14,13 @@ from typing import Any
 
 import yaml
 
+from ops.runtime import wait_for
 from streams.chain import verify_chain
 from streams.clients import create_topics
 from streams.codec import Codec
 from streams.consume import FeedReader
 from streams.crypto import key_id, load_x25519_private, parse_ed25519_public
+from streams.errors import IntelshareError
 from streams.schemas import SchemaSet
 from streams.settings import PROJECT_ROOT, Settings
 from streams.submit import Candidate, Submitter
@@ -115,12 +116,10 @@ class Exchange:
 
 def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
     """Poll ``check`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    try:
+        wait_for(what, check, timeout)
+    except IntelshareError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def facility(facility_id: str, country: str) -> dict[str, Any]:
