@@ -15,13 +15,13 @@ from typing import Any
 import structlog
 from aiokafka.structs import ConsumerRecord
 
+from agents.deadletter import DeadLetters
 from agents.runner import Output
 from agents.views import TopicView
 from streams.codec import Codec
 from streams.dedup import DedupState
 from streams.enrich import enrich, facility_of
 from streams.errors import IntelshareError
-from streams.intake import Origin, dead_letter_record
 from streams.settings import Settings
 
 __all__ = ["EnrichStep"]
@@ -48,14 +48,13 @@ class EnrichStep:
         prefix = settings.topic_prefix
         self.source = prefix + "intel.validated"
         self.enriched = prefix + "intel.enriched"
-        self.deadletter = prefix + "intel.deadletter"
         self.changelog = prefix + "intelshare.enrich-changelog"
         self.state_topic: str | None = self.changelog
         self.views: Sequence[TopicView[Any]] = (facilities, subjects)
         self.facilities = facilities
         self.subjects = subjects
         self.reports = reports
-        self.dead = dead
+        self.dead_letters = DeadLetters(settings.topic_prefix + "intel.deadletter", dead)
         self.state = state
         self.clock = clock
 
@@ -71,10 +70,7 @@ class EnrichStep:
         try:
             facility = facility_of(report, self.facilities.get)
         except IntelshareError as exc:
-            origin = Origin(record.topic, record.partition, record.offset, record.key)
-            value = self.dead.encode(dead_letter_record(record.value, origin, exc, now))
-            log.info("dead_letter", source_offset=record.offset, error=type(exc).__name__)
-            return [Output(self.deadletter, record.key, value)]
+            return [self.dead_letters.output(record, exc, now)]
         verdict, changes = self.state.observe(report, now)
         outputs = [Output(self.changelog, key.encode(), _json(value)) for key, value in changes]
         if verdict.replay:

@@ -6,20 +6,17 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-import structlog
 from aiokafka.structs import ConsumerRecord
 
+from agents.deadletter import DeadLetters
 from agents.runner import Output
 from agents.views import TopicView
 from streams.codec import Codec
-from streams.deadletters import attempt_of
 from streams.errors import IntelshareError
-from streams.intake import Origin, check_submission, dead_letter_record
+from streams.intake import check_submission
 from streams.settings import Settings
 
 __all__ = ["IntakeStep"]
-
-log = structlog.get_logger(__name__)
 
 
 class IntakeStep:
@@ -35,9 +32,8 @@ class IntakeStep:
         prefix = settings.topic_prefix
         self.source = prefix + "intel.submissions"
         self.validated = prefix + "intel.validated"
-        self.deadletter = prefix + "intel.deadletter"
         self.reports = reports
-        self.dead = dead
+        self.dead_letters = DeadLetters(settings.topic_prefix + "intel.deadletter", dead)
         self.clock = clock
 
     def flush(self) -> list[Output]:
@@ -53,11 +49,6 @@ class IntakeStep:
         except IntelshareError as exc:
             if not exc.dead_letter:
                 raise
-            origin = Origin(record.topic, record.partition, record.offset, record.key)
-            log.info("dead_letter", source_offset=record.offset, error=type(exc).__name__)
-            letter = dead_letter_record(
-                record.value, origin, exc, now, attempts=attempt_of(record.headers)
-            )
-            return [Output(self.deadletter, record.key, self.dead.encode(letter))]
+            return [self.dead_letters.output(record, exc, now)]
         key = report["event_id"].encode()
         return [Output(self.validated, key, self.reports.encode(report))]

@@ -16,13 +16,13 @@ import structlog
 from aiokafka.structs import ConsumerRecord
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from agents.deadletter import DeadLetters
 from agents.keys import ExchangeKeys
 from agents.runner import Output
 from agents.views import TopicView
 from streams.codec import Codec
 from streams.disclosure import build_disclosure
 from streams.errors import IntelshareError
-from streams.intake import Origin, dead_letter_record
 from streams.policy import Agreement, route
 from streams.settings import Settings
 from streams.topics import feed_topic
@@ -60,14 +60,13 @@ class RouteStep:
         self.prefix = settings.topic_prefix
         self.source = self.prefix + "intel.enriched"
         self.pending = self.prefix + "intel.audit.pending"
-        self.deadletter = self.prefix + "intel.deadletter"
         self.views: Sequence[TopicView[Any]] = (agreements, agencies)
         self.agreements = agreements
         self.agencies = agencies
         self.reports = reports
         self.disclosures = disclosures
         self.audits = audits
-        self.dead = dead
+        self.dead_letters = DeadLetters(settings.topic_prefix + "intel.deadletter", dead)
         self.keys = keys
         self.clock = clock
         self.disclosed = 0
@@ -89,9 +88,7 @@ class RouteStep:
                     f"agreement {agreement.id} names {agreement.recipient}, which has no "
                     "registered key; register it with `intelshare agencies register`"
                 )
-                origin = Origin(record.topic, record.partition, record.offset, record.key)
-                letter = dead_letter_record(record.value, origin, error, now)
-                outputs.append(Output(self.deadletter, record.key, self.dead.encode(letter)))
+                outputs.append(self.dead_letters.output(record, error, now))
                 log.error("recipient_unavailable", agreement=agreement.id)
                 continue
             disclosure, pending = build_disclosure(

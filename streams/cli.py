@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from streams import cli_audit, cli_exchange
+from streams import cli_audit, cli_exchange, cli_oversight
 from streams.errors import IntelshareError
 from streams.log import configure_logging
 from streams.settings import Settings
@@ -170,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     audit["prove"].add_argument("--out", metavar="FILE", help="default: standard output")
     audit["check-proof"].add_argument("file", metavar="FILE")
 
+    oversight = group(
+        "oversight", "the oversight body's web page", {"serve": "serve it on 127.0.0.1"}
+    )
+    oversight["serve"].add_argument("--port", type=int, default=6067, help="default 6067")
+    oversight["serve"].add_argument(
+        "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
+    )
+    oversight["serve"].add_argument(
+        "--cache", type=float, default=3.0, metavar="SECONDS", help="reread the log after this"
+    )
+
     group(
         "deadletter",
         "rejected submissions",
@@ -199,6 +210,7 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("audit", "prove"): cli_audit.audit_prove,
     ("audit", "check-proof"): cli_audit.audit_check_proof,
     ("deadletter", "replay"): cli_exchange.deadletter_replay,
+    ("oversight", "serve"): cli_oversight.oversight_serve,
 }
 
 
