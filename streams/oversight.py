@@ -123,6 +123,12 @@ def _bucket_size(first: datetime, last: datetime) -> int:
     return next((size for size in _BUCKETS if span / size < _MAX_BARS), _BUCKETS[-1])
 
 
+def _interval(size: int) -> str:
+    if size >= 86400:
+        return f"{size // 86400} d"
+    return f"{size // 3600} h" if size >= 3600 else f"{size // 60} min"
+
+
 def _bucket_label(start: datetime, size: int) -> str:
     if size >= 86400:
         return start.strftime("%Y-%m-%d")
@@ -181,7 +187,7 @@ def chart_svg(title: str, points: Sequence[tuple[datetime, str]]) -> str:
             )
     parts.append(
         f'<text x="{left}" y="{top + plot_h + 30}" font-size="10">'
-        f"bars of {size // 60} min, UTC</text>"
+        f"bars of {_interval(size)}, UTC</text>"
     )
     totals = Counter(series for _, series in points)
     for index, name in enumerate(names):

@@ -130,7 +130,16 @@ def test_chart_has_a_bar_per_series_and_a_legend_with_totals() -> None:
     assert svg.count("<rect") == 3 + 2  # three one-minute bars, two legend swatches
     assert "a: 2</text>" in svg
     assert "b: 1</text>" in svg
+    assert "bars of 1 min" in svg
     assert chart_svg("empty", []).startswith("<svg")
+
+
+def test_chart_of_a_long_span_uses_wider_bars() -> None:
+    """Disclosures over months are drawn in bars of days, at most 30 of them."""
+    points = [(NOW + timedelta(days=d), "a") for d in range(0, 120, 3)]
+    svg = chart_svg("t", points)
+    assert "bars of 7 d" in svg
+    assert svg.count("<rect") <= 30 + 1
 
 
 def test_row_has_a_received_column_and_no_digest() -> None:
