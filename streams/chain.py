@@ -72,8 +72,15 @@ class ChainVerifier:
     chain breaks at (the one expected there) and what is wrong.
     """
 
-    def __init__(self, keys: Mapping[str, Ed25519PublicKey]) -> None:
+    def __init__(
+        self,
+        keys: Mapping[str, Ed25519PublicKey],
+        retired: Mapping[str, datetime] | None = None,
+    ) -> None:
+        """``retired`` maps a rotated-out key id to when it was retired: a record it signed
+        later than that is refused."""
         self._keys = keys
+        self._retired = dict(retired or {})
         self._count = 0
         self._head = GENESIS
         self._seen: set[str] = set()
@@ -113,6 +120,9 @@ class ChainVerifier:
         public = self._keys.get(key)
         if public is None:
             raise ChainBrokenError(expected, f"signed with unknown key {key[:40]!r}")
+        retired = self._retired.get(key)
+        if retired is not None and record["recorded_at"] > retired:
+            raise ChainBrokenError(expected, f"signed with key {key} after it was retired")
         try:
             verify(public, signature, stored)
         except SignatureError:

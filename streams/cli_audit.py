@@ -18,6 +18,7 @@ from streams.checkpoint import log_against_checkpoint
 from streams.cli_exchange import read_text
 from streams.errors import ChainBrokenError, ConfigError
 from streams.report import format_time
+from streams.rotation import retired_exchange_keys
 from streams.settings import Settings
 
 __all__ = [
@@ -89,7 +90,8 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     """Check every hash link and signature; online, also reconcile with the feeds."""
     keys = exchange_keys(settings, args.exchange_key)
     records = list(_from_file(args.file)) if args.file else _audit_records(settings)
-    verifier = ChainVerifier(keys)
+    retired = {} if args.exchange_key else retired_exchange_keys(settings.home / "keys")
+    verifier = ChainVerifier(keys, retired)
     try:
         for record in _progress(records, len(records)):
             verifier.feed(record)

@@ -73,7 +73,7 @@ def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
         feed_topic(args.agency)  # refuses an id that could not name a feed
     if args.action == "rotate":
         if args.exchange:
-            private, public, old = rotate_exchange_key(folder)
+            private, public, old = rotate_exchange_key(folder, datetime.now(UTC))
         else:
             private, public, old = rotate_agency_keys(folder, args.agency)
         print(f"previous key kept as {old} (still needed to read or verify older records)")

@@ -12,6 +12,7 @@ a rotated-out pair is kept beside it under its key id (``kz-knb.<key id>.key``),
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -26,7 +27,13 @@ from streams.crypto import (
 )
 from streams.errors import KeyFileError
 
-__all__ = ["agency_keys", "published_exchange_keys", "rotate_agency_keys", "rotate_exchange_key"]
+__all__ = [
+    "agency_keys",
+    "published_exchange_keys",
+    "retired_exchange_keys",
+    "rotate_agency_keys",
+    "rotate_exchange_key",
+]
 
 
 def _archive(directory: Path, name: str, kid: str) -> Path:
@@ -60,11 +67,25 @@ def rotate_agency_keys(directory: Path, agency_id: str) -> tuple[Path, Path, Pat
     return key, pub, archived
 
 
-def rotate_exchange_key(directory: Path) -> tuple[Path, Path, Path]:
-    """Keep the current signing pair under its key id and write a new one."""
-    archived = _archive(directory, "exchange", _current_id(directory, "exchange"))
+def rotate_exchange_key(directory: Path, now: datetime) -> tuple[Path, Path, Path]:
+    """Keep the current signing pair under its key id, note when it was retired
+    (``exchange.<key id>.retired``, published with the public keys), write a new pair."""
+    kid = _current_id(directory, "exchange")
+    archived = _archive(directory, "exchange", kid)
+    (directory / f"exchange.{kid}.retired").write_text(now.isoformat() + "\n")
     key, pub = generate_signing_key(directory, "exchange")
     return key, pub, archived
+
+
+def retired_exchange_keys(directory: Path) -> dict[str, datetime]:
+    """When each rotated-out exchange key was retired, by key id."""
+    retired = {}
+    for path in directory.glob("exchange.*.retired"):
+        try:
+            retired[path.name.split(".")[1]] = datetime.fromisoformat(path.read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise KeyFileError(f"{path} must hold the ISO time the key was retired") from exc
+    return retired
 
 
 def published_exchange_keys(directory: Path) -> dict[str, Ed25519PublicKey]:
