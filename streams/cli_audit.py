@@ -13,6 +13,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from streams.audit import AuditFilter, export_row, import_row, matches, reconcile, stats, to_csv
+from streams.auditlog import audit_records, latest_checkpoint, receipt_times
 from streams.chain import ChainVerifier
 from streams.checkpoint import log_against_checkpoint
 from streams.cli_exchange import read_text
@@ -53,15 +54,6 @@ def exchange_keys(settings: Settings, files: list[str] | None) -> dict[str, Ed25
     return keys
 
 
-def _audit_records(settings: Settings) -> list[dict[str, Any]]:
-    from streams.clients import read_topic
-
-    codec = _codec(settings, "AuditRecord")
-    return [
-        codec.decode(r.value) for r in read_topic(settings, settings.topic_prefix + "intel.audit")
-    ]
-
-
 def _from_file(path: str) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
@@ -89,7 +81,7 @@ def _progress(records: Iterable[Mapping[str, Any]], total: int) -> Iterator[Mapp
 def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     """Check every hash link and signature; online, also reconcile with the feeds."""
     keys = exchange_keys(settings, args.exchange_key)
-    records = list(_from_file(args.file)) if args.file else _audit_records(settings)
+    records = list(_from_file(args.file)) if args.file else audit_records(settings)
     retired = {} if args.exchange_key else retired_exchange_keys(settings.home / "keys")
     verifier = ChainVerifier(keys, retired)
     try:
@@ -101,7 +93,7 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     if args.file:
         print(f"sound: {verifier.count} records, hash links and signatures verified (offline)")
         return 0
-    checkpoint = _latest_checkpoint(settings)
+    checkpoint = latest_checkpoint(settings)
     if checkpoint is not None:
         problem = log_against_checkpoint(records, checkpoint, keys)
         if problem:
@@ -126,24 +118,15 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _latest_checkpoint(settings: Settings) -> dict[str, Any] | None:
-    from streams.clients import read_topic
-
-    codec = _codec(settings, "Checkpoint")
-    topic = settings.topic_prefix + "intel.audit.checkpoints"
-    checkpoints = [codec.decode(r.value) for r in read_topic(settings, topic)]
-    return max(checkpoints, key=lambda c: c["tree_size"], default=None)
-
-
 def audit_prove(settings: Settings, args: argparse.Namespace) -> int:
     """An inclusion proof of one disclosure against the latest checkpoint, as JSON."""
     from streams.checkpoint import make_proof
 
-    records = _audit_records(settings)
+    records = audit_records(settings)
     record = next((r for r in records if r["disclosure_id"] == args.disclosure_id), None)
     if record is None:
         raise ConfigError(f"no audit record for disclosure {args.disclosure_id}")
-    checkpoint = _latest_checkpoint(settings)
+    checkpoint = latest_checkpoint(settings)
     if checkpoint is None or record["sequence"] >= checkpoint["tree_size"]:
         raise ConfigError(
             f"record {record['sequence']} is not under a checkpoint yet; the worker signs one "
@@ -209,8 +192,8 @@ def audit_query(settings: Settings, args: argparse.Namespace) -> int:
         _time(args.since),
         _time(args.until),
     )
-    received = _received(settings)
-    for record in _audit_records(settings):
+    received = receipt_times(settings)
+    for record in audit_records(settings):
         if matches(record, wanted):
             row = export_row(record)
             moment = received.get(record["disclosure_id"])
@@ -219,26 +202,9 @@ def audit_query(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _received(settings: Settings) -> dict[str, datetime]:
-    """When each disclosure was opened, from the receipts that verify."""
-    from streams.clients import latest_by_key, read_topic
-    from streams.receipts import received_times
-
-    agencies = _codec(settings, "Agency")
-    keys = {
-        key.decode(): agencies.decode(value)["signing_key"]
-        for key, value in latest_by_key(
-            settings, settings.topic_prefix + "intel.ref.agencies"
-        ).items()
-    }
-    codec = _codec(settings, "Receipt")
-    topic = settings.topic_prefix + "intel.receipts"
-    return received_times((codec.decode(r.value) for r in read_topic(settings, topic)), keys)
-
-
 def audit_export(settings: Settings, args: argparse.Namespace) -> int:
     """The whole log as JSON lines (verifiable offline) or CSV."""
-    rows = [export_row(r) for r in _audit_records(settings)]
+    rows = [export_row(r) for r in audit_records(settings)]
     if args.format == "csv":
         text = to_csv(rows)
     else:
@@ -253,7 +219,7 @@ def audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
     """Disclosures per recipient, per agreement and per day."""
-    figures = stats(_audit_records(settings))
+    figures = stats(audit_records(settings))
     print(f"disclosures: {figures['disclosures']}")
     for title in ("per_recipient", "per_agreement", "per_day"):
         print(title.replace("_", " ") + ":")

@@ -35,7 +35,7 @@ FILTERS = ("recipient", "agreement", "subject", "event", "since", "until")
 """Query-string parameters of the page and of ``/api/disclosures``."""
 
 NOT_RECEIVED = "—"
-"""What the "received" column shows until consultation receipts exist."""
+"""What the "received" column shows for a disclosure with no verified receipt."""
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 _BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
@@ -100,8 +100,12 @@ def filter_from_query(query: Mapping[str, str]) -> AuditFilter:
     )
 
 
-def disclosure_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    """One disclosure as the table and the JSON API show it: who, when, why; no payload."""
+def disclosure_row(
+    record: Mapping[str, Any], received: Mapping[str, datetime] | None = None
+) -> dict[str, Any]:
+    """One disclosure as the table and the JSON API show it: who, when, why, and when the
+    recipient opened it (from its verified receipt); never the payload."""
+    opened = (received or {}).get(record["disclosure_id"])
     return {
         "sequence": record["sequence"],
         "disclosed_at": format_time(record["disclosed_at"]),
@@ -114,7 +118,7 @@ def disclosure_row(record: Mapping[str, Any]) -> dict[str, Any]:
         "purpose": record["purpose"],
         "fields_disclosed": list(record["fields_disclosed"]),
         "subjects": list(record["subjects"]),
-        "received": None,
+        "received": format_time(opened) if opened else None,
     }
 
 
@@ -285,10 +289,11 @@ def render_page(
     checkpoint: Mapping[str, Any] | None,
     status: ChainStatus,
     wanted: AuditFilter,
+    received: Mapping[str, datetime] | None = None,
 ) -> str:
     """The whole oversight page: status, charts of every disclosure, the filtered table."""
     chosen = [r for r in records if matches(r, wanted)]
-    rows = [disclosure_row(r) for r in chosen]
+    rows = [disclosure_row(r, received) for r in chosen]
     recipients = Counter(r["recipient"] for r in records)
     agreements = Counter(f"{r['agreement_id']} v{r['agreement_version']}" for r in records)
     by_recipient = chart_svg(

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from streams.audit import matches
-from streams.auditlog import audit_records, latest_checkpoint
+from streams.auditlog import audit_records, latest_checkpoint, receipt_times
 from streams.errors import ConfigError, IntelshareError
 from streams.oversight import (
     ChainStatus,
@@ -48,6 +49,8 @@ class Snapshot(NamedTuple):
     """The latest signed checkpoint."""
     status: ChainStatus
     """The chain verified from the first record."""
+    received: dict[str, datetime]
+    """When each disclosure was opened, from the receipts that verify."""
 
 
 class SnapshotCache:
@@ -80,7 +83,8 @@ def _reader(settings: Settings, keys: Mapping[str, Ed25519PublicKey]) -> Callabl
     def read() -> Snapshot:
         records = audit_records(settings)
         checkpoint = latest_checkpoint(settings)
-        return Snapshot(records, checkpoint, chain_status(records, checkpoint, keys))
+        status = chain_status(records, checkpoint, keys)
+        return Snapshot(records, checkpoint, status, receipt_times(settings))
 
     return read
 
@@ -105,12 +109,16 @@ def oversight_app(
 
     async def page(request: web.Request) -> web.Response:
         snapshot, wanted = await snapshot_and_filter(request)
-        body = render_page(snapshot.records, snapshot.checkpoint, snapshot.status, wanted)
+        body = render_page(
+            snapshot.records, snapshot.checkpoint, snapshot.status, wanted, snapshot.received
+        )
         return web.Response(text=body, content_type="text/html", headers=_HEADERS)
 
     async def disclosures(request: web.Request) -> web.Response:
         snapshot, wanted = await snapshot_and_filter(request)
-        rows = [disclosure_row(r) for r in snapshot.records if matches(r, wanted)]
+        rows = [
+            disclosure_row(r, snapshot.received) for r in snapshot.records if matches(r, wanted)
+        ]
         status = snapshot.status
         return web.json_response(
             {

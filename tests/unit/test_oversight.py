@@ -157,7 +157,7 @@ def test_cache_reads_again_only_when_stale() -> None:
 
     def read() -> Snapshot:
         reads.append(1)
-        return Snapshot([], None, chain_status([], None, KEYS))
+        return Snapshot([], None, chain_status([], None, KEYS), {})
 
     async def scenario() -> None:
         cache = SnapshotCache(read, ttl=3.0, clock=lambda: now[0])
