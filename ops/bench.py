@@ -148,8 +148,9 @@ def setup(settings: Settings, now: datetime) -> None:
     intelshare("agreements", "apply", str(work / "agreements.yaml"), quiet=True)
 
 
-def measure(settings: Settings, count: int, now: datetime) -> dict[str, Any]:
-    """Submit ``count`` reports, follow the feeds until every disclosure arrived, then the floor."""
+def measure(settings: Settings, count: int, now: datetime, rate: float | None) -> dict[str, Any]:
+    """Submit ``count`` reports (all at once, or paced at ``rate`` per second), follow the feeds
+    until every disclosure arrived, then measure the floor."""
     reference = reference_data(random.Random(7))  # noqa: S311  # what setup() loaded, and more
     agreements = [_agreement(a, now) for a in AGENCIES]
     facilities, subjects = of_type(reference, "facility"), of_type(reference, "subject")
@@ -164,10 +165,18 @@ def measure(settings: Settings, count: int, now: datetime) -> dict[str, Any]:
     followers = [FeedFollower(settings, f"{settings.topic_prefix}intel.feed.{a}") for a in AGENCIES]
     for follower in followers:
         follower.start()
-    print(f"submitting {count} reports ...", flush=True)
+    print(f"submitting {count} reports {f'at {rate:g}/s' if rate else 'at once'} ...", flush=True)
+    sent = 0
     with Submitter(settings) as submitter:
-        result = submitter.submit(Candidate(str(i), r, None) for i, r in enumerate(reports))
-    expected = len(AGENCIES) * len(result.sent)
+        chunk = max(1, int(rate / 10)) if rate else count
+        began = time.monotonic()
+        for start in range(0, count, chunk):
+            if rate:
+                time.sleep(max(0.0, began + start / rate - time.monotonic()))
+            part = reports[start : start + chunk]
+            result = submitter.submit(Candidate(str(i), r, None) for i, r in enumerate(part))
+            sent += len(result.sent)
+    expected = len(AGENCIES) * sent
     wait_for("every disclosure", lambda: sum(len(f.arrivals) for f in followers) >= expected, 1800)
     for follower in followers:
         follower.stopping.set()
@@ -203,7 +212,7 @@ def measure(settings: Settings, count: int, now: datetime) -> dict[str, Any]:
     }
 
 
-def run(base: Settings, count: int) -> dict[str, Any]:
+def run(base: Settings, count: int, rate: float | None = None) -> dict[str, Any]:
     """Set up under a fresh prefix, run the worker, measure, and stop what was started."""
     now = datetime.now(UTC)
     started_here = not broker.status(base).answering
@@ -213,7 +222,7 @@ def run(base: Settings, count: int) -> dict[str, Any]:
         settings, work, port = isolated(base, "bench", now)
         setup(settings, now)
         worker = launch_worker(work / "worker.log", port)
-        return measure(settings, count, now)
+        return measure(settings, count, now, rate) | {"submit_rate_per_s": rate or "all at once"}
     finally:
         if worker is not None:
             stop_worker(worker)
@@ -225,10 +234,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ops/bench``."""
     parser = argparse.ArgumentParser(prog="ops/bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=int, default=20_000, help="how many (default 20000)")
+    parser.add_argument(
+        "--rate", type=float, help="submit this many per second (default: all at once, a burst)"
+    )
     args = parser.parse_args(argv)
     settings = Settings.load()
     configure_logging("error")
-    figures = run(settings, args.reports)
+    figures = run(settings, args.reports, args.rate)
     width = max(map(len, figures))
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")
