@@ -112,6 +112,7 @@ class StepRunner:
             await view.ready()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
+            **self.settings.kafka_security(),
             group_id=self.group_id,
             isolation_level="read_committed",
             enable_auto_commit=False,
@@ -119,6 +120,7 @@ class StepRunner:
         )
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
+            **self.settings.kafka_security(),
             transactional_id=self.group_id,
             enable_idempotence=True,
             acks="all",

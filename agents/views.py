@@ -42,6 +42,7 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPar
 async def _assigned_consumer(settings: Settings, topic: str) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
+        **settings.kafka_security(),
         isolation_level="read_committed",
         enable_auto_commit=False,
     )

@@ -4,15 +4,24 @@
 ``java -cp CLASSPATH kafka.Kafka server.properties`` (combined broker and controller) on
 127.0.0.1, with a bounded heap and its data, logs and pid file in ``Settings.broker_data_dir``.
 Start is idempotent and returns only once the broker answers a metadata request.
+
+``start(settings, secure=True)`` runs a secure broker from its own folder (the plaintext one's
+name with ``-secure``): clients authenticate with SASL/SCRAM-SHA-512 and the KRaft
+StandardAuthorizer allows only what ACLs grant. Its admin password is generated on first start,
+kept in ``$INTELSHARE_HOME/secrets/admin.password`` (mode 0600) and given to the storage format
+as the first SCRAM credential; the broker uses it to talk to itself, so it is written into the
+broker's config file, which is also mode 0600.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -29,7 +38,18 @@ from streams.clients import admin_client
 from streams.errors import BrokerError
 from streams.settings import PROJECT_ROOT, Settings
 
-__all__ = ["CLASSPATH", "POM", "BrokerStatus", "assemble", "start", "status", "stop"]
+__all__ = [
+    "ADMIN_USER",
+    "CLASSPATH",
+    "POM",
+    "BrokerStatus",
+    "admin_password_file",
+    "assemble",
+    "secure_settings",
+    "start",
+    "status",
+    "stop",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -38,17 +58,43 @@ POM = KAFKA_DIR / "pom.xml"
 """The Maven project that pins Kafka and its logging backend."""
 CLASSPATH = KAFKA_DIR / "target" / "classpath.txt"
 """Where Maven writes the broker's runtime classpath (git-ignored)."""
+ADMIN_USER = "admin"
+"""The secure broker's super user: it creates the other users and their ACLs."""
 
-_CONFIG = """\
+_HEAD = """\
 # Written by intelshare (ops/broker.py) at each start; change the settings, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:{controller}
+"""
+_PLAINTEXT = """\
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+"""
+_SECURE = """\
+listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\\
+  org.apache.kafka.common.security.scram.ScramLoginModule required \\
+  username="{admin}" password="{password}";
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=\\
+  org.apache.kafka.common.security.plain.PlainLoginModule required \\
+  username="{admin}" password="{password}" user_{admin}="{password}";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{admin}
+"""
+_CONFIG = """\
 log.dirs={logs}
 num.partitions=1
 auto.create.topics.enable=false
@@ -116,8 +162,31 @@ def _classpath_fresh() -> bool:
     return all(Path(jar).is_file() for jar in _jars_of(CLASSPATH))  # ~/.m2 may have been cleaned
 
 
-def start(settings: Settings) -> str:
+def admin_password_file(settings: Settings) -> Path:
+    """Where the secure broker's admin password is kept."""
+    return settings.home / "secrets" / "admin.password"
+
+
+def secure_settings(settings: Settings) -> Settings:
+    """``settings`` for the secure broker: its own folder, and the admin's SCRAM credential."""
+    data = settings.broker_data_dir
+    return dataclasses.replace(
+        settings,
+        broker_dir=data.with_name(f"{data.name}-secure"),
+        security_protocol="SASL_PLAINTEXT",
+        sasl_username=ADMIN_USER,
+        sasl_password="",
+        sasl_password_file=admin_password_file(settings),
+    )
+
+
+def _plaintext_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, security_protocol="PLAINTEXT")
+
+
+def start(settings: Settings, *, secure: bool = False) -> str:
     """Start the broker unless ours runs already; return its bootstrap address once it answers."""
+    settings = secure_settings(settings) if secure else _plaintext_settings(settings)
     data = settings.broker_data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     with _lock(data):
@@ -131,7 +200,7 @@ def start(settings: Settings) -> str:
                         f"of {data}; stop that process (`ss -ltnp 'sport = :{port}'` names it) or "
                         "set INTELSHARE_BROKER_PORT and INTELSHARE_CONTROLLER_PORT"
                     )
-            pid = _launch(settings, data)
+            pid = _launch(settings, data, secure=secure)
         return _wait_until_answering(settings, pid, launched)
 
 
@@ -139,7 +208,7 @@ def _wait_until_answering(settings: Settings, pid: int, launched: bool) -> str:
     bootstrap = f"127.0.0.1:{settings.broker_port}"
     begun = time.monotonic()
     while time.monotonic() - begun < settings.broker_start_timeout:
-        if _port_taken(settings.broker_port) and _answers(bootstrap, 2.0):
+        if _port_taken(settings.broker_port) and _answers(settings, 2.0):
             waited = round(time.monotonic() - begun, 1)
             log.info("broker_ready", bootstrap=bootstrap, pid=pid, seconds=waited)
             return bootstrap
@@ -157,17 +226,26 @@ def _wait_until_answering(settings: Settings, pid: int, launched: bool) -> str:
     )
 
 
-def _launch(settings: Settings, data: Path) -> int:
+def _launch(settings: Settings, data: Path, *, secure: bool) -> int:
     """Write the config, format storage on first run, and start the JVM detached."""
     logs, kraft = data / "logs", data / "kraft-logs"
     logs.mkdir(exist_ok=True)
     config = data / "server.properties"
     ports = {"port": settings.broker_port, "controller": settings.controller_port}
-    config.write_text(_CONFIG.format(logs=kraft, **ports))
+    scram = None
+    if secure:
+        password = _admin_password(settings, kraft)
+        text = _HEAD + _SECURE + _CONFIG
+        _write_private(
+            config, text.format(logs=kraft, admin=ADMIN_USER, password=password, **ports)
+        )
+        scram = f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]"
+    else:
+        config.write_text((_HEAD + _PLAINTEXT + _CONFIG).format(logs=kraft, **ports))
     java, classpath = _java(), os.pathsep.join(_jars_of(assemble(settings)))
     tool = [f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}"]
     tool += [f"-Dkafka.logs.dir={logs}", "-Djava.awt.headless=true", "-cp", classpath]
-    _format_once(java, tool, config, kraft)
+    _format_once(java, tool, config, kraft, scram)
     # The heap starts at 1/200 of RAM (never above -Xmx) and grows to broker_heap at most.
     jvm = [java, f"-Xmx{settings.broker_heap}", "-XX:InitialRAMPercentage=0.5", "-XX:+UseG1GC"]
     jvm += ["-XX:MaxGCPauseMillis=20", "-XX:+ExplicitGCInvokesConcurrent"]
@@ -183,13 +261,45 @@ def _launch(settings: Settings, data: Path) -> int:
     return process.pid
 
 
-def _format_once(java: str, tool: list[str], config: Path, kraft: Path) -> None:
-    """Format KRaft storage as a one-voter quorum, unless it was formatted before."""
+def _admin_password(settings: Settings, kraft: Path) -> str:
+    """The admin password: read from its file, or generated before the storage is formatted."""
+    path = admin_password_file(settings)
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    if (kraft / "meta.properties").is_file():
+        raise BrokerError(
+            f"the secure broker in {kraft.parent} was formatted with an admin password that "
+            f"{path} no longer holds; restore that file, or remove {kraft.parent} to start afresh"
+        )
+    password = secrets.token_urlsafe(32)
+    _write_private(path, password + "\n")
+    log.info("broker_admin_password_written", path=str(path))
+    return password
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (the folder too, if created)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _format_once(
+    java: str, tool: list[str], config: Path, kraft: Path, scram: str | None = None
+) -> None:
+    """Format KRaft storage as a one-voter quorum, unless it was formatted before.
+
+    ``scram`` is the secure broker's first SCRAM credential (the admin's).
+    """
     if (kraft / "meta.properties").is_file():
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     command = [java, "-Xmx256m", *tool, "kafka.tools.StorageTool", "format", "-t", cluster_id]
     command += ["-c", str(config), "--standalone"]
+    if scram is not None:
+        command += ["--add-scram", scram]
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
     except subprocess.TimeoutExpired as exc:
@@ -201,7 +311,15 @@ def _format_once(java: str, tool: list[str], config: Path, kraft: Path) -> None:
 
 
 def stop(settings: Settings, timeout: float = 30.0) -> bool:
-    """Stop our broker cleanly (SIGTERM, then SIGKILL after ``timeout``); False if none ran."""
+    """Stop our broker, plaintext or secure, cleanly (SIGTERM, then SIGKILL after ``timeout``).
+
+    False if neither ran.
+    """
+    stopped = _stop_one(_plaintext_settings(settings), timeout)
+    return _stop_one(secure_settings(settings), timeout) or stopped
+
+
+def _stop_one(settings: Settings, timeout: float) -> bool:
     data = settings.broker_data_dir.resolve()
     if not data.is_dir():
         return False
@@ -216,17 +334,24 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
 
 
 def status(settings: Settings) -> BrokerStatus:
-    """Whether our broker runs and answers; a stale pid file counts as not running."""
+    """Whether our broker (the secure one, if it runs) answers; a stale pid file is not running."""
+    secure = secure_settings(settings)
+    if _our_pid(secure)[0] is not None:
+        return _status_of(secure, "secure")
+    return _status_of(_plaintext_settings(settings), "")
+
+
+def _status_of(settings: Settings, kind: str) -> BrokerStatus:
     bootstrap = f"127.0.0.1:{settings.broker_port}"
     pid, detail = _our_pid(settings)
     if pid is None:
         if not detail and _port_taken(settings.broker_port):
             detail = f"port {settings.broker_port} is held by another process"
         return BrokerStatus(False, None, bootstrap, False, detail)
-    answering = _answers(bootstrap, 3.0)
+    answering = _answers(settings, 3.0)
     if not answering:
         detail = f"not answering; see {settings.broker_data_dir / 'logs' / 'server.log'}"
-    return BrokerStatus(True, pid, bootstrap, answering, detail)
+    return BrokerStatus(True, pid, bootstrap, answering, f"{kind} {detail}".strip())
 
 
 def _pid_file(settings: Settings) -> Path:
@@ -275,10 +400,12 @@ def _terminate(pid: int, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
-def _answers(bootstrap: str, timeout: float) -> bool:
-    """A metadata round trip, not just an open port."""
+def _answers(settings: Settings, timeout: float) -> bool:
+    """A metadata round trip, not just an open port (as the admin, on a secure broker)."""
+    bootstrap = f"127.0.0.1:{settings.broker_port}"
+    probe = dataclasses.replace(settings, bootstrap_servers=bootstrap, request_timeout=timeout)
     try:
-        with admin_client(Settings(bootstrap_servers=bootstrap, request_timeout=timeout)) as admin:
+        with admin_client(probe) as admin:
             admin.describe_cluster()
     except Exception:  # a probe: whatever went wrong, the answer is "not (yet)"
         return False

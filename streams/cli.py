@@ -23,7 +23,14 @@ Handler = Callable[[Settings, argparse.Namespace], int]
 def _broker_start(settings: Settings, args: argparse.Namespace) -> int:
     from ops import broker
 
-    print(broker.start(settings))
+    print(broker.start(settings, secure=args.secure))
+    return 0
+
+
+def _users_add(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.users import Role, add_user
+
+    print(add_user(settings, Role(args.role), args.name))
     return 0
 
 
@@ -100,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         return {action: sub.add_parser(action, help=text) for action, text in actions.items()}
 
-    group(
+    broker = group(
         "broker",
         "the local Kafka broker (ops/)",
         {
@@ -109,7 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
             "status": "running or not, and whether it answers",
         },
     )
+    broker["start"].add_argument(
+        "--secure", action="store_true",
+        help="SASL/SCRAM-SHA-512 and ACLs; admin password in $INTELSHARE_HOME/secrets",
+    )  # fmt: skip
     group("topics", "the topic catalogue", {"create": "create every topic (idempotent)"})
+    users = group(
+        "users",
+        "SCRAM users of the secure broker (run with the admin's credentials)",
+        {"add": "create a user with its role's ACLs; prints its password file"},
+    )
+    users["add"].add_argument(
+        "--role", required=True, choices=("unit", "agency", "oversight", "worker")
+    )
+    users["add"].add_argument("name", metavar="NAME", help="for an agency: its agency id")
 
     submit = commands.add_parser("submit", help="validate and send reports")
     submit.add_argument("file", metavar="FILE|-", help="JSON object, array or JSON lines")
@@ -194,6 +214,7 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("broker", "stop"): _broker_stop,
     ("broker", "status"): _broker_status,
     ("topics", "create"): _topics_create,
+    ("users", "add"): _users_add,
     ("submit", None): _submit,
     ("worker", None): cli_exchange.worker,
     ("keys", "generate"): cli_exchange.keys_generate,

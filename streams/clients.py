@@ -7,6 +7,7 @@ always reads the same way: a named intelshare error whose message says what to d
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -19,6 +20,8 @@ from streams.settings import Settings
 from streams.topics import TopicSpec
 
 __all__ = [
+    "AuthenticationFailedError",
+    "NotAuthorisedError",
     "TopicOutcome",
     "admin_client",
     "consumer",
@@ -31,6 +34,14 @@ __all__ = [
 ]
 
 
+class AuthenticationFailedError(IntelshareError):
+    """The broker refused the SASL credentials (wrong user name or password)."""
+
+
+class NotAuthorisedError(IntelshareError):
+    """The broker's ACLs do not let this user do what was asked."""
+
+
 def _common(settings: Settings) -> dict[str, Any]:
     timeout_ms = int(settings.request_timeout * 1000)
     return {
@@ -38,16 +49,85 @@ def _common(settings: Settings) -> dict[str, Any]:
         "request_timeout_ms": timeout_ms,
         "bootstrap_timeout_ms": timeout_ms,
         "client_id": "intelshare",
+        **settings.kafka_security(),
     }
+
+
+class _SaslRefusals(logging.Handler):
+    """What kafka-python's network layer logged, and then retried rather than raised.
+
+    A refused SASL login is retried until the bootstrap times out; the refusal itself only
+    shows in the log, or as a disconnect when the broker closes the socket before the client
+    has read its answer. Both are remembered here so the timeout can be explained.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.refusal: Exception | None = None
+        self.disconnects = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for arg in record.args if isinstance(record.args, tuple) else ():
+            if isinstance(arg, kafka.errors.SaslAuthenticationFailedError):
+                self.refusal = arg
+            elif isinstance(arg, kafka.errors.KafkaConnectionError) and "disconnected" in str(arg):
+                self.disconnects += 1
+
+
+@contextlib.contextmanager
+def _watching_sasl(settings: Settings) -> Iterator[_SaslRefusals]:
+    """Listen to kafka-python's network log for refused logins, without showing it."""
+    handler = _SaslRefusals()
+    if settings.security_protocol == "PLAINTEXT":
+        yield handler
+        return
+    logger = logging.getLogger("kafka.net")
+    saved = (logger.level, logger.propagate)
+    if not logger.isEnabledFor(logging.WARNING):
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def _refused(settings: Settings, doing: str) -> AuthenticationFailedError:
+    return AuthenticationFailedError(
+        f"the broker at {settings.bootstrap_servers} refused the login of user "
+        f"{settings.sasl_username or '(none)'} while {doing}; check INTELSHARE_SASL_USERNAME "
+        "and INTELSHARE_SASL_PASSWORD (or INTELSHARE_SASL_PASSWORD_FILE), and that the broker "
+        "is a secure one (INTELSHARE_SECURITY_PROTOCOL)"
+    )
+
+
+def _not_authorised(settings: Settings, doing: str, exc: Exception) -> NotAuthorisedError:
+    return NotAuthorisedError(
+        f"user {settings.sasl_username or '(anonymous)'} is not allowed to do this while "
+        f"{doing} ({exc}); ask the exchange's operator for a role that allows it"
+    )
 
 
 @contextlib.contextmanager
 def translate_errors(settings: Settings, doing: str) -> Iterator[None]:
     """Turn kafka-python errors raised while ``doing`` something into intelshare errors."""
     try:
-        yield
+        with _watching_sasl(settings) as sasl:
+            try:
+                yield
+            except (kafka.errors.KafkaTimeoutError, kafka.errors.KafkaConnectionError) as exc:
+                if sasl.refusal is not None or sasl.disconnects:
+                    raise _refused(settings, doing) from sasl.refusal or exc
+                raise
     except IntelshareError:
         raise
+    except kafka.errors.SaslAuthenticationFailedError as exc:
+        raise _refused(settings, doing) from exc
+    except kafka.errors.AuthorizationError as exc:
+        raise _not_authorised(settings, doing, exc) from exc
     except (kafka.errors.KafkaTimeoutError, kafka.errors.KafkaConnectionError) as exc:
         raise BrokerUnavailableError(
             f"no Kafka broker answered at {settings.bootstrap_servers} while {doing} ({exc}); "
@@ -58,6 +138,8 @@ def translate_errors(settings: Settings, doing: str) -> Iterator[None]:
             f"a topic is missing while {doing}; run `intelshare topics create`"
         ) from exc
     except kafka.errors.KafkaError as exc:
+        if "AuthorizationFailedError" in str(exc):  # kafka-python wraps InitProducerId's refusal
+            raise _not_authorised(settings, doing, exc) from exc
         raise IntelshareError(f"Kafka refused while {doing}: {exc}") from exc
 
 

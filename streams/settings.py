@@ -16,7 +16,10 @@ from typing import Any
 
 from streams.errors import ConfigError
 
-__all__ = ["PROJECT_ROOT", "Settings"]
+__all__ = ["PROJECT_ROOT", "SASL_MECHANISM", "Settings"]
+
+SASL_MECHANISM = "SCRAM-SHA-512"
+"""The only SASL mechanism intelshare's clients and its secure broker use."""
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """The checkout that holds ``schemas/`` and ``ops/`` (intelshare is installed editable)."""
@@ -60,11 +63,55 @@ class Settings:
     """Or a checkpoint after this many new audit records, whichever comes first."""
     log_level: str = "warning"
     """structlog level: debug, info, warning or error (the worker logs at info)."""
+    security_protocol: str = "PLAINTEXT"
+    """``PLAINTEXT``, or ``SASL_PLAINTEXT`` for a secure broker (SCRAM-SHA-512)."""
+    sasl_username: str = ""
+    """The SCRAM user of every client (``INTELSHARE_SASL_USERNAME``)."""
+    sasl_password: str = dataclasses.field(default="", repr=False)
+    """Its password; prefer ``sasl_password_file``. Never shown in a repr."""
+    sasl_password_file: Path | None = None
+    """A file holding the password (e.g. one written by ``intelshare users add``)."""
 
     @property
     def broker_data_dir(self) -> Path:
         """Folder of the local broker's data, logs and pid file."""
         return self.broker_dir if self.broker_dir is not None else self.home / "broker"
+
+    def kafka_security(self) -> dict[str, Any]:
+        """Security keyword arguments shared by kafka-python and aiokafka clients."""
+        if self.security_protocol == "PLAINTEXT":
+            return {"security_protocol": "PLAINTEXT"}
+        if self.security_protocol != "SASL_PLAINTEXT":
+            raise ConfigError(
+                f"INTELSHARE_SECURITY_PROTOCOL={self.security_protocol!r}: "
+                "use PLAINTEXT or SASL_PLAINTEXT"
+            )
+        if not self.sasl_username:
+            raise ConfigError("SASL_PLAINTEXT needs INTELSHARE_SASL_USERNAME")
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": SASL_MECHANISM,
+            "sasl_plain_username": self.sasl_username,
+            "sasl_plain_password": self._sasl_secret(),
+        }
+
+    def _sasl_secret(self) -> str:
+        if self.sasl_password:
+            return self.sasl_password
+        if self.sasl_password_file is None:
+            raise ConfigError(
+                "SASL_PLAINTEXT needs INTELSHARE_SASL_PASSWORD or INTELSHARE_SASL_PASSWORD_FILE"
+            )
+        try:
+            secret = self.sasl_password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read INTELSHARE_SASL_PASSWORD_FILE {self.sasl_password_file}: "
+                f"{exc.strerror}"
+            ) from exc
+        if not secret:
+            raise ConfigError(f"INTELSHARE_SASL_PASSWORD_FILE {self.sasl_password_file} is empty")
+        return secret
 
     @classmethod
     def load(
@@ -111,7 +158,7 @@ class Settings:
 
 
 def _coerce(raw: Any, default: Any, name: str) -> Any:
-    if name in {"home", "schemas_dir", "broker_dir"}:
+    if name in {"home", "schemas_dir", "broker_dir", "sasl_password_file"}:
         return Path(raw) if raw not in (None, "") else default
     if isinstance(default, bool):
         return str(raw).lower() in {"1", "true", "yes", "on"}

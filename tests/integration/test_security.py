@@ -1,0 +1,175 @@
+"""A secure broker (SASL/SCRAM-SHA-512, StandardAuthorizer) and the ACLs of each role.
+
+One secure broker for the module, on its own ports and home, so the session's plaintext broker
+and its tests are untouched. If it cannot start the tests fail with the reason; they never skip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import kafka.errors
+import pytest
+
+from streams.clients import (
+    AuthenticationFailedError,
+    NotAuthorisedError,
+    admin_client,
+    consumer,
+    create_topics,
+    producer,
+    publish,
+    translate_errors,
+)
+from streams.errors import IntelshareError
+from streams.settings import Settings
+from streams.topics import CATALOGUE, INTERNAL, feed_spec
+from streams.users import Role, add_user
+from tests.integration.helpers import run_cli
+
+BROKER_PORT, CONTROLLER_PORT = 19592, 19593
+PREFIX = f"s{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(scope="module")
+def secure_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Admin settings of a secure broker started for this module, with the catalogue created."""
+    from ops import broker
+
+    base = Settings(
+        home=tmp_path_factory.mktemp("secure") / "home",
+        broker_port=BROKER_PORT,
+        controller_port=CONTROLLER_PORT,
+        bootstrap_servers=f"127.0.0.1:{BROKER_PORT}",
+        topic_prefix=PREFIX,
+        request_timeout=5.0,
+    )
+    try:
+        broker.start(base, secure=True)
+    except IntelshareError as exc:
+        pytest.fail(f"the secure broker did not start: {exc}")
+    try:
+        admin = broker.secure_settings(base)
+        specs = CATALOGUE + INTERNAL + (feed_spec("agency-a"), feed_spec("agency-b"))
+        assert all(o.problem is None for o in create_topics(admin, specs))
+        yield admin
+    finally:
+        broker.stop(base)
+
+
+def _as(admin: Settings, role: Role, name: str) -> Settings:
+    """Settings of a new user ``name`` with ``role``, created by the admin."""
+    path = add_user(admin, role, name)
+    return dataclasses.replace(admin, sasl_username=name, sasl_password="", sasl_password_file=path)
+
+
+def _read(settings: Settings, topic: str, group: str, timeout: float = 8.0) -> list[bytes]:
+    """The values of partition 0 of ``topic``, committed as ``group``; or the translated error.
+
+    Partitions are assigned, not subscribed: kafka-python only logs a topic it may not see in
+    metadata, while a refused fetch or offset lookup raises.
+    """
+    from kafka import TopicPartition
+
+    client = consumer(settings, group_id=group)
+    try:
+        with translate_errors(settings, f"reading {topic}"):
+            client.assign([TopicPartition(topic, 0)])
+            values: list[bytes] = []
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and not values:
+                for batch in client.poll(timeout_ms=300).values():
+                    values.extend(record.value for record in batch)
+            client.commit()
+            return values
+    finally:
+        client.close()
+
+
+def _put(settings: Settings, topic: str, value: bytes) -> None:
+    """Write ``value`` to partition 0 of ``topic`` (where :func:`_read` looks)."""
+    client = producer(settings)
+    try:
+        client.send(topic, value=value, partition=0).get(timeout=settings.request_timeout)
+    finally:
+        client.close()
+
+
+def _feed(name: str) -> str:
+    return f"{PREFIX}intel.feed.{name}"
+
+
+def test_agency_reads_its_own_feed_but_not_another(secure_admin: Settings) -> None:
+    """An agency's credentials read its feed with its group; another agency's feed is refused."""
+    _put(secure_admin, _feed("agency-a"), b"for a")
+    _put(secure_admin, _feed("agency-b"), b"for b")
+    agency = _as(secure_admin, Role.AGENCY, "agency-a")
+    group = f"{PREFIX}intelshare-agency-agency-a"
+    assert _read(agency, _feed("agency-a"), group) == [b"for a"]
+    with pytest.raises(NotAuthorisedError) as refused:
+        _read(agency, _feed("agency-b"), group)
+    assert isinstance(refused.value.__cause__, kafka.errors.TopicAuthorizationFailedError)
+
+
+def test_unit_writes_submissions_and_reads_nothing(secure_admin: Settings) -> None:
+    """A unit may write intel.submissions but read neither it nor any feed."""
+    unit = _as(secure_admin, Role.UNIT, "unit-a")
+    assert publish(unit, f"{PREFIX}intel.submissions", [(b"k", b"report")]) == 1
+    for topic in (f"{PREFIX}intel.submissions", _feed("agency-a")):
+        with pytest.raises(NotAuthorisedError):
+            _read(unit, topic, f"{PREFIX}intelshare-agency-agency-a")
+
+
+def test_oversight_reads_the_audit_log_only(secure_admin: Settings) -> None:
+    """The oversight credential reads intel.audit, cannot read a feed nor write anything."""
+    _put(secure_admin, f"{PREFIX}intel.audit", b"record")
+    oversight = _as(secure_admin, Role.OVERSIGHT, "oversight")
+    group = f"{PREFIX}intelshare-oversight"
+    assert _read(oversight, f"{PREFIX}intel.audit", group) == [b"record"]
+    with pytest.raises(NotAuthorisedError):
+        _read(oversight, _feed("agency-a"), group)
+    for topic in (f"{PREFIX}intel.audit", f"{PREFIX}intel.submissions"):
+        with pytest.raises(NotAuthorisedError):
+            publish(oversight, topic, [(b"k", b"forged")])
+
+
+def test_wrong_password_is_refused_with_a_clear_error(secure_admin: Settings) -> None:
+    """A wrong password is refused, and the message says which settings to check."""
+    wrong = dataclasses.replace(secure_admin, sasl_password="not-the-password")
+    with (
+        pytest.raises(AuthenticationFailedError, match="INTELSHARE_SASL_USERNAME"),
+        admin_client(wrong) as admin,
+    ):
+        admin.describe_cluster()
+
+
+def test_cli_users_add_and_a_refused_login(secure_admin: Settings) -> None:
+    """`users add` prints only the 0600 password file; a bad password exits 2 with advice."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTELSHARE_", "KAFKA_"))}
+    env |= {
+        "KAFKA_BOOTSTRAP_SERVERS": secure_admin.bootstrap_servers,
+        "INTELSHARE_HOME": str(secure_admin.home),
+        "INTELSHARE_TOPIC_PREFIX": PREFIX,
+        "INTELSHARE_REQUEST_TIMEOUT": "5",
+        "INTELSHARE_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "INTELSHARE_SASL_USERNAME": "admin",
+        "INTELSHARE_SASL_PASSWORD_FILE": str(secure_admin.sasl_password_file),
+    }
+    done = run_cli("users", "add", "--role", "worker", "worker", env=env)
+    assert done.returncode == 0, done.stderr
+    path = Path(done.stdout.strip())
+    assert path == secure_admin.home / "secrets" / "users" / "worker.password"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().strip() not in done.stdout + done.stderr
+
+    env |= {"INTELSHARE_SASL_USERNAME": "worker", "INTELSHARE_SASL_PASSWORD": "wrong"}
+    del env["INTELSHARE_SASL_PASSWORD_FILE"]
+    refused = run_cli("topics", "create", env=env)
+    assert refused.returncode == 2
+    assert "INTELSHARE_SASL_USERNAME" in refused.stderr
