@@ -173,3 +173,15 @@ def test_cli_users_add_and_a_refused_login(secure_admin: Settings) -> None:
     refused = run_cli("topics", "create", env=env)
     assert refused.returncode == 2
     assert "INTELSHARE_SASL_USERNAME" in refused.stderr
+
+
+def test_worker_credentials_work_with_aiokafka(secure_admin: Settings) -> None:
+    """The agents' aiokafka clients log in with the worker's SCRAM credential and read."""
+    import asyncio
+
+    from agents.views import read_to_end
+
+    _put(secure_admin, f"{PREFIX}intel.validated", b"report")
+    worker = _as(secure_admin, Role.WORKER, "worker-aio")
+    records = asyncio.run(read_to_end(worker, f"{PREFIX}intel.validated"))
+    assert [r.value for r in records] == [b"report"]
