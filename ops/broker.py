@@ -295,7 +295,9 @@ def _format_once(
     """
     if (kraft / "meta.properties").is_file():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # as Kafka's Uuid: a leading '-' reads as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     command = [java, "-Xmx256m", *tool, "kafka.tools.StorageTool", "format", "-t", cluster_id]
     command += ["-c", str(config), "--standalone"]
     if scram is not None:

@@ -129,6 +129,8 @@ def translate_errors(settings: Settings, doing: str) -> Iterator[None]:
     except kafka.errors.AuthorizationError as exc:
         raise _not_authorised(settings, doing, exc) from exc
     except (kafka.errors.KafkaTimeoutError, kafka.errors.KafkaConnectionError) as exc:
+        if "AuthorizationFailedError" in str(exc):  # e.g. topics that never became visible
+            raise _not_authorised(settings, doing, exc) from exc
         raise BrokerUnavailableError(
             f"no Kafka broker answered at {settings.bootstrap_servers} while {doing} ({exc}); "
             "start the local one with `intelshare broker start`, or set KAFKA_BOOTSTRAP_SERVERS"
