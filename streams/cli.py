@@ -136,17 +136,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("worker", help="the Faust worker with all agents")
 
-    keys = group("keys", "key pairs", {"generate": "write a key pair (private key mode 0600)"})
-    who = keys["generate"].add_mutually_exclusive_group(required=True)
-    who.add_argument("--agency", metavar="ID", help="an X25519 pair for a partner agency")
-    who.add_argument("--exchange", action="store_true", help="the exchange's signing key")
-    keys["generate"].add_argument("--out", metavar="DIR", help="default $INTELSHARE_HOME/keys")
+    keys = group(
+        "keys",
+        "key pairs",
+        {
+            "generate": "write a key pair (private key mode 0600)",
+            "rotate": "keep the current pair under its key id and write a new one",
+        },
+    )
+    for action in ("generate", "rotate"):
+        who = keys[action].add_mutually_exclusive_group(required=True)
+        who.add_argument("--agency", metavar="ID", help="an X25519 pair for a partner agency")
+        who.add_argument("--exchange", action="store_true", help="the exchange's signing key")
+        keys[action].add_argument("--out", metavar="DIR", help="default $INTELSHARE_HOME/keys")
 
     agencies = group("agencies", "partner agencies", {"register": "publish an agency's key"})
     agencies["register"].add_argument("--id", required=True)
     agencies["register"].add_argument("--name", required=True)
     agencies["register"].add_argument("--public-key", required=True, metavar="FILE")
     agencies["register"].add_argument("--country", default=None, metavar="CC")
+    agencies["register"].add_argument(
+        "--signing-key", metavar="FILE", help="receipt key; default ID.sign.pub beside the key"
+    )
 
     reference = group("reference", "reference data", {"load": "publish facilities etc."})
     reference["load"].add_argument("file", metavar="FILE|-", help="JSON lines with a type each")
@@ -160,9 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     consume = commands.add_parser("consume", help="read, verify and decrypt an agency's feed")
     consume.add_argument("--agency", required=True, metavar="ID")
-    consume.add_argument("--key", required=True, metavar="FILE", help="the agency's private key")
-    consume.add_argument("--exchange-key", metavar="FILE", help="default $INTELSHARE_HOME/keys")
+    consume.add_argument(
+        "--key", required=True, action="append", metavar="FILE",
+        help="the agency's private key; repeat with keys from before a rotation",
+    )  # fmt: skip
+    consume.add_argument(
+        "--exchange-key", action="append", metavar="FILE",
+        help="exchange public key(s); default every exchange*.pub in $INTELSHARE_HOME/keys",
+    )  # fmt: skip
     consume.add_argument("--follow", action="store_true", help="wait for new disclosures")
+    consume.add_argument(
+        "--sign-key", metavar="FILE", help="receipt key; default $INTELSHARE_HOME/keys/ID.sign.key"
+    )
     consume.add_argument("--from-beginning", action="store_true", help="reread the whole feed")
 
     audit = group(
@@ -218,6 +238,7 @@ _HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("submit", None): _submit,
     ("worker", None): cli_exchange.worker,
     ("keys", "generate"): cli_exchange.keys_generate,
+    ("keys", "rotate"): cli_exchange.keys_generate,
     ("agencies", "register"): cli_exchange.agencies_register,
     ("reference", "load"): cli_exchange.reference_load,
     ("agreements", "apply"): cli_exchange.agreements_apply,
