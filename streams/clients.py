@@ -15,13 +15,17 @@ import kafka.errors
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 
-from streams.errors import BrokerUnavailableError, IntelshareError, TopicMissingError
+from streams.errors import (
+    AuthenticationFailedError,
+    BrokerUnavailableError,
+    IntelshareError,
+    NotAuthorisedError,
+    TopicMissingError,
+)
 from streams.settings import Settings
 from streams.topics import TopicSpec
 
 __all__ = [
-    "AuthenticationFailedError",
-    "NotAuthorisedError",
     "TopicOutcome",
     "admin_client",
     "consumer",
@@ -32,14 +36,6 @@ __all__ = [
     "read_topic",
     "translate_errors",
 ]
-
-
-class AuthenticationFailedError(IntelshareError):
-    """The broker refused the SASL credentials (wrong user name or password)."""
-
-
-class NotAuthorisedError(IntelshareError):
-    """The broker's ACLs do not let this user do what was asked."""
 
 
 def _common(settings: Settings) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 __all__ = [
     "AgreementInvalidError",
+    "AuthenticationFailedError",
     "BrokerError",
     "BrokerUnavailableError",
     "ChainBrokenError",
@@ -22,6 +23,7 @@ __all__ = [
     "FieldProblem",
     "IntelshareError",
     "KeyFileError",
+    "NotAuthorisedError",
     "NotSingleObjectError",
     "ReferenceInvalidError",
     "ReportInvalidError",
@@ -53,6 +55,14 @@ class BrokerUnavailableError(IntelshareError):
     """No Kafka broker answered at the configured bootstrap address."""
 
     retriable = True
+
+
+class AuthenticationFailedError(IntelshareError):
+    """The broker refused the SASL credentials (wrong user name or password)."""
+
+
+class NotAuthorisedError(IntelshareError):
+    """The broker's ACLs do not let this user do what was asked."""
 
 
 class TopicMissingError(IntelshareError):

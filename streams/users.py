@@ -61,11 +61,17 @@ def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
         return [
             *_topic(prefix + feed_topic(name), "read", "describe"),
             Grant("group", f"{prefix}intelshare-agency-{name}", False, "read"),
+            # consultation receipts: signed with the agency's own key, so it cannot speak
+            # for another agency even though the topic is shared
+            *_topic(f"{prefix}intel.receipts", "write", "describe"),
         ]
     if role is Role.OVERSIGHT:
         return [
             *_topic(f"{prefix}intel.audit", "read", "describe"),
             *_topic(f"{prefix}intel.audit.checkpoints", "read", "describe"),
+            # when each disclosure was received, and the agencies' public receipt keys
+            *_topic(f"{prefix}intel.receipts", "read", "describe"),
+            *_topic(f"{prefix}intel.ref.agencies", "read", "describe"),
             Grant("group", f"{prefix}intelshare-oversight", False, "read"),
         ]
     # The worker's agents read and write the intel.* topics and their own changelogs, commit

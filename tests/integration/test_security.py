@@ -18,8 +18,6 @@ import kafka.errors
 import pytest
 
 from streams.clients import (
-    AuthenticationFailedError,
-    NotAuthorisedError,
     admin_client,
     consumer,
     create_topics,
@@ -27,7 +25,7 @@ from streams.clients import (
     publish,
     translate_errors,
 )
-from streams.errors import IntelshareError
+from streams.errors import AuthenticationFailedError, IntelshareError, NotAuthorisedError
 from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL, feed_spec
 from streams.users import Role, add_user

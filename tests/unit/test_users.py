@@ -28,20 +28,27 @@ def test_unit_may_only_write_submissions() -> None:
 
 
 def test_agency_may_only_read_its_own_feed_with_its_own_group() -> None:
-    """An agency reads intel.feed.<its id> and commits as intelshare-agency-<its id>."""
+    """An agency reads intel.feed.<its id>, commits as intelshare-agency-<its id>, and may
+    only write its signed consultation receipts."""
     grants = grants_for(Role.AGENCY, "agency-a", "p.")
-    assert _topics(grants) == {"p.intel.feed.agency-a": {"read", "describe"}}
+    assert _topics(grants) == {
+        "p.intel.feed.agency-a": {"read", "describe"},
+        "p.intel.receipts": {"write", "describe"},
+    }
     groups = [g for g in grants if g.resource == "group"]
     assert groups == [Grant("group", "p.intelshare-agency-agency-a", False, "read")]
     assert not any(g.prefixed for g in grants)
 
 
 def test_oversight_may_only_read_the_audit_log() -> None:
-    """Oversight reads intel.audit and its checkpoints; it can write nothing."""
+    """Oversight reads intel.audit, its checkpoints, the receipts and the agencies' public
+    keys; it reads no feed and can write nothing."""
     grants = grants_for(Role.OVERSIGHT, "body", "")
     assert _topics(grants) == {
         "intel.audit": {"read", "describe"},
         "intel.audit.checkpoints": {"read", "describe"},
+        "intel.receipts": {"read", "describe"},
+        "intel.ref.agencies": {"read", "describe"},
     }
     assert not any(g.operation in {"write", "idempotent_write"} for g in grants)
 
