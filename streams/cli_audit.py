@@ -17,7 +17,7 @@ from streams.auditlog import audit_records, latest_checkpoint, receipt_times
 from streams.chain import ChainVerifier
 from streams.checkpoint import log_against_checkpoint
 from streams.cli_exchange import read_text
-from streams.errors import ChainBrokenError, ConfigError, NotAuthorisedError
+from streams.errors import ChainBrokenError, ConfigError, NotAuthorisedError, TopicMissingError
 from streams.report import format_time
 from streams.rotation import retired_exchange_keys
 from streams.settings import Settings
@@ -99,9 +99,8 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         if problem:
             print(f"BROKEN against the checkpoint of {checkpoint['tree_size']} records: {problem}")
             return 1
-    try:
-        feeds = list(_feed_disclosures(settings, {r["recipient"] for r in records}))
-    except NotAuthorisedError:
+    feeds = _feed_disclosures(settings, {r["recipient"] for r in records})
+    if feeds is None:
         print(
             f"sound: {verifier.count} records, chain verified; the feeds were not reconciled: "
             "this credential may not read them (the exchange's operator can)"
@@ -165,15 +164,25 @@ def audit_check_proof(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _feed_disclosures(settings: Settings, recipients: set[str]) -> Iterator[dict[str, Any]]:
+def _feed_disclosures(settings: Settings, recipients: set[str]) -> list[dict[str, Any]] | None:
+    """Every disclosure on every feed; None when this credential can see none of the feeds
+    (an oversight body's may not read them). A feed it cannot see while others are visible
+    counts as empty, so the disclosures audited for it are reported missing."""
     from streams.clients import latest_by_key, read_topic
     from streams.topics import feed_topic
 
     agencies = latest_by_key(settings, settings.topic_prefix + "intel.ref.agencies")
     codec = _codec(settings, "Disclosure")
+    disclosures: list[dict[str, Any]] = []
+    visible = 0
     for agency in sorted(recipients | {key.decode() for key in agencies}):
-        for record in read_topic(settings, settings.topic_prefix + feed_topic(agency)):
-            yield codec.decode(record.value)
+        try:
+            records = read_topic(settings, settings.topic_prefix + feed_topic(agency))
+        except (NotAuthorisedError, TopicMissingError):
+            continue
+        visible += 1
+        disclosures.extend(codec.decode(record.value) for record in records)
+    return disclosures if visible or not recipients else None
 
 
 def _time(text: str | None) -> datetime | None:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import kafka.errors
 import pytest
@@ -183,3 +184,81 @@ def test_worker_credentials_work_with_aiokafka(secure_admin: Settings) -> None:
     worker = _as(secure_admin, Role.WORKER, "worker-aio")
     records = asyncio.run(read_to_end(worker, f"{PREFIX}intel.validated"))
     assert [r.value for r in records] == [b"report"]
+
+
+def test_whole_exchange_runs_with_least_privilege_credentials(
+    secure_admin: Settings, tmp_path: Path
+) -> None:
+    """Worker, unit, agency and oversight each with their own role: the flow works end to end."""
+    import json
+
+    from ops.runtime import free_port, launch_worker, stop_worker
+    from tests.factories import incident
+    from tests.integration.exchange import agreement, facility
+
+    prefix = f"e{uuid.uuid4().hex[:8]}."
+    admin = dataclasses.replace(secure_admin, topic_prefix=prefix, home=tmp_path)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INTELSHARE_")} | {
+        "KAFKA_BOOTSTRAP_SERVERS": admin.bootstrap_servers,
+        "INTELSHARE_TOPIC_PREFIX": prefix,
+        "INTELSHARE_HOME": str(tmp_path),
+        "INTELSHARE_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "INTELSHARE_REQUEST_TIMEOUT": "10",
+    }
+
+    def env(user: str, password_file: Path) -> dict[str, str]:
+        return base | {
+            "INTELSHARE_SASL_USERNAME": user,
+            "INTELSHARE_SASL_PASSWORD_FILE": str(password_file),
+        }
+
+    def cli(environment: dict[str, str], *args: str) -> Any:
+        done = run_cli(*args, env=environment)
+        assert done.returncode == 0, f"intelshare {' '.join(args)}: {done.stderr[-2000:]}"
+        return done
+
+    as_admin = env("admin", Path(str(secure_admin.sasl_password_file)))
+    cli(as_admin, "topics", "create")
+    cli(as_admin, "keys", "generate", "--exchange")
+    cli(as_admin, "keys", "generate", "--agency", "e-one")
+    keys = tmp_path / "keys"
+    cli(as_admin, "agencies", "register", "--id", "e-one", "--name", "e-one",
+        "--public-key", str(keys / "e-one.pub"))  # fmt: skip
+    (tmp_path / "ref.jsonl").write_text(json.dumps(facility("KZ-F-1", "KZ")) + "\n")
+    cli(as_admin, "reference", "load", str(tmp_path / "ref.jsonl"))
+    import yaml
+
+    (tmp_path / "agreements.yaml").write_text(yaml.safe_dump([agreement("E-1", "e-one")]))
+    cli(as_admin, "agreements", "apply", str(tmp_path / "agreements.yaml"))
+
+    users = {
+        role: add_user(admin, role, name)
+        for role, name in (
+            (Role.WORKER, "exchange-worker"), (Role.UNIT, "kz-piu-astana"),
+            (Role.AGENCY, "e-one"), (Role.OVERSIGHT, "ombudsman"),
+        )
+    }  # fmt: skip
+    port = free_port()
+    worker_env = env("exchange-worker", users[Role.WORKER]) | {"INTELSHARE_WEB_PORT": str(port)}
+    worker = launch_worker(tmp_path / "worker.log", port, worker_env)
+    try:
+        report = incident(facility_id="KZ-F-1", narrative="sent by a unit over SCRAM")
+        (tmp_path / "report.json").write_text(json.dumps(report))
+        cli(env("kz-piu-astana", users[Role.UNIT]), "submit", str(tmp_path / "report.json"))
+        as_agency = env("e-one", users[Role.AGENCY])
+        deadline = time.monotonic() + 60
+        opened: list[Any] = []
+        while not opened and time.monotonic() < deadline:
+            done = run_cli("consume", "--agency", "e-one", "--key", str(keys / "e-one.key"),
+                           "--from-beginning", env=as_agency)  # fmt: skip
+            opened = [json.loads(line) for line in done.stdout.splitlines()]
+            time.sleep(1)
+        assert [d["event_id"] for d in opened] == [report["event_id"]]
+        as_oversight = env("ombudsman", users[Role.OVERSIGHT])
+        verified = cli(as_oversight, "audit", "verify").stdout
+        assert "sound: 1 records" in verified
+        assert "feeds were not reconciled" in verified
+        rows = [json.loads(x) for x in cli(as_oversight, "audit", "query").stdout.splitlines()]
+        assert rows[0]["received_at"] is not None
+    finally:
+        stop_worker(worker)
