@@ -107,29 +107,31 @@ class FieldProblem(NamedTuple):
     """What is wrong, in words a unit's analyst can act on."""
 
 
-class ReportInvalidError(IntelshareError):
+class _FieldsRejectedError(IntelshareError):
+    """Input rejected for the reasons in ``problems``, each naming its field; ``label`` names
+    the input (``line 3``, ``agreement 2 (KZ-KNB-2026-01)``)."""
+
+    exit_code = 1
+    default_label = "input"
+
+    def __init__(self, problems: Sequence[FieldProblem], *, label: str | None = None) -> None:
+        self.problems = tuple(problems)
+        self.label = label or self.default_label
+        detail = "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
+        super().__init__(f"{self.label} rejected: {detail}")
+
+
+class ReportInvalidError(_FieldsRejectedError):
     """A report failed validation; ``problems`` names every field at fault."""
 
-    exit_code = 1
     dead_letter = True
-
-    def __init__(self, problems: Sequence[FieldProblem], *, label: str = "report") -> None:
-        self.problems = tuple(problems)
-        self.label = label
-        detail = "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
-        super().__init__(f"{label} rejected: {detail}")
+    default_label = "report"
 
 
-class AgreementInvalidError(IntelshareError):
+class AgreementInvalidError(_FieldsRejectedError):
     """An agreement file or record breaks the agreement format; ``problems`` names each field."""
 
-    exit_code = 1
-
-    def __init__(self, problems: Sequence[FieldProblem], *, label: str = "agreement") -> None:
-        self.problems = tuple(problems)
-        self.label = label
-        detail = "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
-        super().__init__(f"{label} rejected: {detail}")
+    default_label = "agreement"
 
 
 class ReferenceInvalidError(IntelshareError):
