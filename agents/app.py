@@ -28,6 +28,7 @@ from agents.sequencer import SequencerStep
 from agents.views import TopicView
 from streams.codec import Codec
 from streams.dedup import DedupState
+from streams.errors import ConfigError
 from streams.policy import agreement_from_record
 from streams.schemas import SchemaSet
 from streams.settings import Settings
@@ -96,7 +97,12 @@ class Exchange:
                 clock=clock,
             ),
         )
-        self.runners = [StepRunner(settings, step) for step in self.steps]
+        wanted = [name.strip() for name in settings.worker_steps.split(",") if name.strip()]
+        known = [step.name for step in self.steps]
+        if not wanted or set(wanted) - set(known):
+            names = ", ".join(known)
+            raise ConfigError(f"worker steps {settings.worker_steps!r}: name some of {names}")
+        self.runners = [StepRunner(settings, step) for step in self.steps if step.name in wanted]
 
     def status(self) -> dict[str, Any]:
         """What the status page shows."""

@@ -35,7 +35,7 @@ from kafka import TopicPartition
 from ops import broker
 from ops.demo import intelshare
 from ops.demo_data import of_type, reference_data, workload
-from ops.runtime import isolated, launch_worker, stop_worker, wait_for
+from ops.runtime import free_port, isolated, launch_worker, stop_worker, wait_for
 from streams.clients import consumer, create_topics, producer, read_topic
 from streams.codec import Codec
 from streams.log import configure_logging
@@ -212,20 +212,35 @@ def measure(settings: Settings, count: int, now: datetime, rate: float | None) -
     }
 
 
-def run(base: Settings, count: int, rate: float | None = None) -> dict[str, Any]:
+def run(
+    base: Settings, count: int, rate: float | None = None, split: bool = False
+) -> dict[str, Any]:
     """Set up under a fresh prefix, run the worker, measure, and stop what was started."""
     now = datetime.now(UTC)
     started_here = not broker.status(base).answering
     broker.start(base)
-    worker = None
+    worker = route_worker = None
     try:
         settings, work, port = isolated(base, "bench", now)
         setup(settings, now)
-        worker = launch_worker(work / "worker.log", port)
-        return measure(settings, count, now, rate) | {"submit_rate_per_s": rate or "all at once"}
+        if split:
+            # route, the costliest agent, in a process of its own: two cores instead of one
+            env = dict(os.environ) | {"INTELSHARE_WORKER_STEPS": "intake,enrich,sequencer"}
+            worker = launch_worker(work / "worker.log", port, env)
+            route_port = free_port()
+            route_env = dict(os.environ) | {
+                "INTELSHARE_WORKER_STEPS": "route",
+                "INTELSHARE_WEB_PORT": str(route_port),
+            }
+            route_worker = launch_worker(work / "route-worker.log", route_port, route_env)
+        else:
+            worker = launch_worker(work / "worker.log", port)
+        figures = measure(settings, count, now, rate)
+        return figures | {"submit_rate_per_s": rate or "all at once", "route_in_own_process": split}
     finally:
-        if worker is not None:
-            stop_worker(worker)
+        for process in (worker, route_worker):
+            if process is not None:
+                stop_worker(process)
         if started_here:
             broker.stop(base)
 
@@ -237,10 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, help="submit this many per second (default: all at once, a burst)"
     )
+    parser.add_argument(
+        "--split", action="store_true", help="run the route agent in a worker process of its own"
+    )
     args = parser.parse_args(argv)
     settings = Settings.load()
     configure_logging("error")
-    figures = run(settings, args.reports, args.rate)
+    figures = run(settings, args.reports, args.rate, args.split)
     width = max(map(len, figures))
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")

@@ -134,7 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="validate and send reports")
     submit.add_argument("file", metavar="FILE|-", help="JSON object, array or JSON lines")
 
-    commands.add_parser("worker", help="the Faust worker with all agents")
+    worker = commands.add_parser("worker", help="the exchange's agents")
+    worker.add_argument(
+        "--steps", metavar="LIST",
+        help="run only these agents, e.g. route (default all: intake,enrich,route,sequencer)",
+    )  # fmt: skip
 
     keys = group(
         "keys",

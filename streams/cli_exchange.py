@@ -55,9 +55,13 @@ def _codec(settings: Settings, name: str) -> Any:
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare worker``: the Faust worker with all agents, until interrupted."""
+    """``intelshare worker [--steps LIST]``: the agents, until interrupted."""
+    import dataclasses
+
     from agents.app import run_worker
 
+    if args.steps:
+        settings = dataclasses.replace(settings, worker_steps=args.steps)
     return run_worker(settings)
 
 

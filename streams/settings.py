@@ -51,6 +51,8 @@ class Settings:
     """Largest encoded report accepted; larger ones are rejected, never truncated."""
     request_timeout: float = 15.0
     """Seconds a client waits for the broker before giving up with a clear error."""
+    worker_steps: str = "intake,enrich,route,sequencer"
+    """The agents one worker process runs; split them over processes to use more cores."""
     web_host: str = "127.0.0.1"
     """Address of the worker's web views; only a container should widen it."""
     web_port: int = 6066

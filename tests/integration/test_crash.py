@@ -74,3 +74,38 @@ def test_kill_nine_mid_stream_discloses_each_pair_exactly_once(
     assert {record["disclosure_id"] for record in audit} == feed_ids
     assert x.worker.starts == 3
     assert all(count < len(expected) for count in at_kill), at_kill
+
+
+def test_route_in_its_own_process_killed_mid_stream(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Agents split over two workers; kill -9 the route worker mid-stream: still exactly once."""
+    from tests.integration.worker import Worker
+
+    x = Exchange(kafka_bootstrap, tmp_path, dict(os.environ))
+    x.agency("c-one")
+    x.reference([facility("KZ-F-1", "KZ")])
+    x.agreements([agreement("C-1", "c-one")])
+    x.worker.env["INTELSHARE_WORKER_STEPS"] = "intake,enrich,sequencer"
+    route = Worker(x.env | {"INTELSHARE_WORKER_STEPS": "route"}, tmp_path / "route")
+    (tmp_path / "route").mkdir()
+    x.worker.start()
+    route.start()
+    reports = [incident(facility_id="KZ-F-1", narrative=f"split {i}") for i in range(600)]
+    audit_topic = x.settings.topic_prefix + "intel.audit"
+
+    def audited() -> int:
+        return len(read_all(x.settings, audit_topic, expect=0, timeout=0.5))
+
+    x.submit(reports)
+    wait_until(lambda: audited() >= 150, timeout=240, what="a quarter of the audit records")
+    route.kill()
+    killed_at = audited()
+    route.start()
+    wait_until(lambda: audited() >= len(reports), timeout=300, what="every audit record")
+    route.stop()
+    x.worker.stop()
+
+    disclosed = Counter(d["event_id"] for d in x.feed("c-one"))
+    assert set(disclosed) == {r["event_id"] for r in reports}
+    assert max(disclosed.values()) == 1
+    assert x.verify_audit() == len(reports)
+    assert killed_at < len(reports)
