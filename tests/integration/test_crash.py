@@ -89,14 +89,15 @@ def test_route_in_its_own_process_killed_mid_stream(kafka_bootstrap: str, tmp_pa
     (tmp_path / "route").mkdir()
     x.worker.start()
     route.start()
-    reports = [incident(facility_id="KZ-F-1", narrative=f"split {i}") for i in range(600)]
+    reports = [incident(facility_id="KZ-F-1", narrative=f"split {i}") for i in range(2000)]
     audit_topic = x.settings.topic_prefix + "intel.audit"
 
     def audited() -> int:
         return len(read_all(x.settings, audit_topic, expect=0, timeout=0.5))
 
-    x.submit(reports)
-    wait_until(lambda: audited() >= 150, timeout=240, what="a quarter of the audit records")
+    x.submit(reports[:400])
+    wait_until(lambda: audited() >= 400, timeout=240, what="the first 400 audit records")
+    x.submit(reports[400:])  # the route worker is busy with these when it is killed
     route.kill()
     killed_at = audited()
     route.start()
