@@ -24,6 +24,7 @@ from streams.codec import Codec
 from streams.disclosure import build_disclosure
 from streams.errors import IntelshareError
 from streams.policy import Agreement, route
+from streams.report import report_to_json
 from streams.settings import Settings
 from streams.topics import feed_topic
 
@@ -81,6 +82,7 @@ class RouteStep:
         now = self.clock()
         report = self.reports.decode(record.value)
         outputs: list[Output] = []
+        json_form = report_to_json(report)  # once per report, for every agreement's payload
         for agreement in route(self.agreements, report, now):
             agency = self.agencies.get(agreement.recipient)
             if agency is None:
@@ -100,6 +102,7 @@ class RouteStep:
                 exchange_key_id=self.keys.key_id,
                 pseudonym_secret=self.keys.pseudonym_secret,
                 now=now,
+                json_form=json_form,
             )
             key = disclosure["disclosure_id"].encode()
             topic = self.prefix + feed_topic(agreement.recipient)

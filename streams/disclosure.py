@@ -84,6 +84,7 @@ def build_disclosure(
     exchange_key_id: str,
     pseudonym_secret: bytes,
     now: datetime,
+    json_form: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The disclosure record and its pending audit record (sequence -1, chain fields empty).
 
@@ -92,7 +93,7 @@ def build_disclosure(
     """
     now = to_millis(now)
     alias = Pseudonymiser(pseudonym_secret, agreement.recipient)
-    payload = payload_bytes(minimise(report, agreement, alias))
+    payload = payload_bytes(minimise(report, agreement, alias, json_form=json_form))
     ident = disclosure_id(report["event_id"], agreement.id)
     sealed = seal(payload, recipient_public, disclosure_aad(ident, agreement.recipient))
     disclosure: dict[str, Any] = {

@@ -21,14 +21,19 @@ _SUBJECT_DETAILS = ("risk_level", "rftf")
 
 
 def minimise(
-    report: Mapping[str, Any], agreement: Agreement, pseudonymise: Callable[[str], str]
+    report: Mapping[str, Any],
+    agreement: Agreement,
+    pseudonymise: Callable[[str], str],
+    *,
+    json_form: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON-ready payload for the recipient: the ``disclose`` fields of an enriched report.
 
     ``pseudonymise`` maps an identifier to the recipient's pseudonym; it is applied to every
-    path the agreement lists in ``pseudonymise``.
+    path the agreement lists in ``pseudonymise``. ``json_form`` is ``report_to_json(report)``
+    when the caller already has it (route computes it once per report, not per agreement).
     """
-    full = report_to_json(report)
+    full = json_form if json_form is not None else report_to_json(report)
     enrichment: Mapping[str, Any] = full.get("enrichment") or {}
     hidden = set(agreement.pseudonymise)
     payload: dict[str, Any] = {}
