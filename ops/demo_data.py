@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from streams.codec import MAGIC, Codec
-from streams.policy import Agreement, parse_agreement, route
+from streams.policy import AGREEMENT_FIELDS, MATCH_FIELDS, Agreement, parse_agreement, route
 from streams.report import Tlp, validate_report
 from streams.schemas import SchemaSet
 from streams.settings import PROJECT_ROOT
@@ -276,14 +276,6 @@ _AGREEMENTS = string.Template("""\
                                         IQ-F-030, IQ-F-031, IQ-F-032, IQ-F-033, IQ-F-034]}
   disclose: *police
 """)
-_ORDER = (
-    "id", "version", "recipient", "purpose", "legal_basis", "valid_from", "valid_until",
-    "revoked", "match", "disclose", "pseudonymise",
-)  # fmt: skip
-_MATCH_ORDER = (
-    "countries", "facilities", "kinds", "categories", "max_tlp", "sources", "assessments",
-    "handling",
-)  # fmt: skip
 
 
 def demo_agreements(now: datetime) -> list[Line]:
@@ -308,8 +300,8 @@ def demo_agreements(now: datetime) -> list[Line]:
         }
         merged["legal_basis"] += " (demo; the parties cite the article)"
         match = {"max_tlp": "AMBER", "handling": ["P"], **merged["match"]}
-        merged["match"] = {key: match[key] for key in _MATCH_ORDER if key in match}
-        agreements.append({key: merged[key] for key in _ORDER})
+        merged["match"] = {key: match[key] for key in MATCH_FIELDS if key in match}
+        agreements.append({key: merged[key] for key in AGREEMENT_FIELDS})
     return agreements
 
 

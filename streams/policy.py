@@ -18,7 +18,9 @@ from streams.errors import AgreementInvalidError, FieldProblem
 from streams.report import Assessment, Category, Handling, Kind, Tlp
 
 __all__ = [
+    "AGREEMENT_FIELDS",
     "DISCLOSABLE",
+    "MATCH_FIELDS",
     "PSEUDONYMISABLE",
     "AgencyId",
     "Agreement",
@@ -50,11 +52,11 @@ _AGENCY = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # as streams.topics.feed_topic
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _MAX_TEXT = 2000
 _MAX_INT = 2**31 - 1  # Avro int
-_KEYS = (
+AGREEMENT_FIELDS = (
     "id", "version", "recipient", "purpose", "legal_basis", "valid_from", "valid_until",
     "revoked", "match", "disclose", "pseudonymise",
 )  # fmt: skip
-_MATCH_KEYS = (
+MATCH_FIELDS = (
     "countries", "facilities", "kinds", "categories", "max_tlp", "sources", "assessments",
     "handling",
 )  # fmt: skip
@@ -200,7 +202,7 @@ def parse_agreement(obj: object, label: str = "agreement") -> Agreement:
         raise AgreementInvalidError([FieldProblem("agreement", "must be a mapping")], label=label)
     problems = _Problems()
     for key in obj:
-        if key not in _KEYS:
+        if key not in AGREEMENT_FIELDS:
             problems.add(str(key)[:40], "is not a field of an agreement")
     agreement_id = obj.get("id")
     if not isinstance(agreement_id, str) or not _ID.fullmatch(agreement_id):
@@ -230,7 +232,7 @@ def parse_agreement(obj: object, label: str = "agreement") -> Agreement:
         problems.add("match", "is required: a mapping of conditions")
         match = {}
     for key in match:
-        if key not in _MATCH_KEYS:
+        if key not in MATCH_FIELDS:
             problems.add(f"match.{str(key)[:40]}", "is not a condition of an agreement")
     conditions = AgreementMatch(
         countries=problems.ids(match, "countries", _COUNTRY),
