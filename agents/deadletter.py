@@ -7,11 +7,9 @@ from datetime import datetime
 import structlog
 from aiokafka.structs import ConsumerRecord
 
-from agents.runner import Output
-from streams.codec import Codec
-from streams.deadletters import attempt_of
+from agents.base import Context, Output
+from streams.core.intake import Origin, attempt_of, dead_letter_record
 from streams.errors import IntelshareError
-from streams.intake import Origin, dead_letter_record
 
 __all__ = ["DeadLetters"]
 
@@ -21,9 +19,9 @@ log = structlog.get_logger(__name__)
 class DeadLetters:
     """Builds ``intel.deadletter`` outputs: original bytes, the error, and where it came from."""
 
-    def __init__(self, topic: str, codec: Codec) -> None:
-        self.topic = topic
-        self.codec = codec
+    def __init__(self, context: Context) -> None:
+        self.topic = context.topics.deadletter
+        self.codec = context.codec("DeadLetter")
 
     def output(
         self, record: ConsumerRecord[bytes, bytes], error: IntelshareError, now: datetime

@@ -8,58 +8,41 @@ repeats nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from aiokafka.structs import ConsumerRecord
 
+from agents.base import Agent, Context, Output
 from agents.deadletter import DeadLetters
-from agents.runner import Output
-from agents.views import TopicView
-from streams.codec import Codec
-from streams.dedup import DedupState
-from streams.enrich import enrich, facility_of
+from streams.core.dedup import DedupState
+from streams.core.enrich import enrich, facility_of
 from streams.errors import IntelshareError
-from streams.settings import Settings
 
-__all__ = ["EnrichStep"]
+__all__ = ["EnrichAgent"]
 
 log = structlog.get_logger(__name__)
 
 
-class EnrichStep:
+class EnrichAgent(Agent):
     """Adds facility and subject reference data; drops replays, marks duplicates, links reports."""
 
-    name: str = "enrich"
+    name = "enrich"
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        reports: Codec,
-        dead: Codec,
-        facilities: TopicView[dict[str, Any]],
-        subjects: TopicView[dict[str, Any]],
-        state: DedupState,
-        clock: Callable[[], datetime],
-    ) -> None:
-        prefix = settings.topic_prefix
-        self.source = prefix + "intel.validated"
-        self.enriched = prefix + "intel.enriched"
-        self.changelog = prefix + "intelshare.enrich-changelog"
-        self.state_topic: str | None = self.changelog
-        self.views: Sequence[TopicView[Any]] = (facilities, subjects)
-        self.facilities = facilities
-        self.subjects = subjects
-        self.reports = reports
-        self.dead_letters = DeadLetters(settings.topic_prefix + "intel.deadletter", dead)
-        self.state = state
-        self.clock = clock
-
-    def flush(self) -> list[Output]:
-        return []
+    def __init__(self, context: Context) -> None:
+        settings = context.settings
+        self.source = context.topics.validated
+        self.enriched = context.topics.enriched
+        self.changelog = context.topics.changelog(self.name)
+        self.state_topic = self.changelog
+        self.views = (context.facilities, context.subjects)
+        self.facilities = context.facilities
+        self.subjects = context.subjects
+        self.reports = context.codec("Report")
+        self.dead_letters = DeadLetters(context)
+        self.state = DedupState(window=timedelta(days=settings.dedup_window_days))
+        self.clock = context.clock
 
     def restore(self, key: bytes, value: bytes | None) -> None:
         self.state.restore(key.decode(), json.loads(value) if value is not None else None)

@@ -2,45 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any
-
 from aiokafka.structs import ConsumerRecord
 
+from agents.base import Agent, Context, Output
 from agents.deadletter import DeadLetters
-from agents.runner import Output
-from agents.views import TopicView
-from streams.codec import Codec
+from streams.core.intake import check_submission
 from streams.errors import IntelshareError
-from streams.intake import check_submission
-from streams.settings import Settings
 
-__all__ = ["IntakeStep"]
+__all__ = ["IntakeAgent"]
 
 
-class IntakeStep:
+class IntakeAgent(Agent):
     """Decodes and validates each submission; anything else becomes a dead letter."""
 
-    name: str = "intake"
-    state_topic: str | None = None
-    views: Sequence[TopicView[Any]] = ()
+    name = "intake"
 
-    def __init__(
-        self, settings: Settings, reports: Codec, dead: Codec, clock: Callable[[], datetime]
-    ) -> None:
-        prefix = settings.topic_prefix
-        self.source = prefix + "intel.submissions"
-        self.validated = prefix + "intel.validated"
-        self.reports = reports
-        self.dead_letters = DeadLetters(settings.topic_prefix + "intel.deadletter", dead)
-        self.clock = clock
-
-    def flush(self) -> list[Output]:
-        return []
-
-    def restore(self, key: bytes, value: bytes | None) -> None:
-        raise NotImplementedError("intake keeps no state")
+    def __init__(self, context: Context) -> None:
+        self.source = context.topics.submissions
+        self.validated = context.topics.validated
+        self.reports = context.codec("Report")
+        self.dead_letters = DeadLetters(context)
+        self.clock = context.clock
 
     def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         now = self.clock()

@@ -7,7 +7,8 @@ from typing import NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from streams.crypto import key_id, load_ed25519_private, load_pseudonym_secret
+from streams.core.crypto import key_id
+from streams.core.keyfiles import load_ed25519_private, load_pseudonym_secret
 from streams.settings import Settings
 
 __all__ = ["ExchangeKeys", "load_exchange_keys"]

@@ -1,34 +1,25 @@
 """route: intel.enriched -> intel.feed.<agency> + intel.audit.pending, in one transaction.
 
-For each report, every agreement that covers it (``streams.policy``) yields one disclosure:
+For each report, every agreement that covers it (``streams.core.policy``) yields one disclosure:
 the minimised payload encrypted to the recipient and signed by the exchange
-(``streams.disclosure``), and its pending audit entry. Both are written in the transaction that
+(``streams.core.disclosure``), and its pending audit entry. Both are written in the transaction that
 commits the input offset, so a read_committed consumer never sees one without the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any
-
 import structlog
 from aiokafka.structs import ConsumerRecord
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from agents.base import Agent, Context, Output
 from agents.deadletter import DeadLetters
-from agents.keys import ExchangeKeys
-from agents.runner import Output
-from agents.views import TopicView
-from streams.codec import Codec
-from streams.disclosure import build_disclosure
+from streams.core.disclosure import build_disclosure
+from streams.core.policy import route
+from streams.core.report import report_to_json
 from streams.errors import IntelshareError
-from streams.policy import Agreement, route
-from streams.report import report_to_json
-from streams.settings import Settings
-from streams.topics import feed_topic
 
-__all__ = ["RouteStep"]
+__all__ = ["RouteAgent"]
 
 log = structlog.get_logger(__name__)
 
@@ -39,44 +30,25 @@ class RecipientUnavailableError(IntelshareError):
     dead_letter = True
 
 
-class RouteStep:
+class RouteAgent(Agent):
     """Applies the agreements to each enriched report and writes the disclosures."""
 
-    name: str = "route"
-    state_topic: str | None = None
+    name = "route"
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        reports: Codec,
-        disclosures: Codec,
-        audits: Codec,
-        dead: Codec,
-        agreements: TopicView[Agreement],
-        agencies: TopicView[dict[str, Any]],
-        keys: ExchangeKeys,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.prefix = settings.topic_prefix
-        self.source = self.prefix + "intel.enriched"
-        self.pending = self.prefix + "intel.audit.pending"
-        self.views: Sequence[TopicView[Any]] = (agreements, agencies)
-        self.agreements = agreements
-        self.agencies = agencies
-        self.reports = reports
-        self.disclosures = disclosures
-        self.audits = audits
-        self.dead_letters = DeadLetters(settings.topic_prefix + "intel.deadletter", dead)
-        self.keys = keys
-        self.clock = clock
+    def __init__(self, context: Context) -> None:
+        self.topics = context.topics
+        self.source = context.topics.enriched
+        self.pending = context.topics.audit_pending
+        self.views = (context.agreements, context.agencies)
+        self.agreements = context.agreements
+        self.agencies = context.agencies
+        self.reports = context.codec("Report")
+        self.disclosures = context.codec("Disclosure")
+        self.audits = context.codec("AuditRecord")
+        self.dead_letters = DeadLetters(context)
+        self.keys = context.keys()
+        self.clock = context.clock
         self.disclosed = 0
-
-    def flush(self) -> list[Output]:
-        return []
-
-    def restore(self, key: bytes, value: bytes | None) -> None:
-        raise NotImplementedError("route keeps no state")
 
     def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         now = self.clock()
@@ -105,7 +77,7 @@ class RouteStep:
                 json_form=json_form,
             )
             key = disclosure["disclosure_id"].encode()
-            topic = self.prefix + feed_topic(agreement.recipient)
+            topic = self.topics.feed(agreement.recipient)
             outputs.append(Output(topic, key, self.disclosures.encode(disclosure)))
             outputs.append(Output(self.pending, key, self.audits.encode(pending)))
         self.disclosed += len(outputs) // 2

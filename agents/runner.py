@@ -1,10 +1,11 @@
 """The exactly-once mechanism of every agent: a transactional consume-transform-produce loop.
 
-Each agent is a :class:`Step`: it turns one input record into output records (to other topics,
-and to its own state changelog). The runner reads a batch with ``read_committed``, and in ONE
-Kafka transaction sends every output and the consumer offsets of the batch. A crash anywhere
-aborts the open transaction; on restart the step's state is rebuilt from its changelog, which
-holds exactly what the committed transactions wrote, and the batch is processed again.
+Each agent (:class:`agents.base.Agent`) turns one input record into output records (to other
+topics, and to its own state changelog). The runner reads a batch with ``read_committed``,
+and in ONE Kafka transaction sends every output and the consumer offsets of the batch. A crash
+anywhere aborts the open transaction; on restart the agent's state is rebuilt from its
+changelog, which holds exactly what the committed transactions wrote, and the batch is
+processed again.
 
 Why not faust-streaming: its ``exactly_once`` mode has open reports of duplicates under
 read_committed after a kill (faust-streaming/faust#517), of sends outside the transaction
@@ -12,65 +13,32 @@ read_committed after a kill (faust-streaming/faust#517), of sends outside the tr
 tasks after its own consumer group has joined, which took 34 s here after a crash. This loop
 uses aiokafka, the client Faust runs on, directly.
 
-One worker runs each step: the transactional id is fixed per step and topic prefix, so a second
+One worker runs each agent: the transactional id is fixed per agent and topic prefix, so a second
 instance fences the first instead of disclosing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from agents.views import TopicView, partitions_of, read_to_end
+from agents.base import Agent
+from agents.views import partitions_of, read_to_end
 from streams.settings import Settings
+from streams.topics import Topics
 
-__all__ = ["Output", "Step", "StepRunner"]
+__all__ = ["AgentRunner"]
 
 log = structlog.get_logger(__name__)
-
-
-class Output(NamedTuple):
-    """One record a step wants written, in the same transaction as its input's offset."""
-
-    topic: str
-    """Full topic name, prefix included."""
-    key: bytes | None
-    """Message key."""
-    value: bytes | None
-    """Message value; None is a tombstone on a compacted topic."""
-
-
-class Step(Protocol):
-    """What an agent provides to the runner."""
-
-    name: str
-    """Short name: intake, enrich, route, sequencer."""
-    source: str
-    """Full name of the topic it consumes."""
-    state_topic: str | None
-    """Full name of its compacted state changelog, or None when it keeps no state."""
-    views: Sequence[TopicView[Any]]
-    """Reference views that must be caught up before the first record is processed."""
-
-    def restore(self, key: bytes, value: bytes | None) -> None:
-        """Apply one changelog record while state is rebuilt at start."""
-
-    def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
-        """Turn one input record into outputs; raise only for a bug or a broken dependency."""
-
-    def flush(self) -> list[Output]:
-        """Outputs due now whatever the input (e.g. a checkpoint); called after every poll."""
 
 
 async def _assign_from_committed(consumer: AIOKafkaConsumer, topic: str) -> None:
     """Own every partition of ``topic`` and resume each at the group's committed offset.
 
-    Manual assignment, not group membership: one worker runs each step (its transactional id
+    Manual assignment, not group membership: one worker runs each agent (its transactional id
     fences any other), so a restart after a crash resumes at once instead of waiting for the
     dead member's session to time out.
     """
@@ -84,14 +52,14 @@ async def _assign_from_committed(consumer: AIOKafkaConsumer, topic: str) -> None
             consumer.seek(partition, committed)
 
 
-class StepRunner:
-    """Runs one step until :meth:`stop`, committing outputs and offsets together."""
+class AgentRunner:
+    """Runs one agent until :meth:`stop`, committing outputs and offsets together."""
 
-    def __init__(self, settings: Settings, step: Step, *, batch: int = 500) -> None:
+    def __init__(self, settings: Settings, agent: Agent, *, batch: int = 500) -> None:
         self.settings = settings
-        self.step = step
+        self.agent = agent
         self.batch = batch
-        self.group_id = f"{settings.topic_prefix}intelshare-{step.name}"
+        self.group_id = Topics(settings.topic_prefix).agent_group(agent.name)
         self.processed = 0
         self.started = False
         self._stopping = asyncio.Event()
@@ -103,12 +71,12 @@ class StepRunner:
     async def run(self) -> None:
         """Restore state, wait for the views, then process until stopped."""
         bootstrap = self.settings.bootstrap_servers
-        if self.step.state_topic is not None:
-            records = await read_to_end(self.settings, self.step.state_topic)
+        if self.agent.state_topic is not None:
+            records = await read_to_end(self.settings, self.agent.state_topic)
             for record in records:
-                self.step.restore(record.key or b"", record.value)
-            log.info("state_restored", step=self.step.name, records=len(records))
-        for view in self.step.views:
+                self.agent.restore(record.key or b"", record.value)
+            log.info("state_restored", agent=self.agent.name, records=len(records))
+        for view in self.agent.views:
             await view.ready()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -129,9 +97,9 @@ class StepRunner:
         )
         await producer.start()
         await consumer.start()
-        await _assign_from_committed(consumer, self.step.source)
+        await _assign_from_committed(consumer, self.agent.source)
         self.started = True
-        log.info("step_started", step=self.step.name, source=self.step.source)
+        log.info("agent_started", agent=self.agent.name, source=self.agent.source)
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=self.batch)
@@ -139,7 +107,7 @@ class StepRunner:
         finally:
             await consumer.stop()
             await producer.stop()
-            log.info("step_stopped", step=self.step.name, processed=self.processed)
+            log.info("agent_stopped", agent=self.agent.name, processed=self.processed)
 
     async def _commit(
         self,
@@ -150,9 +118,9 @@ class StepRunner:
             output
             for records in batches.values()
             for record in records
-            for output in self.step.process(record)
+            for output in self.agent.process(record)
         ]
-        outputs.extend(self.step.flush())
+        outputs.extend(self.agent.flush())
         if not outputs and not batches:
             return
         offsets = {partition: records[-1].offset + 1 for partition, records in batches.items()}

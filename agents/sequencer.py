@@ -11,51 +11,36 @@ within ``checkpoint_seconds`` or every ``checkpoint_records``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
-from agents.keys import ExchangeKeys
-from agents.runner import Output
-from agents.views import TopicView
-from streams.chain import GENESIS, seal_record
-from streams.checkpoint import sign_checkpoint
-from streams.codec import Codec
-from streams.merkle import Frontier, leaf_hash
-from streams.settings import Settings
+from agents.base import Agent, Context, Output
+from streams.audit.chain import GENESIS, seal_record
+from streams.audit.checkpoint import sign_checkpoint
+from streams.audit.merkle import Frontier, leaf_hash
 
-__all__ = ["SequencerStep"]
+__all__ = ["SequencerAgent"]
 
 HEAD = b"head"
 
 
-class SequencerStep:
+class SequencerAgent(Agent):
     """Chains pending audit entries into intel.audit and signs checkpoints of the log."""
 
-    name: str = "sequencer"
-    views: Sequence[TopicView[Any]] = ()
+    name = "sequencer"
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        audits: Codec,
-        checkpoints: Codec,
-        keys: ExchangeKeys,
-        clock: Callable[[], datetime],
-    ) -> None:
-        prefix = settings.topic_prefix
-        self.source = prefix + "intel.audit.pending"
-        self.audit = prefix + "intel.audit"
-        self.checkpoint_topic = prefix + "intel.audit.checkpoints"
-        self.changelog = prefix + "intelshare.sequencer-changelog"
-        self.state_topic: str | None = self.changelog
-        self.audits = audits
-        self.checkpoints = checkpoints
-        self.keys = keys
-        self.clock = clock
+    def __init__(self, context: Context) -> None:
+        settings = context.settings
+        self.source = context.topics.audit_pending
+        self.audit = context.topics.audit
+        self.checkpoint_topic = context.topics.checkpoints
+        self.changelog = context.topics.changelog(self.name)
+        self.state_topic = self.changelog
+        self.audits = context.codec("AuditRecord")
+        self.checkpoints = context.codec("Checkpoint")
+        self.keys = context.keys()
+        self.clock = context.clock
         self.every_seconds = settings.checkpoint_seconds
         self.every_records = settings.checkpoint_records
         self.head = GENESIS

@@ -36,12 +36,12 @@ from ops import broker
 from ops.demo import intelshare
 from ops.demo_data import of_type, reference_data, workload
 from ops.runtime import free_port, isolated, launch_worker, stop_worker, wait_for
-from streams.clients import consumer, create_topics, producer, read_topic
-from streams.codec import Codec
+from streams.core.codec import Codec
+from streams.core.schemas import SchemaSet
+from streams.kafka.clients import consumer, create_topics, producer, read_topic
+from streams.kafka.submit import Candidate, Submitter
 from streams.log import configure_logging
-from streams.schemas import SchemaSet
 from streams.settings import Settings
-from streams.submit import Candidate, Submitter
 from streams.topics import TopicSpec
 
 AGENCIES = ("b-one", "b-two", "b-three")
@@ -225,11 +225,11 @@ def run(
         setup(settings, now)
         if split:
             # route, the costliest agent, in a process of its own: two cores instead of one
-            env = dict(os.environ) | {"INTELSHARE_WORKER_STEPS": "intake,enrich,sequencer"}
+            env = dict(os.environ) | {"INTELSHARE_WORKER_AGENTS": "intake,enrich,sequencer"}
             worker = launch_worker(work / "worker.log", port, env)
             route_port = free_port()
             route_env = dict(os.environ) | {
-                "INTELSHARE_WORKER_STEPS": "route",
+                "INTELSHARE_WORKER_AGENTS": "route",
                 "INTELSHARE_WEB_PORT": str(route_port),
             }
             route_worker = launch_worker(work / "route-worker.log", route_port, route_env)

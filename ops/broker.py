@@ -34,8 +34,8 @@ from typing import NamedTuple
 
 import structlog
 
-from streams.clients import admin_client
 from streams.errors import BrokerError
+from streams.kafka.clients import admin_client
 from streams.settings import PROJECT_ROOT, Settings
 
 __all__ = [

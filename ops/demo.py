@@ -27,14 +27,15 @@ from ops import broker
 from ops.demo_data import AGENCIES, demo_agreements, demo_reports, of_type, reference_data
 from ops.runtime import isolated, launch_worker, settled, stop_worker, wait_for, worker_status
 from streams import cli
-from streams.chain import verify_chain
-from streams.clients import publish, read_topic
-from streams.codec import Codec
-from streams.consume import FeedReader
-from streams.crypto import key_id, load_x25519_private, parse_ed25519_public
+from streams.audit.chain import verify_chain
+from streams.core.codec import Codec
+from streams.core.crypto import key_id, parse_ed25519_public
+from streams.core.keyfiles import load_x25519_private
+from streams.core.schemas import SchemaSet
 from streams.errors import IntelshareError
+from streams.kafka.clients import publish, read_topic
+from streams.kafka.consume import FeedReader
 from streams.log import configure_logging
-from streams.schemas import SchemaSet
 from streams.settings import Settings
 
 SEED = 20261126

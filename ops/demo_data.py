@@ -37,10 +37,10 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from streams.codec import MAGIC, Codec
-from streams.policy import AGREEMENT_FIELDS, MATCH_FIELDS, Agreement, parse_agreement, route
-from streams.report import Tlp, validate_report
-from streams.schemas import SchemaSet
+from streams.core.codec import MAGIC, Codec
+from streams.core.policy import AGREEMENT_FIELDS, MATCH_FIELDS, Agreement, parse_agreement, route
+from streams.core.report import Tlp, validate_report
+from streams.core.schemas import SchemaSet
 from streams.settings import PROJECT_ROOT
 
 __all__ = [

@@ -51,8 +51,9 @@ class Settings:
     """Largest encoded report accepted; larger ones are rejected, never truncated."""
     request_timeout: float = 15.0
     """Seconds a client waits for the broker before giving up with a clear error."""
-    worker_steps: str = "intake,enrich,route,sequencer"
-    """The agents one worker process runs; split them over processes to use more cores."""
+    worker_agents: str = "intake,enrich,route,sequencer"
+    """The agents one worker process runs; split them over processes to use more cores
+    (``INTELSHARE_WORKER_AGENTS``; the older name ``INTELSHARE_WORKER_STEPS`` is read too)."""
     web_host: str = "127.0.0.1"
     """Address of the worker's web views; only a container should widen it."""
     web_port: int = 6066
@@ -134,6 +135,11 @@ class Settings:
             key = f"INTELSHARE_{field.name.upper()}"
             if key in env:
                 values[field.name] = env[key]
+        if "INTELSHARE_WORKER_STEPS" in env and "INTELSHARE_WORKER_AGENTS" not in env:
+            values["worker_agents"] = env["INTELSHARE_WORKER_STEPS"]
+        if "worker_steps" in values:  # its older name, in an intelshare.toml
+            values.setdefault("worker_agents", values["worker_steps"])
+            del values["worker_steps"]
         if "KAFKA_BOOTSTRAP_SERVERS" in env:
             values["bootstrap_servers"] = env["KAFKA_BOOTSTRAP_SERVERS"]
         elif "broker_port" in values and "bootstrap_servers" not in values:

@@ -1,7 +1,8 @@
 """The topic catalogue: every ``intel.*`` topic of DESIGN.md, its partitions and its configuration.
 
-This is the one place topic names live. Names are the contract; ``Settings.topic_prefix`` is
-prepended (empty in production, unique per integration test).
+This is the one place topic names, consumer group names and transactional ids live: every
+other module asks :class:`Topics` (built from ``Settings.topic_prefix``, empty in production,
+unique per integration test) for them. Names are the contract.
 
 Keys: ``intel.submissions``, ``intel.validated`` and ``intel.enriched`` are keyed by
 ``event_id``, so every copy of one report lands on one partition, in order, for deduplication;
@@ -11,15 +12,33 @@ topics by disclosure id.
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
+from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.errors import ConfigError
 
-__all__ = ["CATALOGUE", "INTERNAL", "TopicSpec", "feed_spec", "feed_topic"]
+__all__ = ["CATALOGUE", "INTERNAL", "TopicSpec", "Topics", "feed_spec", "feed_topic"]
 
 DAY_MS = 24 * 60 * 60 * 1000
-_AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+SUBMISSIONS = "intel.submissions"
+VALIDATED = "intel.validated"
+ENRICHED = "intel.enriched"
+DEADLETTER = "intel.deadletter"
+AUDIT_PENDING = "intel.audit.pending"
+AUDIT = "intel.audit"
+CHECKPOINTS = "intel.audit.checkpoints"
+RECEIPTS = "intel.receipts"
+AGREEMENTS = "intel.agreements"
+FACILITIES = "intel.ref.facilities"
+SUBJECTS = "intel.ref.subjects"
+AGENCIES = "intel.ref.agencies"
+FEED_PREFIX = "intel.feed."
+INTEL_PREFIX = "intel."
+"""Every topic of the contract starts with this (the worker's ACLs grant it as a prefix)."""
+INTERNAL_PREFIX = "intelshare."
+"""The agents' own changelogs start with this."""
+GROUP_PREFIX = "intelshare-"
+"""Consumer groups and transactional ids start with this."""
 
 
 class TopicSpec(NamedTuple):
@@ -43,23 +62,23 @@ _FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes":
 _COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
 
 CATALOGUE: tuple[TopicSpec, ...] = (
-    TopicSpec("intel.submissions", 3, _retain(30), "reports as units submitted them"),
-    TopicSpec("intel.validated", 3, _retain(30), "reports that decoded and validated"),
-    TopicSpec("intel.enriched", 3, _retain(30), "reports with reference data and dedup marks"),
-    TopicSpec("intel.deadletter", 1, _retain(365), "rejected bytes with reason and origin"),
-    TopicSpec("intel.audit.pending", 1, _retain(30), "audit entries awaiting the sequencer"),
-    TopicSpec("intel.audit", 1, _FOREVER, "the hash-chained, signed audit log"),
-    TopicSpec("intel.audit.checkpoints", 1, _FOREVER, "signed tree heads of the audit log"),
-    TopicSpec("intel.receipts", 3, _FOREVER, "agencies' signed consultation receipts"),
-    TopicSpec("intel.agreements", 1, _COMPACT, "sharing agreements, latest version per id"),
-    TopicSpec("intel.ref.facilities", 1, _COMPACT, "facility reference data"),
-    TopicSpec("intel.ref.subjects", 1, _COMPACT, "subject reference data"),
-    TopicSpec("intel.ref.agencies", 1, _COMPACT, "partner agencies and their public keys"),
+    TopicSpec(SUBMISSIONS, 3, _retain(30), "reports as units submitted them"),
+    TopicSpec(VALIDATED, 3, _retain(30), "reports that decoded and validated"),
+    TopicSpec(ENRICHED, 3, _retain(30), "reports with reference data and dedup marks"),
+    TopicSpec(DEADLETTER, 1, _retain(365), "rejected bytes with reason and origin"),
+    TopicSpec(AUDIT_PENDING, 1, _retain(30), "audit entries awaiting the sequencer"),
+    TopicSpec(AUDIT, 1, _FOREVER, "the hash-chained, signed audit log"),
+    TopicSpec(CHECKPOINTS, 1, _FOREVER, "signed tree heads of the audit log"),
+    TopicSpec(RECEIPTS, 3, _FOREVER, "agencies' signed consultation receipts"),
+    TopicSpec(AGREEMENTS, 1, _COMPACT, "sharing agreements, latest version per id"),
+    TopicSpec(FACILITIES, 1, _COMPACT, "facility reference data"),
+    TopicSpec(SUBJECTS, 1, _COMPACT, "subject reference data"),
+    TopicSpec(AGENCIES, 1, _COMPACT, "partner agencies and their public keys"),
 )
 
 INTERNAL: tuple[TopicSpec, ...] = (
-    TopicSpec("intelshare.enrich-changelog", 1, _COMPACT, "dedup state of the enrich agent (JSON)"),
-    TopicSpec("intelshare.sequencer-changelog", 1, _COMPACT, "chain head of the sequencer (JSON)"),
+    TopicSpec(f"{INTERNAL_PREFIX}enrich-changelog", 1, _COMPACT, "dedup state of the enrich agent"),
+    TopicSpec(f"{INTERNAL_PREFIX}sequencer-changelog", 1, _COMPACT, "chain head of the sequencer"),
 )
 """The agents' own state changelogs: internal, outside the intel.* contract."""
 
@@ -68,11 +87,52 @@ _FEED_CONFIG = _retain(365)
 
 def feed_topic(agency_id: str) -> str:
     """``intel.feed.<agency>``, refusing ids that would make an unsafe topic name."""
-    if not _AGENCY_ID.fullmatch(agency_id):
-        raise ConfigError(f"agency id {agency_id!r} must be 1-63 lower-case letters, digits or '-'")
-    return f"intel.feed.{agency_id}"
+    if not isinstance(agency_id, str) or not AGENCY_ID.fullmatch(agency_id):
+        raise ConfigError(f"agency id {agency_id!r} must be {AGENCY_RULE}")
+    return FEED_PREFIX + agency_id
 
 
 def feed_spec(agency_id: str) -> TopicSpec:
     """The catalogue entry of one agency's feed."""
     return TopicSpec(feed_topic(agency_id), 3, dict(_FEED_CONFIG), f"disclosures to {agency_id}")
+
+
+class Topics:
+    """Every name one deployment uses, with its prefix: ``Topics(settings.topic_prefix)``."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.submissions = prefix + SUBMISSIONS
+        self.validated = prefix + VALIDATED
+        self.enriched = prefix + ENRICHED
+        self.deadletter = prefix + DEADLETTER
+        self.audit_pending = prefix + AUDIT_PENDING
+        self.audit = prefix + AUDIT
+        self.checkpoints = prefix + CHECKPOINTS
+        self.receipts = prefix + RECEIPTS
+        self.agreements = prefix + AGREEMENTS
+        self.facilities = prefix + FACILITIES
+        self.subjects = prefix + SUBJECTS
+        self.agencies = prefix + AGENCIES
+        self.intel = prefix + INTEL_PREFIX
+        self.internal = prefix + INTERNAL_PREFIX
+        self.groups = prefix + GROUP_PREFIX
+        self.oversight_group = prefix + GROUP_PREFIX + "oversight"
+        """The oversight body's consumer group."""
+
+    def feed(self, agency_id: str) -> str:
+        """``intel.feed.<agency>`` with the prefix; ConfigError for an unsafe agency id."""
+        return self.prefix + feed_topic(agency_id)
+
+    def changelog(self, agent: str) -> str:
+        """The compacted state changelog of one agent."""
+        return f"{self.internal}{agent}-changelog"
+
+    def agent_group(self, agent: str) -> str:
+        """Consumer group (and transactional id stem) of one agent."""
+        return f"{self.groups}{agent}"
+
+    def agency_group(self, agency_id: str) -> str:
+        """The consumer group an agency reads its feed with."""
+        feed_topic(agency_id)
+        return f"{self.groups}agency-{agency_id}"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.clients import admin_client, create_topics
 from streams.errors import IntelshareError
+from streams.kafka.clients import admin_client, create_topics
 from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL
 

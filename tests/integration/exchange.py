@@ -15,15 +15,16 @@ from typing import Any
 import yaml
 
 from ops.runtime import wait_for
-from streams.chain import verify_chain
-from streams.clients import create_topics
-from streams.codec import Codec
-from streams.consume import FeedReader
-from streams.crypto import key_id, load_x25519_private, parse_ed25519_public
+from streams.audit.chain import verify_chain
+from streams.core.codec import Codec
+from streams.core.crypto import key_id, parse_ed25519_public
+from streams.core.keyfiles import load_x25519_private
+from streams.core.schemas import SchemaSet
 from streams.errors import IntelshareError
-from streams.schemas import SchemaSet
+from streams.kafka.clients import create_topics
+from streams.kafka.consume import FeedReader
+from streams.kafka.submit import Candidate, Submitter
 from streams.settings import PROJECT_ROOT, Settings
-from streams.submit import Candidate, Submitter
 from streams.topics import CATALOGUE, INTERNAL
 from tests.integration.helpers import read_all, run_cli
 from tests.integration.worker import Worker
@@ -85,7 +86,7 @@ class Exchange:
 
     def send_raw(self, values: list[bytes | None]) -> None:
         """Put bytes on intel.submissions as a hostile or broken producer would."""
-        from streams.clients import publish
+        from streams.kafka.clients import publish
 
         topic = self.settings.topic_prefix + "intel.submissions"
         publish(self.settings, topic, [(b"raw", v) for v in values])

@@ -9,7 +9,7 @@ from typing import Any
 
 from kafka import TopicPartition
 
-from streams.clients import consumer
+from streams.kafka.clients import consumer
 from streams.settings import Settings
 
 

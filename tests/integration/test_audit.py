@@ -11,9 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import TopicPartition
 
-from streams.chain import seal_record
-from streams.clients import admin_client, publish, read_topic
-from streams.codec import Codec
+from streams.audit.chain import seal_record
+from streams.core.codec import Codec
+from streams.kafka.clients import admin_client, publish, read_topic
 from tests.factories import incident
 from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
 
@@ -129,7 +129,7 @@ def test_export_verifies_offline(audited: Exchange, tmp_path: Path) -> None:
 
 
 def _forged(rows: list[dict[str, Any]], at: int) -> dict[str, Any]:
-    from streams.audit import export_row, import_row
+    from streams.audit.records import export_row, import_row
 
     record = import_row(rows[at], "row")
     forged = seal_record(

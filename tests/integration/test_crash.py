@@ -84,8 +84,8 @@ def test_route_in_its_own_process_killed_mid_stream(kafka_bootstrap: str, tmp_pa
     x.agency("c-one")
     x.reference([facility("KZ-F-1", "KZ")])
     x.agreements([agreement("C-1", "c-one")])
-    x.worker.env["INTELSHARE_WORKER_STEPS"] = "intake,enrich,sequencer"
-    route = Worker(x.env | {"INTELSHARE_WORKER_STEPS": "route"}, tmp_path / "route")
+    x.worker.env["INTELSHARE_WORKER_AGENTS"] = "intake,enrich,sequencer"
+    route = Worker(x.env | {"INTELSHARE_WORKER_AGENTS": "route"}, tmp_path / "route")
     (tmp_path / "route").mkdir()
     x.worker.start()
     route.start()

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from streams.codec import MAGIC, Codec
-from streams.report import report_to_json, validate_report
+from streams.core.codec import MAGIC, Codec
+from streams.core.report import report_to_json, validate_report
 from tests.factories import incident, observation
 from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from ops.runtime import free_port
-from streams.auditlog import latest_checkpoint
+from streams.kafka.auditlog import latest_checkpoint
 from tests.factories import incident
 from tests.integration.exchange import Exchange, agreement, facility, wait_until
 

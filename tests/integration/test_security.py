@@ -18,7 +18,8 @@ from typing import Any
 import kafka.errors
 import pytest
 
-from streams.clients import (
+from streams.errors import AuthenticationFailedError, IntelshareError, NotAuthorisedError
+from streams.kafka.clients import (
     admin_client,
     consumer,
     create_topics,
@@ -26,10 +27,9 @@ from streams.clients import (
     publish,
     translate_errors,
 )
-from streams.errors import AuthenticationFailedError, IntelshareError, NotAuthorisedError
+from streams.kafka.users import Role, add_user
 from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL, feed_spec
-from streams.users import Role, add_user
 from tests.integration.helpers import run_cli
 
 BROKER_PORT, CONTROLLER_PORT = 19592, 19593

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.codec import Codec
-from streams.report import report_to_json
-from streams.schemas import SchemaSet
+from streams.core.codec import Codec
+from streams.core.report import report_to_json
+from streams.core.schemas import SchemaSet
 from streams.settings import PROJECT_ROOT, Settings
 from tests.factories import incident, observation
 from tests.integration.helpers import read_all, run_cli

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from streams.clients import admin_client
+from streams.kafka.clients import admin_client
 from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL
 from tests.integration.helpers import run_cli

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from streams.policy import Agreement, parse_agreement
-from streams.report import validate_report
+from streams.core.policy import Agreement, parse_agreement
+from streams.core.report import validate_report
 from tests.factories import NOW, incident
 
 

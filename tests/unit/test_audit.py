@@ -8,10 +8,18 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from streams.audit import AuditFilter, export_row, import_row, matches, reconcile, stats, to_csv
-from streams.chain import GENESIS, seal_record, verify_chain
-from streams.crypto import key_id
-from streams.disclosure import build_disclosure
+from streams.audit.chain import GENESIS, seal_record, verify_chain
+from streams.audit.records import (
+    AuditFilter,
+    export_row,
+    import_row,
+    matches,
+    reconcile,
+    stats,
+    to_csv,
+)
+from streams.core.crypto import key_id
+from streams.core.disclosure import build_disclosure
 from tests.factories import NOW
 from tests.unit.core import enriched, make_agreement
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from streams.chain import (
+from streams.audit.chain import (
     GENESIS,
     HASHED_FIELDS,
     ChainVerifier,
@@ -16,10 +16,10 @@ from streams.chain import (
     seal_record,
     verify_chain,
 )
-from streams.codec import Codec
-from streams.crypto import key_id
+from streams.core.codec import Codec
+from streams.core.crypto import key_id
+from streams.core.schemas import SchemaSet
 from streams.errors import ChainBrokenError
-from streams.schemas import SchemaSet
 from streams.settings import PROJECT_ROOT
 from tests.factories import NOW
 

@@ -8,11 +8,16 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from streams.chain import GENESIS, seal_record
-from streams.checkpoint import check_proof, log_against_checkpoint, make_proof, sign_checkpoint
-from streams.crypto import key_id
+from streams.audit.chain import GENESIS, seal_record
+from streams.audit.checkpoint import (
+    check_proof,
+    log_against_checkpoint,
+    make_proof,
+    sign_checkpoint,
+)
+from streams.audit.merkle import Frontier, leaf_hash
+from streams.core.crypto import key_id
 from streams.errors import SignatureError
-from streams.merkle import Frontier, leaf_hash
 from tests.factories import NOW
 from tests.unit.test_chain import pending
 

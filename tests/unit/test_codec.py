@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from streams.codec import MAGIC, Codec
+from streams.core.codec import MAGIC, Codec
+from streams.core.report import report_to_json, validate_report
+from streams.core.schemas import SchemaSet
 from streams.errors import (
     DecodeError,
     NotSingleObjectError,
     TruncatedRecordError,
     UnknownSchemaError,
 )
-from streams.report import report_to_json, validate_report
-from streams.schemas import SchemaSet
 from streams.settings import PROJECT_ROOT
 from tests.factories import NOW, incident, observation
 

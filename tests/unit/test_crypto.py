@@ -14,26 +14,28 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from streams.crypto import (
+from streams.core.canonical import canonical
+from streams.core.crypto import (
     Pseudonymiser,
     Sealed,
-    canonical,
     disclosure_aad,
-    generate_agency_keys,
-    generate_exchange_keys,
     key_id,
-    load_ed25519_private,
-    load_pseudonym_secret,
-    load_x25519_private,
     open_sealed,
     parse_ed25519_public,
     parse_x25519_public,
     pseudonym,
     seal,
     sign,
-    to_millis,
     verify,
 )
+from streams.core.keyfiles import (
+    generate_agency_keys,
+    generate_exchange_keys,
+    load_ed25519_private,
+    load_pseudonym_secret,
+    load_x25519_private,
+)
+from streams.core.times import to_millis
 from streams.errors import ConfigError, DecryptionError, KeyFileError, SignatureError
 
 AAD = disclosure_aad("d-1", "kz-knb")

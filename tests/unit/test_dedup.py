@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from streams.dedup import DedupState
-from streams.report import validate_report
+from streams.core.dedup import DedupState
+from streams.core.report import validate_report
 from tests.factories import NOW, incident
 
 

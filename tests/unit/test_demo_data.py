@@ -25,14 +25,14 @@ from ops.demo_data import (
     reference_data,
     workload,
 )
-from streams.codec import Codec
-from streams.dedup import DedupState, Verdict, content_digest
-from streams.enrich import enrich, facility_of
+from streams.core.codec import Codec
+from streams.core.dedup import DedupState, Verdict, content_digest
+from streams.core.enrich import enrich, facility_of
+from streams.core.policy import parse_agreement, route
+from streams.core.reference import parse_reference_line
+from streams.core.report import Tlp, validate_report
+from streams.core.schemas import SchemaSet
 from streams.errors import DecodeError, ReportInvalidError
-from streams.policy import parse_agreement, route
-from streams.reference import parse_reference_line
-from streams.report import Tlp, validate_report
-from streams.schemas import SchemaSet
 from streams.settings import PROJECT_ROOT
 from tests.factories import NOW
 

@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from streams.codec import Codec
-from streams.crypto import Pseudonymiser, key_id
-from streams.disclosure import (
+from streams.core.codec import Codec
+from streams.core.crypto import Pseudonymiser, key_id
+from streams.core.disclosure import (
     SIGNED_FIELDS,
     build_disclosure,
     disclosure_id,
@@ -22,9 +22,9 @@ from streams.disclosure import (
     payload_bytes,
     signed_bytes,
 )
+from streams.core.minimise import minimise
+from streams.core.schemas import SchemaSet
 from streams.errors import DecryptionError, SignatureError
-from streams.minimise import minimise
-from streams.schemas import SchemaSet
 from streams.settings import PROJECT_ROOT
 from tests.factories import NOW
 from tests.unit.core import enriched, make_agreement

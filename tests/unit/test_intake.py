@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from streams.codec import Codec
+from streams.core.codec import Codec
+from streams.core.intake import Origin, check_submission, dead_letter_record
+from streams.core.report import validate_report
+from streams.core.schemas import SchemaSet
 from streams.errors import DecodeError, IntelshareError, ReportInvalidError, UnknownSchemaError
-from streams.intake import Origin, check_submission, dead_letter_record
-from streams.report import validate_report
-from streams.schemas import SchemaSet
 from streams.settings import PROJECT_ROOT
 from tests.factories import NOW, incident
 

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from streams.merkle import Frontier, inclusion_proof, leaf_hash, root_from_proof, tree_hash
+from streams.audit.merkle import Frontier, inclusion_proof, leaf_hash, root_from_proof, tree_hash
 
 LEAVES = [leaf_hash(bytes([i])) for i in range(40)]
 
@@ -19,7 +19,7 @@ def test_empty_and_single_trees() -> None:
 
 def test_rfc_9162_shape_for_three_leaves() -> None:
     """Three leaves: the left subtree holds two (the largest power of two below three)."""
-    from streams.merkle import node_hash
+    from streams.audit.merkle import node_hash
 
     a, b, c = LEAVES[:3]
     assert tree_hash([a, b, c]) == node_hash(node_hash(a, b), c)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from streams.crypto import Pseudonymiser
-from streams.minimise import minimise, oversight_subjects
-from streams.policy import DISCLOSABLE
+from streams.core.crypto import Pseudonymiser
+from streams.core.minimise import minimise, oversight_subjects
+from streams.core.policy import DISCLOSABLE
 from tests.unit.core import enriched, make_agreement
 
 SECRET = bytes(range(32))

@@ -9,25 +9,25 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from streams.audit import AuditFilter
-from streams.chain import GENESIS, seal_record
-from streams.checkpoint import sign_checkpoint
-from streams.crypto import key_id
+from streams.audit.chain import GENESIS, seal_record
+from streams.audit.checkpoint import sign_checkpoint
+from streams.audit.merkle import leaf_hash, tree_hash
+from streams.audit.records import AuditFilter, parse_filter
+from streams.audit.verify import VerificationKeys, verify_log
+from streams.core.crypto import key_id
 from streams.errors import ConfigError
-from streams.merkle import leaf_hash, tree_hash
-from streams.oversight import (
-    chain_status,
+from streams.web.app import Snapshot, SnapshotCache
+from streams.web.page import (
     chart_svg,
     disclosure_row,
-    filter_from_query,
     render_page,
 )
-from streams.oversight_web import Snapshot, SnapshotCache
 from tests.factories import NOW
 
 KEY = Ed25519PrivateKey.generate()
 KID = key_id(KEY.public_key().public_bytes_raw())
 KEYS = {KID: KEY.public_key()}
+VERIFY = VerificationKeys(KEYS, {})
 
 
 def records(recipients: list[str]) -> list[dict[str, Any]]:
@@ -70,7 +70,7 @@ def checkpoint(chain: list[dict[str, Any]]) -> dict[str, Any]:
 def test_sound_chain_is_verified_against_its_checkpoint() -> None:
     """A sound log under a matching checkpoint is reported verified with its record count."""
     chain = records(["a", "b", "a"])
-    status = chain_status(chain, checkpoint(chain), KEYS)
+    status = verify_log(chain, checkpoint(chain), VERIFY)
     assert status.sound
     assert status.records == 3
 
@@ -79,7 +79,7 @@ def test_changed_record_is_reported_by_sequence() -> None:
     """A record changed after signing is reported with its sequence number."""
     chain = records(["a", "b", "a", "b"])
     chain[2] = dict(chain[2], recipient="c")
-    status = chain_status(chain, None, KEYS)
+    status = verify_log(chain, None, VERIFY)
     assert not status.sound
     assert status.broken_at == 2
 
@@ -87,25 +87,25 @@ def test_changed_record_is_reported_by_sequence() -> None:
 def test_cut_tail_is_found_against_the_checkpoint() -> None:
     """Records removed from the end are caught by the checkpoint, not by the chain."""
     chain = records(["a", "b", "a"])
-    status = chain_status(chain[:2], checkpoint(chain), KEYS)
+    status = verify_log(chain[:2], checkpoint(chain), VERIFY)
     assert not status.sound
     assert "checkpoint" in status.detail
 
 
 def test_filters_from_query_ignore_empty_values_and_refuse_bad_times() -> None:
     """Empty fields mean no filter; a time without a zone is a ConfigError."""
-    wanted = filter_from_query({"recipient": "a", "agreement": "", "since": "2026-11-01T00:00Z"})
+    wanted = parse_filter({"recipient": "a", "agreement": "", "since": "2026-11-01T00:00Z"})
     assert wanted.recipient == "a"
     assert wanted.agreement is None
     assert wanted.since is not None
     with pytest.raises(ConfigError, match="time zone"):
-        filter_from_query({"until": "2026-11-01T00:00"})
+        parse_filter({"until": "2026-11-01T00:00"})
 
 
 def test_page_counts_filters_and_shows_no_payload() -> None:
     """Counts are over the whole log; the table holds only the filtered disclosures."""
     chain = records(["a", "b", "a"])
-    page = render_page(chain, checkpoint(chain), chain_status(chain, None, KEYS), AuditFilter("a"))
+    page = render_page(chain, checkpoint(chain), verify_log(chain, None, VERIFY), AuditFilter("a"))
     assert '<span id="total">3</span>' in page
     assert '<span id="shown">2</span>' in page
     assert page.count('<tr class="disclosure">') == 2
@@ -117,7 +117,7 @@ def test_page_counts_filters_and_shows_no_payload() -> None:
 def test_everything_from_the_log_is_escaped() -> None:
     """A hostile value in the log appears as text, never as markup."""
     chain = records(["<script>alert(1)</script>"])
-    page = render_page(chain, None, chain_status(chain, None, KEYS), AuditFilter())
+    page = render_page(chain, None, verify_log(chain, None, VERIFY), AuditFilter())
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
 
@@ -157,7 +157,7 @@ def test_cache_reads_again_only_when_stale() -> None:
 
     def read() -> Snapshot:
         reads.append(1)
-        return Snapshot([], None, chain_status([], None, KEYS), {})
+        return Snapshot([], None, verify_log([], None, VERIFY), {})
 
     async def scenario() -> None:
         cache = SnapshotCache(read, ttl=3.0, clock=lambda: now[0])

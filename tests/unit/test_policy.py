@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.codec import Codec
-from streams.errors import AgreementInvalidError
-from streams.policy import (
+from streams.core.codec import Codec
+from streams.core.policy import (
     Agreement,
     Decision,
     agreement_from_record,
@@ -20,8 +19,9 @@ from streams.policy import (
     parse_agreement,
     route,
 )
-from streams.report import Handling, Kind, Tlp
-from streams.schemas import SchemaSet
+from streams.core.report import Handling, Kind, Tlp
+from streams.core.schemas import SchemaSet
+from streams.errors import AgreementInvalidError
 from streams.settings import PROJECT_ROOT
 from tests.factories import NOW
 from tests.unit.core import enriched, make_agreement

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from streams.receipts import make_receipt, received_times
+from streams.audit.receipts import make_receipt, received_times
 from tests.factories import NOW
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from streams.codec import Codec
+from streams.core.codec import Codec
+from streams.core.reference import ReferenceRecord, parse_reference_line, read_reference_lines
+from streams.core.schemas import SchemaSet
 from streams.errors import ReferenceInvalidError
-from streams.reference import ReferenceRecord, parse_reference_line, read_reference_lines
-from streams.schemas import SchemaSet
 from streams.settings import PROJECT_ROOT
 from tests.factories import NOW
 
@@ -120,9 +120,9 @@ def test_agency_line_becomes_an_agency_record_with_key_id_and_time() -> None:
 
 def test_key_id_agrees_with_the_crypto_module() -> None:
     """The private key-id copy gives what streams.crypto.key_id gives."""
-    crypto = pytest.importorskip("streams.crypto")
+    crypto = pytest.importorskip("streams.core.crypto")
     if not hasattr(crypto, "key_id"):
-        pytest.skip("streams.crypto has no key_id yet")
+        pytest.skip("streams.core.crypto has no key_id yet")
     ref = parse_reference_line(agency(), "line 1", NOW)
     assert ref.record["key_id"] == crypto.key_id(RAW_KEY)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from streams.core.report import MAX_LIST_ITEMS, validate_report
 from streams.errors import ReportInvalidError
-from streams.report import MAX_LIST_ITEMS, validate_report
 from tests.factories import NOW, incident, observation
 
 

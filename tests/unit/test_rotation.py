@@ -9,21 +9,19 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from streams.chain import GENESIS, ChainVerifier, seal_record
-from streams.crypto import (
+from streams.audit.chain import GENESIS, ChainVerifier, seal_record
+from streams.core.crypto import key_id
+from streams.core.keyfiles import (
+    agency_keys,
     generate_agency_keys,
     generate_exchange_keys,
-    key_id,
     load_ed25519_private,
-)
-from streams.errors import ChainBrokenError, KeyFileError
-from streams.rotation import (
-    agency_keys,
     published_exchange_keys,
     retired_exchange_keys,
     rotate_agency_keys,
     rotate_exchange_key,
 )
+from streams.errors import ChainBrokenError, KeyFileError
 from tests.factories import NOW
 from tests.unit.test_chain import pending
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from streams.core.report import Assessment, Category, Handling, Kind, Severity, SubjectRole, Tlp
+from streams.core.schemas import SchemaSet, compatibility_problems, load_schema
 from streams.errors import SchemaError
-from streams.report import Assessment, Category, Handling, Kind, Severity, SubjectRole, Tlp
-from streams.schemas import SchemaSet, compatibility_problems, load_schema
 from streams.settings import PROJECT_ROOT
 
 SCHEMAS = SchemaSet.from_directory(PROJECT_ROOT / "schemas")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from streams.errors import ReportInvalidError
+from streams.kafka.submit import Candidate, Submitter, read_reports
 from streams.settings import Settings
-from streams.submit import Candidate, Submitter, read_reports
 from tests.factories import NOW, incident
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from streams.errors import ConfigError
+from streams.kafka.users import Grant, Role, grants_for
 from streams.settings import Settings
-from streams.users import Grant, Role, grants_for
 
 
 def _topics(grants: list[Grant]) -> dict[str, set[str]]:

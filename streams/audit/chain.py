@@ -1,0 +1,155 @@
+"""The audit hash chain: each record commits to the one before it and is signed.
+
+``record_hash`` covers every field of an audit record except ``hash`` and ``signature`` (so the
+sequence number and the previous hash too), encoded unambiguously in a fixed order; the
+signature is Ed25519 over that hash. Anyone with the exchange's public keys can then detect a
+changed, removed, reordered or inserted record: :class:`ChainVerifier` names the first sequence
+number at which the chain breaks. Dropping the newest records cannot be seen from the chain
+alone; that needs a head published elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from streams.core.canonical import canonical
+from streams.core.crypto import sign, verify
+from streams.core.times import to_millis
+from streams.errors import ChainBrokenError, SignatureError
+
+__all__ = [
+    "GENESIS",
+    "HASHED_FIELDS",
+    "ChainVerifier",
+    "record_hash",
+    "seal_record",
+    "verify_chain",
+]
+
+GENESIS = bytes(32)
+"""The previous hash of the first record."""
+_DOMAIN = "intelshare-audit-v1"
+HASHED_FIELDS = (
+    "sequence", "disclosure_id", "event_id", "agreement_id", "agreement_version", "recipient",
+    "purpose", "legal_basis", "fields_disclosed", "subjects", "payload_sha256",
+    "disclosure_sha256", "disclosed_at", "recorded_at", "prev_hash", "key_id",
+)  # fmt: skip
+"""Every field of schemas/audit_record.v1.avsc but hash and signature, in the order hashed."""
+_MALFORMED = "the record is malformed: a field is missing or of the wrong type"
+
+
+def record_hash(record: Mapping[str, Any]) -> bytes:
+    """SHA-256 over the canonical encoding of every field but ``hash`` and ``signature``."""
+    return hashlib.sha256(canonical(_DOMAIN, *(record[f] for f in HASHED_FIELDS))).digest()
+
+
+def seal_record(
+    pending: Mapping[str, Any],
+    *,
+    sequence: int,
+    prev_hash: bytes,
+    key_id: str,
+    signing_key: Ed25519PrivateKey,
+    now: datetime,
+) -> dict[str, Any]:
+    """The chained record for a pending entry: sequence, previous hash, time, hash, signature."""
+    record = dict(
+        pending, sequence=sequence, prev_hash=prev_hash, key_id=key_id, recorded_at=to_millis(now)
+    )
+    record["hash"] = record_hash(record)
+    record["signature"] = sign(signing_key, record["hash"])
+    return record
+
+
+class ChainVerifier:
+    """Checks audit records one at a time, in order, as a consumer reads them.
+
+    ``feed`` raises ChainBrokenError at the first bad record, naming the sequence number the
+    chain breaks at (the one expected there) and what is wrong.
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[str, Ed25519PublicKey],
+        retired: Mapping[str, datetime] | None = None,
+    ) -> None:
+        """``retired`` maps a rotated-out key id to when it was retired: a record it signed
+        later than that is refused."""
+        self._keys = keys
+        self._retired = dict(retired or {})
+        self._count = 0
+        self._head = GENESIS
+        self._seen: set[str] = set()
+
+    @property
+    def count(self) -> int:
+        """Records verified so far; also the sequence number expected next."""
+        return self._count
+
+    @property
+    def head(self) -> bytes:
+        """Hash of the last verified record (GENESIS before the first)."""
+        return self._head
+
+    def feed(self, record: Mapping[str, Any]) -> None:
+        """Check the next record; ChainBrokenError names the sequence and what is wrong."""
+        expected = self._count
+        try:
+            content_hash = record_hash(record)
+        except (KeyError, TypeError):
+            raise ChainBrokenError(expected, _MALFORMED) from None
+        sequence, ident, key = record["sequence"], record["disclosure_id"], record["key_id"]
+        stored, signature = record.get("hash"), record.get("signature")
+        if type(sequence) is not int or not isinstance(ident, str) or not isinstance(key, str):
+            raise ChainBrokenError(expected, _MALFORMED)
+        if not isinstance(stored, bytes) or not isinstance(signature, bytes):
+            raise ChainBrokenError(expected, _MALFORMED)
+        if sequence != expected:
+            raise ChainBrokenError(expected, self._misplaced(sequence, ident))
+        if record["prev_hash"] != self._head:
+            raise ChainBrokenError(
+                expected, "prev_hash is not the previous record's hash: a record before it "
+                "was removed or replaced, or this one was inserted",
+            )  # fmt: skip
+        if not hmac.compare_digest(content_hash, stored):
+            raise ChainBrokenError(expected, "the record's content does not match its hash")
+        public = self._keys.get(key)
+        if public is None:
+            raise ChainBrokenError(expected, f"signed with unknown key {key[:40]!r}")
+        retired = self._retired.get(key)
+        if retired is not None and record["recorded_at"] > retired:
+            raise ChainBrokenError(expected, f"signed with key {key} after it was retired")
+        try:
+            verify(public, signature, stored)
+        except SignatureError:
+            raise ChainBrokenError(
+                expected, "the signature does not verify: the record was forged or altered"
+            ) from None
+        if ident in self._seen:
+            raise ChainBrokenError(expected, "a second record for one disclosure was inserted")
+        self._seen.add(ident)
+        self._head = stored
+        self._count += 1
+
+    def _misplaced(self, sequence: int, ident: str) -> str:
+        found = f"expected sequence {self._count}, found {sequence}"
+        if sequence > self._count:
+            return f"{found}: records are missing or out of order"
+        if ident in self._seen:
+            return f"{found}: a record is repeated or out of order"
+        return f"{found}: a record was inserted"
+
+
+def verify_chain(records: Iterable[Mapping[str, Any]], keys: Mapping[str, Ed25519PublicKey]) -> int:
+    """The number of records when the whole chain is sound; else ChainBrokenError at the first
+    bad record."""
+    verifier = ChainVerifier(keys)
+    for record in records:
+        verifier.feed(record)
+    return verifier.count

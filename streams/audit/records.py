@@ -1,0 +1,175 @@
+"""Oversight of the disclosure log: verify the chain, reconcile it with the feeds, and query,
+export and count it. Pure: records come in as decoded dicts; reading Kafka is the caller's.
+
+An export row is the audit record in JSON (bytes as hex, times ISO 8601), so an oversight body
+can keep a copy and verify it offline with only the exchange's public key.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from streams.core.disclosure import disclosure_digest
+from streams.core.times import format_time, parse_time
+from streams.errors import ConfigError
+
+__all__ = [
+    "FILTERS",
+    "AuditFilter",
+    "Discrepancy",
+    "export_row",
+    "import_row",
+    "matches",
+    "parse_filter",
+    "reconcile",
+    "stats",
+    "to_csv",
+]
+
+_BYTES = ("payload_sha256", "disclosure_sha256", "prev_hash", "hash", "signature")
+_TIMES = ("disclosed_at", "recorded_at")
+
+
+class Discrepancy(NamedTuple):
+    """A disagreement between the audit log and the feeds."""
+
+    sequence: int | None
+    """The audit record concerned, or None for a feed message that has none."""
+    disclosure_id: str
+    """The disclosure concerned."""
+    reason: str
+    """What is wrong."""
+
+
+def reconcile(
+    audit: Iterable[Mapping[str, Any]], disclosures: Iterable[Mapping[str, Any]]
+) -> list[Discrepancy]:
+    """Every feed message has exactly one audit record naming its digest, and vice versa."""
+    records = {r["disclosure_id"]: r for r in audit}
+    seen: Counter[str] = Counter()
+    found: list[Discrepancy] = []
+    for disclosure in disclosures:
+        ident = disclosure["disclosure_id"]
+        seen[ident] += 1
+        record = records.get(ident)
+        if record is None:
+            reason = f"is on the feed of {disclosure['recipient']} but has no audit record"
+            found.append(Discrepancy(None, ident, reason))
+        elif seen[ident] > 1:
+            found.append(Discrepancy(record["sequence"], ident, "is on the feed more than once"))
+        elif record["recipient"] != disclosure["recipient"] or (
+            record["disclosure_sha256"]
+            and record["disclosure_sha256"] != disclosure_digest(disclosure)
+        ):
+            reason = "differs on the feed from what its audit record names"
+            found.append(Discrepancy(record["sequence"], ident, reason))
+    for ident, record in records.items():
+        if not seen[ident]:
+            reason = f"is audited but missing from the feed of {record['recipient']}"
+            found.append(Discrepancy(record["sequence"], ident, reason))
+    return sorted(found, key=lambda d: (d.sequence is None, d.sequence or 0))
+
+
+class AuditFilter(NamedTuple):
+    """``audit query`` filters; None matches anything."""
+
+    recipient: str | None = None
+    agreement: str | None = None
+    subject: str | None = None
+    event: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+FILTERS = ("recipient", "agreement", "subject", "event", "since", "until")
+"""The filters of ``audit query``, the oversight page and ``/api/disclosures``."""
+
+
+def parse_filter(values: Mapping[str, str | None]) -> AuditFilter:
+    """An AuditFilter from text values (options or a query string); empty means no filter.
+
+    ConfigError for a time that is not ISO 8601 with a time zone.
+    """
+    given = {name: (values.get(name) or "").strip() or None for name in FILTERS}
+    times: dict[str, datetime | None] = {"since": None, "until": None}
+    for name in times:
+        text = given[name]
+        if text is not None:
+            problem, times[name] = parse_time(text)
+            if problem is not None:
+                raise ConfigError(f"{name}: {problem}")
+    return AuditFilter(
+        given["recipient"], given["agreement"], given["subject"], given["event"],
+        times["since"], times["until"],
+    )  # fmt: skip
+
+
+def matches(record: Mapping[str, Any], wanted: AuditFilter) -> bool:
+    """Whether ``record`` meets every filter that is set."""
+    return (
+        (wanted.recipient is None or record["recipient"] == wanted.recipient)
+        and (wanted.agreement is None or record["agreement_id"] == wanted.agreement)
+        and (wanted.subject is None or wanted.subject in record["subjects"])
+        and (wanted.event is None or record["event_id"] == wanted.event)
+        and (wanted.since is None or record["disclosed_at"] >= wanted.since)
+        and (wanted.until is None or record["disclosed_at"] < wanted.until)
+    )
+
+
+def stats(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Disclosures in all, per recipient, per agreement and per day (UTC)."""
+    total, recipients, agreements, days = 0, Counter[str](), Counter[str](), Counter[str]()
+    for record in records:
+        total += 1
+        recipients[record["recipient"]] += 1
+        agreements[f"{record['agreement_id']} v{record['agreement_version']}"] += 1
+        days[record["disclosed_at"].astimezone(UTC).date().isoformat()] += 1
+    return {
+        "disclosures": total,
+        "per_recipient": dict(sorted(recipients.items())),
+        "per_agreement": dict(sorted(agreements.items())),
+        "per_day": dict(sorted(days.items())),
+    }
+
+
+def export_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON form of an audit record: bytes as hex, times as ISO 8601."""
+    row = dict(record)
+    for key in _BYTES:
+        row[key] = record[key].hex()
+    for key in _TIMES:
+        row[key] = format_time(record[key])
+    return row
+
+
+def import_row(row: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """An audit record from its export row; ConfigError naming ``label`` when malformed."""
+    try:
+        record = dict(row)
+        for key in _BYTES:
+            record[key] = bytes.fromhex(row[key])
+        for key in _TIMES:
+            record[key] = datetime.fromisoformat(row[key])
+        return record
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{label}: not an audit export row ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Export rows as CSV, lists joined with ';'."""
+    out = io.StringIO()
+    writer: csv.DictWriter[str] | None = None
+    for row in rows:
+        flat = {k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()}
+        if writer is None:
+            writer = csv.DictWriter(out, fieldnames=list(flat))
+            writer.writeheader()
+        writer.writerow(flat)
+    return out.getvalue()

@@ -1,0 +1,310 @@
+"""Commands of the exchange's operators: broker, topics, users, keys, agencies, reference data,
+agreements, the worker and dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from streams.cli.common import Commands, actions, keys_dir, read_text
+from streams.core.crypto import parse_ed25519_public, parse_x25519_public
+from streams.core.keyfiles import (
+    generate_agency_keys,
+    generate_exchange_keys,
+    generate_signing_key,
+    rotate_agency_keys,
+    rotate_exchange_key,
+)
+from streams.core.reference import parse_reference_line, read_reference_lines
+from streams.core.times import format_time
+from streams.errors import ConfigError, IntelshareError
+from streams.kafka.clients import create_topics
+from streams.kafka.deadletters import dead_letters, replay, summary
+from streams.kafka.registry import (
+    agency_record,
+    plan_agreements,
+    publish_agreements,
+    publish_reference,
+    published_agreements,
+    register_agency,
+)
+from streams.kafka.users import Role, add_user
+from streams.settings import Settings
+from streams.topics import CATALOGUE, INTERNAL, feed_topic
+
+__all__ = ["register"]
+
+
+def register(commands: Commands) -> None:
+    """Declare the operators' commands."""
+    broker = actions(
+        commands,
+        "broker",
+        "the local Kafka broker (ops/)",
+        {
+            "start": ("assemble if needed, start, wait until it answers", broker_start),
+            "stop": ("stop cleanly", broker_stop),
+            "status": ("running or not, and whether it answers", broker_status),
+        },
+    )
+    broker["start"].add_argument(
+        "--secure", action="store_true",
+        help="SASL/SCRAM-SHA-512 and ACLs; admin password in $INTELSHARE_HOME/secrets",
+    )  # fmt: skip
+    actions(commands, "topics", "the topic catalogue", {"create": ("every topic", topics_create)})
+    users = actions(
+        commands,
+        "users",
+        "SCRAM users of the secure broker (run with the admin's credentials)",
+        {"add": ("create a user with its role's ACLs; prints its password file", users_add)},
+    )
+    users["add"].add_argument(
+        "--role", required=True, choices=("unit", "agency", "oversight", "worker")
+    )
+    users["add"].add_argument("name", metavar="NAME", help="for an agency: its agency id")
+
+    worker = commands.add_parser("worker", help="the exchange's agents")
+    worker.add_argument(
+        "--agents", "--steps", metavar="LIST", dest="agents",
+        help="run only these agents, e.g. route (default all: intake,enrich,route,sequencer)",
+    )  # fmt: skip
+    worker.set_defaults(handler=run_worker)
+
+    keys = actions(
+        commands,
+        "keys",
+        "key pairs",
+        {
+            "generate": ("write a key pair (private key mode 0600)", keys_generate),
+            "rotate": ("keep the current pair under its key id and write a new one", keys_generate),
+        },
+    )
+    for parser in keys.values():
+        who = parser.add_mutually_exclusive_group(required=True)
+        who.add_argument("--agency", metavar="ID", help="an X25519 pair for a partner agency")
+        who.add_argument("--exchange", action="store_true", help="the exchange's signing key")
+        parser.add_argument("--out", metavar="DIR", help="default $INTELSHARE_HOME/keys")
+
+    agencies = actions(
+        commands,
+        "agencies",
+        "partner agencies",
+        {"register": ("publish an agency's key", agencies_register)},
+    )["register"]
+    agencies.add_argument("--id", required=True)
+    agencies.add_argument("--name", required=True)
+    agencies.add_argument("--public-key", required=True, metavar="FILE")
+    agencies.add_argument("--country", default=None, metavar="CC")
+    agencies.add_argument(
+        "--signing-key", metavar="FILE", help="receipt key; default ID.sign.pub beside the key"
+    )
+
+    reference = actions(
+        commands, "reference", "reference data", {"load": ("publish facilities etc.", load)}
+    )
+    reference["load"].add_argument("file", metavar="FILE|-", help="JSON lines with a type each")
+
+    agreements = actions(
+        commands,
+        "agreements",
+        "sharing agreements",
+        {
+            "apply": ("validate and publish (all or none)", agreements_apply),
+            "list": ("show each and its state", agreements_list),
+        },
+    )
+    agreements["apply"].add_argument("file", metavar="FILE|-", help="YAML: a mapping or a list")
+
+    actions(
+        commands,
+        "deadletter",
+        "rejected submissions",
+        {
+            "list": ("show each with its reason", deadletter_list),
+            "replay": ("resubmit those that now pass", deadletter_replay),
+        },
+    )
+
+
+def broker_start(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare broker start [--secure]``."""
+    from ops import broker
+
+    print(broker.start(settings, secure=args.secure))
+    return 0
+
+
+def broker_stop(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare broker stop``."""
+    from ops import broker
+
+    print("stopped" if broker.stop(settings) else "not running")
+    return 0
+
+
+def broker_status(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare broker status``: exit 0 only when it runs and answers."""
+    from ops import broker
+
+    state = broker.status(settings)
+    word = "not answering" if state.running else "stopped"
+    word = "running" if state.running and state.answering else word
+    print(f"{word} {state.bootstrap} pid={state.pid or '-'} {state.detail}".rstrip())
+    return 0 if state.running and state.answering else 1
+
+
+def topics_create(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare topics create``: idempotent; reports drift."""
+    problems = 0
+    for outcome in create_topics(settings, CATALOGUE + INTERNAL):
+        state = "created" if outcome.created else "exists"
+        print(f"{outcome.name}\t{state}\tpartitions={outcome.partitions}")
+        if outcome.problem:
+            problems += 1
+            print(f"{outcome.name}: {outcome.problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def users_add(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare users add --role ROLE NAME``: prints the password file."""
+    print(add_user(settings, Role(args.role), args.name))
+    return 0
+
+
+def run_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare worker [--agents LIST]``: the agents, until interrupted."""
+    from agents.worker import run_worker as run
+
+    if args.agents:
+        settings = dataclasses.replace(settings, worker_agents=args.agents)
+    return run(settings)
+
+
+def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare keys generate|rotate --agency ID | --exchange [--out DIR]``."""
+    folder = Path(args.out) if args.out else keys_dir(settings)
+    if not args.exchange:
+        feed_topic(args.agency)  # refuses an id that could not name a feed
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if args.action == "rotate":
+        if args.exchange:
+            private, public, old = rotate_exchange_key(folder, datetime.now(UTC))
+        else:
+            private, public, old = rotate_agency_keys(folder, args.agency)
+        print(f"previous key kept as {old} (still needed to read or verify older records)")
+        if args.exchange:
+            print("now restart the worker, and give the new exchange.pub to the agencies and")
+            print("oversight bodies (with the old one and its .retired file)")
+        else:
+            print("now register the new public key with the exchange's operators:")
+            print(
+                f"  intelshare agencies register --id {args.agency} --name NAME "
+                f"--public-key {public}"
+            )
+    elif args.exchange:
+        private, public = generate_exchange_keys(folder)
+    else:
+        private, public = generate_agency_keys(folder, args.agency)
+        signing, _ = generate_signing_key(folder, f"{args.agency}.sign")
+        print(f"receipt key: {signing} (mode 0600; signs consultation receipts)")
+    print(f"private key: {private} (mode 0600, keep it secret)")
+    print(f"public key:  {public}")
+    return 0
+
+
+def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare agencies register --id ID --name NAME --public-key FILE``."""
+    feed_topic(args.id)
+    public = parse_x25519_public(read_text(args.public_key).strip()).public_bytes_raw()
+    record = agency_record(
+        args.id, args.name, args.country, public, _receipt_key(args), datetime.now(UTC)
+    )
+    feed = register_agency(settings, record)
+    print(f"registered {args.id} key {record['key_id']}; feed {feed}")
+    return 0
+
+
+def _receipt_key(args: argparse.Namespace) -> bytes:
+    """The agency's raw Ed25519 receipt key: ``--signing-key``, or ``ID.sign.pub`` beside
+    its public key when there is one; empty when the agency sends no receipts."""
+    path = Path(args.signing_key) if args.signing_key else None
+    if path is None:
+        beside = Path(args.public_key).with_name(f"{args.id}.sign.pub")
+        path = beside if beside.is_file() else None
+    if path is None:
+        return b""
+    return parse_ed25519_public(read_text(str(path)).strip()).public_bytes_raw()
+
+
+def load(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare reference load FILE``: JSON lines of facilities, subjects and agencies."""
+    now = datetime.now(UTC)
+    records, rejected = [], 0
+    for label, obj, problem in read_reference_lines(read_text(args.file)):
+        try:
+            if problem is not None:
+                raise ConfigError(f"{label}: {problem}")
+            records.append(parse_reference_line(obj, label, now))
+        except IntelshareError as exc:
+            print(f"rejected {exc}", file=sys.stderr)
+            rejected += 1
+    for topic, count in publish_reference(settings, records).items():
+        print(f"{topic}\t{count}")
+    print(f"{len(records)} loaded, {rejected} rejected", file=sys.stderr)
+    return 1 if rejected else 0
+
+
+def agreements_apply(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare agreements apply FILE``: validate all, then publish all or none."""
+    try:
+        loaded = yaml.safe_load(read_text(args.file))
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ConfigError(f"{args.file} is not YAML: {exc}") from exc
+    items = loaded if isinstance(loaded, list) else [loaded]
+    plans, errors = plan_agreements(
+        settings, ((f"agreement {n}", item) for n, item in enumerate(items, 1))
+    )
+    for error in errors:
+        print(f"rejected {error}", file=sys.stderr)
+    if errors:
+        print("nothing applied: fix the agreements above and apply the file again", file=sys.stderr)
+        return 1
+    for plan in plans:
+        a = plan.agreement
+        word = "applying" if plan.changed else "unchanged"
+        print(f"{word} {a.id} v{a.version}" + (f" -> {a.recipient}" if plan.changed else ""))
+    publish_agreements(settings, [p.agreement for p in plans if p.changed])
+    return 0
+
+
+def agreements_list(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare agreements list``: one line per agreement with its state now."""
+    now = datetime.now(UTC)
+    for a in published_agreements(settings).values():
+        window = f"{format_time(a.valid_from)}..{format_time(a.valid_until)}"
+        print(f"{a.id}\tv{a.version}\t{a.recipient}\t{a.state(now)}\t{window}\t{a.purpose}")
+    return 0
+
+
+def deadletter_list(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare deadletter list``: one JSON object per rejected message, bytes withheld."""
+    for letter in dead_letters(settings):
+        print(json.dumps(summary(letter), ensure_ascii=False))
+    return 0
+
+
+def deadletter_replay(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare deadletter replay``: resubmit the dead letters that now pass."""
+    outcomes = replay(settings, dead_letters(settings))
+    for outcome in outcomes:
+        word = "replayed" if outcome.replayed else "kept"
+        print(f"{word}\t{outcome.source}\t{outcome.reason}".rstrip())
+    replayed = sum(o.replayed for o in outcomes)
+    print(f"{replayed} replayed, {len(outcomes) - replayed} kept", file=sys.stderr)
+    return 0

@@ -1,0 +1,119 @@
+"""Avro single-object encoding of intelshare records (the wire format of every ``intel.*`` value).
+
+A value is ``C3 01``, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema, then
+the Avro binary body. Decoding finds the writer schema by fingerprint among every released
+version in ``schemas/`` and resolves it to the reader's (newest) version, so a record written by
+an older or newer producer is read where the change is compatible.
+
+fastavro does the encoding and decoding: on a report-sized record it is about ten times the
+avro package here. Its errors are translated at this boundary into :mod:`streams.errors`.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import fastavro
+
+from streams.core.schemas import SchemaSet, VersionedSchema
+from streams.errors import (
+    DecodeError,
+    EncodeError,
+    NotSingleObjectError,
+    SchemaError,
+    TruncatedRecordError,
+    UnknownSchemaError,
+)
+
+__all__ = ["MAGIC", "Codec", "record_codec", "split_header"]
+
+MAGIC = b"\xc3\x01"
+_HEADER = len(MAGIC) + 8
+
+
+def split_header(data: bytes) -> tuple[bytes, bytes]:
+    """Return ``(fingerprint, body)`` of a single-object encoded value."""
+    if len(data) < _HEADER or data[:2] != MAGIC:
+        raise NotSingleObjectError(
+            f"not an Avro single-object value (want C3 01 + 8-byte fingerprint, "
+            f"got {len(data)} bytes starting {data[:2].hex() or 'with nothing'})"
+        )
+    return data[2:_HEADER], data[_HEADER:]
+
+
+class Codec:
+    """Encoder and decoder for one record type, e.g. ``intelshare.Report``.
+
+    ``version`` pins the reader (and writer) schema to an older release; by default the newest.
+    """
+
+    def __init__(self, schemas: SchemaSet, name: str, *, version: int | None = None) -> None:
+        self.schemas = schemas
+        self.reader: VersionedSchema = schemas.latest(name)
+        if version is not None:
+            matching = [s for s in schemas.versions(name) if s.version == version]
+            if not matching:
+                raise SchemaError(f"{name} has no version {version} in {schemas.names()}")
+            self.reader = matching[0]
+        self._header = MAGIC + self.reader.fingerprint
+        self._known = {s.fingerprint: s for s in schemas.versions(name)}
+
+    @property
+    def name(self) -> str:
+        """The record's full Avro name."""
+        return self.reader.name
+
+    def encode(self, record: Mapping[str, Any]) -> bytes:
+        """Encode with the reader's schema; the record must already be valid for it."""
+        out = io.BytesIO()
+        out.write(self._header)
+        try:
+            fastavro.schemaless_writer(out, self.reader.parsed, record)
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+            raise EncodeError(f"cannot encode {self.name}: {exc}") from exc
+        return out.getvalue()
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """Decode any version of this record type into the reader's (newest) shape."""
+        fingerprint, body = split_header(data)
+        writer = self._known.get(fingerprint)
+        if writer is None:
+            other = self.schemas.by_fingerprint(fingerprint)
+            if other is not None:
+                raise UnknownSchemaError(
+                    f"value is a {other.name} (v{other.version}), not a {self.name}"
+                )
+            raise UnknownSchemaError(
+                f"writer schema fingerprint {fingerprint.hex()} is not in schemas/; "
+                "the producer uses a schema this exchange does not know"
+            )
+        reader = None if writer is self.reader else self.reader.parsed
+        stream = io.BytesIO(body)
+        try:
+            record = fastavro.schemaless_reader(stream, writer.parsed, reader)
+        except EOFError as exc:
+            raise TruncatedRecordError(f"{self.name} body is truncated: {exc}") from exc
+        except Exception as exc:  # fastavro raises many types on hostile bytes
+            raise DecodeError(f"{self.name} body is not valid Avro: {type(exc).__name__}") from exc
+        if stream.tell() != len(body):
+            raise TruncatedRecordError(
+                f"{len(body) - stream.tell()} bytes left over after the {self.name} record"
+            )
+        if not isinstance(record, dict):
+            raise DecodeError(f"{self.name} body did not decode to a record")
+        return record
+
+
+@functools.cache
+def _schema_set(directory: Path) -> SchemaSet:
+    return SchemaSet.from_directory(directory)
+
+
+@functools.cache
+def record_codec(schemas_dir: Path, name: str) -> Codec:
+    """The codec of ``intelshare.<name>`` (e.g. ``Report``), schemas read once per folder."""
+    return Codec(_schema_set(schemas_dir), f"intelshare.{name}")

@@ -1,0 +1,188 @@
+"""The disclosure envelope (X25519 + HKDF-SHA256 + AES-256-GCM), Ed25519 signatures and keyed
+pseudonyms.
+
+A small recipe over pyca/cryptography primitives, in the manner of its ``fernet.py``: every
+decryption failure raises the same opaque :class:`DecryptionError`, so nothing leaks why.
+Randomness is a parameter of :func:`seal` (fresh by default), so the envelope has known-answer
+tests. Key files are :mod:`streams.core.keyfiles`; the canonical encoding of what is signed is
+:mod:`streams.core.canonical`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from typing import NamedTuple
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from streams.core.canonical import canonical
+from streams.errors import DecryptionError, KeyFileError, SignatureError
+
+__all__ = [
+    "KEY_BYTES",
+    "Pseudonymiser",
+    "Sealed",
+    "disclosure_aad",
+    "key_id",
+    "open_sealed",
+    "parse_ed25519_public",
+    "parse_x25519_public",
+    "pseudonym",
+    "raw_public_key",
+    "seal",
+    "sign",
+    "verify",
+]
+
+_ENVELOPE_INFO = b"intelshare disclosure v1"
+_PSEUDONYM_INFO = b"intelshare pseudonym v1|"
+_NONCE_BYTES = 12
+KEY_BYTES = 32
+"""Length of raw X25519 and Ed25519 public keys and of the pseudonymisation secret."""
+_KEY_BYTES = KEY_BYTES
+
+
+def key_id(raw_public: bytes) -> str:
+    """First 16 hex characters of the SHA-256 of a raw public key."""
+    return hashlib.sha256(raw_public).hexdigest()[:16]
+
+
+def raw_public_key(text: str) -> bytes:
+    """The raw 32 bytes of a public key written as base64 (a ``.pub`` file's content)."""
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise KeyFileError("a public key must be base64 of the raw 32-byte key") from exc
+    if len(raw) != _KEY_BYTES:
+        raise KeyFileError(f"a public key must be {_KEY_BYTES} bytes, not {len(raw)}")
+    return raw
+
+
+def parse_x25519_public(b64: str) -> X25519PublicKey:
+    """An agency's public key from base64 of its raw 32 bytes."""
+    return X25519PublicKey.from_public_bytes(raw_public_key(b64))
+
+
+def parse_ed25519_public(b64: str) -> Ed25519PublicKey:
+    """The exchange's public key from base64 of its raw 32 bytes."""
+    try:
+        return Ed25519PublicKey.from_public_bytes(raw_public_key(b64))
+    except ValueError as exc:
+        raise KeyFileError("not a valid Ed25519 public key") from exc
+
+
+# --- the envelope ----------------------------------------------------------------------------
+
+
+class Sealed(NamedTuple):
+    """An encrypted payload."""
+
+    ephemeral_public_key: bytes
+    """Raw 32-byte X25519 key of the sender's one-time pair."""
+    nonce: bytes
+    """12-byte AES-GCM nonce."""
+    ciphertext: bytes
+    """AES-256-GCM ciphertext with its 16-byte tag."""
+
+
+def _derive(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
+    kdf = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient, info=_ENVELOPE_INFO
+    )
+    return kdf.derive(shared)
+
+
+def seal(
+    plaintext: bytes,
+    recipient: X25519PublicKey,
+    associated_data: bytes,
+    *,
+    ephemeral: X25519PrivateKey | None = None,
+    nonce: bytes | None = None,
+) -> Sealed:
+    """Encrypt to ``recipient`` binding ``associated_data``; the one-time key pair and the nonce
+    are fresh unless given (only known-answer tests give them: never reuse either)."""
+    ephemeral = ephemeral or X25519PrivateKey.generate()
+    ephemeral_raw = ephemeral.public_key().public_bytes_raw()
+    key = _derive(ephemeral.exchange(recipient), ephemeral_raw, recipient.public_bytes_raw())
+    nonce = nonce if nonce is not None else os.urandom(_NONCE_BYTES)
+    if len(nonce) != _NONCE_BYTES:
+        raise ValueError(f"an AES-GCM nonce is {_NONCE_BYTES} bytes")
+    return Sealed(ephemeral_raw, nonce, AESGCM(key).encrypt(nonce, plaintext, associated_data))
+
+
+def open_sealed(sealed: Sealed, private: X25519PrivateKey, associated_data: bytes) -> bytes:
+    """Decrypt; one opaque DecryptionError for a wrong key, tampering or a malformed envelope."""
+    try:
+        if len(sealed.ephemeral_public_key) != _KEY_BYTES or len(sealed.nonce) != _NONCE_BYTES:
+            raise ValueError("malformed envelope")
+        ephemeral = X25519PublicKey.from_public_bytes(sealed.ephemeral_public_key)
+        shared = private.exchange(ephemeral)  # raises ValueError on a low-order point
+        if not any(shared):
+            raise ValueError("all-zero shared secret")
+        recipient = private.public_key().public_bytes_raw()
+        key = _derive(shared, sealed.ephemeral_public_key, recipient)
+        return AESGCM(key).decrypt(sealed.nonce, sealed.ciphertext, associated_data)
+    except (InvalidTag, ValueError, TypeError):
+        raise DecryptionError() from None
+
+
+def disclosure_aad(disclosure_id: str, recipient: str) -> bytes:
+    """Associated data binding a ciphertext to its disclosure and recipient."""
+    return canonical("intelshare-aad-v1", disclosure_id, recipient)
+
+
+# --- signatures and pseudonyms ---------------------------------------------------------------
+
+
+def sign(private: Ed25519PrivateKey, message: bytes) -> bytes:
+    """Ed25519 signature."""
+    return private.sign(message)
+
+
+def verify(public: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
+    """SignatureError unless ``signature`` is ``public``'s over ``message``."""
+    try:
+        public.verify(signature, message)
+    except (InvalidSignature, TypeError, ValueError):
+        raise SignatureError("the signature does not verify with the exchange's key") from None
+
+
+class Pseudonymiser:
+    """Pseudonyms for one recipient: stable for that agency, unlinkable across agencies.
+
+    The per-recipient key is HKDF-SHA256(secret, info="intelshare pseudonym v1|" + recipient),
+    derived once; a pseudonym is ``ps-`` and 20 base32 characters of HMAC-SHA256(key, value).
+    """
+
+    __slots__ = ("_key", "recipient")
+
+    def __init__(self, secret: bytes, recipient: str) -> None:
+        if len(secret) < _KEY_BYTES:
+            raise KeyFileError(f"a pseudonymisation secret must be {_KEY_BYTES} bytes")
+        self.recipient = recipient
+        info = _PSEUDONYM_INFO + recipient.encode()
+        kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
+        self._key = kdf.derive(secret)
+
+    def __call__(self, value: str) -> str:
+        """The pseudonym of ``value`` for this recipient."""
+        digest = hmac.new(self._key, value.encode(), hashlib.sha256).digest()
+        return "ps-" + base64.b32encode(digest).decode().lower()[:20]
+
+    def __repr__(self) -> str:
+        return f"Pseudonymiser(recipient={self.recipient!r})"  # never the key
+
+
+def pseudonym(secret: bytes, recipient: str, value: str) -> str:
+    """A pseudonym for ``value``, stable for one recipient and unlinkable across recipients."""
+    return Pseudonymiser(secret, recipient)(value)

@@ -1,0 +1,125 @@
+"""Deduplication and correlation state, pure and replayable from its changelog.
+
+- The same ``event_id`` is processed once within ``window`` (default 30 days): a repeat is a
+  *replay* and produces nothing.
+- The same content from the same unit under a new ``event_id`` within ``content_window``
+  (24 h) is marked ``duplicate_of`` the first, and is not disclosed again.
+- Reports from different units about the same subject and category within
+  ``correlation_window`` (72 h, by ``occurred_at``) are linked with ``correlated_with``.
+
+Every change is returned as a changelog entry ``(key, value-or-None)`` so the caller can write
+it in the same transaction as its output; :meth:`DedupState.restore` applies them at start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from streams.core.report import report_to_json
+
+__all__ = ["DedupState", "Verdict", "content_digest"]
+
+Change = tuple[str, dict[str, Any] | None]
+
+
+class Verdict(NamedTuple):
+    """What deduplication decided about one report."""
+
+    replay: bool
+    """The event id was already processed: drop it."""
+    duplicate_of: str | None
+    """Event id of the earlier report with the same content from the same unit."""
+    correlated_with: tuple[str, ...]
+    """Event ids of reports from other units on the same subject and category."""
+
+
+def content_digest(report: Mapping[str, Any]) -> str:
+    """SHA-256 of the report's content without its event id and reporting time."""
+    body = report_to_json(report)
+    for key in ("event_id", "reported_at", "enrichment"):
+        body.pop(key, None)
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class DedupState:
+    """Seen event ids, content digests and the subject/category index."""
+
+    def __init__(
+        self,
+        *,
+        window: timedelta = timedelta(days=30),
+        content_window: timedelta = timedelta(hours=24),
+        correlation_window: timedelta = timedelta(hours=72),
+    ) -> None:
+        self.window_ms = int(window.total_seconds() * 1000)
+        self.content_ms = int(content_window.total_seconds() * 1000)
+        self.correlation_ms = int(correlation_window.total_seconds() * 1000)
+        self._entries: dict[str, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def restore(self, key: str, value: dict[str, Any] | None) -> None:
+        """Apply one changelog entry (None deletes)."""
+        if value is None:
+            self._entries.pop(key, None)
+        else:
+            self._entries[key] = value
+
+    def observe(self, report: Mapping[str, Any], now: datetime) -> tuple[Verdict, list[Change]]:
+        """Decide about ``report`` and record it; returns the verdict and the changes made."""
+        now_ms = _ms(now)
+        seen_key = f"seen:{report['event_id']}"
+        seen = self._entries.get(seen_key)
+        if seen is not None and now_ms - seen["at"] < self.window_ms:
+            return Verdict(True, None, ()), []
+        changes: list[Change] = [(seen_key, {"at": now_ms})]
+
+        digest_key = f"content:{report['unit_id']}:{content_digest(report)}"
+        earlier = self._entries.get(digest_key)
+        duplicate_of = None
+        if earlier is not None and now_ms - earlier["at"] < self.content_ms:
+            duplicate_of = earlier["event_id"]
+        else:
+            changes.append((digest_key, {"event_id": report["event_id"], "at": now_ms}))
+
+        correlated: list[str] = []
+        occurred = _ms(report["occurred_at"])
+        for subject in report["subjects"]:
+            index_key = f"subject:{subject['subject_id']}:{report['category']}"
+            entries = self._entries.get(index_key, {"reports": []})["reports"]
+            fresh = [e for e in entries if abs(occurred - e["occurred"]) < self.correlation_ms]
+            correlated.extend(
+                e["event_id"]
+                for e in fresh
+                if e["unit_id"] != report["unit_id"] and e["event_id"] not in correlated
+            )
+            mine = {
+                "event_id": report["event_id"],
+                "unit_id": report["unit_id"],
+                "occurred": occurred,
+            }
+            changes.append((index_key, {"reports": [*fresh[-49:], mine]}))
+        for key, value in changes:
+            self.restore(key, value)
+        return Verdict(False, duplicate_of, tuple(correlated)), changes
+
+    def expired(self, now: datetime) -> list[Change]:
+        """Tombstones for entries past every window, to keep the changelog small."""
+        now_ms = _ms(now)
+        stale = [
+            key
+            for key, value in self._entries.items()
+            if "at" in value and now_ms - value["at"] >= max(self.window_ms, self.content_ms)
+        ]
+        for key in stale:
+            self._entries.pop(key)
+        return [(key, None) for key in stale]

@@ -1,0 +1,162 @@
+"""Disclosures: build one for (report, agreement), and open one as its recipient.
+
+The disclosure id is derived from event and agreement, so a replay gives the same id. The
+payload is canonical JSON, encrypted to the recipient (``streams.crypto.seal``) with the
+disclosure id and recipient as associated data; the exchange signs every other field. A
+recipient verifies the signature first and only then decrypts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from streams.core.canonical import canonical
+from streams.core.crypto import Pseudonymiser, Sealed, disclosure_aad, open_sealed, seal, sign
+from streams.core.crypto import verify as verify_signature
+from streams.core.minimise import minimise, oversight_subjects
+from streams.core.policy import Agreement
+from streams.core.times import to_millis
+from streams.errors import DecryptionError, SignatureError
+
+__all__ = [
+    "SIGNED_FIELDS",
+    "build_disclosure",
+    "disclosure_digest",
+    "disclosure_id",
+    "open_disclosure",
+    "payload_bytes",
+    "signed_bytes",
+]
+
+_NAMESPACE = uuid.UUID("8d1f6a52-3c7e-4b1a-9e0f-5a2b7c4d6e81")
+"""Fixed namespace of intelshare disclosure ids; changing it changes every id."""
+_DOMAIN = "intelshare-disclosure-v1"
+SIGNED_FIELDS = (
+    "disclosure_id", "event_id", "agreement_id", "agreement_version", "recipient",
+    "disclosed_at", "recipient_key_id", "ephemeral_public_key", "nonce", "ciphertext",
+    "exchange_key_id",
+)  # fmt: skip
+"""Every field of schemas/disclosure.v1.avsc but the signature, in the order signed."""
+
+
+def disclosure_id(event_id: str, agreement_id: str) -> str:
+    """Deterministic id of the disclosure of one event under one agreement (a UUID5)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{event_id}|{agreement_id}"))
+
+
+def signed_bytes(disclosure: Mapping[str, Any]) -> bytes:
+    """What the exchange signs: every field but the signature, canonically encoded."""
+    return canonical(_DOMAIN, *(disclosure[f] for f in SIGNED_FIELDS))
+
+
+def disclosure_digest(disclosure: Mapping[str, Any]) -> bytes:
+    """SHA-256 of a disclosure's signed bytes: what its audit record names it by."""
+    return hashlib.sha256(signed_bytes(disclosure)).digest()
+
+
+def payload_bytes(payload: Mapping[str, Any]) -> bytes:
+    """Canonical JSON of a payload: the exact bytes encrypted and digested."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def build_disclosure(
+    report: Mapping[str, Any],
+    agreement: Agreement,
+    *,
+    recipient_public: X25519PublicKey,
+    recipient_key_id: str,
+    signing_key: Ed25519PrivateKey,
+    exchange_key_id: str,
+    pseudonym_secret: bytes,
+    now: datetime,
+    json_form: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The disclosure record and its pending audit record (sequence -1, chain fields empty).
+
+    ``report`` is an enriched intelshare.Report v2 record that ``agreement`` discloses; times
+    are kept to the millisecond, as Avro carries them.
+    """
+    now = to_millis(now)
+    alias = Pseudonymiser(pseudonym_secret, agreement.recipient)
+    payload = payload_bytes(minimise(report, agreement, alias, json_form=json_form))
+    ident = disclosure_id(report["event_id"], agreement.id)
+    sealed = seal(payload, recipient_public, disclosure_aad(ident, agreement.recipient))
+    disclosure: dict[str, Any] = {
+        "disclosure_id": ident,
+        "event_id": report["event_id"],
+        "agreement_id": agreement.id,
+        "agreement_version": agreement.version,
+        "recipient": agreement.recipient,
+        "disclosed_at": now,
+        "recipient_key_id": recipient_key_id,
+        "ephemeral_public_key": sealed.ephemeral_public_key,
+        "nonce": sealed.nonce,
+        "ciphertext": sealed.ciphertext,
+        "exchange_key_id": exchange_key_id,
+    }
+    disclosure["signature"] = sign(signing_key, signed_bytes(disclosure))
+    pending = {
+        "sequence": -1,
+        "disclosure_id": ident,
+        "event_id": report["event_id"],
+        "agreement_id": agreement.id,
+        "agreement_version": agreement.version,
+        "recipient": agreement.recipient,
+        "purpose": agreement.purpose,
+        "legal_basis": agreement.legal_basis,
+        "fields_disclosed": list(agreement.disclose),
+        "subjects": oversight_subjects(report, agreement, alias),
+        "payload_sha256": hashlib.sha256(payload).digest(),
+        "disclosure_sha256": disclosure_digest(disclosure),
+        "disclosed_at": now,
+        "recorded_at": now,
+        "prev_hash": b"",
+        "hash": b"",
+        "key_id": "",
+        "signature": b"",
+    }
+    return disclosure, pending
+
+
+def open_disclosure(
+    disclosure: Mapping[str, Any],
+    private: X25519PrivateKey,
+    exchange_keys: Mapping[str, Ed25519PublicKey],
+) -> dict[str, Any]:
+    """Verify the exchange's signature, then decrypt and return the payload.
+
+    SignatureError when the signing key is unknown, the signature is bad or a field is missing
+    or malformed; DecryptionError (opaque) when the payload does not open with ``private``.
+    """
+    try:
+        public = exchange_keys.get(disclosure["exchange_key_id"])
+        signed = signed_bytes(disclosure)
+        signature = disclosure["signature"]
+    except (KeyError, TypeError):
+        raise SignatureError(
+            "the disclosure is malformed: a signed field is missing or mistyped"
+        ) from None
+    if public is None:
+        raise SignatureError(
+            f"signed with unknown exchange key {str(disclosure['exchange_key_id'])[:40]!r}"
+        )
+    verify_signature(public, signature, signed)
+    sealed = Sealed(
+        disclosure["ephemeral_public_key"], disclosure["nonce"], disclosure["ciphertext"]
+    )
+    aad = disclosure_aad(disclosure["disclosure_id"], disclosure["recipient"])
+    try:
+        payload = json.loads(open_sealed(sealed, private, aad))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise DecryptionError() from None
+    if not isinstance(payload, dict):
+        raise DecryptionError()
+    return payload

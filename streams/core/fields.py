@@ -1,0 +1,206 @@
+"""The one field checker: id patterns, JSON types, text, times and choices, checked alike for
+reports, agreements and reference data.
+
+A :class:`Checker` collects every problem of one input while its reader methods return a safe
+value, so a user sees all that is wrong at once; the caller raises its own error (a report's,
+an agreement's, a reference line's) with ``checker.problems``. Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from streams.core.times import parse_time
+from streams.errors import FieldProblem
+
+__all__ = [
+    "AGENCY_ID",
+    "COUNTRY",
+    "IDENTIFIER",
+    "Checker",
+    "clean_text",
+    "json_type",
+    "show",
+]
+
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""Ids of events' units, facilities, subjects and agreements."""
+AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+"""Agency ids (and SCRAM user names): they name a feed topic and key files."""
+COUNTRY = re.compile(r"[A-Z]{2}")
+"""ISO 3166-1 alpha-2 country codes."""
+
+IDENTIFIER_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+AGENCY_RULE = "1-63 lower-case letters, digits or '-', starting with a letter or digit"
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+def show(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def json_type(value: object) -> str:
+    """How a JSON user would name the type of ``value``."""
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return names.get(type(value), type(value).__name__)
+
+
+def clean_text(value: str, *, multiline: bool = False) -> bool:
+    """No control characters (but newlines and tabs where ``multiline``), no lone surrogates,
+    no bidirectional overrides."""
+    allowed = "\n\t\r" if multiline else ""
+    return not any(
+        (unicodedata.category(char) in ("Cc", "Cs") and char not in allowed)
+        or char in _BIDI_CONTROLS
+        for char in value
+    )
+
+
+class Checker:
+    """Collects every problem of one input; each reader returns a safe value and records why."""
+
+    def __init__(self) -> None:
+        self.problems: list[FieldProblem] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+    def fail(self, field: str, reason: str) -> None:
+        """Record one problem."""
+        self.problems.append(FieldProblem(field, reason))
+
+    def required(self, obj: Mapping[str, Any], key: str, path: str | None = None) -> Any:
+        """``obj[key]``, or None with "is required" when absent or null."""
+        value = obj.get(key)
+        if value is None:
+            self.fail(path or key, "is required")
+        return value
+
+    def unknown(
+        self, obj: Mapping[Any, Any], known: tuple[str, ...], prefix: str, what: str
+    ) -> None:
+        """Every key of ``obj`` not in ``known`` is a problem: unknown fields are refused, not
+        dropped."""
+        for key in obj:
+            if key not in known:
+                self.fail(f"{prefix}{show(key, 40)}", f"is not a field of {what}; remove it")
+
+    def string(self, value: Any, path: str) -> str | None:
+        """``value`` when it is a string; else a problem naming its JSON type."""
+        if isinstance(value, str):
+            return value
+        self.fail(path, f"must be a string, not {json_type(value)}")
+        return None
+
+    def pattern(self, value: Any, path: str, regex: re.Pattern[str], rule: str) -> str | None:
+        """A string that matches ``regex`` in full; ``rule`` says in words what is allowed."""
+        if value is None:
+            self.fail(path, "is required")
+            return None
+        text = self.string(value, path)
+        if text is not None and not regex.fullmatch(text):
+            self.fail(path, f"{show(text, 40)} is not {rule}")
+            return None
+        return text
+
+    def identifier(self, value: Any, path: str) -> str | None:
+        """An id of a unit, facility, subject or agreement."""
+        return self.pattern(value, path, IDENTIFIER, IDENTIFIER_RULE)
+
+    def agency_id(self, value: Any, path: str) -> str | None:
+        """An agency id, as a feed topic and key file names accept it."""
+        return self.pattern(value, path, AGENCY_ID, AGENCY_RULE)
+
+    def country(self, value: Any, path: str) -> str | None:
+        """An ISO 3166-1 alpha-2 code."""
+        return self.pattern(
+            value, path, COUNTRY, "an ISO 3166-1 alpha-2 code (two upper-case letters, e.g. KZ)"
+        )
+
+    def text(
+        self,
+        value: Any,
+        path: str,
+        limit: int,
+        *,
+        unit: str = "characters",
+        multiline: bool = False,
+        allow_empty: bool = False,
+    ) -> str | None:
+        """Free text of at most ``limit`` characters (or UTF-8 ``bytes``), never truncated."""
+        text = self.string(value, path)
+        if text is None:
+            return None
+        size = len(text.encode("utf-8", "surrogatepass")) if unit == "bytes" else len(text)
+        if size > limit:
+            self.fail(path, f"is {size} {unit}, over the limit of {limit}; shorten it")
+        elif not text.strip() and not allow_empty:
+            self.fail(path, "must not be empty")
+        elif not clean_text(text, multiline=multiline):
+            self.fail(path, "holds control characters or invalid Unicode")
+        else:
+            return text
+        return None
+
+    def choice(self, value: Any, allowed: type[_E], path: str) -> _E | None:
+        """One member of the enum ``allowed``, by value."""
+        try:
+            return allowed(value)
+        except (ValueError, TypeError):
+            names = ", ".join(m.value for m in allowed)
+            self.fail(path, f"{show(value)} is not one of {names}")
+            return None
+
+    def one_of(self, value: Any, allowed: tuple[str, ...], path: str) -> str | None:
+        """One of the strings ``allowed``."""
+        text = self.string(value, path) if value is not None else None
+        if value is None:
+            self.fail(path, "is required")
+        elif text is not None and text not in allowed:
+            self.fail(path, f"{show(text, 40)} is not one of {', '.join(allowed)}")
+            return None
+        return text
+
+    def flag(self, value: Any, path: str) -> bool:
+        """true or false, with no default."""
+        if value is None:
+            self.fail(path, "is required: true or false")
+        elif not isinstance(value, bool):
+            self.fail(path, f"must be true or false, not {json_type(value)}")
+        else:
+            return value
+        return False
+
+    def timestamp(self, value: Any, path: str) -> datetime | None:
+        """An ISO 8601 time with a zone, from 1970 (a YAML loader may give a datetime)."""
+        problem, moment = parse_time(value)
+        if problem is not None:
+            self.fail(path, problem)
+        return moment
+
+    def items(self, value: Any, path: str, limit: int) -> list[Any]:
+        """A list of at most ``limit`` items (None is the empty list)."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(path, f"must be a list, not {json_type(value)}")
+            return []
+        if len(value) > limit:
+            self.fail(path, f"has {len(value)} items, over the limit of {limit}")
+            return []
+        return value

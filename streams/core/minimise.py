@@ -1,0 +1,90 @@
+"""Data minimisation: only the agreed fields leave the exchange, identifiers pseudonymised.
+
+Pure: the pseudonymiser is a parameter (a ``streams.crypto.Pseudonymiser`` keyed to the
+recipient). When the report's handling code is C its conditions always travel with the
+disclosure, as ``handling_conditions``, whatever the agreement lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from streams.core.policy import Agreement
+from streams.core.report import report_to_json
+
+__all__ = ["EXCHANGE_FIELDS", "minimise", "oversight_subjects"]
+
+EXCHANGE_FIELDS = ("country", "facility_name", "security_level", "correlated_with")
+"""Disclosable top-level fields that come from the exchange's enrichment, not the report."""
+_SUBJECT_DETAILS = ("risk_level", "rftf")
+
+
+def minimise(
+    report: Mapping[str, Any],
+    agreement: Agreement,
+    pseudonymise: Callable[[str], str],
+    *,
+    json_form: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON-ready payload for the recipient: the ``disclose`` fields of an enriched report.
+
+    ``pseudonymise`` maps an identifier to the recipient's pseudonym; it is applied to every
+    path the agreement lists in ``pseudonymise``. ``json_form`` is ``report_to_json(report)``
+    when the caller already has it (route computes it once per report, not per agreement).
+    """
+    full = json_form if json_form is not None else report_to_json(report)
+    enrichment: Mapping[str, Any] = full.get("enrichment") or {}
+    hidden = set(agreement.pseudonymise)
+    payload: dict[str, Any] = {}
+    for field in agreement.disclose:
+        if field in EXCHANGE_FIELDS:
+            payload[field] = enrichment.get(field)
+        elif field == "subjects":
+            payload["subjects"] = _subjects(full, enrichment, agreement, pseudonymise)
+        elif "." not in field:  # subjects.* are handled with subjects
+            payload[field] = full[field]
+    for field in ("unit_id", "facility_id"):
+        if field in hidden and field in payload:
+            payload[field] = pseudonymise(payload[field])
+    grading = full["grading"]
+    if grading["handling"] == "C":
+        payload["handling_conditions"] = grading["conditions"]
+    return payload
+
+
+def _subjects(
+    full: Mapping[str, Any],
+    enrichment: Mapping[str, Any],
+    agreement: Agreement,
+    pseudonymise: Callable[[str], str],
+) -> list[dict[str, Any]]:
+    known = {s["subject_id"]: s for s in enrichment.get("subjects", [])}
+    details = [d for d in _SUBJECT_DETAILS if f"subjects.{d}" in agreement.disclose]
+    hide = "subjects.subject_id" in agreement.pseudonymise
+    out = []
+    for subject in full["subjects"]:
+        ident = subject["subject_id"]
+        item: dict[str, Any] = {
+            "subject_id": pseudonymise(ident) if hide else ident,
+            "role": subject["role"],
+        }
+        for detail in details:
+            item[detail] = known.get(ident, {}).get(detail)
+        out.append(item)
+    return out
+
+
+def oversight_subjects(
+    report: Mapping[str, Any], agreement: Agreement, pseudonymise: Callable[[str], str]
+) -> list[str]:
+    """Subjects as the oversight body may see them: in the form the recipient received them.
+
+    Pseudonymised where the agreement pseudonymises them; none when subjects were not disclosed.
+    """
+    if "subjects" not in agreement.disclose:
+        return []
+    ids = [s["subject_id"] for s in report["subjects"]]
+    if "subjects.subject_id" in agreement.pseudonymise:
+        return [pseudonymise(i) for i in ids]
+    return ids

@@ -1,0 +1,100 @@
+"""Operators' view of ``intel.deadletter``: list the rejected messages, and replay the ones that
+now pass (for example after a missing facility was loaded).
+
+Replay resubmits the original bytes with their original key to ``intel.submissions``; the
+exchange's deduplication makes a second replay of the same report harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from streams.core.codec import record_codec
+from streams.core.intake import ATTEMPT_HEADER, REPLAY_HEADER, check_submission
+from streams.core.times import format_time
+from streams.errors import IntelshareError
+from streams.kafka.clients import producer, read_topic, translate_errors
+from streams.settings import Settings
+from streams.topics import Topics
+
+__all__ = ["ReplayOutcome", "dead_letters", "replay", "summary"]
+
+
+def dead_letters(settings: Settings) -> Iterator[dict[str, Any]]:
+    """Every dead letter, oldest first."""
+    codec = record_codec(settings.schemas_dir, "DeadLetter")
+    for record in read_topic(settings, Topics(settings.topic_prefix).deadletter):
+        yield codec.decode(record.value)
+
+
+def summary(letter: dict[str, Any]) -> dict[str, Any]:
+    """What an operator sees: origin, error, reason, size and digest; never the bytes."""
+    original = letter["original_value"] or b""
+    origin = (letter["source_topic"], letter["source_partition"], letter["source_offset"])
+    return {
+        "source": "/".join(str(part) for part in origin),
+        "key": (letter["original_key"] or b"").decode("utf-8", "replace"),
+        "error": letter["error"],
+        "reason": letter["reason"],
+        "failed_at": format_time(letter["failed_at"]),
+        "attempts": letter["attempts"],
+        "bytes": len(original),
+        "sha256": hashlib.sha256(original).hexdigest(),
+    }
+
+
+class ReplayOutcome(NamedTuple):
+    """What replay did with one dead letter."""
+
+    source: str
+    """topic/partition/offset of the original message."""
+    replayed: bool
+    """True when it was resubmitted."""
+    reason: str
+    """Why not, when it was not."""
+
+
+def replay(
+    settings: Settings,
+    letters: Iterator[dict[str, Any]],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[ReplayOutcome]:
+    """Resubmit every dead letter whose bytes now decode and validate."""
+    reports = record_codec(settings.schemas_dir, "Report")
+    topic = Topics(settings.topic_prefix).submissions
+    outcomes: list[ReplayOutcome] = []
+    sent: set[bytes] = set()
+    client = None
+    try:
+        for letter in letters:
+            source = summary(letter)["source"]
+            value, key = letter["original_value"], letter["original_key"]
+            try:
+                check_submission(value, key, reports, clock())
+            except IntelshareError as exc:
+                outcomes.append(ReplayOutcome(source, False, str(exc)))
+                continue
+            assert value is not None
+            if value in sent:
+                outcomes.append(ReplayOutcome(source, False, "same report replayed in this run"))
+                continue
+            client = client or producer(settings)
+            with translate_errors(settings, "replaying"):
+                client.send(
+                    topic,
+                    key=key,
+                    value=value,
+                    headers=[
+                        (REPLAY_HEADER, source.encode()),
+                        (ATTEMPT_HEADER, str(letter["attempts"] + 1).encode()),
+                    ],
+                ).get(timeout=settings.request_timeout)
+            sent.add(value)
+            outcomes.append(ReplayOutcome(source, True, ""))
+    finally:
+        if client is not None:
+            client.close()
+    return outcomes

@@ -1,0 +1,219 @@
+"""Submitting reports: reading the JSON forms ``intelshare submit`` accepts, and the producer API.
+
+A file holds one JSON object, a JSON array of objects, or JSON lines. Every report is validated
+and encoded before anything is sent; valid ones go to ``intel.submissions`` keyed by ``event_id``
+with an idempotent producer (acks=all). Rejected ones are returned with every field at fault and
+never reach the topic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+import kafka.errors
+import structlog
+
+from streams.core.codec import Codec
+from streams.core.report import validate_report
+from streams.core.schemas import SchemaSet
+from streams.errors import FieldProblem, IntelshareError, ReportInvalidError, TopicMissingError
+from streams.kafka.clients import producer, translate_errors
+from streams.settings import Settings
+from streams.topics import Topics
+
+__all__ = ["Candidate", "Prepared", "SubmitResult", "Submitter", "read_reports"]
+
+log = structlog.get_logger(__name__)
+
+
+class Candidate(NamedTuple):
+    """One report as read from the input, before validation."""
+
+    label: str
+    """Where it came from, e.g. ``line 3`` or ``item 2``."""
+    value: Any
+    """The parsed JSON value, or None when ``problem`` is set."""
+    problem: str | None
+    """Why the input could not even be read as JSON."""
+
+
+def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
+    """Split ``text`` into candidate reports: one object, an array, or JSON lines."""
+    stripped = text.lstrip()
+    if not stripped:
+        return
+    if stripped[0] == "[":
+        try:
+            items = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            yield Candidate("input", None, f"not valid JSON: {exc}")
+            return
+        if not isinstance(items, list):
+            yield Candidate("input", None, "not a JSON array of reports")
+            return
+        for i, item in enumerate(items, 1):
+            yield Candidate(f"item {i}", item, None)
+        return
+    try:
+        yield Candidate("report", json.loads(stripped), None)
+        return
+    except json.JSONDecodeError:
+        pass  # more than one value: JSON lines
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if len(line) > 16 * max_bytes:
+            yield Candidate(
+                f"line {number}", None, f"is {len(line)} characters; far over the limit"
+            )
+            continue
+        try:
+            yield Candidate(f"line {number}", json.loads(line), None)
+        except json.JSONDecodeError as exc:
+            yield Candidate(
+                f"line {number}", None, f"not valid JSON: {exc.msg} at column {exc.colno}"
+            )
+
+
+class Prepared(NamedTuple):
+    """A validated, encoded report ready to send."""
+
+    event_id: str
+    """The report's idempotency key, also the message key."""
+    value: bytes
+    """Avro single-object encoding of the report."""
+
+
+class SubmitResult(NamedTuple):
+    """What one submission did."""
+
+    sent: list[str]
+    """Event ids the broker acknowledged, in input order."""
+    rejected: list[ReportInvalidError]
+    """Reports that failed validation; none of them was sent."""
+    repeated: list[str]
+    """Event ids repeated with identical content in the same input; each sent once."""
+
+
+class Submitter:
+    """Producer API for prison intelligence units.
+
+    ``with Submitter(settings) as s: result = s.submit(candidates)``. ``clock`` returns the
+    current time (timezone-aware); tests pass a fixed one.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        schemas: SchemaSet | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.topic = Topics(settings.topic_prefix).submissions
+        self.codec = Codec(
+            schemas or SchemaSet.from_directory(settings.schemas_dir), "intelshare.Report"
+        )
+        self.clock = clock
+        self._producer: Any = None
+
+    def prepare(self, candidate: Candidate) -> Prepared:
+        """Validate and encode one report, or raise ReportInvalidError."""
+        if candidate.problem is not None:
+            raise ReportInvalidError(
+                [FieldProblem("report", candidate.problem)], label=candidate.label
+            )
+        record = validate_report(candidate.value, now=self.clock(), label=candidate.label)
+        value = self.codec.encode(record)
+        if len(value) > self.settings.max_report_bytes:
+            raise ReportInvalidError(
+                [
+                    FieldProblem(
+                        "report",
+                        f"is {len(value)} bytes encoded, over the limit of "
+                        f"{self.settings.max_report_bytes}; split it or shorten the narrative",
+                    )
+                ],
+                label=candidate.label,
+            )
+        return Prepared(record["event_id"], value)
+
+    def submit(
+        self, candidates: Iterable[Candidate], on_sent: Callable[[str], None] | None = None
+    ) -> SubmitResult:
+        """Validate all, then send the valid ones and wait until the broker has them."""
+        prepared: dict[str, Prepared] = {}
+        rejected: list[ReportInvalidError] = []
+        repeated: list[str] = []
+        for candidate in candidates:
+            try:
+                report = self.prepare(candidate)
+            except ReportInvalidError as exc:
+                rejected.append(exc)
+                continue
+            earlier = prepared.get(report.event_id)
+            if earlier is None:
+                prepared[report.event_id] = report
+            elif earlier.value == report.value:
+                repeated.append(report.event_id)
+            else:
+                problem = FieldProblem(
+                    "event_id", "is used for a different report earlier in the input"
+                )
+                rejected.append(ReportInvalidError([problem], label=candidate.label))
+        sent = self._send(list(prepared.values()), on_sent) if prepared else []
+        log.info("submitted", sent=len(sent), rejected=len(rejected), repeated=len(repeated))
+        return SubmitResult(sent, rejected, repeated)
+
+    def _send(self, reports: list[Prepared], on_sent: Callable[[str], None] | None) -> list[str]:
+        client = self._connect()
+        with translate_errors(self.settings, f"sending to {self.topic}"):
+            futures = [
+                (r.event_id, client.send(self.topic, key=r.event_id.encode(), value=r.value))
+                for r in reports
+            ]
+            client.flush(timeout=self.settings.request_timeout * 4)
+            sent = []
+            for event_id, future in futures:
+                future.get(timeout=self.settings.request_timeout)
+                sent.append(event_id)
+                if on_sent is not None:
+                    on_sent(event_id)
+        return sent
+
+    def _connect(self) -> Any:
+        if self._producer is None:
+            self._producer = producer(self.settings)
+            try:
+                self._producer.partitions_for(self.topic)
+            except kafka.errors.KafkaTimeoutError as exc:
+                self.close()
+                raise TopicMissingError(
+                    f"topic {self.topic} does not exist at {self.settings.bootstrap_servers}; "
+                    "run `intelshare topics create`"
+                ) from exc
+            except kafka.errors.KafkaError as exc:
+                self.close()
+                raise IntelshareError(f"cannot look up {self.topic}: {exc}") from exc
+        return self._producer
+
+    def close(self) -> None:
+        """Flush and close the producer; idempotent."""
+        if self._producer is not None:
+            client, self._producer = self._producer, None
+            client.close(timeout=self.settings.request_timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,142 @@
+"""SCRAM users of a secure broker and the ACLs of their role.
+
+The mapping from a role to its grants (:func:`grants_for`) is plain data, testable without a
+broker; :func:`add_user` writes the credential and the ACLs with kafka-python's admin client
+(aiokafka's cannot). Passwords are generated here and written to a file readable by the owner
+only; they are never printed or logged.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from pathlib import Path
+from typing import NamedTuple
+
+from streams.core.fields import AGENCY_ID, AGENCY_RULE
+from streams.core.keyfiles import write_private
+from streams.errors import ConfigError, IntelshareError
+from streams.kafka.clients import admin_client, translate_errors
+from streams.settings import SASL_MECHANISM, Settings
+from streams.topics import Topics
+
+__all__ = ["Grant", "Role", "add_user", "grants_for", "password_file"]
+
+
+class Role(enum.Enum):
+    """Who a user is, and so what the broker lets them do."""
+
+    UNIT = "unit"
+    AGENCY = "agency"
+    OVERSIGHT = "oversight"
+    WORKER = "worker"
+
+
+class Grant(NamedTuple):
+    """One ALLOW ACL for the user, on any host."""
+
+    resource: str
+    """Kafka resource type: ``topic``, ``group``, ``transactional_id`` or ``cluster``."""
+    name: str
+    """Resource name, topic prefix included (``kafka-cluster`` for the cluster)."""
+    prefixed: bool
+    """The name is a prefix (PREFIXED pattern) rather than a literal name."""
+    operation: str
+    """Kafka ACL operation, e.g. ``read``, ``write``, ``describe``, ``idempotent_write``."""
+
+
+def _topic(name: str, *operations: str, prefixed: bool = False) -> list[Grant]:
+    return [Grant("topic", name, prefixed, op) for op in operations]
+
+
+def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
+    """The ACLs that let user ``name`` of ``role`` do its job and nothing more."""
+    if not AGENCY_ID.fullmatch(name):
+        raise ConfigError(f"user name {name!r} must be {AGENCY_RULE}")
+    names = Topics(prefix)
+    if role is Role.UNIT:
+        return _topic(names.submissions, "write", "describe")
+    if role is Role.AGENCY:
+        return [
+            *_topic(names.feed(name), "read", "describe"),
+            Grant("group", names.agency_group(name), False, "read"),
+            # consultation receipts: signed with the agency's own key, so it cannot speak
+            # for another agency even though the topic is shared
+            *_topic(names.receipts, "write", "describe"),
+        ]
+    if role is Role.OVERSIGHT:
+        return [
+            *_topic(names.audit, "read", "describe"),
+            *_topic(names.checkpoints, "read", "describe"),
+            # when each disclosure was received, and the agencies' public receipt keys
+            *_topic(names.receipts, "read", "describe"),
+            *_topic(names.agencies, "read", "describe"),
+            Grant("group", names.oversight_group, False, "read"),
+        ]
+    # The worker's agents read and write the intel.* topics and their own changelogs, commit
+    # offsets as intelshare-<agent> groups and produce in transactions with the same ids.
+    return [
+        *_topic(names.intel, "read", "write", "describe", prefixed=True),
+        *_topic(names.internal, "read", "write", "describe", prefixed=True),
+        Grant("group", names.groups, True, "read"),
+        Grant("transactional_id", names.groups, True, "write"),
+        Grant("transactional_id", names.groups, True, "describe"),
+        Grant("cluster", "kafka-cluster", False, "idempotent_write"),
+    ]
+
+
+def password_file(settings: Settings, name: str) -> Path:
+    """Where ``users add`` writes the password of user ``name``."""
+    return settings.home / "secrets" / "users" / f"{name}.password"
+
+
+def add_user(settings: Settings, role: Role, name: str) -> Path:
+    """Create (or reset) the SCRAM credential of ``name``, grant its role; return its file.
+
+    ``settings`` must carry the admin's credentials. Running it again for the same user gives
+    it a new password and the same ACLs (creating an existing ACL is a no-op on the broker).
+    """
+    from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
+
+    grants = grants_for(role, name, settings.topic_prefix)
+    password = secrets.token_urlsafe(32)
+    upsert = UserScramCredentialUpsertion(
+        name, ScramMechanism[SASL_MECHANISM.replace("-", "_")], password, iterations=8192
+    )
+    with admin_client(settings) as admin, translate_errors(settings, f"adding user {name}"):
+        response = admin.alter_user_scram_credentials([upsert])
+        _raise_for_errors(response, f"creating the SCRAM credential of {name}")
+        result = admin.create_acls([_acl(name, grant) for grant in grants])
+        if result.get("failed"):
+            failed = ", ".join(getattr(e, "__name__", str(e)) for e in result["failed"])
+            raise IntelshareError(f"the broker refused ACLs for {name}: {failed}")
+    path = password_file(settings, name)
+    write_private(path, (password + "\n").encode(), replace=True)
+    return path
+
+
+def _raise_for_errors(response: dict[str, object], doing: str) -> None:
+    """kafka-python maps each user to None or the broker's error for it."""
+    for user, error in response.items():
+        if error:
+            raise IntelshareError(f"the broker refused {doing} ({user}: {error})")
+
+
+def _acl(user: str, grant: Grant) -> object:
+    from kafka.admin import (
+        ACL,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePattern,
+        ResourceType,
+    )
+
+    pattern = ACLResourcePatternType.PREFIXED if grant.prefixed else ACLResourcePatternType.LITERAL
+    return ACL(
+        principal=f"User:{user}",
+        host="*",
+        operation=ACLOperation[grant.operation.upper()],
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(ResourceType[grant.resource.upper()], grant.name, pattern),
+    )

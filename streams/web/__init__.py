@@ -1,0 +1,1 @@
+"""The oversight body's read-only web page: :mod:`.page` renders (pure), :mod:`.app` serves."""
