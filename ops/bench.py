@@ -34,17 +34,19 @@ from kafka import TopicPartition
 
 from ops import broker
 from ops.demo import intelshare
-from ops.demo_data import of_type, reference_data, workload
+from ops.demo_data import of_type, reference_data
 from ops.runtime import free_port, isolated, launch_worker, stop_worker, wait_for
-from streams.core.codec import Codec
-from streams.core.schemas import SchemaSet
+from ops.workload import workload
+from streams.core.codec import record_codec
 from streams.kafka.clients import consumer, create_topics, producer, read_topic
 from streams.kafka.submit import Candidate, Submitter
 from streams.log import configure_logging
 from streams.settings import Settings
-from streams.topics import TopicSpec
+from streams.topics import Topics, TopicSpec
 
 AGENCIES = ("b-one", "b-two", "b-three")
+FLOOR = "bench.floor"
+"""The raw-floor topic: the benchmark's own, outside the exchange's catalogue."""
 DISCLOSE = ["event_id", "kind", "occurred_at", "facility_id", "category", "subjects", "narrative"]
 
 
@@ -108,8 +110,8 @@ def _committed_count(settings: Settings, topic: str) -> int:
 
 def raw_floor(settings: Settings, count: int, size: int) -> float:
     """Seconds to produce and consume ``count`` messages of ``size`` bytes through one topic."""
-    topic = settings.topic_prefix + "bench.floor"
-    create_topics(settings, [TopicSpec("bench.floor", 3, {}, "raw Kafka floor")])
+    topic = settings.topic_prefix + FLOOR
+    create_topics(settings, [TopicSpec(FLOOR, 3, {}, "raw Kafka floor")])
     payload = os.urandom(size)
     started = time.monotonic()
     client = producer(settings)
@@ -162,7 +164,8 @@ def measure(settings: Settings, count: int, now: datetime, rate: float | None) -
             agreements_per_report=len(AGENCIES),
         )
     )  # fmt: skip
-    followers = [FeedFollower(settings, f"{settings.topic_prefix}intel.feed.{a}") for a in AGENCIES]
+    topics = Topics(settings.topic_prefix)
+    followers = [FeedFollower(settings, topics.feed(a)) for a in AGENCIES]
     for follower in followers:
         follower.start()
     print(f"submitting {count} reports {f'at {rate:g}/s' if rate else 'at once'} ...", flush=True)
@@ -180,13 +183,14 @@ def measure(settings: Settings, count: int, now: datetime, rate: float | None) -
     wait_for("every disclosure", lambda: sum(len(f.arrivals) for f in followers) >= expected, 1800)
     for follower in followers:
         follower.stopping.set()
-    audit_topic = settings.topic_prefix + "intel.audit"
-    wait_for("every audit record", lambda: _committed_count(settings, audit_topic) >= expected, 600)
-    submissions = read_topic(settings, settings.topic_prefix + "intel.submissions")
+    wait_for(
+        "every audit record", lambda: _committed_count(settings, topics.audit) >= expected, 600
+    )
+    submissions = read_topic(settings, topics.submissions)
     sent_at = {r.key: r.timestamp / 1000 for r in submissions}
-    audit = read_topic(settings, audit_topic)
+    audit = read_topic(settings, topics.audit)
     first, last = min(sent_at.values()), max(r.timestamp / 1000 for r in audit)
-    codec = Codec(SchemaSet.from_directory(settings.schemas_dir), "intelshare.Disclosure")
+    codec = record_codec(settings.schemas_dir, "Disclosure")
     latencies = sorted(
         arrived - sent_at[codec.decode(value)["event_id"].encode()]
         for follower in followers

@@ -24,19 +24,20 @@ from typing import Any
 import yaml
 
 from ops import broker
-from ops.demo_data import AGENCIES, demo_agreements, demo_reports, of_type, reference_data
+from ops.demo_data import AGENCIES, demo_agreements, of_type, reference_data
+from ops.demo_reports import demo_reports
 from ops.runtime import isolated, launch_worker, settled, stop_worker, wait_for, worker_status
 from streams import cli
 from streams.audit.chain import verify_chain
-from streams.core.codec import Codec
+from streams.core.codec import record_codec
 from streams.core.crypto import key_id, parse_ed25519_public
 from streams.core.keyfiles import load_x25519_private
-from streams.core.schemas import SchemaSet
 from streams.errors import IntelshareError
 from streams.kafka.clients import publish, read_topic
 from streams.kafka.consume import FeedReader
 from streams.log import configure_logging
 from streams.settings import Settings
+from streams.topics import SUBMISSIONS, Topics
 
 SEED = 20261126
 
@@ -91,7 +92,7 @@ def submit(settings: Settings, work: Path, data: dict[str, list[Any]]) -> int:
     rejected = len(data["rejected"])
     print(f"  ({rejected} reports follow that submit must reject, each naming its field)")
     intelshare("submit", _write(work / "rejected.jsonl", data["rejected"]), quiet=True)
-    topic = settings.topic_prefix + "intel.submissions"
+    topic = Topics(settings.topic_prefix).submissions
     publish(settings, topic, [(b"hostile", value) for value in data["raw"]])
     print(f"  and {len(data['raw'])} messages of raw bytes straight onto {topic}")
     return len(first) + len(resubmitted) + len(data["raw"])
@@ -99,16 +100,15 @@ def submit(settings: Settings, work: Path, data: dict[str, list[Any]]) -> int:
 
 def report(settings: Settings, messages: int, began: float) -> None:
     """Per-agency disclosures, one decrypted disclosure, dead letters and the audit chain."""
-    schemas = SchemaSet.from_directory(settings.schemas_dir)
     exchange = parse_ed25519_public((settings.home / "keys" / "exchange.pub").read_text())
     keys = {key_id(exchange.public_bytes_raw()): exchange}
-    print(f"\nreports in: {messages} messages on intel.submissions")
+    print(f"\nreports in: {messages} messages on {SUBMISSIONS}")
     print("disclosures per agency:")
     sample = None
     for agency in AGENCIES:
         private = load_x25519_private(settings.home / "keys" / f"{agency}.key")
         reader = FeedReader(
-            settings, agency, private, keys, Codec(schemas, "intelshare.Disclosure")
+            settings, agency, private, keys, record_codec(settings.schemas_dir, "Disclosure")
         )
         received = list(reader.read(from_beginning=True))
         refused = sum(r.problem is not None for r in received)
@@ -120,13 +120,11 @@ def report(settings: Settings, messages: int, began: float) -> None:
     if sample is not None:
         print("one disclosure, as its recipient decrypted it:")
         print(json.dumps(sample, indent=2, ensure_ascii=False))
-    dead = read_topic(settings, settings.topic_prefix + "intel.deadletter")
+    topics = Topics(settings.topic_prefix)
+    dead = read_topic(settings, topics.deadletter)
     print(f"dead letters: {len(dead)}")
-    audit_codec = Codec(schemas, "intelshare.AuditRecord")
-    audit = [
-        audit_codec.decode(r.value)
-        for r in read_topic(settings, settings.topic_prefix + "intel.audit")
-    ]
+    audit_codec = record_codec(settings.schemas_dir, "AuditRecord")
+    audit = [audit_codec.decode(r.value) for r in read_topic(settings, topics.audit)]
     print(f"audit chain: {verify_chain(audit, keys)} records, hash links and signatures verified")
     print(f"wall time: {time.monotonic() - began:.1f} s")
 

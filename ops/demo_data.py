@@ -14,33 +14,28 @@ only a "dramatic increase" in terrorism detainees since 2017 (l. 349-352); the d
 also gets ordinary prisoners (a tenth of its VE count, at least 50). Subject ids are register
 numbers drawn from 1 to the country's prisoner count.
 
-Everything is deterministic for a seeded ``random.Random`` and a ``now``. Indicator codes are
-ERG22+ factor numbers (engagement 1-13, intent 14-19, capability 20-22) and VERA-2R-style domain
-codes; they are illustrative, not the frameworks' items. Agreements cite real statutes by name
-only; the article is for the parties to cite.
+This module holds the demo's reference data (facilities, subjects, agencies) and its sharing
+agreements, and writes the whole data set (``python -m ops.demo_data OUTDIR``); the reports are
+drawn in :mod:`ops.demo_reports`, in the words of :mod:`ops.narratives`. Everything is
+deterministic for a seeded ``random.Random`` and a ``now``. Agreements cite real statutes by
+name only; the article is for the parties to cite.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import itertools
 import json
-import re
 import string
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
 from typing import Any, NamedTuple
 
 import yaml
 
-from streams.core.codec import MAGIC, Codec
-from streams.core.policy import AGREEMENT_FIELDS, MATCH_FIELDS, Agreement, parse_agreement, route
-from streams.core.report import Tlp, validate_report
-from streams.core.schemas import SchemaSet
+from ops.demo_reports import Line, Ref, demo_reports, iso_utc
+from streams.core.policy import AGREEMENT_FIELDS, MATCH_FIELDS
 from streams.settings import PROJECT_ROOT
 
 __all__ = [
@@ -48,22 +43,15 @@ __all__ = [
     "EXAMPLE_AGREEMENTS",
     "FIGURES",
     "Agency",
-    "BadInput",
-    "DemoReports",
     "Figures",
     "agency_line",
     "agreements_yaml",
     "demo_agencies",
     "demo_agreements",
-    "demo_reports",
     "main",
     "of_type",
     "reference_data",
-    "workload",
 ]
-
-Line = dict[str, Any]
-Ref = Mapping[str, Any]
 
 
 class Figures(NamedTuple):
@@ -305,451 +293,6 @@ def demo_agreements(now: datetime) -> list[Line]:
     return agreements
 
 
-# --- narratives ----------------------------------------------------------------------------
-
-_PLACES = ("exercise yard", "workshop", "library", "visiting area", "dormitory", "canteen",
-           "education block", "medical unit")  # fmt: skip
-_WHEN = ("during the afternoon count", "at morning unlock", "during evening association",
-         "during the weekly search", "shortly after the midday meal")  # fmt: skip
-_INCIDENT = {
-    "RECRUITMENT": (
-        "Subject was seen approaching recently admitted prisoners in the {place} {when} and "
-        "offering them protection in return for joining his study circle. Staff intervened.",
-        "Subject was seen handing written material to a newly transferred prisoner in the "
-        "{place} {when}; the material was retained for assessment.",
-    ),
-    "RADICALISATION_ACTIVITY": (
-        "Subject led an unauthorised group meeting in the {place} {when}; participants left when "
-        "staff arrived. Content of the meeting not known.",
-    ),
-    "EXTREMIST_MATERIAL": (
-        "Printed material of a proscribed organisation was found concealed in the {place} "
-        "{when}; seized and logged.",
-        "A memory card holding audio files of a proscribed preacher was found in Subject's "
-        "possession in the {place}; passed to the analyst for review.",
-    ),
-    "VIOLENCE": (
-        "Subject assaulted another prisoner in the {place} {when}; the victim was treated in the "
-        "medical unit. The victim had recently distanced himself from an extremist group.",
-        "Fight between two groups of prisoners in the {place} {when}; CCTV identifies Subject "
-        "as the instigator.",
-    ),
-    "THREAT": (
-        "Subject threatened a member of staff in the {place} {when} after a disciplinary "
-        "decision; recorded on body-worn camera.",
-    ),
-    "CONTRABAND": (
-        "A mobile phone and charger were found concealed in the {place} {when}.",
-        "A visitor attempted to pass a SIM card to Subject in the visiting area; the item was "
-        "seized and the visit ended.",
-    ),
-    "ILLICIT_COMMUNICATION": (
-        "Letters in an apparent code, addressed to an outside contact, were intercepted in "
-        "Subject's outgoing mail; content under analysis.",
-    ),
-    "ESCAPE_RISK": (
-        "Uncorroborated information indicates Subject is planning an escape during an "
-        "upcoming hospital escort.",
-        "Damage to window bars in the {place} was found {when}; Subject's cell adjoins it.",
-    ),
-    "STAFF_CORRUPTION": (
-        "Information suggests an officer assigned to the {place} brings unauthorised items to "
-        "Subject for payment. Referred to the professional standards unit.",
-    ),
-    "DISORDER": (
-        "A group of prisoners refused to leave the {place} {when}; resolved by negotiation "
-        "without force.",
-    ),
-    "OTHER": (
-        "Subject asked to be moved from the {place}, citing pressure from other prisoners; "
-        "request under review.",
-    ),
-}
-_OBSERVATION = {
-    "RECRUITMENT": (
-        "Over several weeks Subject has built a following among younger prisoners in the "
-        "{place}, who now defer to him in disputes.",
-    ),
-    "RADICALISATION_ACTIVITY": (
-        "Case worker records Subject's withdrawal from the education programme and increasingly "
-        "open approval of violence in group sessions.",
-        "Subject has stopped attending the rehabilitation programme and now spends time only "
-        "with prisoners convicted of terrorist offences.",
-    ),
-    "EXTREMIST_MATERIAL": (
-        "Subject repeatedly asks for publications on the prohibited list and copies passages "
-        "into notebooks kept in the {place}.",
-    ),
-    "THREAT": (
-        "Subject's remarks about staff supervising the {place} have become hostile and "
-        "specific; no direct threat made yet.",
-    ),
-}
-_INDICATORS = [
-    *[(f"ERG-{n}", "ERG22+") for n in range(1, 23)],
-    *[(f"VERA-{d}{n}", "VERA-2R") for d in ("BA", "CI", "HC", "CM") for n in range(1, 6)],
-]
-_CONDITIONS = (
-    "No onward disclosure without the originating unit's consent.",
-    "Not to be used as evidence without reference to the originating unit.",
-    "Not to be disclosed to the subject or the subject's representatives.",
-)
-_CATEGORIES = {
-    "RECRUITMENT": 12, "RADICALISATION_ACTIVITY": 15, "EXTREMIST_MATERIAL": 12, "VIOLENCE": 10,
-    "THREAT": 6, "CONTRABAND": 15, "ILLICIT_COMMUNICATION": 10, "ESCAPE_RISK": 4,
-    "STAFF_CORRUPTION": 4, "DISORDER": 8, "OTHER": 4,
-}  # fmt: skip
-_TLPS = {"CLEAR": 4, "GREEN": 18, "AMBER": 50, "AMBER+STRICT": 18, "RED": 10}
-_EXTREMISM = {"RECRUITMENT", "RADICALISATION_ACTIVITY", "EXTREMIST_MATERIAL", "THREAT",
-              "ILLICIT_COMMUNICATION"}  # fmt: skip
-_COMPANIONS = {"RECRUITMENT": "ASSOCIATE", "VIOLENCE": "VICTIM", "DISORDER": "ASSOCIATE"}
-
-
-# --- reports -------------------------------------------------------------------------------
-
-
-class _World:
-    """Facilities, units and subject pools of the reference data, indexed for drawing.
-
-    A facility's unit is ``CC-PIU-CITY`` from the ``(City)`` that ends its name (``HQ`` when
-    there is none); a subject belongs to the country its id starts with, or to every country.
-    """
-
-    def __init__(self, facilities: Sequence[Ref], subjects: Sequence[Ref], now: datetime) -> None:
-        self.now = now.astimezone(UTC).replace(second=0, microsecond=0)
-        self.facilities: dict[str, list[Ref]] = {}
-        self.unit: dict[str, str] = {}
-        for facility in facilities:
-            self.facilities.setdefault(facility["country"], []).append(facility)
-            city = re.search(r"\(([^()]+)\)$", facility["name"])
-            place = re.sub(r"[^A-Z0-9]+", "-", city[1].upper()).strip("-") if city else ""
-            self.unit[facility["facility_id"]] = f"{facility['country']}-PIU-{place or 'HQ'}"
-        self.ve: dict[str, list[str]] = {}
-        self.everyone: dict[str, list[str]] = {}
-        for subject in subjects:
-            prefix = subject["subject_id"].split("-")[0]
-            country = prefix if prefix in self.facilities else ""
-            self.everyone.setdefault(country, []).append(subject["subject_id"])
-            if subject.get("violent_extremist"):
-                self.ve.setdefault(country, []).append(subject["subject_id"])
-        self.countries = sorted(self.facilities)
-        self.weights = [len(self.ve.get(c, ())) + 1 for c in self.countries]
-
-    def units(self, country: str) -> set[str]:
-        return {self.unit[f["facility_id"]] for f in self.facilities[country]}
-
-    def person(self, rng: Random, country: str, *, extremist: bool) -> str | None:
-        pool = (self.ve if extremist else self.everyone).get(country) or self.everyone.get("")
-        return rng.choice(pool) if pool else None
-
-
-def _uuid(rng: Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _subjects(rng: Random, world: _World, country: str, category: str) -> list[dict[str, str]]:
-    extremist = rng.random() < (0.8 if category in _EXTREMISM else 0.3)
-    main = world.person(rng, country, extremist=extremist)
-    if main is None:
-        return []
-    people = [{"subject_id": main, "role": "SUBJECT"}]
-    role = _COMPANIONS.get(category)
-    for _ in range(rng.randint(1, 2) if role else 0):
-        other = world.person(rng, country, extremist=False)
-        if other and all(other != p["subject_id"] for p in people):
-            people.append({"subject_id": other, "role": role or "OTHER"})
-    return people
-
-
-def _grading(rng: Random, source: int, assessment: str, handling: str) -> Line:
-    conditions = rng.choice(_CONDITIONS) if handling == "C" else None
-    return {
-        "source": source,
-        "assessment": assessment,
-        "handling": handling,
-        "conditions": conditions,
-    }
-
-
-def _report(
-    rng: Random,
-    world: _World,
-    facility: Ref,
-    kind: str,
-    category: str,
-    tlp: str,
-    grading: Line,
-    occurred: datetime,
-    reported: datetime,
-) -> Line:
-    templates = (_OBSERVATION if kind == "observation" else _INCIDENT)[category]
-    indicators = [
-        {"code": code, "framework": framework, "rating": rng.choice(("LOW", "MODERATE", "HIGH"))}
-        for code, framework in rng.sample(_INDICATORS, rng.randint(1, 3))
-    ]
-    severity = rng.choices(("LOW", "MEDIUM", "HIGH", "CRITICAL"), (20, 40, 30, 10))[0]
-    return {
-        "event_id": _uuid(rng),
-        "kind": kind,
-        "unit_id": world.unit[facility["facility_id"]],
-        "facility_id": facility["facility_id"],
-        "occurred_at": _time(occurred),
-        "reported_at": _time(reported),
-        "tlp": tlp,
-        "grading": grading,
-        "category": category,
-        "severity": severity if kind == "incident" else None,
-        "subjects": _subjects(rng, world, facility["country"], category),
-        "indicators": indicators if kind == "observation" else [],
-        "narrative": rng.choice(templates).format(
-            place=rng.choice(_PLACES), when=rng.choice(_WHEN)
-        ),
-    }
-
-
-def _random_report(rng: Random, world: _World, country: str) -> Line:
-    category = rng.choices(list(_CATEGORIES), list(_CATEGORIES.values()))[0]
-    kind = "observation" if category in _OBSERVATION and rng.random() < 0.4 else "incident"
-    occurred = world.now - timedelta(minutes=rng.randint(3 * 1440, 30 * 1440))
-    source = rng.choices((1, 2, 3), (30, 55, 15))[0]
-    assessment = rng.choices("ABCDE", (20, 35, 30, 12, 3))[0]
-    grading = _grading(rng, source, assessment, "C" if rng.random() < 0.15 else "P")
-    tlp = rng.choices(list(_TLPS), list(_TLPS.values()))[0]
-    reported = occurred + timedelta(minutes=rng.randint(15, 30 * 60))
-    facility = rng.choice(world.facilities[country])
-    return _report(rng, world, facility, kind, category, tlp, grading, occurred, reported)
-
-
-class BadInput(NamedTuple):
-    """An input the exchange must refuse, and how."""
-
-    name: str
-    """Short name, e.g. ``bad-tlp``; also a file name."""
-    value: dict[str, Any] | bytes
-    """A report in JSON form, or raw bytes put straight onto ``intel.submissions``."""
-    stage: str
-    """``submit`` (validate_report rejects it), ``enrich`` (a dead letter: the facility is not in
-    the reference data) or ``decode`` (a dead letter: not an intelshare Avro record)."""
-    field: str | None
-    """The field the refusal names; None for bytes that do not decode."""
-    reason: str
-    """What the refusal says, in words."""
-
-
-class DemoReports(NamedTuple):
-    """What :func:`demo_reports` makes."""
-
-    reports: list[Line]
-    """Valid reports in order of ``reported_at``, content duplicates and correlations included."""
-    resubmissions: list[Line]
-    """Exact copies of some of ``reports`` (same event_id): each is still one report."""
-    bad: list[BadInput]
-    """Inputs the exchange must refuse."""
-
-
-def demo_reports(
-    rng: Random,
-    facilities: Sequence[Ref],
-    subjects: Sequence[Ref],
-    count: int = 300,
-    *,
-    now: datetime,
-) -> DemoReports:
-    """``count`` valid reports from the 30 days before ``now``, spread over the countries like
-    their VE figures, then resubmissions and bad inputs.
-
-    ``count // 60`` of the reports are content duplicates (same unit and content, new event id,
-    reported within 20 h of the first), as many are correlations (another unit of the same
-    country, same subject and category, occurring 2-48 h after the first), and as many of the
-    reports are resubmitted. The truncated bad input is a real encoding, made with the codec of
-    ``schemas/``.
-    """
-    world = _World(facilities, subjects, now)
-    special = count // 60
-    reports = [
-        _random_report(rng, world, rng.choices(world.countries, world.weights)[0])
-        for _ in range(count - 2 * special)
-    ]
-    for first in rng.sample(reports, special):
-        later = datetime.fromisoformat(first["reported_at"]) + timedelta(
-            minutes=rng.randint(10, 1200)
-        )
-        reports.append(dict(copy.deepcopy(first), event_id=_uuid(rng), reported_at=_time(later)))
-    linkable = [r for r in reports if r["subjects"] and len(world.units(r["facility_id"][:2])) > 1]
-    for first in rng.sample(linkable, min(special, len(linkable))):
-        elsewhere = [
-            f
-            for f in world.facilities[first["facility_id"][:2]]
-            if world.unit[f["facility_id"]] != first["unit_id"]
-        ]
-        occurred = datetime.fromisoformat(first["occurred_at"]) + timedelta(
-            minutes=rng.randint(120, 48 * 60)
-        )
-        reported = occurred + timedelta(minutes=rng.randint(15, 20 * 60))
-        grading = dict(first["grading"])
-        linked = _report(
-            rng,
-            world,
-            rng.choice(elsewhere),
-            "incident",
-            first["category"],
-            first["tlp"],
-            grading,
-            occurred,
-            reported,
-        )
-        linked["subjects"] = [dict(first["subjects"][0])]
-        reports.append(linked)
-    reports.sort(key=lambda r: r["reported_at"])
-    resubmissions = [copy.deepcopy(r) for r in rng.sample(reports, special)]
-    return DemoReports(reports, resubmissions, _bad_inputs(rng, world))
-
-
-def _bad_inputs(rng: Random, world: _World) -> list[BadInput]:
-    country = world.countries[0]
-    base = _random_report(rng, world, country)
-    base.update(kind="incident", severity="MEDIUM", indicators=[], tlp="AMBER")
-    known = {f["facility_id"] for fs in world.facilities.values() for f in fs}
-    unknown = next(f"{country}-F-{n}" for n in range(900, 10**4) if f"{country}-F-{n}" not in known)
-    codec = Codec(SchemaSet.from_directory(PROJECT_ROOT / "schemas"), "intelshare.Report")
-    encoded = codec.encode(validate_report(base, now=world.now))
-
-    def changed(**fields: Any) -> Line:
-        return dict(copy.deepcopy(base), event_id=_uuid(rng), **fields)
-
-    no_facility = changed()
-    del no_facility["facility_id"]
-    swapped = changed(occurred_at=base["reported_at"], reported_at=base["occurred_at"])
-    return [
-        BadInput("bad-tlp", changed(tlp="PURPLE"), "submit", "tlp", "PURPLE is not a TLP label"),
-        BadInput("missing-facility", no_facility, "submit", "facility_id", "is required"),
-        BadInput("occurred-after-reported", swapped, "submit", "occurred_at", "after reported_at"),
-        BadInput("narrative-too-long", changed(narrative="x" * 70_000), "submit", "narrative",
-                 "over the 64 KiB limit"),
-        BadInput("observation-without-indicators", changed(kind="observation", severity=None),
-                 "submit", "indicators", "an observation must carry at least one indicator"),
-        BadInput("unknown-facility", changed(facility_id=unknown), "enrich", "facility_id",
-                 f"{unknown} is not in the reference data"),
-        BadInput("random-bytes", bytes([rng.randrange(0xC3)]) + rng.randbytes(47), "decode",
-                 None, "not an Avro single-object value"),
-        BadInput("truncated", encoded[: len(encoded) // 2], "decode", None,
-                 "the Avro body ends before the record does"),
-        BadInput("unknown-schema", MAGIC + rng.randbytes(8) + encoded[len(MAGIC) + 8 :],
-                 "decode", None, "the writer-schema fingerprint is not in schemas/"),
-        BadInput("json-not-avro", json.dumps(changed()).encode(), "decode", None,
-                 "JSON where Avro is expected"),
-        BadInput("empty", b"", "decode", None, "no bytes at all"),
-    ]  # fmt: skip
-
-
-# --- benchmark workload --------------------------------------------------------------------
-
-
-class _Combo(NamedTuple):
-    """The fields the policy reads; every report drawn from one combination routes alike."""
-
-    facilities: tuple[Ref, ...]
-    kind: str
-    category: str
-    tlp: Tlp
-    source: int
-    assessment: str
-    handling: str
-
-
-def _combos(agreements: Sequence[Agreement], world: _World) -> dict[int, list[_Combo]]:
-    """Every combination, keyed by how many agreements ``streams.policy.route`` gives it.
-
-    Facilities are grouped by country and by which agreements' facility lists name them, so
-    one representative stands for its group.
-    """
-    listed = [set(a.match.facilities) for a in agreements if a.match.facilities]
-    groups: dict[tuple[str, tuple[bool, ...]], list[Ref]] = {}
-    for country in world.countries:
-        for facility in world.facilities[country]:
-            signature = tuple(facility["facility_id"] in ids for ids in listed)
-            groups.setdefault((country, signature), []).append(facility)
-    kinds = [("incident", c) for c in _INCIDENT] + [("observation", c) for c in _OBSERVATION]
-    found: dict[int, list[_Combo]] = {}
-    for (country, _), members in groups.items():
-        for (kind, category), tlp, source, assessment, handling in itertools.product(
-            kinds, Tlp, (1, 2, 3), "ABCDE", "PC"
-        ):
-            probe = {
-                "facility_id": members[0]["facility_id"],
-                "kind": kind,
-                "category": category,
-                "tlp": tlp.symbol,
-                "grading": {"source": source, "assessment": assessment, "handling": handling},
-                "enrichment": {"country": country, "duplicate_of": None},
-            }
-            combo = _Combo(tuple(members), kind, category, tlp, source, assessment, handling)
-            found.setdefault(len(route(agreements, probe, world.now)), []).append(combo)
-    return found
-
-
-def workload(
-    rng: Random,
-    count: int,
-    facilities: Sequence[Ref],
-    subjects: Sequence[Ref],
-    *,
-    now: datetime,
-    agreements: Sequence[Ref] | None = None,
-    agreements_per_report: float = 3.0,
-) -> Iterator[Line]:
-    """``count`` distinct valid reports for the benchmark, each disclosed under about
-    ``agreements_per_report`` of ``agreements`` (default :func:`demo_agreements` of ``now``).
-
-    How it is ensured: every combination of the fields the policy reads (country and facility
-    group, kind, category, TLP, source, assessment, handling) is routed once, up front, with
-    ``streams.policy.route``; reports are drawn from the combinations matched by exactly
-    ``agreements_per_report`` agreements or, for a fraction, from the two nearest counts in the
-    proportion that gives that mean. Each narrative ends with a unique reference, so no report is
-    a content duplicate (which would not be disclosed). With the demo agreements only Kazakh
-    reports reach three (``kz-knb``, ``kz-police`` and the cross-border one to ``kg-gsin``), so
-    the default workload is Kazakh. Raises ValueError when no mix gives the mean.
-    """
-    given = demo_agreements(now) if agreements is None else agreements
-    parsed = [parse_agreement(a) for a in given]
-    world = _World(facilities, subjects, now)
-    found = _combos(parsed, world)
-    below = [k for k in found if k <= agreements_per_report]
-    above = [k for k in found if k >= agreements_per_report]
-    if not below or not above:
-        raise ValueError(f"no mix of reports gives {agreements_per_report}: {sorted(found)}")
-    low, high = found[max(below)], found[min(above)]
-    share = 0.0 if low is high else (agreements_per_report - max(below)) / (min(above) - max(below))
-    return _draw(rng, count, world, low, high, share)
-
-
-def _draw(
-    rng: Random, count: int, world: _World, low: list[_Combo], high: list[_Combo], share: float
-) -> Iterator[Line]:
-    for i in range(count):
-        c = rng.choice(high if rng.random() < share else low)
-        occurred = world.now - timedelta(minutes=rng.randint(360, 7 * 1440))
-        reported = occurred + timedelta(minutes=rng.randint(10, 300))
-        grading = _grading(rng, c.source, c.assessment, c.handling)
-        report = _report(
-            rng,
-            world,
-            rng.choice(c.facilities),
-            c.kind,
-            c.category,
-            c.tlp.value,
-            grading,
-            occurred,
-            reported,
-        )
-        report["narrative"] += f" Unit reference W{i:07d}."
-        yield report
-
-
 # --- files ---------------------------------------------------------------------------------
 
 
@@ -757,7 +300,7 @@ def agreements_yaml(agreements: list[Line], now: datetime) -> str:
     """The agreements as a YAML list, as ``intelshare agreements apply`` reads it."""
     header = (
         "# Demo sharing agreements (DESIGN.md, Sharing agreements); demo data, not real ones.\n"
-        f"# Written by: python -m ops.demo_data OUTDIR --now {_time(now)} --example-agreements\n"
+        f"# Written by: python -m ops.demo_data OUTDIR --now {iso_utc(now)} --example-agreements\n"
     )
     body = yaml.safe_dump(agreements, sort_keys=False, default_flow_style=None, width=96)
     return header + body

@@ -15,16 +15,15 @@ import yaml
 from ops.demo_data import (
     AGENCIES,
     EXAMPLE_AGREEMENTS,
-    DemoReports,
     agency_line,
     demo_agencies,
     demo_agreements,
-    demo_reports,
     main,
     of_type,
     reference_data,
-    workload,
 )
+from ops.demo_reports import DemoReports, demo_reports
+from ops.workload import workload
 from streams.core.codec import Codec
 from streams.core.dedup import DedupState, Verdict, content_digest
 from streams.core.enrich import enrich, facility_of
