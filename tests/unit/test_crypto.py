@@ -80,6 +80,50 @@ def test_every_seal_is_fresh(recipient: X25519PrivateKey) -> None:
     assert one.ciphertext != two.ciphertext
 
 
+def test_no_seal_repeats_a_nonce_or_ephemeral_key(recipient: X25519PrivateKey) -> None:
+    """Without the test-only parameters, no two of many seals share an ephemeral key or nonce."""
+    sealed = [seal(b"same", recipient.public_key(), AAD) for _ in range(200)]
+    assert len({s.ephemeral_public_key for s in sealed}) == len(sealed)
+    assert len({s.nonce for s in sealed}) == len(sealed)
+    assert len({s.ciphertext for s in sealed}) == len(sealed)
+    assert all(open_sealed(s, recipient, AAD) == b"same" for s in sealed)
+
+
+# Known answer, computed once apart from seal() with the primitives alone: X25519(ephemeral,
+# recipient), HKDF-SHA256(length=32, salt=ephemeral public + recipient public,
+# info=b"intelshare disclosure v1"), AES-256-GCM(key).encrypt(nonce, plaintext, aad).
+KAT_RECIPIENT = bytes(range(1, 33))
+KAT_EPHEMERAL = bytes(range(33, 65))
+KAT_NONCE = bytes(range(12))
+KAT_PLAINTEXT = b"known-answer plaintext: TJ-P-004211 moved to KZ-F-1"
+KAT_AAD = b"known-answer associated data"
+KAT_SEALED = Sealed(
+    ephemeral_public_key=bytes.fromhex(
+        "5869aff450549732cbaaed5e5df9b30a6da31cb0e5742bad5ad4a1a768f1a67b"
+    ),
+    nonce=KAT_NONCE,
+    ciphertext=bytes.fromhex(
+        "7009dbd21f898f9a539716511c23f271b37f3fe6d7170b9e1b8e9669b24bd2b7"
+        "074ebd936191880555d5a2294156e5dab766eabb37709faee13fa1ea4e9a504b642c91"
+    ),
+)
+
+
+def test_envelope_known_answer() -> None:
+    """Fixed keys, nonce, plaintext and AAD seal to the independently computed envelope,
+    which open_sealed opens."""
+    recipient = X25519PrivateKey.from_private_bytes(KAT_RECIPIENT)
+    sealed = seal(
+        KAT_PLAINTEXT,
+        recipient.public_key(),
+        KAT_AAD,
+        ephemeral=X25519PrivateKey.from_private_bytes(KAT_EPHEMERAL),
+        nonce=KAT_NONCE,
+    )
+    assert sealed == KAT_SEALED
+    assert open_sealed(KAT_SEALED, recipient, KAT_AAD) == KAT_PLAINTEXT
+
+
 @pytest.mark.parametrize("part", ["ciphertext", "nonce", "ephemeral_public_key"])
 def test_tampering_is_one_opaque_error(recipient: X25519PrivateKey, part: str) -> None:
     """A flipped bit in the ciphertext, nonce or ephemeral key gives the same DecryptionError."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from streams.core import crypto
 from streams.core.codec import Codec
 from streams.core.reference import ReferenceRecord, parse_reference_line, read_reference_lines
 from streams.core.schemas import SchemaSet
@@ -118,13 +119,17 @@ def test_agency_line_becomes_an_agency_record_with_key_id_and_time() -> None:
     assert roundtrip(ref) == ref.record
 
 
-def test_key_id_agrees_with_the_crypto_module() -> None:
-    """The private key-id copy gives what streams.crypto.key_id gives."""
-    crypto = pytest.importorskip("streams.core.crypto")
-    if not hasattr(crypto, "key_id"):
-        pytest.skip("streams.core.crypto has no key_id yet")
-    ref = parse_reference_line(agency(), "line 1", NOW)
-    assert ref.record["key_id"] == crypto.key_id(RAW_KEY)
+@pytest.mark.parametrize(
+    "raw",
+    [RAW_KEY, bytes(range(32, 64)), b"\xff" * 32, bytes(31) + b"\x01"],
+    ids=["counting", "second-range", "all-ff", "one-bit"],
+)
+def test_key_id_agrees_with_the_crypto_module(raw: bytes) -> None:
+    """An agency record's key_id is what streams.core.crypto.key_id gives for its raw key."""
+    line = agency(public_key=base64.b64encode(raw).decode())
+    ref = parse_reference_line(line, "line 1", NOW)
+    assert ref.record["public_key"] == raw
+    assert ref.record["key_id"] == crypto.key_id(raw)
 
 
 def test_agency_country_may_be_null_or_absent() -> None:
