@@ -53,6 +53,8 @@ class Context(NamedTuple):
     """Registered agencies by id (intel.ref.agencies)."""
     agreements: TopicView[Agreement]
     """The latest version of each agreement (intel.agreements)."""
+    units: TopicView[dict[str, Any]]
+    """Unit users, their units and submission keys, by user name (intel.ref.units)."""
     keys: Callable[[], ExchangeKeys]
     """The exchange's keys, loaded on first use (only route and the sequencer need them)."""
     clock: Callable[[], datetime]

@@ -1,4 +1,9 @@
-"""intake: intel.submissions -> intel.validated, or intel.deadletter with the reason."""
+"""intake: intel.submissions -> intel.validated, or intel.deadletter with the reason.
+
+On a secure broker (``security_protocol`` not PLAINTEXT) each submission must also be signed by
+a unit user registered on ``intel.ref.units`` that may speak for the report's ``unit_id``
+(:mod:`streams.core.submission`); the view of that topic is caught up before the first record.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from aiokafka.structs import ConsumerRecord
 from agents.base import Agent, Context, Output
 from agents.deadletter import DeadLetters
 from streams.core.intake import check_submission
+from streams.core.submission import Registry
 from streams.errors import IntelshareError
 
 __all__ = ["IntakeAgent"]
@@ -23,11 +29,18 @@ class IntakeAgent(Agent):
         self.reports = context.codec("Report")
         self.dead_letters = DeadLetters(context)
         self.clock = context.clock
+        self.units: Registry | None = None
+        if context.settings.security_protocol != "PLAINTEXT":
+            self.views = (context.units,)
+            self.units = context.units.get
 
     def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         now = self.clock()
         try:
-            report = check_submission(record.value, record.key, self.reports, now)
+            report = check_submission(
+                record.value, record.key, self.reports, now,
+                headers=record.headers, units=self.units,
+            )  # fmt: skip
         except IntelshareError as exc:
             if not exc.dead_letter:
                 raise

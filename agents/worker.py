@@ -80,6 +80,7 @@ class Worker:
             view(
                 topics.agreements, lambda raw: agreement_from_record(codec("Agreement").decode(raw))
             ),
+            view(topics.units, codec("Unit").decode),
         )
         context = Context(
             settings, topics, codec, *self.views,
@@ -90,7 +91,7 @@ class Worker:
 
     def status(self) -> dict[str, Any]:
         """What the status page shows."""
-        facilities, subjects, agencies, agreements = self.views
+        facilities, subjects, agencies, agreements, units = self.views
         return {
             "ready": all(r.started for r in self.runners),
             "processed": {r.agent.name: r.processed for r in self.runners},
@@ -98,6 +99,7 @@ class Worker:
             "agencies": len(agencies),
             "facilities": len(facilities),
             "subjects": len(subjects),
+            "units": len(units),
         }
 
     def stop(self) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "SignatureError",
     "TopicMissingError",
     "TruncatedRecordError",
+    "UnitNotAuthorisedError",
     "UnknownSchemaError",
 ]
 
@@ -139,6 +140,19 @@ class ReferenceInvalidError(IntelshareError):
 
     exit_code = 1
     dead_letter = True
+
+
+class UnitNotAuthorisedError(IntelshareError):
+    """A secure-mode submission is not proven to come from a unit allowed to speak for its
+    ``unit_id``: ``field`` names the header or report field at fault and ``reason`` says why."""
+
+    exit_code = 1
+    dead_letter = True
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
 
 
 class KeyFileError(IntelshareError):

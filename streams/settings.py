@@ -74,11 +74,27 @@ class Settings:
     """Its password; prefer ``sasl_password_file``. Never shown in a repr."""
     sasl_password_file: Path | None = None
     """A file holding the password (e.g. one written by ``intelshare users add``)."""
+    unit_key_file: Path | None = None
+    """The unit's Ed25519 submission key, which ``intelshare submit`` signs every report with
+    on a secure broker (``INTELSHARE_UNIT_KEY_FILE``); default
+    ``$INTELSHARE_HOME/secrets/users/<INTELSHARE_SASL_USERNAME>.sign.key``."""
 
     @property
     def broker_data_dir(self) -> Path:
         """Folder of the local broker's data, logs and pid file."""
         return self.broker_dir if self.broker_dir is not None else self.home / "broker"
+
+    @property
+    def users_dir(self) -> Path:
+        """Where ``users add`` writes each user's password and submission key (0600 files)."""
+        return self.home / "secrets" / "users"
+
+    @property
+    def unit_key_path(self) -> Path:
+        """The submission key ``submit`` signs with on a secure broker."""
+        if self.unit_key_file is not None:
+            return self.unit_key_file
+        return self.users_dir / f"{self.sasl_username}.sign.key"
 
     def kafka_security(self) -> dict[str, Any]:
         """Security keyword arguments shared by kafka-python and aiokafka clients."""
@@ -166,7 +182,7 @@ class Settings:
 
 
 def _coerce(raw: Any, default: Any, name: str) -> Any:
-    if name in {"home", "schemas_dir", "broker_dir", "sasl_password_file"}:
+    if name in {"home", "schemas_dir", "broker_dir", "sasl_password_file", "unit_key_file"}:
         return Path(raw) if raw not in (None, "") else default
     if isinstance(default, bool):
         return str(raw).lower() in {"1", "true", "yes", "on"}

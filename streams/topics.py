@@ -6,8 +6,8 @@ unique per integration test) for them. Names are the contract.
 
 Keys: ``intel.submissions``, ``intel.validated`` and ``intel.enriched`` are keyed by
 ``event_id``, so every copy of one report lands on one partition, in order, for deduplication;
-``intel.agreements`` by agreement id; ``intel.ref.*`` by the record's own id; feeds and audit
-topics by disclosure id.
+``intel.agreements`` by agreement id; ``intel.ref.*`` by the record's own id (``intel.ref.units``
+by the unit's user name); feeds and audit topics by disclosure id.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ AGREEMENTS = "intel.agreements"
 FACILITIES = "intel.ref.facilities"
 SUBJECTS = "intel.ref.subjects"
 AGENCIES = "intel.ref.agencies"
+UNITS = "intel.ref.units"
 FEED_PREFIX = "intel.feed."
 INTEL_PREFIX = "intel."
 """Every topic of the contract starts with this (the worker's ACLs grant it as a prefix)."""
@@ -74,6 +75,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(FACILITIES, 1, _COMPACT, "facility reference data"),
     TopicSpec(SUBJECTS, 1, _COMPACT, "subject reference data"),
     TopicSpec(AGENCIES, 1, _COMPACT, "partner agencies and their public keys"),
+    TopicSpec(UNITS, 1, _COMPACT, "unit users, the units each speaks for, their submission keys"),
 )
 
 INTERNAL: tuple[TopicSpec, ...] = (
@@ -114,6 +116,7 @@ class Topics:
         self.facilities = prefix + FACILITIES
         self.subjects = prefix + SUBJECTS
         self.agencies = prefix + AGENCIES
+        self.units = prefix + UNITS
         self.intel = prefix + INTEL_PREFIX
         self.internal = prefix + INTERNAL_PREFIX
         self.groups = prefix + GROUP_PREFIX

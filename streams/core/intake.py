@@ -2,7 +2,9 @@
 
 Pure: the codec and the clock are parameters. The same rules as ``intelshare submit`` apply
 (the record is turned back into its JSON form and validated), so a producer that bypasses the
-command line gains nothing; ``enrichment`` is the exchange's, never a unit's.
+command line gains nothing; ``enrichment`` is the exchange's, never a unit's. On a secure broker
+(``units`` given) a submission must also carry its unit's signature, and its ``unit_id`` must be
+one of that unit's (:mod:`streams.core.submission`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, NamedTuple
 
 from streams.core.codec import Codec
 from streams.core.report import report_to_json, validate_report
+from streams.core.submission import Registry, check_unit, verify_submission
 from streams.errors import DecodeError, FieldProblem, IntelshareError, ReportInvalidError
 
 __all__ = [
@@ -44,13 +47,25 @@ class Origin(NamedTuple):
 
 
 def check_submission(
-    value: bytes | None, key: bytes | None, codec: Codec, now: datetime
+    value: bytes | None,
+    key: bytes | None,
+    codec: Codec,
+    now: datetime,
+    *,
+    headers: Iterable[tuple[str, bytes | None]] | None = None,
+    units: Registry | None = None,
 ) -> dict[str, Any]:
-    """Decode and validate one submission; raise a ``dead_letter`` error when it is not valid."""
+    """Decode and validate one submission; raise a ``dead_letter`` error when it is not valid.
+
+    ``units`` (secure mode: the registered unit record of a user name) makes the unit's
+    signature in ``headers`` and its right to the report's ``unit_id`` part of being valid.
+    The signature is checked before the bytes are decoded: nothing unauthenticated is parsed.
+    """
     if value is None:
         raise DecodeError(
             "the message has no value (a tombstone); a submission must carry a report"
         )
+    signer = verify_submission(value, headers, units) if units is not None else None
     record = codec.decode(value)
     if record.get("enrichment") is not None:
         raise ReportInvalidError([FieldProblem("enrichment", "is set by the exchange, not a unit")])
@@ -58,6 +73,8 @@ def check_submission(
     if key is not None and key != checked["event_id"].encode():
         problem = FieldProblem("event_id", "differs from the message key; key by event_id")
         raise ReportInvalidError([problem])
+    if signer is not None:
+        check_unit(signer, checked["unit_id"])
     return checked
 
 

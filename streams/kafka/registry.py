@@ -22,7 +22,7 @@ from streams.core.reference import ReferenceRecord
 from streams.errors import AgreementInvalidError, FieldProblem, IntelshareError
 from streams.kafka.clients import create_topics, latest_by_key, publish
 from streams.settings import Settings
-from streams.topics import Topics, feed_spec
+from streams.topics import CATALOGUE, UNITS, Topics, feed_spec
 
 __all__ = [
     "AgreementPlan",
@@ -30,6 +30,7 @@ __all__ = [
     "plan_agreements",
     "publish_agreements",
     "publish_reference",
+    "publish_unit",
     "published_agreements",
     "register_agency",
 ]
@@ -64,6 +65,16 @@ def register_agency(settings: Settings, record: Mapping[str, Any]) -> str:
     topic = Topics(settings.topic_prefix).agencies
     publish(settings, topic, [(record["agency_id"].encode(), value)])
     return outcome.name
+
+
+def publish_unit(settings: Settings, record: Mapping[str, Any]) -> None:
+    """Publish a unit user's record (schemas/unit.v1.avsc) keyed by its user name, creating
+    ``intel.ref.units`` first if this deployment predates it (idempotent)."""
+    outcome = create_topics(settings, [spec for spec in CATALOGUE if spec.name == UNITS])[0]
+    if outcome.problem:
+        raise IntelshareError(f"topic {outcome.name} {outcome.problem}")
+    value = record_codec(settings.schemas_dir, "Unit").encode(record)
+    publish(settings, Topics(settings.topic_prefix).units, [(record["user"].encode(), value)])
 
 
 def publish_reference(settings: Settings, records: Iterable[ReferenceRecord]) -> dict[str, int]:

@@ -4,6 +4,10 @@ A file holds one JSON object, a JSON array of objects, or JSON lines. Every repo
 and encoded before anything is sent; valid ones go to ``intel.submissions`` keyed by ``event_id``
 with an idempotent producer (acks=all). Rejected ones are returned with every field at fault and
 never reach the topic.
+
+On a secure broker every message also carries the unit's signature headers
+(:func:`streams.core.submission.sign_submission`, with the key of ``Settings.unit_key_path``): the
+exchange accepts a report only from a registered unit user allowed to speak for its ``unit_id``.
 """
 
 from __future__ import annotations
@@ -16,11 +20,21 @@ from typing import Any, NamedTuple, Self
 
 import kafka.errors
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streams.core.codec import Codec
+from streams.core.keyfiles import load_ed25519_private
 from streams.core.report import validate_report
 from streams.core.schemas import SchemaSet
-from streams.errors import FieldProblem, IntelshareError, ReportInvalidError, TopicMissingError
+from streams.core.submission import sign_submission
+from streams.errors import (
+    ConfigError,
+    FieldProblem,
+    IntelshareError,
+    KeyFileError,
+    ReportInvalidError,
+    TopicMissingError,
+)
 from streams.kafka.clients import producer, translate_errors
 from streams.settings import Settings
 from streams.topics import Topics
@@ -103,7 +117,8 @@ class Submitter:
     """Producer API for prison intelligence units.
 
     ``with Submitter(settings) as s: result = s.submit(candidates)``. ``clock`` returns the
-    current time (timezone-aware); tests pass a fixed one.
+    current time (timezone-aware); tests pass a fixed one. On a secure broker the unit's
+    submission key is loaded here, so a missing one fails before anything is read or sent.
     """
 
     def __init__(
@@ -120,6 +135,7 @@ class Submitter:
         )
         self.clock = clock
         self._producer: Any = None
+        self._key = _submission_key(settings)
 
     def prepare(self, candidate: Candidate) -> Prepared:
         """Validate and encode one report, or raise ReportInvalidError."""
@@ -173,7 +189,15 @@ class Submitter:
         client = self._connect()
         with translate_errors(self.settings, f"sending to {self.topic}"):
             futures = [
-                (r.event_id, client.send(self.topic, key=r.event_id.encode(), value=r.value))
+                (
+                    r.event_id,
+                    client.send(
+                        self.topic,
+                        key=r.event_id.encode(),
+                        value=r.value,
+                        headers=self.headers(r.value),
+                    ),
+                )
                 for r in reports
             ]
             client.flush(timeout=self.settings.request_timeout * 4)
@@ -184,6 +208,13 @@ class Submitter:
                 if on_sent is not None:
                     on_sent(event_id)
         return sent
+
+    def headers(self, value: bytes) -> list[tuple[str, bytes]] | None:
+        """The headers a message of ``value`` carries: the unit's signature on a secure
+        broker, none in PLAINTEXT mode."""
+        if self._key is None:
+            return None
+        return sign_submission(value, self.settings.sasl_username, self._key)
 
     def _connect(self) -> Any:
         if self._producer is None:
@@ -217,3 +248,23 @@ class Submitter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _submission_key(settings: Settings) -> Ed25519PrivateKey | None:
+    """The unit's submission key on a secure broker; None in PLAINTEXT mode."""
+    if settings.security_protocol == "PLAINTEXT":
+        return None
+    if not settings.sasl_username:
+        raise ConfigError(f"{settings.security_protocol} needs INTELSHARE_SASL_USERNAME")
+    path = settings.unit_key_path
+    try:
+        return load_ed25519_private(path)
+    except KeyFileError as exc:
+        if path.exists() or path.is_symlink():
+            raise
+        raise KeyFileError(
+            f"no submission key {path}: on a secure broker every report is signed with the "
+            f"unit's key. The exchange's operators create it with `intelshare users add --role "
+            f"unit {settings.sasl_username} --unit UNIT_ID`; or set INTELSHARE_UNIT_KEY_FILE to "
+            "where it is"
+        ) from exc

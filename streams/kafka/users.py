@@ -4,23 +4,42 @@ The mapping from a role to its grants (:func:`grants_for`) is plain data, testab
 broker; :func:`add_user` writes the credential and the ACLs with kafka-python's admin client
 (aiokafka's cannot). Passwords are generated here and written to a file readable by the owner
 only; they are never printed or logged.
+
+A unit user also gets an Ed25519 submission key (``NAME.sign.key``, 0600, beside its password
+file) and a record on the compacted ``intel.ref.units`` topic naming the report ``unit_id``
+values it may speak for and its public key (:func:`register_unit`): Kafka does not tell the
+exchange who produced a record, so ``submit`` signs each one and intake checks it
+(:mod:`streams.core.submission`).
 """
 
 from __future__ import annotations
 
 import enum
+import os
 import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
 from streams.core.fields import AGENCY_ID, AGENCY_RULE
-from streams.core.keyfiles import write_private
+from streams.core.keyfiles import generate_signing_key, load_ed25519_private, write_private
+from streams.core.submission import unit_ids, unit_record
 from streams.errors import ConfigError, IntelshareError
 from streams.kafka.clients import admin_client, translate_errors
+from streams.kafka.registry import publish_unit
 from streams.settings import SASL_MECHANISM, Settings
 from streams.topics import Topics
 
-__all__ = ["Grant", "Role", "add_user", "grants_for", "password_file"]
+__all__ = [
+    "Grant",
+    "Role",
+    "add_user",
+    "grants_for",
+    "password_file",
+    "register_unit",
+    "unit_key_file",
+]
 
 
 class Role(enum.Enum):
@@ -87,18 +106,29 @@ def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
 
 def password_file(settings: Settings, name: str) -> Path:
     """Where ``users add`` writes the password of user ``name``."""
-    return settings.home / "secrets" / "users" / f"{name}.password"
+    return settings.users_dir / f"{name}.password"
 
 
-def add_user(settings: Settings, role: Role, name: str) -> Path:
+def unit_key_file(settings: Settings, name: str) -> Path:
+    """Where ``users add --role unit`` writes the submission key of user ``name``."""
+    return settings.users_dir / f"{name}.sign.key"
+
+
+def add_user(settings: Settings, role: Role, name: str, units: Sequence[str] = ()) -> Path:
     """Create (or reset) the SCRAM credential of ``name``, grant its role; return its file.
 
     ``settings`` must carry the admin's credentials. Running it again for the same user gives
     it a new password and the same ACLs (creating an existing ACL is a no-op on the broker).
+    A unit user needs ``units``, the report ``unit_id`` values it may speak for: it also gets a
+    new submission key and its record on ``intel.ref.units`` (:func:`register_unit`).
     """
     from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
 
     grants = grants_for(role, name, settings.topic_prefix)
+    if role is Role.UNIT:
+        unit_ids(name, units)  # refuse bad units before anything changes
+    elif units:
+        raise ConfigError(f"--unit is for role unit only, not {role.value}")
     password = secrets.token_urlsafe(32)
     upsert = UserScramCredentialUpsertion(
         name, ScramMechanism[SASL_MECHANISM.replace("-", "_")], password, iterations=8192
@@ -112,7 +142,36 @@ def add_user(settings: Settings, role: Role, name: str) -> Path:
             raise IntelshareError(f"the broker refused ACLs for {name}: {failed}")
     path = password_file(settings, name)
     write_private(path, (password + "\n").encode(), replace=True)
+    if role is Role.UNIT:
+        register_unit(settings, name, units)
     return path
+
+
+def register_unit(
+    settings: Settings, name: str, units: Sequence[str], now: datetime | None = None
+) -> Path:
+    """Give unit user ``name`` a new submission key and publish its ``intel.ref.units`` record
+    (``units``, the public key); return the private key's file (0600).
+
+    A key already there is replaced (rotation): the new one is written beside it, the record
+    published, and only then moved over the old one, so a failure leaves the old pair and the
+    old record in place. A report signed with the old key is refused once the record changes.
+    """
+    final = unit_key_file(settings, name)
+    folder = final.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stem = f"{name}.sign.new-{secrets.token_hex(4)}"
+    key_path, pub_path = generate_signing_key(folder, stem)
+    try:
+        public = load_ed25519_private(key_path).public_key().public_bytes_raw()
+        record = unit_record(name, units, public, now or datetime.now(UTC))
+        publish_unit(settings, record)
+        os.replace(pub_path, final.with_suffix(".pub"))
+        os.replace(key_path, final)
+    finally:
+        key_path.unlink(missing_ok=True)
+        pub_path.unlink(missing_ok=True)
+    return final
 
 
 def _raise_for_errors(response: dict[str, object], doing: str) -> None:

@@ -62,9 +62,10 @@ def secure_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]
         broker.stop(base)
 
 
-def _as(admin: Settings, role: Role, name: str) -> Settings:
-    """Settings of a new user ``name`` with ``role``, created by the admin."""
-    path = add_user(admin, role, name)
+def _as(admin: Settings, role: Role, name: str, units: tuple[str, ...] = ()) -> Settings:
+    """Settings of a new user ``name`` with ``role`` (and, for a unit, ``units``), created by
+    the admin."""
+    path = add_user(admin, role, name, units)
     return dataclasses.replace(admin, sasl_username=name, sasl_password="", sasl_password_file=path)
 
 
@@ -117,10 +118,11 @@ def test_agency_reads_its_own_feed_but_not_another(secure_admin: Settings) -> No
 
 
 def test_unit_writes_submissions_and_reads_nothing(secure_admin: Settings) -> None:
-    """A unit may write intel.submissions but read neither it nor any feed."""
-    unit = _as(secure_admin, Role.UNIT, "unit-a")
+    """A unit may write intel.submissions but read neither it, nor any feed, nor the units'
+    registry."""
+    unit = _as(secure_admin, Role.UNIT, "unit-a", ("UNIT-A",))
     assert publish(unit, f"{PREFIX}intel.submissions", [(b"k", b"report")]) == 1
-    for topic in (f"{PREFIX}intel.submissions", _feed("agency-a")):
+    for topic in (f"{PREFIX}intel.submissions", _feed("agency-a"), f"{PREFIX}intel.ref.units"):
         with pytest.raises(NotAuthorisedError):
             _read(unit, topic, f"{PREFIX}intelshare-agency-agency-a")
 
@@ -186,6 +188,79 @@ def test_worker_credentials_work_with_aiokafka(secure_admin: Settings) -> None:
     assert [r.value for r in records] == [b"report"]
 
 
+class _SecureExchange:
+    """An exchange under a prefix and home of its own on the secure broker, set up by the admin
+    through the command line: topics, the exchange's keys, agency e-one with its feed, facility
+    KZ-F-1 and an agreement E-1 disclosing to e-one."""
+
+    def __init__(self, secure_admin: Settings, home: Path) -> None:
+        import json
+
+        import yaml
+
+        from tests.integration.exchange import agreement, facility
+
+        prefix = f"e{uuid.uuid4().hex[:8]}."
+        self.home = home
+        self.admin = dataclasses.replace(secure_admin, topic_prefix=prefix, home=home)
+        self.base = {k: v for k, v in os.environ.items() if not k.startswith("INTELSHARE_")} | {
+            "KAFKA_BOOTSTRAP_SERVERS": self.admin.bootstrap_servers,
+            "INTELSHARE_TOPIC_PREFIX": prefix,
+            "INTELSHARE_HOME": str(home),
+            "INTELSHARE_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "INTELSHARE_REQUEST_TIMEOUT": "10",
+        }
+        self.as_admin = self.env("admin", Path(str(secure_admin.sasl_password_file)))
+        self.cli(self.as_admin, "topics", "create")
+        self.cli(self.as_admin, "keys", "generate", "--exchange")
+        self.cli(self.as_admin, "keys", "generate", "--agency", "e-one")
+        self.keys = home / "keys"
+        self.cli(self.as_admin, "agencies", "register", "--id", "e-one", "--name", "e-one",
+                 "--public-key", str(self.keys / "e-one.pub"))  # fmt: skip
+        (home / "ref.jsonl").write_text(json.dumps(facility("KZ-F-1", "KZ")) + "\n")
+        self.cli(self.as_admin, "reference", "load", str(home / "ref.jsonl"))
+        (home / "agreements.yaml").write_text(yaml.safe_dump([agreement("E-1", "e-one")]))
+        self.cli(self.as_admin, "agreements", "apply", str(home / "agreements.yaml"))
+
+    def env(self, user: str, password_file: Path) -> dict[str, str]:
+        """The environment of a command run as ``user``."""
+        return self.base | {
+            "INTELSHARE_SASL_USERNAME": user,
+            "INTELSHARE_SASL_PASSWORD_FILE": str(password_file),
+        }
+
+    def cli(self, environment: dict[str, str], *args: str) -> Any:
+        """Run ``intelshare ARGS``, which must succeed."""
+        done = run_cli(*args, env=environment)
+        assert done.returncode == 0, f"intelshare {' '.join(args)}: {done.stderr[-2000:]}"
+        return done
+
+    def consume(self, agency: dict[str, str], expect: int, timeout: float = 60) -> list[Any]:
+        """e-one's decrypted disclosures, once at least ``expect`` are there (or the timeout)."""
+        import json
+
+        deadline = time.monotonic() + timeout
+        opened: list[Any] = []
+        while len(opened) < expect and time.monotonic() < deadline:
+            done = run_cli("consume", "--agency", "e-one", "--key", str(self.keys / "e-one.key"),
+                           "--from-beginning", env=agency)  # fmt: skip
+            opened = [json.loads(line) for line in done.stdout.splitlines()]
+            time.sleep(1)
+        return opened
+
+    def dead_letters(self, expect: int, timeout: float = 60) -> list[dict[str, Any]]:
+        """`deadletter list` as the admin, once at least ``expect`` are there (or the timeout)."""
+        import json
+
+        deadline = time.monotonic() + timeout
+        letters: list[dict[str, Any]] = []
+        while len(letters) < expect and time.monotonic() < deadline:
+            done = self.cli(self.as_admin, "deadletter", "list")
+            letters = [json.loads(line) for line in done.stdout.splitlines()]
+            time.sleep(0.5)
+        return letters
+
+
 def test_whole_exchange_runs_with_least_privilege_credentials(
     secure_admin: Settings, tmp_path: Path
 ) -> None:
@@ -194,65 +269,26 @@ def test_whole_exchange_runs_with_least_privilege_credentials(
 
     from ops.runtime import free_port, launch_worker, stop_worker
     from tests.factories import incident
-    from tests.integration.exchange import agreement, facility
 
-    prefix = f"e{uuid.uuid4().hex[:8]}."
-    admin = dataclasses.replace(secure_admin, topic_prefix=prefix, home=tmp_path)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("INTELSHARE_")} | {
-        "KAFKA_BOOTSTRAP_SERVERS": admin.bootstrap_servers,
-        "INTELSHARE_TOPIC_PREFIX": prefix,
-        "INTELSHARE_HOME": str(tmp_path),
-        "INTELSHARE_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "INTELSHARE_REQUEST_TIMEOUT": "10",
-    }
-
-    def env(user: str, password_file: Path) -> dict[str, str]:
-        return base | {
-            "INTELSHARE_SASL_USERNAME": user,
-            "INTELSHARE_SASL_PASSWORD_FILE": str(password_file),
-        }
-
-    def cli(environment: dict[str, str], *args: str) -> Any:
-        done = run_cli(*args, env=environment)
-        assert done.returncode == 0, f"intelshare {' '.join(args)}: {done.stderr[-2000:]}"
-        return done
-
-    as_admin = env("admin", Path(str(secure_admin.sasl_password_file)))
-    cli(as_admin, "topics", "create")
-    cli(as_admin, "keys", "generate", "--exchange")
-    cli(as_admin, "keys", "generate", "--agency", "e-one")
-    keys = tmp_path / "keys"
-    cli(as_admin, "agencies", "register", "--id", "e-one", "--name", "e-one",
-        "--public-key", str(keys / "e-one.pub"))  # fmt: skip
-    (tmp_path / "ref.jsonl").write_text(json.dumps(facility("KZ-F-1", "KZ")) + "\n")
-    cli(as_admin, "reference", "load", str(tmp_path / "ref.jsonl"))
-    import yaml
-
-    (tmp_path / "agreements.yaml").write_text(yaml.safe_dump([agreement("E-1", "e-one")]))
-    cli(as_admin, "agreements", "apply", str(tmp_path / "agreements.yaml"))
-
+    exchange = _SecureExchange(secure_admin, tmp_path)
+    admin, env, cli = exchange.admin, exchange.env, exchange.cli
     users = {
         role: add_user(admin, role, name)
         for role, name in (
-            (Role.WORKER, "exchange-worker"), (Role.UNIT, "kz-piu-astana"),
-            (Role.AGENCY, "e-one"), (Role.OVERSIGHT, "ombudsman"),
+            (Role.WORKER, "exchange-worker"), (Role.AGENCY, "e-one"),
+            (Role.OVERSIGHT, "ombudsman"),
         )
-    }  # fmt: skip
+    } | {Role.UNIT: add_user(admin, Role.UNIT, "kz-piu-astana", ["KZ-PIU-ASTANA"])}  # fmt: skip
     port = free_port()
     worker_env = env("exchange-worker", users[Role.WORKER]) | {"INTELSHARE_WEB_PORT": str(port)}
     worker = launch_worker(tmp_path / "worker.log", port, worker_env)
     try:
-        report = incident(facility_id="KZ-F-1", narrative="sent by a unit over SCRAM")
+        report = incident(
+            unit_id="KZ-PIU-ASTANA", facility_id="KZ-F-1", narrative="sent by a unit over SCRAM"
+        )
         (tmp_path / "report.json").write_text(json.dumps(report))
         cli(env("kz-piu-astana", users[Role.UNIT]), "submit", str(tmp_path / "report.json"))
-        as_agency = env("e-one", users[Role.AGENCY])
-        deadline = time.monotonic() + 60
-        opened: list[Any] = []
-        while not opened and time.monotonic() < deadline:
-            done = run_cli("consume", "--agency", "e-one", "--key", str(keys / "e-one.key"),
-                           "--from-beginning", env=as_agency)  # fmt: skip
-            opened = [json.loads(line) for line in done.stdout.splitlines()]
-            time.sleep(1)
+        opened = exchange.consume(env("e-one", users[Role.AGENCY]), expect=1)
         assert [d["event_id"] for d in opened] == [report["event_id"]]
         as_oversight = env("ombudsman", users[Role.OVERSIGHT])
         verified = cli(as_oversight, "audit", "verify").stdout
@@ -260,5 +296,74 @@ def test_whole_exchange_runs_with_least_privilege_credentials(
         assert "feeds were not reconciled" in verified
         rows = [json.loads(x) for x in cli(as_oversight, "audit", "query").stdout.splitlines()]
         assert rows[0]["received_at"] is not None
+    finally:
+        stop_worker(worker)
+
+
+def test_a_unit_may_submit_only_for_its_own_units(secure_admin: Settings, tmp_path: Path) -> None:
+    """Issue 17. kz-piu-karaganda, registered with --unit KZ-PIU-KARAGANDA, submits a report of
+    its own unit and one naming TJ-PIU-DUSHANBE: the first is disclosed, the second is a dead
+    letter whose reason names the unit and reaches no feed. A report written past `submit`
+    without a signature is refused too, and so is a replayed dead letter (its headers are not
+    kept), as not signed."""
+    import json
+    from datetime import UTC, datetime
+
+    from ops.runtime import free_port, launch_worker, stop_worker
+    from streams.core.codec import record_codec
+    from streams.core.report import validate_report
+    from tests.factories import incident
+    from tests.integration.helpers import read_all
+
+    exchange = _SecureExchange(secure_admin, tmp_path)
+    admin, env, cli = exchange.admin, exchange.env, exchange.cli
+    added = cli(exchange.as_admin, "users", "add", "--role", "unit", "kz-piu-karaganda",
+                "--unit", "KZ-PIU-KARAGANDA")  # fmt: skip
+    password, key = (Path(line) for line in added.stdout.splitlines())
+    assert key == tmp_path / "secrets" / "users" / "kz-piu-karaganda.sign.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    as_unit = env("kz-piu-karaganda", password)
+    worker_password = add_user(admin, Role.WORKER, "exchange-worker")
+    as_agency = env("e-one", add_user(admin, Role.AGENCY, "e-one"))
+    port = free_port()
+    worker_env = env("exchange-worker", worker_password) | {"INTELSHARE_WEB_PORT": str(port)}
+    worker = launch_worker(tmp_path / "worker.log", port, worker_env)
+    try:
+        own = incident(unit_id="KZ-PIU-KARAGANDA", facility_id="KZ-F-1")
+        other = incident(unit_id="TJ-PIU-DUSHANBE", facility_id="KZ-F-1")
+        (tmp_path / "reports.jsonl").write_text(f"{json.dumps(own)}\n{json.dumps(other)}\n")
+        sent = cli(as_unit, "submit", str(tmp_path / "reports.jsonl")).stdout.split()
+        assert sent == [own["event_id"], other["event_id"]]  # submit cannot know; intake does
+
+        unsigned = validate_report(incident(unit_id="KZ-PIU-KARAGANDA", facility_id="KZ-F-1"),
+                                   now=datetime.now(UTC))  # fmt: skip
+        value = record_codec(admin.schemas_dir, "Report").encode(unsigned)
+        unit = dataclasses.replace(admin, sasl_username="kz-piu-karaganda", sasl_password="",
+                                   sasl_password_file=password)  # fmt: skip
+        publish(unit, f"{admin.topic_prefix}intel.submissions",
+                [(unsigned["event_id"].encode(), value)])  # fmt: skip
+
+        letters = {d["key"]: d for d in exchange.dead_letters(expect=2)}
+        assert set(letters) == {other["event_id"], unsigned["event_id"]}
+        refused = letters[other["event_id"]]
+        assert refused["error"] == "UnitNotAuthorisedError"
+        assert refused["reason"] == (
+            "unit_id: TJ-PIU-DUSHANBE is not a unit of user kz-piu-karaganda "
+            "(its units: KZ-PIU-KARAGANDA)"
+        )
+        assert letters[unsigned["event_id"]]["error"] == "UnitNotAuthorisedError"
+        assert "not signed" in letters[unsigned["event_id"]]["reason"]
+
+        opened = exchange.consume(as_agency, expect=1)
+        assert [d["event_id"] for d in opened] == [own["event_id"]]
+        validated = read_all(admin, f"{admin.topic_prefix}intel.validated", expect=1, timeout=5)
+        assert [r.key.decode() for r in validated] == [own["event_id"]]
+
+        replayed = cli(exchange.as_admin, "deadletter", "replay")
+        assert "2 replayed, 0 kept" in replayed.stderr
+        again = [d for d in exchange.dead_letters(expect=4) if d["attempts"] == 2]
+        assert sorted(d["key"] for d in again) == sorted(letters)
+        assert all("not signed" in d["reason"] for d in again)
+        assert [d["event_id"] for d in exchange.consume(as_agency, expect=1)] == [own["event_id"]]
     finally:
         stop_worker(worker)

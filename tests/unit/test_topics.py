@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streams.errors import ConfigError
-from streams.topics import CATALOGUE, feed_spec, feed_topic
+from streams.topics import CATALOGUE, Topics, feed_spec, feed_topic
 
 BY_NAME = {spec.name: spec for spec in CATALOGUE}
 
@@ -25,6 +25,7 @@ def test_catalogue_holds_every_topic_of_the_design() -> None:
         "intel.ref.facilities",
         "intel.ref.subjects",
         "intel.ref.agencies",
+        "intel.ref.units",
     }
 
 
@@ -38,11 +39,24 @@ def test_audit_is_one_partition_kept_forever() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["intel.agreements", "intel.ref.facilities", "intel.ref.subjects", "intel.ref.agencies"]
+    "name",
+    [
+        "intel.agreements",
+        "intel.ref.facilities",
+        "intel.ref.subjects",
+        "intel.ref.agencies",
+        "intel.ref.units",
+    ],
 )
 def test_agreements_and_reference_data_are_compacted(name: str) -> None:
     """The latest record per key is kept: agreements and reference data are compacted."""
     assert BY_NAME[name].config["cleanup.policy"] == "compact"
+
+
+def test_units_are_one_compacted_partition_named_by_the_catalogue() -> None:
+    """intel.ref.units (unit users and their submission keys) is in Topics with its prefix."""
+    assert BY_NAME["intel.ref.units"].partitions == 1
+    assert Topics("p.").units == "p.intel.ref.units"
 
 
 def test_feed_topic_is_per_agency() -> None:

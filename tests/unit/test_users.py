@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from streams.errors import ConfigError
-from streams.kafka.users import Grant, Role, grants_for
+from streams.core.keyfiles import load_ed25519_private
+from streams.errors import ConfigError, IntelshareError
+from streams.kafka import users
+from streams.kafka.users import Grant, Role, add_user, grants_for, register_unit
 from streams.settings import Settings
+from tests.factories import NOW
 
 
 def _topics(grants: list[Grant]) -> dict[str, set[str]]:
@@ -92,3 +97,50 @@ def test_sasl_settings_become_client_keywords(tmp_path: Path) -> None:
     assert Settings().kafka_security() == {"security_protocol": "PLAINTEXT"}
     with pytest.raises(ConfigError, match="INTELSHARE_SASL_PASSWORD"):
         dataclasses.replace(settings, sasl_password_file=None).kafka_security()
+
+
+def test_a_unit_user_needs_at_least_one_valid_unit(tmp_path: Path) -> None:
+    """`users add --role unit` without --unit, or with a unit id no report could carry, is a
+    usage error before the broker is touched; --unit for another role is one too."""
+    settings = Settings(home=tmp_path, bootstrap_servers="127.0.0.1:1", request_timeout=0.5)
+    with pytest.raises(ConfigError, match="--unit UNIT_ID"):
+        add_user(settings, Role.UNIT, "kz-piu-karaganda")
+    with pytest.raises(ConfigError, match="unit_id"):
+        add_user(settings, Role.UNIT, "kz-piu-karaganda", ["KZ PIU"])
+    with pytest.raises(ConfigError, match="role unit only"):
+        add_user(settings, Role.AGENCY, "kz-knb", ["KZ-PIU-KARAGANDA"])
+
+
+def test_registering_a_unit_writes_its_key_and_record_and_rotates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """register_unit writes NAME.sign.key (0600) and publishes a record with its public key;
+    running it again replaces both; a failed publish keeps the old key."""
+    published: list[dict[str, Any]] = []
+    monkeypatch.setattr(users, "publish_unit", lambda settings, record: published.append(record))
+    settings = Settings(home=tmp_path)
+    path = register_unit(settings, "kz-piu-karaganda", ["KZ-PIU-KARAGANDA"], NOW)
+    assert path == tmp_path / "secrets" / "users" / "kz-piu-karaganda.sign.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    first = load_ed25519_private(path).public_key().public_bytes_raw()
+    assert published[-1]["public_key"] == first
+    assert published[-1]["units"] == ["KZ-PIU-KARAGANDA"]
+    assert published[-1]["user"] == "kz-piu-karaganda"
+
+    register_unit(settings, "kz-piu-karaganda", ["KZ-PIU-KARAGANDA", "KZ-PIU-ASTANA"], NOW)
+    second = load_ed25519_private(path).public_key().public_bytes_raw()
+    assert second != first
+    assert published[-1]["public_key"] == second
+    assert published[-1]["key_id"] != published[0]["key_id"]
+
+    def refuse(settings: Settings, record: dict[str, Any]) -> None:
+        raise IntelshareError("broker said no")
+
+    monkeypatch.setattr(users, "publish_unit", refuse)
+    with pytest.raises(IntelshareError):
+        register_unit(settings, "kz-piu-karaganda", ["KZ-PIU-KARAGANDA"], NOW)
+    assert load_ed25519_private(path).public_key().public_bytes_raw() == second
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "kz-piu-karaganda.sign.key",
+        "kz-piu-karaganda.sign.pub",
+    ]
