@@ -35,18 +35,29 @@ __all__ = [
 GENESIS = bytes(32)
 """The previous hash of the first record."""
 _DOMAIN = "intelshare-audit-v1"
+_DOMAIN_LINKS = "intelshare-audit-v3"
 HASHED_FIELDS = (
     "sequence", "disclosure_id", "event_id", "agreement_id", "agreement_version", "recipient",
     "purpose", "legal_basis", "fields_disclosed", "subjects", "payload_sha256",
     "disclosure_sha256", "disclosed_at", "recorded_at", "prev_hash", "key_id",
 )  # fmt: skip
-"""Every field of schemas/audit_record.v1.avsc but hash and signature, in the order hashed."""
+"""Every field of schemas/audit_record.v2.avsc but hash and signature, in the order hashed
+(``subject_links`` of v3 follows when it is not empty)."""
 _MALFORMED = "the record is malformed: a field is missing or of the wrong type"
 
 
 def record_hash(record: Mapping[str, Any]) -> bytes:
-    """SHA-256 over the canonical encoding of every field but ``hash`` and ``signature``."""
-    return hashlib.sha256(canonical(_DOMAIN, *(record[f] for f in HASHED_FIELDS))).digest()
+    """SHA-256 over the canonical encoding of every field but ``hash`` and ``signature``.
+
+    ``subject_links`` (audit record v3) is hashed, after the others and under its own domain,
+    when it is not empty; records without links hash as they always did, so older records
+    still verify and links cannot be added to or removed from a record unnoticed.
+    """
+    values = [record[f] for f in HASHED_FIELDS]
+    links = record.get("subject_links")
+    if links:
+        return hashlib.sha256(canonical(_DOMAIN_LINKS, *values, links)).digest()
+    return hashlib.sha256(canonical(_DOMAIN, *values)).digest()
 
 
 def seal_record(

@@ -84,6 +84,9 @@ class AuditFilter(NamedTuple):
     event: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    subject_link: str | None = None
+    """The oversight link of ``subject``, when the link key is at hand: it finds the records
+    where that subject was disclosed under a pseudonym too."""
 
 
 FILTERS = ("recipient", "agreement", "subject", "event", "since", "until")
@@ -114,11 +117,20 @@ def matches(record: Mapping[str, Any], wanted: AuditFilter) -> bool:
     return (
         (wanted.recipient is None or record["recipient"] == wanted.recipient)
         and (wanted.agreement is None or record["agreement_id"] == wanted.agreement)
-        and (wanted.subject is None or wanted.subject in record["subjects"])
+        and (
+            wanted.subject is None
+            or wanted.subject in record["subjects"]
+            or (wanted.subject_link is not None and wanted.subject_link in _links(record))
+        )
         and (wanted.event is None or record["event_id"] == wanted.event)
         and (wanted.since is None or record["disclosed_at"] >= wanted.since)
         and (wanted.until is None or record["disclosed_at"] < wanted.until)
     )
+
+
+def _links(record: Mapping[str, Any]) -> list[str]:
+    links = record.get("subject_links")
+    return links if isinstance(links, list) else []
 
 
 def stats(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

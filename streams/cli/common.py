@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from streams.audit.records import AuditFilter
 from streams.audit.verify import VerificationKeys
-from streams.core.keyfiles import exchange_public_keys
+from streams.core.crypto import SubjectLinker
+from streams.core.keyfiles import exchange_public_keys, load_link_key
 from streams.errors import ConfigError
 from streams.settings import Settings
 
@@ -25,7 +27,9 @@ __all__ = [
     "actions",
     "keys_dir",
     "read_text",
+    "subject_linker",
     "verification_keys",
+    "with_link",
 ]
 
 Handler = Callable[[Settings, argparse.Namespace], int]
@@ -69,6 +73,28 @@ def read_text(name: str) -> str:
 def keys_dir(settings: Settings) -> Path:
     """``$INTELSHARE_HOME/keys``: where key files are written and looked for by default."""
     return settings.home / "keys"
+
+
+def subject_linker(settings: Settings, file: str | None) -> SubjectLinker | None:
+    """The oversight link key (``--link-key``, default ``oversight.link.key`` or, on the
+    exchange's machine, derived from its pseudonymisation secret), or None."""
+    return load_link_key(keys_dir(settings), Path(file) if file else None)
+
+
+def with_link(
+    wanted: AuditFilter, linker: SubjectLinker | None, warn: Callable[[str], None]
+) -> AuditFilter:
+    """``wanted`` able to find a subject under every pseudonym, when the link key is at hand."""
+    if wanted.subject is None:
+        return wanted
+    if linker is None:
+        warn(
+            "no oversight link key: only disclosures where the subject id went out in clear "
+            "are found; get oversight.link.key from the exchange (`intelshare keys export-link`)"
+            " and pass --link-key"
+        )
+        return wanted
+    return wanted._replace(subject_link=linker(wanted.subject))
 
 
 def verification_keys(settings: Settings, files: list[str] | None) -> VerificationKeys:

@@ -15,6 +15,7 @@ import yaml
 from streams.cli.common import Commands, actions, keys_dir, read_text
 from streams.core.crypto import parse_ed25519_public, parse_x25519_public
 from streams.core.keyfiles import (
+    export_link_key,
     generate_agency_keys,
     generate_exchange_keys,
     generate_signing_key,
@@ -34,7 +35,7 @@ from streams.kafka.registry import (
     published_agreements,
     register_agency,
 )
-from streams.kafka.users import Role, add_user
+from streams.kafka.users import Role, add_user, unit_key_file
 from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL, feed_topic
 
@@ -68,6 +69,11 @@ def register(commands: Commands) -> None:
         "--role", required=True, choices=("unit", "agency", "oversight", "worker")
     )
     users["add"].add_argument("name", metavar="NAME", help="for an agency: its agency id")
+    users["add"].add_argument(
+        "--unit", action="append", default=[], metavar="UNIT_ID", dest="units",
+        help="role unit (at least one; repeat for more): a report unit_id the user may submit "
+        "for, e.g. KZ-PIU-ASTANA; also writes its submission key NAME.sign.key",
+    )  # fmt: skip
 
     worker = commands.add_parser("worker", help="the exchange's agents")
     worker.add_argument(
@@ -83,12 +89,14 @@ def register(commands: Commands) -> None:
         {
             "generate": ("write a key pair (private key mode 0600)", keys_generate),
             "rotate": ("keep the current pair under its key id and write a new one", keys_generate),
+            "export-link": ("write the oversight link key for the oversight body", export_link),
         },
     )
-    for parser in keys.values():
-        who = parser.add_mutually_exclusive_group(required=True)
+    for action in ("generate", "rotate"):
+        who = keys[action].add_mutually_exclusive_group(required=True)
         who.add_argument("--agency", metavar="ID", help="an X25519 pair for a partner agency")
         who.add_argument("--exchange", action="store_true", help="the exchange's signing key")
+    for parser in keys.values():
         parser.add_argument("--out", metavar="DIR", help="default $INTELSHARE_HOME/keys")
 
     agencies = actions(
@@ -172,8 +180,12 @@ def topics_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def users_add(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare users add --role ROLE NAME``: prints the password file."""
-    print(add_user(settings, Role(args.role), args.name))
+    """``intelshare users add --role ROLE NAME [--unit UNIT_ID ...]``: prints the password
+    file, and for a unit its submission key file on a second line."""
+    role = Role(args.role)
+    print(add_user(settings, role, args.name, args.units))
+    if role is Role.UNIT:
+        print(unit_key_file(settings, args.name))
     return 0
 
 
@@ -215,6 +227,16 @@ def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
         print(f"receipt key: {signing} (mode 0600; signs consultation receipts)")
     print(f"private key: {private} (mode 0600, keep it secret)")
     print(f"public key:  {public}")
+    return 0
+
+
+def export_link(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare keys export-link [--out DIR]``: the oversight body's link key (0600)."""
+    out = Path(args.out) if args.out else keys_dir(settings)
+    path = export_link_key(keys_dir(settings), out)
+    print(f"oversight link key: {path} (mode 0600)")
+    print("give it to the oversight body with exchange.pub: with it, `audit query --subject ID`")
+    print("finds every disclosure about that person under any pseudonym; keep it from agencies")
     return 0
 
 

@@ -22,7 +22,14 @@ from streams.audit.records import (
     to_csv,
 )
 from streams.audit.verify import key_hint, verify_log
-from streams.cli.common import Commands, actions, read_text, verification_keys
+from streams.cli.common import (
+    Commands,
+    actions,
+    read_text,
+    subject_linker,
+    verification_keys,
+    with_link,
+)
 from streams.core.times import format_time
 from streams.errors import ConfigError, SignatureError
 from streams.kafka.auditlog import (
@@ -61,6 +68,8 @@ def register(commands: Commands) -> None:
     audit["verify"].add_argument("--file", metavar="EXPORT", help="verify an export offline")
     for name in FILTERS:
         audit["query"].add_argument(f"--{name}")
+    link_help = "oversight link key; default $INTELSHARE_HOME/keys/oversight.link.key"
+    audit["query"].add_argument("--link-key", metavar="FILE", help=link_help)
     audit["export"].add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     audit["export"].add_argument("--out", metavar="FILE", help="default: standard output")
     audit["prove"].add_argument("disclosure_id", metavar="DISCLOSURE_ID")
@@ -77,9 +86,14 @@ def register(commands: Commands) -> None:
     serve.add_argument(
         "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
     )
+    serve.add_argument("--link-key", metavar="FILE", help=link_help)
     serve.add_argument(
         "--cache", type=float, default=3.0, metavar="SECONDS", help="reread the log after this"
     )
+
+
+def _warn(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
 
 
 def _from_file(path: str) -> Iterator[dict[str, Any]]:
@@ -190,6 +204,7 @@ def audit_check_proof(settings: Settings, args: argparse.Namespace) -> int:
 def audit_query(settings: Settings, args: argparse.Namespace) -> int:
     """Audit records matching every filter given, one JSON object per line."""
     wanted = parse_filter({name: getattr(args, name) for name in FILTERS})
+    wanted = with_link(wanted, subject_linker(settings, args.link_key), _warn)
     received = receipt_times(settings)
     for record in audit_records(settings):
         if matches(record, wanted):
@@ -232,7 +247,11 @@ def oversight_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from streams.web.app import oversight_app
 
-    app = oversight_app(settings, verification_keys(settings, args.exchange_key), ttl=args.cache)
+    keys = verification_keys(settings, args.exchange_key)
+    linker = subject_linker(settings, args.link_key)
+    if linker is None:
+        _warn("no oversight link key: a subject filter finds only ids disclosed in clear")
+    app = oversight_app(settings, keys, ttl=args.cache, linker=linker)
     print(f"oversight page on http://{HOST}:{args.port}/", flush=True)
     web.run_app(app, host=HOST, port=args.port, print=None, access_log=None)
     return 0

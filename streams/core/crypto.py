@@ -31,8 +31,10 @@ __all__ = [
     "KEY_BYTES",
     "Pseudonymiser",
     "Sealed",
+    "SubjectLinker",
     "disclosure_aad",
     "key_id",
+    "link_key",
     "open_sealed",
     "parse_ed25519_public",
     "parse_x25519_public",
@@ -45,6 +47,7 @@ __all__ = [
 
 _ENVELOPE_INFO = b"intelshare disclosure v1"
 _PSEUDONYM_INFO = b"intelshare pseudonym v1|"
+_LINK_INFO = b"intelshare oversight link v1"
 _NONCE_BYTES = 12
 KEY_BYTES = 32
 """Length of raw X25519 and Ed25519 public keys and of the pseudonymisation secret."""
@@ -186,3 +189,41 @@ class Pseudonymiser:
 def pseudonym(secret: bytes, recipient: str, value: str) -> str:
     """A pseudonym for ``value``, stable for one recipient and unlinkable across recipients."""
     return Pseudonymiser(secret, recipient)(value)
+
+
+class SubjectLinker:
+    """Keyed links from a subject's real id, for the oversight body only.
+
+    The link key is HKDF-SHA256(secret, info="intelshare oversight link v1"): derived from the
+    pseudonymisation secret, so the worker needs nothing new, but not that secret, so the
+    oversight body that holds the link key (``intelshare keys export-link``) cannot compute any
+    recipient's pseudonyms. A link is ``sl-`` and 26 base32 characters of HMAC-SHA256(key, id).
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise KeyFileError(f"an oversight link key must be {KEY_BYTES} bytes")
+        self._key = key
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> SubjectLinker:
+        """The linker of the exchange whose pseudonymisation secret is ``secret``."""
+        return cls(link_key(secret))
+
+    def __call__(self, subject_id: str) -> str:
+        """The link of ``subject_id``."""
+        digest = hmac.new(self._key, subject_id.encode(), hashlib.sha256).digest()
+        return "sl-" + base64.b32encode(digest).decode().lower()[:26]
+
+    def __repr__(self) -> str:
+        return "SubjectLinker()"  # never the key
+
+
+def link_key(secret: bytes) -> bytes:
+    """The oversight link key derived from the exchange's pseudonymisation secret."""
+    if len(secret) < KEY_BYTES:
+        raise KeyFileError(f"a pseudonymisation secret must be {KEY_BYTES} bytes")
+    kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LINK_INFO)
+    return kdf.derive(secret)

@@ -19,9 +19,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from streams.core.canonical import canonical
-from streams.core.crypto import Pseudonymiser, Sealed, disclosure_aad, open_sealed, seal, sign
+from streams.core.crypto import (
+    Pseudonymiser,
+    Sealed,
+    SubjectLinker,
+    disclosure_aad,
+    open_sealed,
+    seal,
+    sign,
+)
 from streams.core.crypto import verify as verify_signature
-from streams.core.minimise import minimise, oversight_subjects
+from streams.core.minimise import minimise, oversight_links, oversight_subjects
 from streams.core.policy import Agreement
 from streams.core.times import to_millis
 from streams.errors import DecryptionError, SignatureError
@@ -86,6 +94,7 @@ def build_disclosure(
     """
     now = to_millis(now)
     alias = Pseudonymiser(pseudonym_secret, agreement.recipient)
+    linker = SubjectLinker.from_secret(pseudonym_secret)
     payload = payload_bytes(minimise(report, agreement, alias, json_form=json_form))
     ident = disclosure_id(report["event_id"], agreement.id)
     sealed = seal(payload, recipient_public, disclosure_aad(ident, agreement.recipient))
@@ -114,6 +123,7 @@ def build_disclosure(
         "legal_basis": agreement.legal_basis,
         "fields_disclosed": list(agreement.disclose),
         "subjects": oversight_subjects(report, agreement, alias),
+        "subject_links": oversight_links(report, agreement, linker),
         "payload_sha256": hashlib.sha256(payload).digest(),
         "disclosure_sha256": disclosure_digest(disclosure),
         "disclosed_at": now,

@@ -29,17 +29,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from streams.core.crypto import KEY_BYTES, key_id, parse_ed25519_public
+from streams.core.crypto import KEY_BYTES, SubjectLinker, key_id, link_key, parse_ed25519_public
 from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.errors import ConfigError, KeyFileError
 
 __all__ = [
     "agency_keys",
     "exchange_public_keys",
+    "export_link_key",
     "generate_agency_keys",
     "generate_exchange_keys",
     "generate_signing_key",
     "load_ed25519_private",
+    "load_link_key",
     "load_pseudonym_secret",
     "load_x25519_private",
     "published_exchange_keys",
@@ -316,3 +318,27 @@ def exchange_public_keys(
         if beside.is_file():
             retired[kid] = _retired_at(beside)
     return keys, retired
+
+
+LINK_KEY = "oversight.link.key"
+"""File name of the oversight link key (base64 of 32 bytes, mode 0600)."""
+
+
+def export_link_key(folder: Path, out: Path) -> Path:
+    """Write the oversight link key, derived from ``folder``'s pseudonymisation secret, to
+    ``out`` (a folder: ``out/oversight.link.key``); never overwrites."""
+    secret = load_pseudonym_secret(folder / "exchange.pseudonym.key")
+    path = out / LINK_KEY
+    write_private(path, base64.b64encode(link_key(secret)) + b"\n")
+    return path
+
+
+def load_link_key(folder: Path, given: Path | None = None) -> SubjectLinker | None:
+    """The oversight linker: from ``given``, else ``folder/oversight.link.key``, else derived
+    from ``folder/exchange.pseudonym.key`` on the exchange's own machine; None without any."""
+    if given is not None:
+        return SubjectLinker(load_pseudonym_secret(given))
+    if (folder / LINK_KEY).exists():
+        return SubjectLinker(load_pseudonym_secret(folder / LINK_KEY))
+    secret = folder / "exchange.pseudonym.key"
+    return SubjectLinker.from_secret(load_pseudonym_secret(secret)) if secret.exists() else None

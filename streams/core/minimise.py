@@ -11,13 +11,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from streams.core.policy import Agreement
-from streams.core.report import report_to_json
+from streams.core.report import ENRICHED_FIELDS, SUBJECT_DETAILS, report_to_json
 
-__all__ = ["EXCHANGE_FIELDS", "minimise", "oversight_subjects"]
+__all__ = ["EXCHANGE_FIELDS", "minimise", "oversight_links", "oversight_subjects"]
 
-EXCHANGE_FIELDS = ("country", "facility_name", "security_level", "correlated_with")
+EXCHANGE_FIELDS = ENRICHED_FIELDS
 """Disclosable top-level fields that come from the exchange's enrichment, not the report."""
-_SUBJECT_DETAILS = ("risk_level", "rftf")
 
 
 def minimise(
@@ -60,7 +59,7 @@ def _subjects(
     pseudonymise: Callable[[str], str],
 ) -> list[dict[str, Any]]:
     known = {s["subject_id"]: s for s in enrichment.get("subjects", [])}
-    details = [d for d in _SUBJECT_DETAILS if f"subjects.{d}" in agreement.disclose]
+    details = [d for d in SUBJECT_DETAILS if f"subjects.{d}" in agreement.disclose]
     hide = "subjects.subject_id" in agreement.pseudonymise
     out = []
     for subject in full["subjects"]:
@@ -88,3 +87,13 @@ def oversight_subjects(
     if "subjects.subject_id" in agreement.pseudonymise:
         return [pseudonymise(i) for i in ids]
     return ids
+
+
+def oversight_links(
+    report: Mapping[str, Any], agreement: Agreement, link: Callable[[str], str]
+) -> list[str]:
+    """For oversight only: the keyed link of each subject's real id, in the order of
+    :func:`oversight_subjects`; none when subjects were not disclosed."""
+    if "subjects" not in agreement.disclose:
+        return []
+    return [link(s["subject_id"]) for s in report["subjects"]]

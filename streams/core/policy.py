@@ -14,7 +14,16 @@ from datetime import datetime
 from typing import Any, NamedTuple, NewType, TypeVar
 
 from streams.core.fields import Checker, show
-from streams.core.report import Assessment, Category, Handling, Kind, Tlp
+from streams.core.report import (
+    ENRICHED_FIELDS,
+    FIELDS,
+    SUBJECT_DETAILS,
+    Assessment,
+    Category,
+    Handling,
+    Kind,
+    Tlp,
+)
 from streams.core.times import to_millis
 from streams.errors import AgreementInvalidError, FieldProblem
 
@@ -39,11 +48,11 @@ AgreementId = NewType("AgreementId", str)
 AgencyId = NewType("AgencyId", str)
 
 DISCLOSABLE = (
-    "event_id", "kind", "unit_id", "facility_id", "occurred_at", "reported_at", "tlp", "grading",
-    "category", "severity", "subjects", "indicators", "narrative",
-    "country", "facility_name", "security_level", "subjects.risk_level", "subjects.rftf",
-    "correlated_with",
-)  # fmt: skip
+    *FIELDS,
+    *ENRICHED_FIELDS[:3],
+    *(f"subjects.{detail}" for detail in SUBJECT_DETAILS),
+    *ENRICHED_FIELDS[3:],
+)
 """Fields an agreement may disclose: the report's, then those the exchange adds."""
 PSEUDONYMISABLE = ("subjects.subject_id", "unit_id", "facility_id")
 """Identifiers an agreement may replace by per-recipient pseudonyms."""

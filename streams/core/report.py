@@ -18,8 +18,11 @@ from streams.core.times import format_time
 from streams.errors import FieldProblem, ReportInvalidError
 
 __all__ = [
+    "ENRICHED_FIELDS",
+    "FIELDS",
     "MAX_LIST_ITEMS",
     "MAX_NARRATIVE_BYTES",
+    "SUBJECT_DETAILS",
     "Assessment",
     "Category",
     "EventId",
@@ -126,6 +129,10 @@ FIELDS = (
     "grading", "category", "severity", "subjects", "indicators", "narrative",
 )  # fmt: skip
 _GRADING_FIELDS = ("source", "assessment", "handling", "conditions")
+ENRICHED_FIELDS = ("country", "facility_name", "security_level", "correlated_with")
+"""Top-level fields the exchange's enrichment adds (``enrichment`` of report v2)."""
+SUBJECT_DETAILS = ("risk_level", "rftf")
+"""Per-subject fields the enrichment adds from the subjects' reference data."""
 
 
 def validate_report(obj: object, *, now: datetime, label: str = "report") -> dict[str, Any]:

@@ -83,13 +83,21 @@ def _reader(settings: Settings, keys: VerificationKeys) -> Callable[[], Snapshot
     return read
 
 
-def oversight_app(settings: Settings, keys: VerificationKeys, ttl: float = 3.0) -> web.Application:
-    """The oversight page's application, reading the log of ``settings``' broker and prefix."""
+def oversight_app(
+    settings: Settings,
+    keys: VerificationKeys,
+    ttl: float = 3.0,
+    linker: Callable[[str], str] | None = None,
+) -> web.Application:
+    """The oversight page's application, reading the log of ``settings``' broker and prefix;
+    ``linker`` (the oversight link key) lets a subject filter find pseudonymised disclosures."""
     cache = SnapshotCache(_reader(settings, keys), ttl)
 
     async def snapshot_and_filter(request: web.Request) -> tuple[Snapshot, Any]:
         try:
             wanted = parse_filter(request.query)
+            if wanted.subject is not None and linker is not None:
+                wanted = wanted._replace(subject_link=linker(wanted.subject))
         except ConfigError as exc:
             raise web.HTTPBadRequest(text=f"{exc}\n", headers=_HEADERS) from exc
         try:

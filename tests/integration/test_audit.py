@@ -16,6 +16,7 @@ from streams.core.codec import Codec
 from streams.kafka.clients import admin_client, publish, read_topic
 from tests.factories import incident
 from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
+from tests.integration.helpers import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,8 @@ def audited(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> E
     x.agency("o-one")
     x.agency("o-two")
     x.reference([facility("KZ-F-1", "KZ")])
-    x.agreements([agreement("O-1", "o-one"), agreement("O-2", "o-two")])
+    # O-1 pseudonymises subject ids for o-one; O-2 discloses them in clear to o-two.
+    x.agreements([agreement("O-1", "o-one"), agreement("O-2", "o-two") | {"pseudonymise": []}])
     x.worker.env["INTELSHARE_CHECKPOINT_SECONDS"] = "1"
     x.worker.start()
     x.submit([incident(facility_id="KZ-F-1", narrative=f"audited {i}") for i in range(COUNT)])
@@ -188,3 +190,34 @@ def test_disclosure_removed_from_feed_is_reported(audited: Exchange) -> None:
     done = verify(audited)
     assert done.returncode == 1
     assert "missing from the feed of o-two" in done.stdout
+
+
+def test_query_by_real_subject_finds_every_pseudonym(audited: Exchange, tmp_path: Path) -> None:
+    """An oversight body asking about one prisoner sees every disclosure about that person,
+    under the pseudonym each agency received as well as in clear, given the link key."""
+    subject = "TJ-P-004211"  # every report of the fixture names this subject
+    rows = [json.loads(line) for line in audited.cli("audit", "query").stdout.splitlines()]
+    clear = [r for r in rows if subject in r["subjects"]]
+    hidden = [r for r in rows if r["recipient"] == "o-one"]
+    assert len(clear) == COUNT
+    assert len(hidden) == COUNT
+    assert all(subject not in r["subjects"] for r in hidden)
+
+    # The oversight body's own machine: the exchange's public key and the link key only.
+    oversight = tmp_path / "oversight"
+    exported = audited.cli("keys", "export-link", "--out", str(oversight)).stdout
+    link = oversight / "oversight.link.key"
+    assert str(link) in exported
+    assert link.stat().st_mode & 0o077 == 0
+    found = audited.cli("audit", "query", "--subject", subject, "--link-key", str(link))
+    rows = [json.loads(line) for line in found.stdout.splitlines()]
+    assert len(rows) == 2 * COUNT
+    assert {r["recipient"] for r in rows} == {"o-one", "o-two"}
+
+    # Without any link key (an oversight home with no keys), only the clear ones are found,
+    # and the command says why.
+    bare = dict(audited.env, INTELSHARE_HOME=str(tmp_path / "bare"))
+    done = run_cli("audit", "query", "--subject", subject, env=bare)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == COUNT
+    assert "no oversight link key" in done.stderr

@@ -16,8 +16,12 @@ from tests.integration.exchange import Exchange, agreement, facility, wait_until
 pytestmark = pytest.mark.integration
 
 
-def consume(x: Exchange, *keys: Path) -> tuple[int, list[dict[str, Any]], str]:
-    args = ["consume", "--agency", "r-one", "--from-beginning"]
+def consume(
+    x: Exchange, *keys: Path, beginning: bool = True, extra: tuple[str, ...] = ()
+) -> tuple[int, list[dict[str, Any]], str]:
+    args = ["consume", "--agency", "r-one", *extra]
+    if beginning:
+        args.append("--from-beginning")
     for key in keys:
         args += ["--key", str(key)]
     done = x.cli(*args, ok=False)
@@ -56,13 +60,31 @@ def test_agency_and_exchange_keys_rotate(kafka_bootstrap: str, tmp_path: Path) -
     time.sleep(2)  # the worker follows intel.ref.agencies
     second = disclose(x, "after the agency rotated", 2)
 
-    code, opened, stderr = consume(x, keys / "r-one.key")
+    # The agency's first read after the rotation, with only its new key: the older
+    # disclosure is refused, and consume must not mark it as read.
+    code, opened, stderr = consume(x, keys / "r-one.key", beginning=False)
     assert code == 1
-    assert [d["event_id"] for d in opened] == [second["event_id"]]
+    assert first["event_id"] not in {d["event_id"] for d in opened}
     assert "was not given" in stderr
-    code, opened, _ = consume(x, keys / "r-one.key", old_agency_key)
-    assert code == 0
+    assert "1 refused" in stderr
+    # As the message advises, the next read with both keys resumes from the refused one.
+    code, again, stderr = consume(x, keys / "r-one.key", old_agency_key, beginning=False)
+    assert code == 0, stderr
+    events = [d["event_id"] for d in opened + again]
+    assert sorted(events) == sorted([first["event_id"], second["event_id"]])
+    # Without --key, every key of the agency in $INTELSHARE_HOME/keys is used.
+    code, opened, stderr = consume(x)
+    assert code == 0, stderr
     assert {d["event_id"] for d in opened} == {first["event_id"], second["event_id"]}
+    # Told to skip, consume moves past the refused disclosure and records it.
+    code, opened, stderr = consume(x, keys / "r-one.key", extra=("--skip-refused",))
+    assert code == 1
+    assert "skipped" in stderr
+    skipped = [json.loads(line) for line in (tmp_path / "skipped" / "r-one.jsonl").open()]
+    assert len(skipped) == 1
+    assert skipped[0]["missing_key"] == old_agency_key.name.split(".")[1]
+    code, opened, _ = consume(x, keys / "r-one.key", old_agency_key, beginning=False)
+    assert (code, opened) == (0, [])
 
     x.worker.stop()
     rotate(x, "--exchange")

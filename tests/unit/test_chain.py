@@ -38,7 +38,7 @@ def pending(i: int) -> dict[str, Any]:
         "fields_disclosed": ["event_id"], "subjects": ["ps-x"], "payload_sha256": bytes(32),
         "disclosure_sha256": bytes(32),
         "disclosed_at": NOW, "recorded_at": NOW, "prev_hash": b"", "hash": b"", "key_id": "",
-        "signature": b"",
+        "signature": b"", "subject_links": ["sl-x"],
     }  # fmt: skip
 
 
@@ -102,7 +102,7 @@ def test_first_record_follows_genesis() -> None:
     assert record_hash(dict(first, hash=b"", signature=b"")) == first["hash"]
 
 
-@pytest.mark.parametrize("field", [*HASHED_FIELDS, "hash", "signature"])
+@pytest.mark.parametrize("field", [*HASHED_FIELDS, "subject_links", "hash", "signature"])
 def test_changed_field_is_found_at_its_record(field: str) -> None:
     """Changing any one field of record 7 breaks the chain at sequence 7."""
     records = chain()
@@ -229,3 +229,24 @@ def test_streaming_verifier() -> None:
     assert verifier.count == 12
     verifier.feed(records[12])
     assert verifier.count == 13
+
+
+def test_records_without_subject_links_hash_as_before() -> None:
+    """A record written before audit_record v3 (no subject_links) still verifies, and one with
+    links does not verify once its links are dropped or emptied."""
+    old = [dict(r) for r in chain(3)]
+    for record in old:
+        del record["subject_links"]
+    chained: list[dict[str, Any]] = []
+    for i, record in enumerate(old):
+        record = seal_record(
+            {k: v for k, v in record.items() if k not in ("hash", "signature")},
+            sequence=i, prev_hash=chained[-1]["hash"] if chained else GENESIS,
+            key_id=KID, signing_key=KEY, now=NOW,
+        )  # fmt: skip
+        chained.append(record)
+    assert verify_chain(chained, KEYS) == 3
+    assert verify_chain([{**r, "subject_links": []} for r in chained], KEYS) == 3
+    linked = chain(2)
+    assert broken([linked[0], {**linked[1], "subject_links": []}]).sequence == 1
+    assert broken([{**linked[0], "subject_links": ["sl-y"]}, linked[1]]).sequence == 0
