@@ -26,7 +26,7 @@ from streams.core.reference import parse_reference_line, read_reference_lines
 from streams.core.times import format_time
 from streams.errors import ConfigError, IntelshareError
 from streams.kafka.clients import create_topics
-from streams.kafka.deadletters import dead_letters, replay, summary
+from streams.kafka.deadletters import dead_letters, replay, replayed_sources, summary
 from streams.kafka.registry import (
     agency_record,
     plan_agreements,
@@ -316,8 +316,9 @@ def agreements_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def deadletter_list(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare deadletter list``: one JSON object per rejected message, bytes withheld."""
+    replayed = replayed_sources(settings)
     for letter in dead_letters(settings):
-        print(json.dumps(summary(letter), ensure_ascii=False))
+        print(json.dumps(summary(letter, replayed), ensure_ascii=False))
     return 0
 
 

@@ -8,6 +8,7 @@ an agreement's, a reference line's) with ``checker.problems``. Pure: no clock, n
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 import unicodedata
@@ -98,7 +99,9 @@ class Checker:
         dropped."""
         for key in obj:
             if key not in known:
-                self.fail(f"{prefix}{show(key, 40)}", f"is not a field of {what}; remove it")
+                near = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+                hint = f"; did you mean {near[0]}?" if near else "; remove it"
+                self.fail(f"{prefix}{show(key, 40)}", f"is not a field of {what}{hint}")
 
     def string(self, value: Any, path: str) -> str | None:
         """``value`` when it is a string; else a problem naming its JSON type."""

@@ -16,11 +16,11 @@ from streams.core.codec import record_codec
 from streams.core.intake import ATTEMPT_HEADER, REPLAY_HEADER, check_submission
 from streams.core.times import format_time
 from streams.errors import IntelshareError
-from streams.kafka.clients import producer, read_topic, translate_errors
+from streams.kafka.clients import latest_by_key, producer, read_topic, translate_errors
 from streams.settings import Settings
 from streams.topics import Topics
 
-__all__ = ["ReplayOutcome", "dead_letters", "replay", "summary"]
+__all__ = ["ReplayOutcome", "dead_letters", "replay", "replayed_sources", "summary"]
 
 
 def dead_letters(settings: Settings) -> Iterator[dict[str, Any]]:
@@ -30,12 +30,16 @@ def dead_letters(settings: Settings) -> Iterator[dict[str, Any]]:
         yield codec.decode(record.value)
 
 
-def summary(letter: dict[str, Any]) -> dict[str, Any]:
-    """What an operator sees: origin, error, reason, size and digest; never the bytes."""
+def summary(letter: dict[str, Any], replayed: set[str] | None = None) -> dict[str, Any]:
+    """What an operator sees: origin, error, reason, size and digest, and, given the
+    replayed sources, whether it was replayed (``state``); never the bytes."""
     original = letter["original_value"] or b""
     origin = (letter["source_topic"], letter["source_partition"], letter["source_offset"])
+    source = "/".join(str(part) for part in origin)
+    state = "replayed" if replayed is not None and source in replayed else "open"
     return {
-        "source": "/".join(str(part) for part in origin),
+        "source": source,
+        "state": state,
         "key": (letter["original_key"] or b"").decode("utf-8", "replace"),
         "error": letter["error"],
         "reason": letter["reason"],
@@ -57,14 +61,50 @@ class ReplayOutcome(NamedTuple):
     """Why not, when it was not."""
 
 
+def replayed_sources(settings: Settings) -> set[str]:
+    """The dead letters (by ``topic/partition/offset``) already replayed: each replay carries
+    its source in a header on intel.submissions."""
+    found = set()
+    for record in read_topic(settings, Topics(settings.topic_prefix).submissions):
+        for name, value in record.headers or ():
+            if name == REPLAY_HEADER and value:
+                found.add(value.decode("utf-8", "replace"))
+    return found
+
+
+def _still_failing(
+    settings: Settings, value: bytes | None, key: bytes | None, now: datetime, known: set[str]
+) -> str | None:
+    """Why a dead letter would be dead-lettered again, or None when it now passes."""
+    if settings.security_protocol != "PLAINTEXT":
+        return (
+            "a dead letter keeps no unit signature, so the exchange would refuse it again; "
+            "the unit must submit the report again with `intelshare submit`"
+        )
+    try:
+        report = check_submission(value, key, record_codec(settings.schemas_dir, "Report"), now)
+    except IntelshareError as exc:
+        return str(exc)
+    if report["facility_id"] not in known:
+        return (
+            f"facility {report['facility_id']} is still not in the reference data; load it with "
+            "`intelshare reference load`, then replay"
+        )
+    return None
+
+
 def replay(
     settings: Settings,
     letters: Iterator[dict[str, Any]],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[ReplayOutcome]:
-    """Resubmit every dead letter whose bytes now decode and validate."""
-    reports = record_codec(settings.schemas_dir, "Report")
+    """Resubmit every dead letter not replayed before that would now pass intake and
+    enrichment; keep the others with the reason they would fail again."""
     topic = Topics(settings.topic_prefix).submissions
+    done = replayed_sources(settings)
+    facilities = {
+        key.decode() for key in latest_by_key(settings, Topics(settings.topic_prefix).facilities)
+    }
     outcomes: list[ReplayOutcome] = []
     sent: set[bytes] = set()
     client = None
@@ -72,10 +112,12 @@ def replay(
         for letter in letters:
             source = summary(letter)["source"]
             value, key = letter["original_value"], letter["original_key"]
-            try:
-                check_submission(value, key, reports, clock())
-            except IntelshareError as exc:
-                outcomes.append(ReplayOutcome(source, False, str(exc)))
+            if source in done:
+                outcomes.append(ReplayOutcome(source, False, "replayed before"))
+                continue
+            problem = _still_failing(settings, value, key, clock(), facilities)
+            if problem is not None:
+                outcomes.append(ReplayOutcome(source, False, problem))
                 continue
             assert value is not None
             if value in sent:

@@ -57,6 +57,7 @@ class Candidate(NamedTuple):
 
 def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
     """Split ``text`` into candidate reports: one object, an array, or JSON lines."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as some editors write
     stripped = text.lstrip()
     if not stripped:
         return
@@ -65,6 +66,9 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
             items = json.loads(stripped)
         except json.JSONDecodeError as exc:
             yield Candidate("input", None, f"not valid JSON: {exc}")
+            return
+        except RecursionError:
+            yield Candidate("input", None, _TOO_DEEP)
             return
         if not isinstance(items, list):
             yield Candidate("input", None, "not a JSON array of reports")
@@ -75,8 +79,15 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
     try:
         yield Candidate("report", json.loads(stripped), None)
         return
-    except json.JSONDecodeError:
-        pass  # more than one value: JSON lines
+    except json.JSONDecodeError as exc:
+        if _one_document(stripped):  # a pretty-printed object: one error, where it is
+            where = f"line {exc.lineno} column {exc.colno}"
+            yield Candidate("report", None, f"not valid JSON: {exc.msg} at {where}")
+            return
+        # more than one value: JSON lines
+    except RecursionError:
+        yield Candidate("report", None, _TOO_DEEP)
+        return
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -91,6 +102,18 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
             yield Candidate(
                 f"line {number}", None, f"not valid JSON: {exc.msg} at column {exc.colno}"
             )
+        except RecursionError:
+            yield Candidate(f"line {number}", None, _TOO_DEEP)
+
+
+_TOO_DEEP = "not valid: JSON nested too deeply"
+
+
+def _one_document(text: str) -> bool:
+    """Whether ``text`` is meant as one JSON object over several lines (its first line opens
+    it and does not close it), rather than JSON lines."""
+    first = text.splitlines()[0].strip()
+    return first.startswith("{") and not first.endswith("}")
 
 
 class Prepared(NamedTuple):

@@ -237,3 +237,31 @@ def test_bad_input_goes_to_dead_letters_and_the_worker_goes_on(exchange: Exchang
 
 def report_json(record: dict[str, Any]) -> dict[str, Any]:
     return report_to_json(record)
+
+
+def test_replay_resends_only_what_now_passes_and_only_once(exchange: Exchange) -> None:
+    """A report for an unknown facility stays a dead letter while the facility is unknown
+    (replay keeps it and says why, with no second dead letter); once loaded it is replayed
+    and disclosed; a second replay does not send it again; `list` shows it replayed."""
+    exchange.agreements([agreement("A-REPLAY", AGENCY, facilities=["KZ-F-LATE"])])
+    late = incident(facility_id="KZ-F-LATE", narrative="for a facility loaded later")
+    before = len(exchange.dead_letters())
+    exchange.submit([late])
+    wait_until(lambda: len(exchange.dead_letters()) > before, what="the dead letter")
+    kept = exchange.cli("deadletter", "replay")
+    assert "KZ-F-LATE is still not in the reference data" in kept.stdout
+    assert "0 replayed" in kept.stderr
+    time.sleep(2)
+    assert len(exchange.dead_letters()) == before + 1
+
+    exchange.reference([facility("KZ-F-LATE", "KZ")])
+    time.sleep(1)  # the replay reads intel.ref.facilities; the worker follows it too
+    done = exchange.cli("deadletter", "replay")
+    assert "1 replayed" in done.stderr
+    settle(exchange, {(late["event_id"], "A-REPLAY")})
+    again = exchange.cli("deadletter", "replay")
+    assert "0 replayed" in again.stderr
+    assert "replayed before" in again.stdout
+    mine = [d for d in exchange.dead_letters() if d["key"] == late["event_id"]]
+    assert [d["state"] for d in mine] == ["replayed"]
+    assert len([d for d in exchange.feed(AGENCY) if d["agreement_id"] == "A-REPLAY"]) == 1

@@ -115,3 +115,14 @@ def test_offset_times_are_kept_as_instants() -> None:
     record = validate_report(incident(occurred_at="2026-11-20T19:05:00+05:00"), now=NOW)
     assert record["occurred_at"].isoformat() == "2026-11-20T19:05:00+05:00"
     assert record["occurred_at"].utcoffset().total_seconds() == 5 * 3600
+
+
+def test_a_near_miss_field_name_gets_a_suggestion() -> None:
+    """A misspelt field is refused (never dropped) with the field it probably meant."""
+    report = incident()
+    report["narative"] = report.pop("narrative")
+    found = problems(report)
+    assert found["'narative'"] == "is not a field of the report; did you mean narrative?"
+    assert found["narrative"] == "is required"
+    report = incident(backdoor=1)
+    assert problems(report)["'backdoor'"] == "is not a field of the report; remove it"

@@ -74,3 +74,26 @@ def test_nothing_valid_sends_nothing(submitter: Submitter) -> None:
     result = submitter.submit([Candidate("item 1", incident(tlp="PINK"), None)])
     assert result.sent == []
     assert [r.label for r in result.rejected] == ["item 1"]
+
+
+def test_a_byte_order_mark_is_accepted() -> None:
+    """What common editors write before the first brace is not an error."""
+    [one] = read_reports("\ufeff" + json.dumps(incident()), max_bytes=256 * 1024)
+    assert one.problem is None
+
+
+def test_a_pretty_printed_object_with_a_syntax_error_gives_one_error_where_it_is() -> None:
+    """One trailing comma in a hand-written report: one problem with its line and column,
+    not one per line."""
+    text = json.dumps(incident(), indent=2).replace('"kind": "incident"', '"kind": "incident",,')
+    found = list(read_reports(text, max_bytes=256 * 1024))
+    assert len(found) == 1
+    assert found[0].problem is not None
+    assert "line 3 column" in found[0].problem
+
+
+@pytest.mark.parametrize("text", ["[" * 50_000, '{"a":' * 50_000, "1\n" + "[" * 50_000])
+def test_deep_nesting_is_a_problem_not_a_crash(text: str) -> None:
+    """JSON nested thousands deep is refused, whole input or one line, never a traceback."""
+    found = list(read_reports(text, max_bytes=256 * 1024))
+    assert any(c.problem == "not valid: JSON nested too deeply" for c in found)
