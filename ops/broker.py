@@ -6,7 +6,8 @@ controller) on 127.0.0.1, with a bounded heap and its data, logs and pid file in
 metadata request. ``start(settings, secure=True)`` runs the secure broker (SASL/SCRAM and ACLs)
 from its own folder. What the process runs from (the classpath assembled with Maven, the config
 file, the formatted storage, the admin's password) is prepared by :mod:`ops.broker_config`, whose
-public names are re-exported here.
+public names are re-exported here. The local 3-node cluster (:mod:`ops.cluster`) runs each of its
+nodes with the helpers below.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def start(settings: Settings, *, secure: bool = False) -> str:
                         f"of {data}; stop that process (`ss -ltnp 'sport = :{port}'` names it) or "
                         "set INTELSHARE_BROKER_PORT and INTELSHARE_CONTROLLER_PORT"
                     )
-            pid = _launch(settings, data, secure=secure)
+            pid = _launch(settings, data, prepare(settings, data, secure=secure))
         return _wait_until_answering(settings, pid, launched)
 
 
@@ -113,9 +114,8 @@ def _wait_until_answering(settings: Settings, pid: int, launched: bool) -> str:
     )
 
 
-def _launch(settings: Settings, data: Path, *, secure: bool) -> int:
-    """Prepare what the broker runs from, and start the JVM detached."""
-    command = prepare(settings, data, secure=secure)
+def _launch(settings: Settings, data: Path, command: list[str]) -> int:
+    """Start the JVM of ``command`` (made by :mod:`ops.broker_config`) detached, from ``data``."""
     with (data / "logs" / "broker.out").open("ab") as out:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

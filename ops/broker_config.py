@@ -9,7 +9,8 @@ and the KRaft StandardAuthorizer allows only what ACLs grant. Its admin password
 first start, kept in ``$INTELSHARE_HOME/secrets/admin.password`` (mode 0600) and given to the
 storage format as the first SCRAM credential; the broker uses it to talk to itself, so it is
 written into the broker's config file, which is also mode 0600. Starting, stopping and watching
-the process is :mod:`ops.broker`.
+the process is :mod:`ops.broker`; the nodes of the local 3-node cluster (:mod:`ops.cluster`) get
+their config from :func:`server_properties` and their storage from :func:`prepare_node`.
 """
 
 from __future__ import annotations
@@ -39,9 +40,12 @@ __all__ = [
     "admin_password_file",
     "assemble",
     "config_file",
+    "kafka_uuid",
     "plaintext_settings",
     "prepare",
+    "prepare_node",
     "secure_settings",
+    "server_properties",
 ]
 
 log = structlog.get_logger(__name__)
@@ -57,8 +61,8 @@ ADMIN_USER = "admin"
 _HEAD = """\
 # Written by intelshare (ops/broker_config.py) at each start: change the settings instead.
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:{controller}
+node.id={node_id}
+controller.quorum.bootstrap.servers={quorum}
 """
 _PLAINTEXT = """\
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
@@ -91,13 +95,14 @@ _CONFIG = """\
 log.dirs={logs}
 num.partitions=1
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+default.replication.factor={replicas}
+offsets.topic.replication.factor={replicas}
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={replicas}
+transaction.state.log.min.isr={min_isr}
 transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor={replicas}
+share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 """
 
@@ -171,24 +176,61 @@ def config_file(data: Path) -> Path:
 def prepare(settings: Settings, data: Path, *, secure: bool) -> list[str]:
     """Write the config, assemble the classpath and format storage on first run; return the
     command that runs the broker from ``data`` (its logs go to ``data / "logs"``)."""
-    logs, kraft = data / "logs", data / "kraft-logs"
-    logs.mkdir(exist_ok=True)
+    kraft = data / "kraft-logs"
+    (data / "logs").mkdir(exist_ok=True)
     config = config_file(data)
-    ports = {"port": settings.broker_port, "controller": settings.controller_port}
-    scram = None
+    options = ["--standalone"]
+    ports = (settings.broker_port, settings.controller_port)
+    quorum = f"127.0.0.1:{settings.controller_port}"
     if secure:
         password = _admin_password(settings, kraft)
         text = (_HEAD + _SECURE + _CONFIG).format(
-            logs=kraft, admin=ADMIN_USER, password=password, **ports
-        )
+            node_id=1, quorum=quorum, port=ports[0], controller=ports[1], logs=kraft,
+            replicas=1, min_isr=1, admin=ADMIN_USER, password=password,
+        )  # fmt: skip
         write_private(config, text.encode(), replace=True)
-        scram = f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]"
+        options += ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]"]
     else:
-        config.write_text((_HEAD + _PLAINTEXT + _CONFIG).format(logs=kraft, **ports))
+        config.write_text(server_properties(1, ports, quorum, kraft))
+    return _runnable(settings, data, kafka_uuid(), options)
+
+
+def server_properties(
+    node_id: int, ports: tuple[int, int], quorum: str, logs: Path, replicas: int = 1
+) -> str:
+    """The plaintext ``server.properties`` of node ``node_id`` of a KRaft quorum.
+
+    ``ports`` are its client and controller ports on 127.0.0.1, ``quorum`` every controller's
+    ``host:port`` (comma-separated), ``replicas`` the replication factor of the internal topics
+    (offsets, transaction state); with 3, their min.insync.replicas is 2.
+    """
+    min_isr = 2 if replicas >= 3 else 1
+    port, controller = ports
+    return (_HEAD + _PLAINTEXT + _CONFIG).format(
+        node_id=node_id, quorum=quorum, port=port, controller=controller, logs=logs,
+        replicas=replicas, min_isr=min_isr,
+    )  # fmt: skip
+
+
+def prepare_node(
+    settings: Settings, data: Path, properties: str, cluster_id: str, initial_controllers: str
+) -> list[str]:
+    """Write ``properties`` as the config of one node of a cluster, format its storage on first
+    run as a member of the dynamic quorum ``initial_controllers`` (``id@host:port:directory``,
+    comma-separated, the same for every node), and return the command that runs it."""
+    (data / "logs").mkdir(exist_ok=True)
+    config_file(data).write_text(properties)
+    return _runnable(settings, data, cluster_id, ["--initial-controllers", initial_controllers])
+
+
+def _runnable(settings: Settings, data: Path, cluster_id: str, options: list[str]) -> list[str]:
+    """Assemble the classpath and format ``data``'s storage unless it was (with ``options``);
+    return the command that runs the broker from ``data``."""
+    logs, kraft, config = data / "logs", data / "kraft-logs", config_file(data)
     java, classpath = _java(), os.pathsep.join(_jars_of(assemble(settings)))
     tool = [f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}"]
     tool += [f"-Dkafka.logs.dir={logs}", "-Djava.awt.headless=true", "-cp", classpath]
-    _format_once(java, tool, config, kraft, scram)
+    _format_once(java, tool, config, kraft, [*options, "-t", cluster_id])
     # The heap starts at 1/200 of RAM (never above -Xmx) and grows to broker_heap at most.
     jvm = [java, f"-Xmx{settings.broker_heap}", "-XX:InitialRAMPercentage=0.5", "-XX:+UseG1GC"]
     jvm += ["-XX:MaxGCPauseMillis=20", "-XX:+ExplicitGCInvokesConcurrent"]
@@ -212,22 +254,22 @@ def _admin_password(settings: Settings, kraft: Path) -> str:
     return password
 
 
-def _format_once(
-    java: str, tool: list[str], config: Path, kraft: Path, scram: str | None = None
-) -> None:
-    """Format KRaft storage as a one-voter quorum, unless it was formatted before.
+def kafka_uuid() -> str:
+    """A random id as Kafka writes its ``Uuid`` (cluster and directory ids)."""
+    found = "-"
+    while found.startswith("-"):  # as Kafka's Uuid: a leading '-' reads as an option
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return found
 
-    ``scram`` is the secure broker's first SCRAM credential (the admin's).
-    """
+
+def _format_once(java: str, tool: list[str], config: Path, kraft: Path, options: list[str]) -> None:
+    """Format KRaft storage with ``options`` (the quorum, the cluster id, for the secure broker
+    its admin's SCRAM credential), unless it was formatted before."""
     if (kraft / "meta.properties").is_file():
         return
-    cluster_id = "-"
-    while cluster_id.startswith("-"):  # as Kafka's Uuid: a leading '-' reads as an option
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    command = [java, "-Xmx256m", *tool, "kafka.tools.StorageTool", "format", "-t", cluster_id]
-    command += ["-c", str(config), "--standalone"]
-    if scram is not None:
-        command += ["--add-scram", scram]
+    quick = ["-Xmx256m", "-XX:TieredStopAtLevel=1"]  # a short-lived tool: start fast
+    command = [java, *quick, *tool, "kafka.tools.StorageTool", "format"]
+    command += ["-c", str(config), *options]
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
     except subprocess.TimeoutExpired as exc:
@@ -235,7 +277,8 @@ def _format_once(
     if done.returncode != 0:
         output = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise BrokerError(f"formatting the broker's storage in {kraft} failed:\n{output}")
-    log.info("broker_storage_formatted", cluster_id=cluster_id, path=str(kraft))
+    shown = [option for option in options if "password=" not in option]
+    log.info("broker_storage_formatted", options=shown, path=str(kraft))
 
 
 def _jars_of(classpath: Path) -> list[str]:
