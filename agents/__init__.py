@@ -1,3 +1,9 @@
 """The worker and its agents (intake, enrich with dedup, route, sequencer): each agent is a
-class on :class:`agents.base.Agent`, run by a transactional :class:`agents.runner.AgentRunner`;
-:mod:`agents.worker` lists them and serves the status page."""
+class on :class:`agents.base.Agent`, run by the quixstreams engine of :mod:`agents.engine` in a
+process of its own; :mod:`agents.worker` lists them, starts them and serves the status page."""
+
+import warnings
+
+# quixstreams imports authlib's httpx client, which warns on import that its module is
+# deprecated: nothing an operator can act on, so not printed at every worker start.
+warnings.filterwarnings("ignore", message="The httpx module is deprecated")

@@ -3,26 +3,28 @@ record; the default hooks below cover everything else, so a new agent is one mod
 overrides only what it needs, and one line in :data:`agents.worker.AGENTS`.
 
 An agent is thin glue: ``process`` decodes, calls the pure core (``streams.core``,
-``streams.audit``) and returns :class:`Output` records, which the runner writes in one
-transaction with the input's offsets.
+``streams.audit``) and returns :class:`Output` records. The engine (:mod:`agents.engine`, on
+quixstreams) writes them, the agent's state and the input's offsets in one Kafka transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
-
-from aiokafka.structs import ConsumerRecord
+from typing import Any, NamedTuple, Protocol
 
 from agents.keys import ExchangeKeys
+from agents.status import Progress
 from agents.views import TopicView
 from streams.core.codec import Codec
-from streams.core.policy import Agreement
 from streams.settings import Settings
 from streams.topics import Topics
 
-__all__ = ["Agent", "Context", "Output"]
+__all__ = ["TICK", "Agent", "Context", "Output", "Record", "State"]
+
+TICK = b"intelshare-tick"
+"""The value of a tick: the engine sends one to a ticking agent's input every
+``Agent.tick_seconds``, so work that is due by time (a checkpoint) is done in a transaction."""
 
 
 class Output(NamedTuple):
@@ -33,7 +35,38 @@ class Output(NamedTuple):
     key: bytes | None
     """Message key."""
     value: bytes | None
-    """Message value; None is a tombstone on a compacted topic."""
+    """Message value."""
+
+
+class Record(NamedTuple):
+    """One input record, as the engine hands it to an agent."""
+
+    topic: str
+    """Source topic, prefix included."""
+    partition: int
+    """Source partition."""
+    offset: int
+    """Source offset."""
+    key: bytes | None
+    """Message key."""
+    value: bytes | None
+    """Message value (:data:`TICK` for a tick)."""
+    headers: Sequence[tuple[str, bytes | None]]
+    """Message headers."""
+
+
+class State(Protocol):
+    """The part of a quixstreams ``State`` an agent uses: a key-value store of JSON values,
+    written in the same transaction as the agent's outputs (a changelog-backed RocksDB)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default``."""
+
+    def set(self, key: str, value: Any) -> None:
+        """Set ``key``."""
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
 
 
 class Context(NamedTuple):
@@ -45,16 +78,9 @@ class Context(NamedTuple):
     """Every topic name, with the deployment's prefix."""
     codec: Callable[[str], Codec]
     """The codec of a record name, e.g. ``codec("Report")``."""
-    facilities: TopicView[dict[str, Any]]
-    """Facilities by id (intel.ref.facilities)."""
-    subjects: TopicView[dict[str, Any]]
-    """Subjects by id (intel.ref.subjects)."""
-    agencies: TopicView[dict[str, Any]]
-    """Registered agencies by id (intel.ref.agencies)."""
-    agreements: TopicView[Agreement]
-    """The latest version of each agreement (intel.agreements)."""
-    units: TopicView[dict[str, Any]]
-    """Unit users, their units and submission keys, by user name (intel.ref.units)."""
+    view: Callable[[str], TopicView[Any]]
+    """A live view of a compacted topic by name: ``facilities``, ``subjects``, ``agencies``,
+    ``agreements`` or ``units``; started by the engine before the first record."""
     keys: Callable[[], ExchangeKeys]
     """The exchange's keys, loaded on first use (only route and the sequencer need them)."""
     clock: Callable[[], datetime]
@@ -65,25 +91,24 @@ class Agent:
     """Base of every agent. Subclasses set ``name`` and ``source`` and override ``process``."""
 
     name: str = ""
-    """Short name: intake, enrich, route, sequencer. Also names its group and changelog."""
+    """Short name: intake, enrich, route, sequencer. Also names its group and state."""
     source: str = ""
     """Full name of the topic it consumes."""
-    state_topic: str | None = None
-    """Full name of its compacted state changelog, or None when it keeps no state."""
+    stateful: bool = False
+    """True when ``process`` keeps state: it then gets a :class:`State`, and its input must
+    be keyed by one constant, since a quixstreams state is scoped to the message key."""
+    tick_seconds: float | None = None
+    """When set, the engine sends a tick to ``source`` this often."""
     views: Sequence[TopicView[Any]] = ()
     """Reference views that must be caught up before the first record is processed."""
+    input_key: bytes | None = None
+    """For a stateful agent: the one key its input is written with (and ticks are sent with)."""
+    progress: Progress | None = None
+    """Set by the worker: the figures the agent adds to (dead letters, disclosures)."""
 
     def __init__(self, context: Context) -> None:
         """Take from ``context`` what the agent needs (topics, codecs, views, keys, clock)."""
 
-    def restore(self, key: bytes, value: bytes | None) -> None:
-        """Apply one changelog record while state is rebuilt at start (agents with state)."""
-        raise NotImplementedError(f"{self.name} keeps no state")
-
-    def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
+    def process(self, record: Record, state: State | None) -> list[Output]:
         """Turn one input record into outputs; raise only for a bug or a broken dependency."""
         raise NotImplementedError
-
-    def flush(self) -> list[Output]:
-        """Outputs due now whatever the input (e.g. a checkpoint); called after every poll."""
-        return []

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import structlog
-from aiokafka.structs import ConsumerRecord
 
-from agents.base import Context, Output
+from agents.base import Context, Output, Record
 from streams.core.intake import Origin, attempt_of, dead_letter_record
 from streams.errors import IntelshareError
 
@@ -22,14 +21,15 @@ class DeadLetters:
     def __init__(self, context: Context) -> None:
         self.topic = context.topics.deadletter
         self.codec = context.codec("DeadLetter")
+        self.count = 0
+        """Dead letters built so far."""
 
-    def output(
-        self, record: ConsumerRecord[bytes, bytes], error: IntelshareError, now: datetime
-    ) -> Output:
+    def output(self, record: Record, error: IntelshareError, now: datetime) -> Output:
         """The dead letter of ``record``, rejected for ``error`` at ``now``."""
         origin = Origin(record.topic, record.partition, record.offset, record.key)
-        attempts = attempt_of(record.headers)
+        attempts = attempt_of((k, v or b"") for k, v in record.headers)
         letter = dead_letter_record(record.value, origin, error, now, attempts=attempts)
+        self.count += 1
         log.info(
             "dead_letter", source=record.topic, offset=record.offset, error=type(error).__name__
         )

@@ -1,74 +1,79 @@
 """enrich: intel.validated -> intel.enriched, with reference data and dedup marks.
 
-Deduplication state lives in the compacted, internal ``intelshare.enrich-changelog`` topic
-(JSON values), written in the same transaction as the output, so a restart forgets nothing and
-repeats nothing.
+Deduplication and correlation state (:class:`streams.core.dedup.DedupState`) lives in the
+agent's quixstreams state store, whose changelog is written in the same transaction as the
+output, so a restart forgets nothing and repeats nothing. Entries expire with the dedup window.
+intel.validated is keyed by one constant, so one partition and one instance hold all of it.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
 import structlog
-from aiokafka.structs import ConsumerRecord
 
-from agents.base import Agent, Context, Output
+from agents.base import Agent, Context, Output, Record, State
 from agents.deadletter import DeadLetters
 from streams.core.dedup import DedupState
 from streams.core.enrich import enrich, facility_of
 from streams.errors import IntelshareError
+from streams.topics import DEDUP_KEY
 
 __all__ = ["EnrichAgent"]
 
 log = structlog.get_logger(__name__)
 
 
+class _Expiring:
+    """The agent's state as a dedup store whose entries expire after ``ttl``."""
+
+    def __init__(self, state: Any, ttl: timedelta) -> None:
+        self._state = state
+        self._ttl = ttl
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._state.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self._state.set(key, value, ttl=self._ttl)
+
+    def delete(self, key: str) -> None:
+        self._state.delete(key)
+
+
 class EnrichAgent(Agent):
     """Adds facility and subject reference data; drops replays, marks duplicates, links reports."""
 
     name = "enrich"
+    stateful = True
+    input_key = DEDUP_KEY
 
     def __init__(self, context: Context) -> None:
-        settings = context.settings
         self.source = context.topics.validated
         self.enriched = context.topics.enriched
-        self.changelog = context.topics.changelog(self.name)
-        self.state_topic = self.changelog
-        self.views = (context.facilities, context.subjects)
-        self.facilities = context.facilities
-        self.subjects = context.subjects
+        self.facilities = context.view("facilities")
+        self.subjects = context.view("subjects")
+        self.views = (self.facilities, self.subjects)
         self.reports = context.codec("Report")
         self.dead_letters = DeadLetters(context)
-        self.state = DedupState(window=timedelta(days=settings.dedup_window_days))
+        self.window = timedelta(days=context.settings.dedup_window_days)
         self.clock = context.clock
 
-    def restore(self, key: bytes, value: bytes | None) -> None:
-        self.state.restore(key.decode(), json.loads(value) if value is not None else None)
-
-    def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
+    def process(self, record: Record, state: State | None) -> list[Output]:
         now = self.clock()
-        report = self.reports.decode(record.value)
+        report = self.reports.decode(record.value or b"")
         try:
             facility = facility_of(report, self.facilities.get)
         except IntelshareError as exc:
             return [self.dead_letters.output(record, exc, now)]
-        verdict, changes = self.state.observe(report, now)
-        outputs = [Output(self.changelog, key.encode(), _json(value)) for key, value in changes]
+        dedup = DedupState(window=self.window, store=_Expiring(state, self.window))
+        verdict, _ = dedup.observe(report, now)
         if verdict.replay:
             log.info("replay_dropped", event_id=report["event_id"])
-            return outputs
+            return []
         enriched = enrich(
-            report,
-            facility=facility,
-            subjects=self.subjects.get,
-            verdict=verdict,
-            now=now,
+            report, facility=facility, subjects=self.subjects.get, verdict=verdict, now=now
         )
-        outputs.append(Output(self.enriched, record.key, self.reports.encode(enriched)))
-        return outputs
-
-
-def _json(value: dict[str, Any] | None) -> bytes | None:
-    return None if value is None else json.dumps(value, separators=(",", ":")).encode()
+        key = report["event_id"].encode()
+        return [Output(self.enriched, key, self.reports.encode(enriched))]

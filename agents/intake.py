@@ -7,13 +7,12 @@ a unit user registered on ``intel.ref.units`` that may speak for the report's ``
 
 from __future__ import annotations
 
-from aiokafka.structs import ConsumerRecord
-
-from agents.base import Agent, Context, Output
+from agents.base import Agent, Context, Output, Record, State
 from agents.deadletter import DeadLetters
 from streams.core.intake import check_submission
 from streams.core.submission import Registry
 from streams.errors import IntelshareError
+from streams.topics import DEDUP_KEY
 
 __all__ = ["IntakeAgent"]
 
@@ -31,10 +30,11 @@ class IntakeAgent(Agent):
         self.clock = context.clock
         self.units: Registry | None = None
         if context.settings.security_protocol != "PLAINTEXT":
-            self.views = (context.units,)
-            self.units = context.units.get
+            units = context.view("units")
+            self.views = (units,)
+            self.units = units.get
 
-    def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
+    def process(self, record: Record, state: State | None) -> list[Output]:
         now = self.clock()
         try:
             report = check_submission(
@@ -45,5 +45,4 @@ class IntakeAgent(Agent):
             if not exc.dead_letter:
                 raise
             return [self.dead_letters.output(record, exc, now)]
-        key = report["event_id"].encode()
-        return [Output(self.validated, key, self.reports.encode(report))]
+        return [Output(self.validated, DEDUP_KEY, self.reports.encode(report))]

@@ -9,15 +9,15 @@ commits the input offset, so a read_committed consumer never sees one without th
 from __future__ import annotations
 
 import structlog
-from aiokafka.structs import ConsumerRecord
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from agents.base import Agent, Context, Output
+from agents.base import Agent, Context, Output, Record, State
 from agents.deadletter import DeadLetters
 from streams.core.disclosure import build_disclosure
 from streams.core.policy import route
 from streams.core.report import report_to_json
 from streams.errors import IntelshareError
+from streams.topics import CHAIN_KEY
 
 __all__ = ["RouteAgent"]
 
@@ -39,20 +39,19 @@ class RouteAgent(Agent):
         self.topics = context.topics
         self.source = context.topics.enriched
         self.pending = context.topics.audit_pending
-        self.views = (context.agreements, context.agencies)
-        self.agreements = context.agreements
-        self.agencies = context.agencies
+        self.agreements = context.view("agreements")
+        self.agencies = context.view("agencies")
+        self.views = (self.agreements, self.agencies)
         self.reports = context.codec("Report")
         self.disclosures = context.codec("Disclosure")
         self.audits = context.codec("AuditRecord")
         self.dead_letters = DeadLetters(context)
         self.keys = context.keys()
         self.clock = context.clock
-        self.disclosed = 0
 
-    def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
+    def process(self, record: Record, state: State | None) -> list[Output]:
         now = self.clock()
-        report = self.reports.decode(record.value)
+        report = self.reports.decode(record.value or b"")
         outputs: list[Output] = []
         json_form = report_to_json(report)  # once per report, for every agreement's payload
         for agreement in route(self.agreements, report, now):
@@ -79,6 +78,8 @@ class RouteAgent(Agent):
             key = disclosure["disclosure_id"].encode()
             topic = self.topics.feed(agreement.recipient)
             outputs.append(Output(topic, key, self.disclosures.encode(disclosure)))
-            outputs.append(Output(self.pending, key, self.audits.encode(pending)))
-        self.disclosed += len(outputs) // 2
+            outputs.append(Output(self.pending, CHAIN_KEY, self.audits.encode(pending)))
+            if self.progress is not None:
+                counts = self.progress.disclosures
+                counts[agreement.recipient] = counts.get(agreement.recipient, 0) + 1
         return outputs

@@ -1,118 +1,115 @@
 """sequencer: intel.audit.pending -> intel.audit (the hash chain) and intel.audit.checkpoints.
 
-One partition in, one out, one transaction per batch: each entry gets the next sequence number,
-the previous record's hash, its own hash and the exchange's signature. The chain head and the
-Merkle frontier live in the compacted, internal ``intelshare.sequencer-changelog`` topic,
-written in the same transaction, so after a crash the chain continues exactly where the
-committed records end. A signed checkpoint (tree size and RFC 9162 root) follows new records
-within ``checkpoint_seconds`` or every ``checkpoint_records``.
+One partition in (keyed by the constant ``chain``), one out: each entry gets the next sequence
+number, the previous record's hash, its own hash and the exchange's signature. The chain head
+and the Merkle frontier live in the agent's state store, whose changelog commits in the same
+transaction as the records, so after a crash the chain continues exactly where the committed
+records end, in this instance or in a standby that takes the partition over. A signed
+checkpoint (tree size and RFC 9162 root) follows new records within ``checkpoint_seconds`` (a
+tick arrives that often) or every ``checkpoint_records``.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
+from typing import Any
 
-from aiokafka.structs import ConsumerRecord
-
-from agents.base import Agent, Context, Output
+from agents.base import TICK, Agent, Context, Output, Record, State
 from streams.audit.chain import GENESIS, seal_record
 from streams.audit.checkpoint import sign_checkpoint
 from streams.audit.merkle import Frontier, leaf_hash
+from streams.topics import CHAIN_KEY
 
 __all__ = ["SequencerAgent"]
 
-HEAD = b"head"
+HEAD = "head"
+
+
+class _Head:
+    """The chain's head as kept in state: size, last hash, Merkle frontier, checkpoint mark."""
+
+    def __init__(self, raw: dict[str, Any] | None) -> None:
+        raw = raw or {"size": 0, "hash": GENESIS.hex(), "frontier": [], "checkpointed": 0}
+        self.hash = bytes.fromhex(raw["hash"])
+        self.frontier = Frontier(raw["size"], [bytes.fromhex(h) for h in raw["frontier"]])
+        self.checkpointed: int = raw["checkpointed"]
+        self.first_unchecked_ms: int | None = raw.get("first_unchecked_ms")
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "size": self.frontier.size,
+            "hash": self.hash.hex(),
+            "frontier": [h.hex() for h in self.frontier.roots],
+            "checkpointed": self.checkpointed,
+            "first_unchecked_ms": self.first_unchecked_ms,
+        }
 
 
 class SequencerAgent(Agent):
     """Chains pending audit entries into intel.audit and signs checkpoints of the log."""
 
     name = "sequencer"
+    stateful = True
+    input_key = CHAIN_KEY
 
     def __init__(self, context: Context) -> None:
         settings = context.settings
         self.source = context.topics.audit_pending
         self.audit = context.topics.audit
         self.checkpoint_topic = context.topics.checkpoints
-        self.changelog = context.topics.changelog(self.name)
-        self.state_topic = self.changelog
         self.audits = context.codec("AuditRecord")
         self.checkpoints = context.codec("Checkpoint")
         self.keys = context.keys()
         self.clock = context.clock
         self.every_seconds = settings.checkpoint_seconds
         self.every_records = settings.checkpoint_records
-        self.head = GENESIS
-        self.frontier = Frontier()
-        self.checkpointed = 0
-        self.first_unchecked: datetime | None = None
-        self.dirty = False
+        self.tick_seconds = max(settings.checkpoint_seconds / 2, 0.5)
 
-    @property
-    def next_sequence(self) -> int:
-        """The sequence number the next record gets: the size of the log."""
-        return self.frontier.size
-
-    def restore(self, key: bytes, value: bytes | None) -> None:
-        if key == HEAD and value is not None:
-            head = json.loads(value)
-            self.head = bytes.fromhex(head["hash"])
-            self.frontier = Frontier(head["size"], [bytes.fromhex(h) for h in head["frontier"]])
-            self.checkpointed = head["checkpointed"]
-            if self.frontier.size > self.checkpointed:
-                self.first_unchecked = self.clock()
-
-    def _state(self) -> Output:
-        head = {
-            "size": self.frontier.size,
-            "hash": self.head.hex(),
-            "frontier": [h.hex() for h in self.frontier.roots],
-            "checkpointed": self.checkpointed,
-        }
-        return Output(self.changelog, HEAD, json.dumps(head).encode())
-
-    def process(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
-        pending = self.audits.decode(record.value)
+    def process(self, record: Record, state: State | None) -> list[Output]:
+        assert state is not None  # a stateful agent
+        head = _Head(state.get(HEAD))
         now = self.clock()
+        outputs = []
+        if record.value != TICK:
+            outputs.append(self._chain(head, record.value or b"", now))
+        outputs.extend(self._checkpoint(head, now))
+        if outputs:
+            state.set(HEAD, head.dump())
+        return outputs
+
+    def _chain(self, head: _Head, value: bytes, now: datetime) -> Output:
+        pending = self.audits.decode(value)
         chained = seal_record(
             pending,
-            sequence=self.next_sequence,
-            prev_hash=self.head,
+            sequence=head.frontier.size,
+            prev_hash=head.hash,
             key_id=self.keys.key_id,
             signing_key=self.keys.signing_key,
             now=now,
         )
-        self.head = chained["hash"]
-        self.frontier.append(leaf_hash(chained["hash"]))
-        self.first_unchecked = self.first_unchecked or now
-        self.dirty = True
-        return [Output(self.audit, record.key, self.audits.encode(chained))]
+        head.hash = chained["hash"]
+        head.frontier.append(leaf_hash(chained["hash"]))
+        if head.first_unchecked_ms is None:
+            head.first_unchecked_ms = int(now.timestamp() * 1000)
+        key = chained["disclosure_id"].encode()
+        return Output(self.audit, key, self.audits.encode(chained))
 
-    def flush(self) -> list[Output]:
-        """The new chain head after a batch, and a signed checkpoint when new records have
-        waited long enough or are many."""
-        outputs = [self._state()] if self.dirty else []
-        self.dirty = False
-        waiting = self.frontier.size - self.checkpointed
-        now = self.clock()
-        since = self.first_unchecked or now
-        if waiting == 0 or (
-            waiting < self.every_records and (now - since).total_seconds() < self.every_seconds
-        ):
-            return outputs
+    def _checkpoint(self, head: _Head, now: datetime) -> list[Output]:
+        """A signed checkpoint when new records have waited long enough or are many."""
+        waiting = head.frontier.size - head.checkpointed
+        since = head.first_unchecked_ms or int(now.timestamp() * 1000)
+        waited = now.timestamp() - since / 1000
+        if waiting == 0 or (waiting < self.every_records and waited < self.every_seconds):
+            return []
         checkpoint = sign_checkpoint(
-            tree_size=self.frontier.size,
-            root_hash=self.frontier.root(),
-            head_hash=self.head,
+            tree_size=head.frontier.size,
+            root_hash=head.frontier.root(),
+            head_hash=head.hash,
             key_id=self.keys.key_id,
             signing_key=self.keys.signing_key,
             now=now,
         )
-        self.checkpointed = self.frontier.size
-        self.first_unchecked = None
-        key = str(self.frontier.size).encode()
-        return [
-            Output(self.checkpoint_topic, key, self.checkpoints.encode(checkpoint)),
-            self._state(),
-        ]
+        head.checkpointed = head.frontier.size
+        head.first_unchecked_ms = None
+        key = str(head.frontier.size).encode()
+        return [Output(self.checkpoint_topic, key, self.checkpoints.encode(checkpoint))]

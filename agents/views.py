@@ -1,77 +1,29 @@
 """Views of compacted topics (agreements, reference data) as in-memory dicts, kept current.
 
-A view reads its topic from the beginning, is *ready* once it has caught up with the end
-offsets it saw at start, and then follows new records, so a changed or revoked agreement
-takes effect without a restart. Records that do not decode are logged and left out: no
-agreement, no disclosure.
+A view reads its topic from the beginning with read_committed, is *ready* once it has caught
+up with the end offsets it saw at start, and then follows new records in a thread of its own,
+so a changed or revoked agreement takes effect without a restart. Records that do not decode
+are logged and left out: no agreement, no disclosure.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from streams.errors import IntelshareError, TopicMissingError
+from streams.kafka.clients import librdkafka_config
 from streams.settings import Settings
 
-__all__ = ["TopicView", "partitions_of", "read_to_end"]
+__all__ = ["TopicView"]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-
-
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    """Every partition of ``topic``; TopicMissingError when it does not exist.
-
-    aiokafka's ``partitions_for_topic`` only knows subscribed topics, so this reads the full
-    cluster metadata (through the consumer's client, as ``consumer.topics()`` does).
-    """
-    cluster = await consumer._client.fetch_all_metadata()
-    numbers = cluster.partitions_for_topic(topic)
-    if not numbers:
-        raise TopicMissingError(f"topic {topic} does not exist; run `intelshare topics create`")
-    return [TopicPartition(topic, p) for p in sorted(numbers)]
-
-
-async def _assigned_consumer(settings: Settings, topic: str) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        **settings.kafka_security(),
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        consumer.assign(await partitions_of(consumer, topic))
-    except BaseException:
-        await consumer.stop()
-        raise
-    await consumer.seek_to_beginning()
-    return consumer
-
-
-async def read_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every committed record of ``topic`` up to its current end."""
-    consumer = await _assigned_consumer(settings, topic)
-    try:
-        ends = await consumer.end_offsets(list(consumer.assignment()))
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        while any(await _behind(consumer, ends)):
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records.extend(batch)
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> list[bool]:
-    return [await consumer.position(tp) < end for tp, end in ends.items()]
 
 
 class TopicView(Generic[T]):
@@ -82,8 +34,10 @@ class TopicView(Generic[T]):
         self.topic = topic
         self._decode = decode
         self._values: dict[str, T] = {}
-        self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
 
     def get(self, key: str) -> T | None:
         """The current value for ``key``, or None."""
@@ -95,22 +49,33 @@ class TopicView(Generic[T]):
     def __len__(self) -> int:
         return len(self._values)
 
-    async def ready(self) -> None:
-        """Start following if not yet, and wait until caught up."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._follow(), name=f"view:{self.topic}")
-        waiter = asyncio.create_task(self._ready.wait())
-        done, _ = await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done and not self._ready.is_set():
-            waiter.cancel()
-            self._task.result()  # raises what stopped the view
+    def start(self) -> None:
+        """Start following (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._follow, name=f"view:{self.topic}")
+            self._thread.daemon = True
+            self._thread.start()
 
-    async def stop(self) -> None:
+    def ready(self, timeout: float) -> None:
+        """Start if not yet, and wait until caught up; raise what stopped the view."""
+        self.start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.1):
+            if self._failure is not None:
+                raise self._failure
+            if time.monotonic() > deadline:
+                raise IntelshareError(f"view of {self.topic} did not catch up in {timeout:.0f} s")
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether the view has caught up with its topic."""
+        return self._ready.is_set()
+
+    def stop(self) -> None:
         """Stop following."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one record: a tombstone deletes, a bad value is logged and left out."""
@@ -123,16 +88,53 @@ class TopicView(Generic[T]):
         except IntelshareError as exc:
             log.warning("view_record_refused", topic=self.topic, key=name, error=type(exc).__name__)
 
-    async def _follow(self) -> None:
-        consumer = await _assigned_consumer(self.settings, self.topic)
+    def _follow(self) -> None:
+        config = librdkafka_config(self.settings) | {
+            "group.id": "intelshare-view",  # never joined: partitions are assigned by hand
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+        consumer = Consumer(config)
         try:
-            ends = await consumer.end_offsets(list(consumer.assignment()))
-            while True:
-                for batch in (await consumer.getmany(timeout_ms=200)).values():
-                    for record in batch:
-                        self.apply(record.key, record.value)
-                if not self._ready.is_set() and not any(await _behind(consumer, ends)):
+            partitions = self._partitions(consumer)
+            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+            ends = {
+                p: consumer.get_watermark_offsets(TopicPartition(self.topic, p))[1]
+                for p in partitions
+            }
+            positions = dict.fromkeys(partitions, 0)
+            while not self._stopping.is_set():
+                for message in consumer.consume(500, timeout=0.2):
+                    if message.error():
+                        continue
+                    self.apply(message.key(), message.value())
+                    positions[message.partition()] = (message.offset() or 0) + 1
+                if not self._ready.is_set() and self._caught_up(consumer, ends, positions):
                     self._ready.set()
                     log.info("view_ready", topic=self.topic, keys=len(self._values))
+        except (KafkaException, IntelshareError) as exc:
+            self._failure = (
+                exc
+                if isinstance(exc, IntelshareError)
+                else IntelshareError(f"cannot read {self.topic}: {exc}")
+            )
         finally:
-            await consumer.stop()
+            consumer.close()
+
+    def _partitions(self, consumer: Consumer) -> list[int]:
+        metadata = consumer.list_topics(self.topic, timeout=self.settings.request_timeout)
+        topic = metadata.topics.get(self.topic)
+        if topic is None or topic.error is not None or not topic.partitions:
+            raise TopicMissingError(
+                f"topic {self.topic} does not exist; run `intelshare topics create`"
+            )
+        return sorted(topic.partitions)
+
+    def _caught_up(
+        self, consumer: Consumer, ends: dict[int, int], positions: dict[int, int]
+    ) -> bool:
+        """Every partition read up to the end seen at start (read_committed positions may sit
+        past transaction markers, so ask the consumer, not only the records seen)."""
+        assigned = consumer.position([TopicPartition(self.topic, p) for p in ends])
+        at = {tp.partition: max(tp.offset, positions[tp.partition]) for tp in assigned}
+        return all(end == 0 or at[p] >= end for p, end in ends.items())

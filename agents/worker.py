@@ -1,43 +1,55 @@
-"""The exchange's worker: the agents, their reference views, and a status page.
+"""The exchange's worker: one process per agent, and the status page over them.
 
-Each agent of :data:`AGENTS` (intake, enrich, route, sequencer) is run by a transactional
-:class:`agents.runner.AgentRunner`; reference data and agreements are
-:class:`agents.views.TopicView` s of their compacted topics. ``GET /status`` on
-127.0.0.1:``web_port`` tells whether every agent consumes and how much each has processed.
-SIGTERM or SIGINT finish the open transactions and stop; an agent that fails stops the worker
-with exit code 70, so its supervisor restarts it from the last committed transaction.
+``intelshare worker`` starts one child process per agent of :data:`AGENTS` it runs (each a
+quixstreams application, :mod:`agents.engine`), serves ``/status`` and ``/metrics`` on
+127.0.0.1:``web_port`` and logs ``worker_ready`` with that address once every agent runs.
+SIGTERM or SIGINT let every agent commit its open checkpoint and stop (exit 0); an agent that
+fails stops the others and the worker exits 70 for its supervisor to restart it. A child dies
+with the worker (``PR_SET_PDEATHSIG``), so ``kill -9`` of the worker is a crash of all of it.
+
+``--instance N`` names this worker's instance of each agent: the same agent may run in several
+workers (on several machines), each with its own instance number; they share the agent's
+consumer group, each with a fixed transactional id and static membership of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import ctypes
 import functools
+import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aiohttp import web
 
 from agents.base import Agent, Context
+from agents.engine import run_agent
 from agents.enrich import EnrichAgent
 from agents.intake import IntakeAgent
 from agents.keys import load_exchange_keys
 from agents.route import RouteAgent
-from agents.runner import AgentRunner
 from agents.sequencer import SequencerAgent
+from agents.status import Progress, ProgressWriter, StatusServer, read_status, run_folder
 from agents.views import TopicView
 from streams.core.codec import record_codec
 from streams.core.policy import agreement_from_record
-from streams.errors import ConfigError
+from streams.errors import ConfigError, IntelshareError
 from streams.settings import Settings
 from streams.topics import Topics
 
-__all__ = ["AGENTS", "EXIT_AGENT_FAILED", "Worker", "run_worker"]
+__all__ = ["AGENTS", "EXIT_AGENT_FAILED", "NAMES", "run_worker"]
 
 log = structlog.get_logger(__name__)
 EXIT_AGENT_FAILED = 70
+_CHILD = "INTELSHARE_AGENT_PROCESS"
+"""Set in a child's environment: run the one agent named, in this process."""
+VIEW_TIMEOUT = 120.0
 
 AGENTS: tuple[type[Agent], ...] = (
     IntakeAgent,
@@ -49,110 +61,143 @@ AGENTS: tuple[type[Agent], ...] = (
 NAMES = tuple(agent.name for agent in AGENTS)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Worker:
-    """The agents and views of one worker process, built from settings (no Kafka I/O until
-    :meth:`run`); ``settings.worker_agents`` chooses which agents it runs."""
-
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = _utc_now) -> None:
-        self.settings = settings
-        wanted = [name.strip() for name in settings.worker_agents.split(",") if name.strip()]
-        if not wanted or set(wanted) - set(NAMES):
-            raise ConfigError(
-                f"worker agents {settings.worker_agents!r}: name some of {', '.join(NAMES)} "
-                "(--agents or INTELSHARE_WORKER_AGENTS)"
-            )
-        topics = Topics(settings.topic_prefix)
-
-        def codec(name: str) -> Any:
-            return record_codec(settings.schemas_dir, name)
-
-        def view(topic: str, decode: Callable[[bytes], Any]) -> TopicView[Any]:
-            return TopicView(settings, topic, decode)
-
-        self.views = (
-            view(topics.facilities, codec("Facility").decode),
-            view(topics.subjects, codec("Subject").decode),
-            view(topics.agencies, codec("Agency").decode),
-            view(
-                topics.agreements, lambda raw: agreement_from_record(codec("Agreement").decode(raw))
-            ),
-            view(topics.units, codec("Unit").decode),
+def _wanted(settings: Settings) -> list[str]:
+    wanted = [name.strip() for name in settings.worker_agents.split(",") if name.strip()]
+    if not wanted or set(wanted) - set(NAMES):
+        raise ConfigError(
+            f"worker agents {settings.worker_agents!r}: name some of {', '.join(NAMES)} "
+            "(--agents or INTELSHARE_WORKER_AGENTS)"
         )
-        context = Context(
-            settings, topics, codec, *self.views,
-            keys=functools.cache(lambda: load_exchange_keys(settings)), clock=clock,
-        )  # fmt: skip
-        agents = [make(context) for make in AGENTS if make.name in wanted]
-        self.runners = [AgentRunner(settings, agent) for agent in agents]
+    return wanted
 
-    def status(self) -> dict[str, Any]:
-        """What the status page shows."""
-        facilities, subjects, agencies, agreements, units = self.views
-        return {
-            "ready": all(r.started for r in self.runners),
-            "processed": {r.agent.name: r.processed for r in self.runners},
-            "agreements": len(agreements),
-            "agencies": len(agencies),
-            "facilities": len(facilities),
-            "subjects": len(subjects),
-            "units": len(units),
-        }
 
-    def stop(self) -> None:
-        """Let every agent finish its open transaction and return."""
-        for runner in self.runners:
-            runner.stop()
+def context(settings: Settings, clock: Callable[[], datetime] | None = None) -> Context:
+    """The shared parts an agent is built from; views are made on first use."""
+    topics = Topics(settings.topic_prefix)
 
-    async def run(self) -> None:
-        """Serve the status page and run every agent until stopped or one fails."""
-        app = web.Application()
+    def codec(name: str) -> Any:
+        return record_codec(settings.schemas_dir, name)
 
-        async def status(request: web.Request) -> web.Response:
-            return web.json_response(self.status())
+    decoders: dict[str, tuple[str, Callable[[bytes], Any]]] = {
+        "facilities": (topics.facilities, codec("Facility").decode),
+        "subjects": (topics.subjects, codec("Subject").decode),
+        "agencies": (topics.agencies, codec("Agency").decode),
+        "agreements": (
+            topics.agreements,
+            lambda raw: agreement_from_record(codec("Agreement").decode(raw)),
+        ),
+        "units": (topics.units, codec("Unit").decode),
+    }
 
-        app.router.add_get("/status", status)
-        app.router.add_get("/status/", status)
-        app.router.add_get("/", status)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, self.settings.web_host, self.settings.web_port).start()
-        try:
-            async with asyncio.TaskGroup() as group:
-                for agent_runner in self.runners:
-                    group.create_task(agent_runner.run(), name=agent_runner.agent.name)
-                group.create_task(self._announce_ready())
-        finally:
-            for topic_view in self.views:
-                await topic_view.stop()
-            await runner.cleanup()
+    @functools.cache
+    def view(name: str) -> TopicView[Any]:
+        topic, decode = decoders[name]
+        return TopicView(settings, topic, decode)
 
-    async def _announce_ready(self) -> None:
-        while not all(r.started for r in self.runners):
-            await asyncio.sleep(0.2)
-        url = f"http://{self.settings.web_host}:{self.settings.web_port}/status"
-        log.warning("worker_ready", agents=[r.agent.name for r in self.runners], status_url=url)
+    return Context(
+        settings, topics, codec, view,
+        keys=functools.cache(lambda: load_exchange_keys(settings)),
+        clock=clock or (lambda: datetime.now(UTC)),
+    )  # fmt: skip
 
 
 def run_worker(settings: Settings) -> int:
-    """``intelshare worker``: run until SIGTERM/SIGINT (exit 0) or a failed agent (exit 70)."""
-    worker = Worker(settings)
+    """``intelshare worker``: the agents, until SIGTERM/SIGINT (exit 0) or a failure (70)."""
+    wanted = _wanted(settings)
+    if os.environ.get(_CHILD) == "1" and len(wanted) == 1:
+        return _run_one(settings, wanted[0])
+    return _supervise(settings, wanted)
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, worker.stop)
-        log.info("worker_starting", web_port=settings.web_port)
-        await worker.run()
 
+def _run_one(settings: Settings, name: str) -> int:
+    """Run one agent in this process (a child of the worker)."""
+    agent = next(make for make in AGENTS if make.name == name)(context(settings))
+    progress = Progress(name, settings.worker_instance)
+    writer = ProgressWriter(settings.home, progress)
+    writer.start()
     try:
-        asyncio.run(main())
-    except ExceptionGroup as group:
-        for exc in group.exceptions:
-            log.critical("agent_failed", error=type(exc).__name__, detail=str(exc)[:500])
+        for view in agent.views:
+            view.ready(VIEW_TIMEOUT)
+        progress.views = {v.topic.rsplit(".", 1)[-1]: len(v) for v in agent.views}
+        agent.progress = progress
+        group = Topics(settings.topic_prefix).agent_group(name)
+        run_agent(settings, agent, group, settings.worker_instance, progress)
+    except IntelshareError as exc:
+        log.critical("agent_failed", agent=name, error=type(exc).__name__, detail=str(exc)[:500])
+        print(f"intelshare: agent {name}: {exc}", file=sys.stderr)
         return EXIT_AGENT_FAILED
-    log.info("worker_stopped", processed=worker.status()["processed"])
+    except Exception as exc:
+        log.critical("agent_failed", agent=name, error=type(exc).__name__, detail=str(exc)[:500])
+        return EXIT_AGENT_FAILED
+    finally:
+        for view in agent.views:
+            view.stop()
+        writer.stop()
     return 0
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: be killed when the worker dies (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _spawn(settings: Settings, name: str) -> subprocess.Popen[bytes]:
+    env = dict(os.environ) | {
+        _CHILD: "1",
+        "INTELSHARE_WORKER_AGENTS": name,
+        "INTELSHARE_WORKER_INSTANCE": str(settings.worker_instance),
+    }
+    env.pop("INTELSHARE_WORKER_STEPS", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, preexec_fn=_die_with_parent
+    )
+
+
+def _supervise(settings: Settings, wanted: list[str]) -> int:
+    instance = settings.worker_instance
+    keys = [(name, instance) for name in wanted]
+    server = StatusServer(settings.web_host, settings.web_port, settings.home, keys)
+    server.start()
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for name, number in keys:  # a figure left by an earlier run must not read as ready
+        (run_folder(settings.home) / f"{name}-{number}.json").unlink(missing_ok=True)
+    children = {name: _spawn(settings, name) for name in wanted}
+    log.info("worker_starting", agents=wanted, instance=instance, web_port=settings.web_port)
+    announced = False
+    failed: str | None = None
+    try:
+        while not stopping and failed is None:
+            time.sleep(0.2)
+            failed = next((n for n, c in children.items() if c.poll() is not None), None)
+            if not announced and _all_started(settings, keys):
+                url = f"http://{settings.web_host}:{settings.web_port}/status"
+                log.warning("worker_ready", agents=wanted, instance=instance, status_url=url)
+                announced = True
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        server.stop()
+    if failed is not None:
+        code = children[failed].returncode
+        log.critical("agent_failed", agent=failed, exit_code=code)
+        return EXIT_AGENT_FAILED
+    log.info("worker_stopped")
+    return 0
+
+
+def _all_started(settings: Settings, keys: list[tuple[str, int]]) -> bool:
+    return bool(read_status(settings.home, keys)["ready"])

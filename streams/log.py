@@ -43,4 +43,6 @@ def configure_logging(level: str) -> None:
     # into its own messages, so their logs are wanted only when debugging.
     quiet = logging.DEBUG if threshold == logging.DEBUG else logging.CRITICAL
     logging.getLogger("kafka").setLevel(quiet)
-    logging.getLogger("aiokafka").setLevel(max(quiet, logging.ERROR) if quiet else quiet)
+    logging.getLogger("quixstreams").setLevel(
+        logging.DEBUG if quiet == logging.DEBUG else logging.ERROR
+    )

@@ -54,6 +54,9 @@ class Settings:
     worker_agents: str = "intake,enrich,route,sequencer"
     """The agents one worker process runs; split them over processes to use more cores
     (``INTELSHARE_WORKER_AGENTS``; the older name ``INTELSHARE_WORKER_STEPS`` is read too)."""
+    worker_instance: int = 1
+    """This worker's instance number of each agent it runs (``--instance``): instances of one
+    agent on several machines share its partitions, each with its own identity."""
     web_host: str = "127.0.0.1"
     """Address of the worker's web views; only a container should widen it."""
     web_port: int = 6066
@@ -97,7 +100,8 @@ class Settings:
         return self.users_dir / f"{self.sasl_username}.sign.key"
 
     def kafka_security(self) -> dict[str, Any]:
-        """Security keyword arguments shared by kafka-python and aiokafka clients."""
+        """Security keyword arguments of kafka-python clients (``librdkafka_config`` in
+        streams.kafka.clients maps them for confluent-kafka)."""
         if self.security_protocol == "PLAINTEXT":
             return {"security_protocol": "PLAINTEXT"}
         if self.security_protocol != "SASL_PLAINTEXT":

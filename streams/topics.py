@@ -4,8 +4,11 @@ This is the one place topic names, consumer group names and transactional ids li
 other module asks :class:`Topics` (built from ``Settings.topic_prefix``, empty in production,
 unique per integration test) for them. Names are the contract.
 
-Keys: ``intel.submissions``, ``intel.validated`` and ``intel.enriched`` are keyed by
-``event_id``, so every copy of one report lands on one partition, in order, for deduplication;
+Keys: ``intel.submissions`` and ``intel.enriched`` are keyed by ``event_id`` (12 partitions,
+shared by the instances of intake and route); ``intel.validated`` by the constant ``dedup`` and
+``intel.audit.pending`` by the constant ``chain`` (:data:`DEDUP_KEY`, :data:`CHAIN_KEY`): each
+feeds a stateful agent whose state must see every record (enrich's dedup and correlation, the
+sequencer's hash chain), and quixstreams scopes state to the message key;
 ``intel.agreements`` by agreement id; ``intel.ref.*`` by the record's own id (``intel.ref.units``
 by the unit's user name); feeds and audit topics by disclosure id.
 """
@@ -17,7 +20,16 @@ from typing import NamedTuple
 from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.errors import ConfigError
 
-__all__ = ["CATALOGUE", "INTERNAL", "TopicSpec", "Topics", "feed_spec", "feed_topic"]
+__all__ = [
+    "CATALOGUE",
+    "CHAIN_KEY",
+    "DEDUP_KEY",
+    "INTERNAL",
+    "TopicSpec",
+    "Topics",
+    "feed_spec",
+    "feed_topic",
+]
 
 DAY_MS = 24 * 60 * 60 * 1000
 SUBMISSIONS = "intel.submissions"
@@ -63,9 +75,9 @@ _FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes":
 _COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
 
 CATALOGUE: tuple[TopicSpec, ...] = (
-    TopicSpec(SUBMISSIONS, 3, _retain(30), "reports as units submitted them"),
-    TopicSpec(VALIDATED, 3, _retain(30), "reports that decoded and validated"),
-    TopicSpec(ENRICHED, 3, _retain(30), "reports with reference data and dedup marks"),
+    TopicSpec(SUBMISSIONS, 12, _retain(30), "reports as units submitted them"),
+    TopicSpec(VALIDATED, 1, _retain(30), "reports that decoded and validated, for enrich"),
+    TopicSpec(ENRICHED, 12, _retain(30), "reports with reference data and dedup marks"),
     TopicSpec(DEADLETTER, 1, _retain(365), "rejected bytes with reason and origin"),
     TopicSpec(AUDIT_PENDING, 1, _retain(30), "audit entries awaiting the sequencer"),
     TopicSpec(AUDIT, 1, _FOREVER, "the hash-chained, signed audit log"),
@@ -78,11 +90,15 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(UNITS, 1, _COMPACT, "unit users, the units each speaks for, their submission keys"),
 )
 
-INTERNAL: tuple[TopicSpec, ...] = (
-    TopicSpec(f"{INTERNAL_PREFIX}enrich-changelog", 1, _COMPACT, "dedup state of the enrich agent"),
-    TopicSpec(f"{INTERNAL_PREFIX}sequencer-changelog", 1, _COMPACT, "chain head of the sequencer"),
-)
-"""The agents' own state changelogs: internal, outside the intel.* contract."""
+INTERNAL: tuple[TopicSpec, ...] = ()
+"""Topics of the exchange outside the intel.* contract: none to create by hand. The agents'
+state changelogs are quixstreams' own (``changelog__<group>--<topic>--default``, compacted),
+created by the engine when an agent first starts (:attr:`Topics.state_changelogs`)."""
+
+DEDUP_KEY = b"dedup"
+"""The key of every record on intel.validated (see the module's docstring)."""
+CHAIN_KEY = b"chain"
+"""The key of every record on intel.audit.pending (see the module's docstring)."""
 
 _FEED_CONFIG = _retain(365)
 
@@ -122,14 +138,12 @@ class Topics:
         self.groups = prefix + GROUP_PREFIX
         self.oversight_group = prefix + GROUP_PREFIX + "oversight"
         """The oversight body's consumer group."""
+        self.state_changelogs = f"changelog__{self.groups}"
+        """The prefix of the agents' state changelogs, which quixstreams names after the group."""
 
     def feed(self, agency_id: str) -> str:
         """``intel.feed.<agency>`` with the prefix; ConfigError for an unsafe agency id."""
         return self.prefix + feed_topic(agency_id)
-
-    def changelog(self, agent: str) -> str:
-        """The compacted state changelog of one agent."""
-        return f"{self.internal}{agent}-changelog"
 
     def agent_group(self, agent: str) -> str:
         """Consumer group (and transactional id stem) of one agent."""

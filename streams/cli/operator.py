@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from streams.cli.common import Commands, actions, keys_dir, read_text
+from streams.core.codec import record_codec
 from streams.core.crypto import parse_ed25519_public, parse_x25519_public
 from streams.core.keyfiles import (
     export_link_key,
@@ -50,13 +51,18 @@ def register(commands: Commands) -> None:
         "the local Kafka broker (ops/)",
         {
             "start": ("assemble if needed, start, wait until it answers", broker_start),
-            "stop": ("stop cleanly", broker_stop),
-            "status": ("running or not, and whether it answers", broker_status),
+            "stop": ("stop cleanly (every node)", broker_stop),
+            "status": ("one line per node: id, pid, port, state", broker_status),
         },
     )
     broker["start"].add_argument(
         "--secure", action="store_true",
         help="SASL/SCRAM-SHA-512 and ACLs; admin password in $INTELSHARE_HOME/secrets",
+    )  # fmt: skip
+    broker["start"].add_argument(
+        "--nodes", type=int, choices=(1, 3), default=1, metavar="N",
+        help="1 (default) or 3: a local 3-node KRaft cluster on ports BROKER_PORT+100.., "
+        "whose bootstrap list it prints last",
     )  # fmt: skip
     actions(commands, "topics", "the topic catalogue", {"create": ("every topic", topics_create)})
     users = actions(
@@ -79,6 +85,11 @@ def register(commands: Commands) -> None:
     worker.add_argument(
         "--agents", "--steps", metavar="LIST", dest="agents",
         help="run only these agents, e.g. route (default all: intake,enrich,route,sequencer)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--instance", type=int, metavar="N",
+        help="this worker's instance of each agent (default 1); run the same agent on several "
+        "machines with different numbers to share its load and survive one's loss",
     )  # fmt: skip
     worker.set_defaults(handler=run_worker)
 
@@ -141,30 +152,47 @@ def register(commands: Commands) -> None:
 
 
 def broker_start(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare broker start [--secure]``."""
-    from ops import broker
+    """``intelshare broker start [--secure] [--nodes N]``: prints the bootstrap address(es)."""
+    from ops import broker, cluster
 
-    print(broker.start(settings, secure=args.secure))
+    if args.nodes > 1:
+        print(cluster.start(settings, args.nodes, secure=args.secure))
+    else:
+        print(broker.start(settings, secure=args.secure))
     return 0
 
 
 def broker_stop(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare broker stop``."""
-    from ops import broker
+    """``intelshare broker stop``: the single broker (plaintext or secure) and every node of
+    the local cluster."""
+    from ops import broker, cluster
 
-    print("stopped" if broker.stop(settings) else "not running")
+    stopped = broker.stop(settings)
+    stopped = cluster.stop(settings) or stopped
+    print("stopped" if stopped else "not running")
     return 0
 
 
 def broker_status(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare broker status``: exit 0 only when it runs and answers."""
-    from ops import broker
+    """``intelshare broker status``: one line per node (the single broker, unless only a cluster
+    was started and it is stopped; each node of the cluster); exit 0 only when all answer."""
+    from ops import broker, cluster
 
-    state = broker.status(settings)
-    word = "not answering" if state.running else "stopped"
-    word = "running" if state.running and state.answering else word
-    print(f"{word} {state.bootstrap} pid={state.pid or '-'} {state.detail}".rstrip())
-    return 0 if state.running and state.answering else 1
+    nodes = cluster.status(settings)
+    single = broker.status(settings)
+    lines: list[tuple[bool, str]] = []
+    if single.running or not nodes:
+        word = "not answering" if single.running else "stopped"
+        word = "running" if single.running and single.answering else word
+        port = single.bootstrap.rsplit(":", 1)[1]
+        line = f"node 1 pid={single.pid or '-'} port={port} {word} {single.detail}"
+        lines.append((single.running and single.answering, line))
+    for node in nodes:
+        line = f"node {node.node_id} pid={node.pid or '-'} port={node.port} {node.state}"
+        lines.append((node.state == "running", f"{line} {node.detail}"))
+    for _, line in lines:
+        print(line.rstrip())
+    return 0 if all(answering for answering, _ in lines) else 1
 
 
 def topics_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -190,11 +218,15 @@ def users_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_worker(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare worker [--agents LIST]``: the agents, until interrupted."""
+    """``intelshare worker [--agents LIST] [--instance N]``: the agents, until interrupted."""
     from agents.worker import run_worker as run
 
     if args.agents:
         settings = dataclasses.replace(settings, worker_agents=args.agents)
+    if args.instance is not None:
+        if args.instance < 1:
+            raise ConfigError(f"--instance {args.instance}: a worker instance is 1 or more")
+        settings = dataclasses.replace(settings, worker_instance=args.instance)
     return run(settings)
 
 
@@ -317,8 +349,9 @@ def agreements_list(settings: Settings, args: argparse.Namespace) -> int:
 def deadletter_list(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare deadletter list``: one JSON object per rejected message, bytes withheld."""
     replayed = replayed_sources(settings)
+    reports = record_codec(settings.schemas_dir, "Report")
     for letter in dead_letters(settings):
-        print(json.dumps(summary(letter, replayed), ensure_ascii=False))
+        print(json.dumps(summary(letter, replayed, reports), ensure_ascii=False))
     return 0
 
 

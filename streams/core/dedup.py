@@ -7,8 +7,10 @@
 - Reports from different units about the same subject and category within
   ``correlation_window`` (72 h, by ``occurred_at``) are linked with ``correlated_with``.
 
-Every change is returned as a changelog entry ``(key, value-or-None)`` so the caller can write
-it in the same transaction as its output; :meth:`DedupState.restore` applies them at start.
+The entries live in a key-value :class:`Store`: a dict by default, or the agent's transactional
+state store (quixstreams' RocksDB with its changelog), whose writes commit with the agent's
+output. Every change is also returned as ``(key, value-or-None)``, and
+:meth:`DedupState.restore` applies such changes, for a caller that keeps its own changelog.
 """
 
 from __future__ import annotations
@@ -17,13 +19,36 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from streams.core.report import report_to_json
 
-__all__ = ["DedupState", "Verdict", "content_digest"]
+__all__ = ["DedupState", "Store", "Verdict", "content_digest"]
 
 Change = tuple[str, dict[str, Any] | None]
+
+
+class Store(Protocol):
+    """Where the entries live: the three calls of a quixstreams ``State``."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The entry of ``key``, or ``default``."""
+
+    def set(self, key: str, value: Any) -> None:
+        """Write the entry of ``key``."""
+
+    def delete(self, key: str) -> None:
+        """Remove the entry of ``key``."""
+
+
+class _DictStore(dict[str, Any]):
+    """A :class:`Store` in memory."""
+
+    def set(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
 
 
 class Verdict(NamedTuple):
@@ -58,21 +83,28 @@ class DedupState:
         window: timedelta = timedelta(days=30),
         content_window: timedelta = timedelta(hours=24),
         correlation_window: timedelta = timedelta(hours=72),
+        store: Store | None = None,
     ) -> None:
         self.window_ms = int(window.total_seconds() * 1000)
         self.content_ms = int(content_window.total_seconds() * 1000)
         self.correlation_ms = int(correlation_window.total_seconds() * 1000)
-        self._entries: dict[str, dict[str, Any]] = {}
+        self._memory = _DictStore() if store is None else None
+        self._entries: Store = self._memory if self._memory is not None else store  # type: ignore[assignment]
+
+    @property
+    def horizon(self) -> timedelta:
+        """How long any entry matters: past this it may be forgotten."""
+        return timedelta(milliseconds=max(self.window_ms, self.content_ms, self.correlation_ms))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._memory or ())
 
     def restore(self, key: str, value: dict[str, Any] | None) -> None:
         """Apply one changelog entry (None deletes)."""
         if value is None:
-            self._entries.pop(key, None)
+            self._entries.delete(key)
         else:
-            self._entries[key] = value
+            self._entries.set(key, value)
 
     def observe(self, report: Mapping[str, Any], now: datetime) -> tuple[Verdict, list[Change]]:
         """Decide about ``report`` and record it; returns the verdict and the changes made."""
@@ -113,13 +145,16 @@ class DedupState:
         return Verdict(False, duplicate_of, tuple(correlated)), changes
 
     def expired(self, now: datetime) -> list[Change]:
-        """Tombstones for entries past every window, to keep the changelog small."""
+        """Tombstones for entries past every window, to keep an in-memory store small (a
+        store with expiry of its own, like the agent's, needs none)."""
+        if self._memory is None:
+            return []
         now_ms = _ms(now)
         stale = [
             key
-            for key, value in self._entries.items()
+            for key, value in self._memory.items()
             if "at" in value and now_ms - value["at"] >= max(self.window_ms, self.content_ms)
         ]
         for key in stale:
-            self._entries.pop(key)
+            self._memory.delete(key)
         return [(key, None) for key in stale]

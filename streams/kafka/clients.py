@@ -31,9 +31,11 @@ __all__ = [
     "consumer",
     "create_topics",
     "latest_by_key",
+    "librdkafka_config",
     "producer",
     "publish",
     "read_topic",
+    "replication_for",
     "translate_errors",
 ]
 
@@ -189,20 +191,34 @@ class TopicOutcome(NamedTuple):
     """Set when an existing topic differs from the catalogue (e.g. too few partitions)."""
 
 
+def replication_for(brokers: int) -> tuple[int, dict[str, str]]:
+    """The replication factor of new topics on a cluster of ``brokers`` (three copies at most),
+    and the topic configs that go with it: with three copies, a write is acknowledged once two
+    hold it (``min.insync.replicas=2``), so one broker may fail without loss or refusal."""
+    replicas = max(1, min(3, brokers))
+    return replicas, ({"min.insync.replicas": "2"} if replicas >= 3 else {})
+
+
 def create_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[TopicOutcome]:
-    """Create every missing topic of ``specs``; idempotent, and reports drift of existing ones."""
+    """Create every missing topic of ``specs``; idempotent, and reports drift of existing ones.
+
+    New topics get as many replicas as the cluster has live brokers, three at most
+    (:func:`replication_for`): one on the single local broker, three on the local cluster.
+    """
     wanted = {settings.topic_prefix + spec.name: spec for spec in specs}
     outcomes: list[TopicOutcome] = []
     with admin_client(settings) as admin, translate_errors(settings, "creating topics"):
         existing = set(admin.list_topics())
         missing = {name: spec for name, spec in wanted.items() if name not in existing}
         if missing:
+            brokers = admin.describe_cluster()["brokers"]
+            replicas, durable = replication_for(sum(not b.get("is_fenced") for b in brokers))
             admin.create_topics(
                 {
                     name: {
                         "num_partitions": spec.partitions,
-                        "replication_factor": 1,
-                        "configs": spec.config,
+                        "replication_factor": replicas,
+                        "configs": durable | spec.config,
                     }
                     for name, spec in missing.items()
                 },
@@ -272,3 +288,21 @@ def latest_by_key(settings: Settings, topic: str) -> dict[bytes, bytes]:
         else:
             latest[record.key] = record.value
     return latest
+
+
+def librdkafka_config(settings: Settings) -> dict[str, Any]:
+    """Connection settings for confluent-kafka (librdkafka) clients: the agents' engine and
+    their views use these, with the same broker and credentials as every other client."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "client.id": "intelshare",
+    }
+    security = settings.kafka_security()
+    config["security.protocol"] = security["security_protocol"]
+    if security["security_protocol"] != "PLAINTEXT":
+        config |= {
+            "sasl.mechanism": security["sasl_mechanism"],
+            "sasl.username": security["sasl_plain_username"],
+            "sasl.password": security["sasl_plain_password"],
+        }
+    return config

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from streams.core.codec import record_codec
+from streams.core.codec import Codec, record_codec
 from streams.core.intake import ATTEMPT_HEADER, REPLAY_HEADER, check_submission
 from streams.core.times import format_time
 from streams.errors import IntelshareError
@@ -30,7 +30,17 @@ def dead_letters(settings: Settings) -> Iterator[dict[str, Any]]:
         yield codec.decode(record.value)
 
 
-def summary(letter: dict[str, Any], replayed: set[str] | None = None) -> dict[str, Any]:
+def _event_id(value: bytes, reports: Codec | None) -> str | None:
+    """The event id of a dead letter that is a report, else None."""
+    try:
+        return str(reports.decode(value)["event_id"]) if reports is not None else None
+    except IntelshareError:
+        return None
+
+
+def summary(
+    letter: dict[str, Any], replayed: set[str] | None = None, reports: Codec | None = None
+) -> dict[str, Any]:
     """What an operator sees: origin, error, reason, size and digest, and, given the
     replayed sources, whether it was replayed (``state``); never the bytes."""
     original = letter["original_value"] or b""
@@ -40,6 +50,7 @@ def summary(letter: dict[str, Any], replayed: set[str] | None = None) -> dict[st
     return {
         "source": source,
         "state": state,
+        "event_id": _event_id(original, reports),
         "key": (letter["original_key"] or b"").decode("utf-8", "replace"),
         "error": letter["error"],
         "reason": letter["reason"],
@@ -75,7 +86,9 @@ def replayed_sources(settings: Settings) -> set[str]:
 def _still_failing(
     settings: Settings, value: bytes | None, key: bytes | None, now: datetime, known: set[str]
 ) -> str | None:
-    """Why a dead letter would be dead-lettered again, or None when it now passes."""
+    """Why a dead letter would be dead-lettered again, or None when it now passes. ``key`` is
+    the original key of a submission (None for a report rejected further on, which carried
+    the key of its topic)."""
     if settings.security_protocol != "PLAINTEXT":
         return (
             "a dead letter keeps no unit signature, so the exchange would refuse it again; "
@@ -91,6 +104,12 @@ def _still_failing(
             "`intelshare reference load`, then replay"
         )
     return None
+
+
+def _event_key(settings: Settings, value: bytes) -> bytes:
+    """A submission is keyed by its event id."""
+    report = record_codec(settings.schemas_dir, "Report").decode(value)
+    return str(report["event_id"]).encode()
 
 
 def replay(
@@ -111,7 +130,9 @@ def replay(
     try:
         for letter in letters:
             source = summary(letter)["source"]
-            value, key = letter["original_value"], letter["original_key"]
+            value = letter["original_value"]
+            submitted = letter["source_topic"] == topic
+            key = letter["original_key"] if submitted else None
             if source in done:
                 outcomes.append(ReplayOutcome(source, False, "replayed before"))
                 continue
@@ -127,7 +148,7 @@ def replay(
             with translate_errors(settings, "replaying"):
                 client.send(
                     topic,
-                    key=key,
+                    key=key if key is not None else _event_key(settings, value),
                     value=value,
                     headers=[
                         (REPLAY_HEADER, source.encode()),

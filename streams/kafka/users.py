@@ -95,8 +95,16 @@ def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
     # The worker's agents read and write the intel.* topics and their own changelogs, commit
     # offsets as intelshare-<agent> groups and produce in transactions with the same ids.
     return [
-        *_topic(names.intel, "read", "write", "describe", prefixed=True),
-        *_topic(names.internal, "read", "write", "describe", prefixed=True),
+        *_topic(names.intel, "read", "write", "describe", "describe_configs", prefixed=True),
+        *_topic(
+            names.state_changelogs,
+            "read",
+            "write",
+            "describe",
+            "describe_configs",
+            "create",
+            prefixed=True,
+        ),
         Grant("group", names.groups, True, "read"),
         Grant("transactional_id", names.groups, True, "write"),
         Grant("transactional_id", names.groups, True, "describe"),

@@ -51,3 +51,11 @@ def run_cli(
         timeout=120,
         check=False,
     )
+
+
+def committed_count(settings: Settings, topic: str) -> int:
+    """How many committed records ``topic`` holds now: read to its end offsets, however many
+    transaction markers lie between them (an idle timeout would stop early among them)."""
+    from streams.kafka.clients import read_topic
+
+    return len(read_topic(settings, topic))

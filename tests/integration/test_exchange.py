@@ -262,6 +262,6 @@ def test_replay_resends_only_what_now_passes_and_only_once(exchange: Exchange) -
     again = exchange.cli("deadletter", "replay")
     assert "0 replayed" in again.stderr
     assert "replayed before" in again.stdout
-    mine = [d for d in exchange.dead_letters() if d["key"] == late["event_id"]]
+    mine = [d for d in exchange.dead_letters() if d["event_id"] == late["event_id"]]
     assert [d["state"] for d in mine] == ["replayed"]
     assert len([d for d in exchange.feed(AGENCY) if d["agreement_id"] == "A-REPLAY"]) == 1

@@ -176,16 +176,24 @@ def test_cli_users_add_and_a_refused_login(secure_admin: Settings) -> None:
     assert "INTELSHARE_SASL_USERNAME" in refused.stderr
 
 
-def test_worker_credentials_work_with_aiokafka(secure_admin: Settings) -> None:
-    """The agents' aiokafka clients log in with the worker's SCRAM credential and read."""
-    import asyncio
+def test_worker_credentials_work_with_confluent_kafka(secure_admin: Settings) -> None:
+    """The agents' confluent-kafka clients (a reference view here) log in with the worker's
+    SCRAM credential and read."""
+    from agents.views import TopicView
 
-    from agents.views import read_to_end
-
-    _put(secure_admin, f"{PREFIX}intel.validated", b"report")
-    worker = _as(secure_admin, Role.WORKER, "worker-aio")
-    records = asyncio.run(read_to_end(worker, f"{PREFIX}intel.validated"))
-    assert [r.value for r in records] == [b"report"]
+    client = producer(secure_admin)
+    try:
+        topic = f"{PREFIX}intel.ref.facilities"
+        client.send(topic, key=b"KZ-F-1", value=b"report").get(timeout=30)
+    finally:
+        client.close()
+    worker = _as(secure_admin, Role.WORKER, "worker-rd")
+    view: TopicView[bytes] = TopicView(worker, f"{PREFIX}intel.ref.facilities", lambda raw: raw)
+    try:
+        view.ready(60)
+        assert list(view) == [b"report"]
+    finally:
+        view.stop()
 
 
 class _SecureExchange:
@@ -357,7 +365,8 @@ def test_a_unit_may_submit_only_for_its_own_units(secure_admin: Settings, tmp_pa
         opened = exchange.consume(as_agency, expect=1)
         assert [d["event_id"] for d in opened] == [own["event_id"]]
         validated = read_all(admin, f"{admin.topic_prefix}intel.validated", expect=1, timeout=5)
-        assert [r.key.decode() for r in validated] == [own["event_id"]]
+        reports = record_codec(admin.schemas_dir, "Report")
+        assert [reports.decode(r.value)["event_id"] for r in validated] == [own["event_id"]]
 
         # A dead letter keeps no signature: replay says so and resends nothing.
         replayed = cli(exchange.as_admin, "deadletter", "replay")

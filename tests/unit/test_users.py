@@ -65,7 +65,10 @@ def test_worker_gets_what_the_agents_need_but_no_cluster_admin() -> None:
     assert Grant("group", "p.intelshare-", True, "read") in grants
     assert Grant("transactional_id", "p.intelshare-", True, "write") in grants
     assert Grant("cluster", "kafka-cluster", False, "idempotent_write") in grants
-    assert not any(g.operation in {"all", "alter", "create", "delete"} for g in grants)
+    assert not any(g.operation in {"all", "alter", "delete"} for g in grants)
+    # quixstreams creates each agent's state changelog: that topic prefix, and nothing else
+    creates = {(g.resource, g.name, g.prefixed) for g in grants if g.operation == "create"}
+    assert creates == {("topic", "changelog__p.intelshare-", True)}
 
 
 @pytest.mark.parametrize("name", ["", "Agency", "../x", "a b", "a" * 64])

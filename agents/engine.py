@@ -1,0 +1,185 @@
+"""The stream-processing engine under every agent: quixstreams on confluent-kafka, with
+``processing_guarantee="exactly-once"``.
+
+One agent runs in one process as one quixstreams ``Application`` (quixstreams installs its
+signal handlers in the main thread, so one per process): its own consumer group, a fixed
+transactional id per agent and instance (a restart fences the dead producer at once instead of
+leaving read_committed readers stalled behind its open transaction), static group membership
+(``group.instance.id``), so a restart within the session timeout keeps its partitions. Each
+checkpoint commits, in ONE Kafka transaction (KIP-447: offsets with the group's metadata), the
+outputs of the records processed since the last one, the agent's state changelog and the input
+offsets; a crash anywhere aborts it, and the records are processed again.
+
+Agents with state (enrich's dedup, the sequencer's chain head) keep it in quixstreams' RocksDB
+store, scoped by quixstreams to the message key: their input is keyed by one constant, so one
+partition holds the whole state and a second instance is a standby that takes over when the
+active one dies. Stateless agents (intake, route) share their input partitions across
+instances. Decision record: docs/decisions/0001-stream-engine.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import structlog
+from confluent_kafka import Producer
+from quixstreams import Application
+from quixstreams.context import message_context
+from quixstreams.models.serializers import Serializer
+from quixstreams.models.topics import Topic
+
+from agents.base import TICK, Agent, Output, Record
+from agents.status import Progress
+from streams.kafka.clients import librdkafka_config
+from streams.settings import Settings
+
+__all__ = ["COMMIT_INTERVAL", "run_agent"]
+
+log = structlog.get_logger(__name__)
+
+COMMIT_INTERVAL = 0.1
+"""Seconds between checkpoints: each is a transaction, and read_committed readers see outputs
+only when it commits, so this bounds the latency each agent adds."""
+SESSION_TIMEOUT_MS = 10_000
+TRANSACTION_TIMEOUT_MS = 10_000
+
+
+class _OutputValue(Serializer):
+    """Writes an :class:`Output`'s bytes: the agent encoded them with the Avro codec."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> bytes:
+        output: Output = args[0]
+        return output.value or b""
+
+
+class _OutputKey(Serializer):
+    """Writes a key as the bytes it is."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> bytes:
+        key: bytes | None = args[0]
+        return key or b""
+
+
+def _config(settings: Settings) -> dict[str, Any]:
+    common = librdkafka_config(settings)
+    return {k: v for k, v in common.items() if k != "bootstrap.servers"}
+
+
+def application(settings: Settings, agent: Agent, group: str, instance: int) -> Application:
+    """The quixstreams application of one agent instance."""
+    identity = f"{group}-{instance}"
+    common = _config(settings)
+    return Application(
+        settings.bootstrap_servers,
+        consumer_group=group,
+        processing_guarantee="exactly-once",
+        auto_offset_reset="earliest",
+        commit_interval=COMMIT_INTERVAL,
+        state_dir=str(settings.home / "state" / identity),
+        consumer_extra_config=common
+        | {"group.instance.id": identity, "session.timeout.ms": SESSION_TIMEOUT_MS},
+        producer_extra_config=common
+        | {
+            "transactional.id": identity,
+            "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+            "socket.timeout.ms": TRANSACTION_TIMEOUT_MS,  # librdkafka: at most the above
+            "linger.ms": 5,
+            "message.max.bytes": 2 * 1024 * 1024,
+        },
+        loglevel=None,  # intelshare configures logging (streams/log.py)
+        auto_create_topics=True,  # only quixstreams' own changelogs: ours exist (topics create)
+        request_timeout=settings.request_timeout,
+        broker_availability_timeout=settings.request_timeout * 4,
+    )
+
+
+class _Outputs:
+    """Topic objects for the agent's outputs, made on first use (feeds appear with agencies)."""
+
+    def __init__(self, app: Application) -> None:
+        self._app = app
+        self._topics: dict[str, Topic] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, value: Output, key: Any, timestamp: int, headers: Any) -> Topic:
+        topic = self._topics.get(value.topic)
+        if topic is None:
+            with self._lock:
+                topic = self._app.topic(
+                    value.topic, key_serializer=_OutputKey(), value_serializer=_OutputValue()
+                )
+                self._topics[value.topic] = topic
+        return topic
+
+
+def _record(value: bytes | None, key: bytes | None, headers: Any) -> Record:
+    context = message_context()
+    return Record(context.topic, context.partition, context.offset, key, value, headers or ())
+
+
+def _count(agent: Agent, progress: Progress, value: bytes | None) -> None:
+    if value != TICK:
+        progress.processed += 1
+    dead = getattr(agent, "dead_letters", None)
+    progress.dead_letters = getattr(dead, "count", 0)
+
+
+def run_agent(
+    settings: Settings, agent: Agent, group: str, instance: int, progress: Progress
+) -> None:
+    """Run ``agent`` until SIGTERM/SIGINT; raises what stopped it otherwise."""
+    app = application(settings, agent, group, instance)
+    source = app.topic(agent.source, key_deserializer="bytes", value_deserializer="bytes")
+
+    def process(value: bytes | None, key: Any, timestamp: int, headers: Any) -> list[Output]:
+        outputs = agent.process(_record(value, key, headers), None)
+        _count(agent, progress, value)
+        return outputs
+
+    def process_stateful(
+        value: bytes | None, key: Any, timestamp: int, headers: Any, state: Any
+    ) -> list[Output]:
+        outputs = agent.process(_record(value, key, headers), state)
+        _count(agent, progress, value)
+        return outputs
+
+    frame = app.dataframe(source)
+    if agent.stateful:
+        frame = frame.apply(process_stateful, expand=True, metadata=True, stateful=True)
+    else:
+        frame = frame.apply(process, expand=True, metadata=True)
+    frame.to_topic(_Outputs(app), key=lambda output: output.key)
+    ticker = _Ticker(settings, agent) if agent.tick_seconds else None
+    progress.started = True
+    log.info("agent_started", agent=agent.name, instance=instance, source=agent.source)
+    try:
+        if ticker is not None:
+            ticker.start()
+        app.run()
+    finally:
+        if ticker is not None:
+            ticker.stop()
+        progress.started = False
+        log.info("agent_stopped", agent=agent.name, processed=progress.processed)
+
+
+class _Ticker(threading.Thread):
+    """Sends a tick to the agent's input every ``tick_seconds``, keyed like its records."""
+
+    def __init__(self, settings: Settings, agent: Agent) -> None:
+        super().__init__(name=f"ticker:{agent.name}", daemon=True)
+        self.topic = agent.source
+        self.every = agent.tick_seconds or 1.0
+        self.key = getattr(agent, "input_key", None)
+        self.producer = Producer(librdkafka_config(settings) | {"enable.idempotence": True})
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every):
+            self.producer.produce(self.topic, key=self.key, value=TICK)
+            self.producer.poll(0)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.producer.flush(2)

@@ -1,0 +1,173 @@
+"""What each agent process reports, and the worker's status page and metrics over it.
+
+Every agent process writes its :class:`Progress` to ``$INTELSHARE_HOME/run/<agent>-<n>.json``
+twice a second; the worker that started them serves ``GET /status`` (JSON: ready, processed per
+agent, per instance details) and ``GET /metrics`` (Prometheus text, with prometheus-client) on
+127.0.0.1:``web_port``. Files, not sockets, so a crashed agent's last figures stay readable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["Progress", "StatusServer", "read_status", "run_folder"]
+
+
+@dataclasses.dataclass
+class Progress:
+    """One agent instance's figures; written by its process, read by the worker."""
+
+    agent: str
+    instance: int
+    started: bool = False
+    """True once its views are caught up and its application runs."""
+    processed: int = 0
+    """Input records processed (committed or about to be)."""
+    dead_letters: int = 0
+    """Dead letters it wrote."""
+    disclosures: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Disclosures per recipient (route)."""
+    views: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Keys in each reference view it follows."""
+    updated: float = 0.0
+    """When this was written (epoch seconds)."""
+
+
+def run_folder(home: Path) -> Path:
+    """Where agent processes write their progress."""
+    return home / "run"
+
+
+class ProgressWriter(threading.Thread):
+    """Writes one :class:`Progress` to its file twice a second, atomically."""
+
+    def __init__(self, home: Path, progress: Progress) -> None:
+        super().__init__(name="progress", daemon=True)
+        self.progress = progress
+        self.path = run_folder(home) / f"{progress.agent}-{progress.instance}.json"
+        self.stopping = threading.Event()
+
+    def write(self) -> None:
+        """Write the figures now."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.progress.updated = time.time()
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(dataclasses.asdict(self.progress)))
+        os.replace(temporary, self.path)
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            self.write()
+
+    def stop(self) -> None:
+        """Write a last time and stop."""
+        self.stopping.set()
+        self.write()
+
+
+def _progresses(folder: Path, wanted: list[tuple[str, int]]) -> Iterator[Progress]:
+    for agent, instance in wanted:
+        try:
+            raw = json.loads((folder / f"{agent}-{instance}.json").read_text())
+            yield Progress(**raw)
+        except (OSError, ValueError, TypeError):
+            yield Progress(agent, instance)
+
+
+def read_status(home: Path, wanted: list[tuple[str, int]]) -> dict[str, Any]:
+    """The status page: ready when every wanted agent instance runs, and their figures."""
+    found = list(_progresses(run_folder(home), wanted))
+    processed: dict[str, int] = {}
+    views: dict[str, int] = {}
+    for progress in found:
+        processed[progress.agent] = processed.get(progress.agent, 0) + progress.processed
+        views |= progress.views
+    return {
+        "ready": all(p.started for p in found),
+        "processed": processed,
+        **views,
+        "instances": [
+            {k: v for k, v in dataclasses.asdict(p).items() if k != "updated"} for p in found
+        ],
+    }
+
+
+class _Collector(Collector):
+    def __init__(self, home: Path, wanted: list[tuple[str, int]]) -> None:
+        self.home = home
+        self.wanted = wanted
+
+    def collect(self) -> Iterator[Any]:
+        processed = CounterMetricFamily(
+            "intelshare_processed", "Input records processed", labels=["agent", "instance"]
+        )
+        dead = CounterMetricFamily(
+            "intelshare_dead_letters", "Dead letters written", labels=["agent", "instance"]
+        )
+        disclosed = CounterMetricFamily(
+            "intelshare_disclosures", "Disclosures written", labels=["recipient"]
+        )
+        up = GaugeMetricFamily(
+            "intelshare_agent_up", "1 when the agent runs", labels=["agent", "instance"]
+        )
+        totals: dict[str, int] = {}
+        for p in _progresses(run_folder(self.home), self.wanted):
+            labels = [p.agent, str(p.instance)]
+            processed.add_metric(labels, p.processed)
+            dead.add_metric(labels, p.dead_letters)
+            up.add_metric(labels, 1.0 if p.started else 0.0)
+            for recipient, count in p.disclosures.items():
+                totals[recipient] = totals.get(recipient, 0) + count
+        for recipient, count in sorted(totals.items()):
+            disclosed.add_metric([recipient], count)
+        yield from (processed, dead, disclosed, up)
+
+
+class StatusServer(threading.Thread):
+    """``/status`` and ``/metrics`` of a worker, from its agents' progress files."""
+
+    def __init__(self, host: str, port: int, home: Path, wanted: list[tuple[str, int]]) -> None:
+        super().__init__(name="status", daemon=True)
+        registry = CollectorRegistry()
+        registry.register(_Collector(home, wanted))
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # the name http.server calls
+                if self.path.rstrip("/") in ("", "/status"):
+                    body = json.dumps(read_status(home, wanted)).encode()
+                    kind = "application/json"
+                elif self.path.rstrip("/") == "/metrics":
+                    body, kind = generate_latest(registry), "text/plain; version=0.0.4"
+                else:
+                    self.send_error(404, "try /status or /metrics")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # no access log
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+
+    def run(self) -> None:
+        self.server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
