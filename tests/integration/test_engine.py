@@ -11,6 +11,7 @@ import os
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,10 +35,23 @@ def _exchange(kafka_bootstrap: str, tmp_path: Path) -> Exchange:
     return x
 
 
+STARTED: list[Worker] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_left() -> Iterator[None]:
+    """Every worker a test made is gone after it, passed or failed."""
+    yield
+    while STARTED:
+        STARTED.pop().kill()
+
+
 def _worker(x: Exchange, name: str, agents: str, instance: int) -> Worker:
     (x.home / name).mkdir()
     env = x.env | {"INTELSHARE_WORKER_AGENTS": agents, "INTELSHARE_WORKER_INSTANCE": str(instance)}
-    return Worker(env, x.home / name)
+    worker = Worker(env, x.home / name)
+    STARTED.append(worker)
+    return worker
 
 
 def _audited(x: Exchange) -> int:
@@ -116,6 +130,7 @@ def test_a_restarted_worker_resumes_within_seconds(kafka_bootstrap: str, tmp_pat
     fences it at once) or its group membership (static: no session timeout to wait out). The
     issue's target is 5 s; on two busy cores quixstreams' own start-up takes part of it."""
     x = _exchange(kafka_bootstrap, tmp_path)
+    STARTED.append(x.worker)
     x.worker.start()
     reports = _reports(3000)
     x.submit(reports)
