@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
@@ -221,8 +222,10 @@ class SubjectLinker:
         return "SubjectLinker()"  # never the key
 
 
+@functools.lru_cache(maxsize=4)
 def link_key(secret: bytes) -> bytes:
-    """The oversight link key derived from the exchange's pseudonymisation secret."""
+    """The oversight link key derived from the exchange's pseudonymisation secret; derived
+    once per secret, since route builds a linker for every disclosure."""
     if len(secret) < KEY_BYTES:
         raise KeyFileError(f"a pseudonymisation secret must be {KEY_BYTES} bytes")
     kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LINK_INFO)
