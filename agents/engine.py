@@ -171,7 +171,7 @@ class _Ticker(threading.Thread):
         super().__init__(name=f"ticker:{agent.name}", daemon=True)
         self.topic = agent.source
         self.every = agent.tick_seconds or 1.0
-        self.key = getattr(agent, "input_key", None)
+        self.key = agent.input_key
         self.producer = Producer(librdkafka_config(settings) | {"enable.idempotence": True})
         self.stopping = threading.Event()
 
