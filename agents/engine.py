@@ -19,7 +19,11 @@ instances. Decision record: docs/decisions/0001-stream-engine.md.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
+import time
 from typing import Any
 
 import structlog
@@ -34,13 +38,15 @@ from agents.status import Progress
 from streams.kafka.clients import librdkafka_config
 from streams.settings import Settings
 
-__all__ = ["COMMIT_INTERVAL", "run_agent"]
+__all__ = ["COMMIT_INTERVAL", "EXIT_AGENT_FAILED", "run_agent"]
 
 log = structlog.get_logger(__name__)
 
 COMMIT_INTERVAL = 0.1
 """Seconds between checkpoints: each is a transaction, and read_committed readers see outputs
 only when it commits, so this bounds the latency each agent adds."""
+EXIT_AGENT_FAILED = 70
+"""An agent process's exit code when it failed and may be started again."""
 SESSION_TIMEOUT_MS = 10_000
 TRANSACTION_TIMEOUT_MS = 10_000
 
@@ -66,10 +72,20 @@ def _config(settings: Settings) -> dict[str, Any]:
     return {k: v for k, v in common.items() if k != "bootstrap.servers"}
 
 
-def application(settings: Settings, agent: Agent, group: str, instance: int) -> Application:
-    """The quixstreams application of one agent instance."""
+STATISTICS_MS = 1000
+"""How often librdkafka reports the consumer's assignment and lag to the status page."""
+
+
+def application(
+    settings: Settings, agent: Agent, group: str, instance: int, progress: Progress
+) -> Application:
+    """The quixstreams application of one agent instance; its figures go to ``progress``."""
     identity = f"{group}-{instance}"
     common = _config(settings)
+
+    def statistics(raw: str) -> None:
+        progress.absorb(json.loads(raw), agent.source)
+
     return Application(
         settings.bootstrap_servers,
         consumer_group=group,
@@ -78,7 +94,12 @@ def application(settings: Settings, agent: Agent, group: str, instance: int) -> 
         commit_interval=COMMIT_INTERVAL,
         state_dir=str(settings.home / "state" / identity),
         consumer_extra_config=common
-        | {"group.instance.id": identity, "session.timeout.ms": SESSION_TIMEOUT_MS},
+        | {
+            "group.instance.id": identity,
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
+            "statistics.interval.ms": STATISTICS_MS,
+            "stats_cb": statistics,
+        },
         producer_extra_config=common
         | {
             "transactional.id": identity,
@@ -125,11 +146,16 @@ def _count(agent: Agent, progress: Progress, value: bytes | None) -> None:
     progress.dead_letters = getattr(dead, "count", 0)
 
 
+def _now_millis(value: Any, key: Any, timestamp: int, headers: Any) -> int:
+    return int(time.time() * 1000)
+
+
 def run_agent(
     settings: Settings, agent: Agent, group: str, instance: int, progress: Progress
 ) -> None:
     """Run ``agent`` until SIGTERM/SIGINT; raises what stopped it otherwise."""
-    app = application(settings, agent, group, instance)
+    app = application(settings, agent, group, instance, progress)
+    _time_commits(app, agent.name, progress)
     source = app.topic(agent.source, key_deserializer="bytes", value_deserializer="bytes")
 
     def process(value: bytes | None, key: Any, timestamp: int, headers: Any) -> list[Output]:
@@ -149,6 +175,9 @@ def run_agent(
         frame = frame.apply(process_stateful, expand=True, metadata=True, stateful=True)
     else:
         frame = frame.apply(process, expand=True, metadata=True)
+    # an output carries the time it was made, not its input's (quixstreams' default): retention,
+    # lag and latency figures count from when a disclosure or audit record was written
+    frame = frame.set_timestamp(_now_millis)
     frame.to_topic(_Outputs(app), key=lambda output: output.key)
     ticker = _Ticker(settings, agent) if agent.tick_seconds else None
     progress.started = True
@@ -162,6 +191,49 @@ def run_agent(
             ticker.stop()
         progress.started = False
         log.info("agent_stopped", agent=agent.name, processed=progress.processed)
+
+
+STUCK_COMMIT_SECONDS = 2 * TRANSACTION_TIMEOUT_MS / 1000
+"""A checkpoint commit that lasts this long is stuck: the broker aborted its transaction long
+ago. librdkafka 2.12's send_offsets_to_transaction can wait forever for a group coordinator
+that died (confluentinc/librdkafka#5511) and ignores its timeout (#5456)."""
+
+
+def _time_commits(app: Application, agent: str, progress: Progress) -> None:
+    """Count and time each checkpoint commit (one transaction) for the status page, and end
+    the process when one is stuck (:data:`STUCK_COMMIT_SECONDS`): the worker starts it again,
+    and its fixed transactional id fences the stuck producer; its input is processed again
+    from the last committed offsets, so nothing is lost or doubled.
+
+    quixstreams 3.28 has no public hook around a checkpoint; this wraps its processing
+    context's ``commit_checkpoint`` (an AttributeError at start if a new version renames it)."""
+    context = app._processing_context
+    commit = context.commit_checkpoint
+    since: list[float] = []
+
+    def timed(force: bool = False, revoking: bool = False) -> None:
+        checkpoint = context.checkpoint
+        due = (force or checkpoint.expired()) and not checkpoint.empty()
+        began = time.monotonic()
+        since[:] = [began] if due else []
+        try:
+            commit(force=force, revoking=revoking)
+        finally:
+            since.clear()
+        if due:
+            progress.committed(time.monotonic() - began)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            began = since[0] if since else None
+            if began is not None and time.monotonic() - began > STUCK_COMMIT_SECONDS:
+                log.critical("agent_commit_stuck", agent=agent, seconds=STUCK_COMMIT_SECONDS)
+                logging.shutdown()
+                os._exit(EXIT_AGENT_FAILED)
+
+    context.commit_checkpoint = timed  # type: ignore[method-assign]
+    threading.Thread(target=watch, name="commit-watchdog", daemon=True).start()
 
 
 class _Ticker(threading.Thread):

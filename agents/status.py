@@ -2,8 +2,9 @@
 
 Every agent process writes its :class:`Progress` to ``$INTELSHARE_HOME/run/<agent>-<n>.json``
 twice a second; the worker that started them serves ``GET /status`` (JSON: ready, processed per
-agent, per instance details) and ``GET /metrics`` (Prometheus text, with prometheus-client) on
-127.0.0.1:``web_port``. Files, not sockets, so a crashed agent's last figures stay readable.
+agent, and per instance its assigned partitions, lag, commits and state restore) and
+``GET /metrics`` (Prometheus text, with prometheus-client) on 127.0.0.1:``web_port``.
+Files, not sockets, so a crashed agent's last figures stay readable.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 __all__ = ["Progress", "StatusServer", "read_status", "run_folder"]
@@ -41,8 +42,60 @@ class Progress:
     """Disclosures per recipient (route)."""
     views: dict[str, int] = dataclasses.field(default_factory=dict)
     """Keys in each reference view it follows."""
+    partitions: list[int] = dataclasses.field(default_factory=list)
+    """Partitions of its input assigned to this instance now."""
+    lag: int = 0
+    """Records on its assigned input partitions not yet processed (read_committed end)."""
+    restoring: dict[str, int] = dataclasses.field(default_factory=dict)
+    """State being restored: records left per changelog partition ("topic[p]"); empty when
+    none is."""
+    commits: int = 0
+    """Checkpoints committed (each one Kafka transaction)."""
+    commit_seconds: float = 0.0
+    """Time spent committing them, in total."""
+    last_commit: float = 0.0
+    """When the last one committed (epoch seconds; 0 before the first)."""
     updated: float = 0.0
     """When this was written (epoch seconds)."""
+
+    def committed(self, seconds: float) -> None:
+        """Count one checkpoint commit that took ``seconds``."""
+        self.commits += 1
+        self.commit_seconds += seconds
+        self.last_commit = time.time()
+
+    def absorb(self, stats: dict[str, Any], source: str) -> None:
+        """Take assignment, lag and restore progress from librdkafka's consumer statistics
+        (``statistics.interval.ms``; the fields are librdkafka's STATISTICS.md)."""
+        partitions: list[int] = []
+        lag = 0
+        restoring: dict[str, int] = {}
+        for topic, figures in stats.get("topics", {}).items():
+            for number, partition in figures.get("partitions", {}).items():
+                if int(number) < 0 or not partition.get("desired"):
+                    continue
+                behind = _behind(partition)
+                if topic == source:
+                    partitions.append(int(number))
+                    lag += behind
+                elif topic.startswith(CHANGELOG_PREFIX):
+                    restoring[f"{topic}[{number}]"] = behind
+        self.partitions, self.lag, self.restoring = sorted(partitions), lag, restoring
+
+
+def _behind(partition: dict[str, Any]) -> int:
+    """Records between what the consumer handed to the agent and the last stable offset.
+
+    Not librdkafka's ``consumer_lag``: it counts from the committed offset the consumer knows,
+    and offsets committed in a transaction (as every checkpoint is) never update it."""
+    end, position = int(partition.get("ls_offset", -1)), int(partition.get("app_offset", -1))
+    if end < 0 or position < 0:
+        return max(int(partition.get("consumer_lag", 0)), 0)
+    return max(end - position, 0)
+
+
+CHANGELOG_PREFIX = "changelog__"
+"""How quixstreams names the changelog topics of state stores."""
 
 
 def run_folder(home: Path) -> Path:
@@ -122,17 +175,45 @@ class _Collector(Collector):
         up = GaugeMetricFamily(
             "intelshare_agent_up", "1 when the agent runs", labels=["agent", "instance"]
         )
+        lag = GaugeMetricFamily(
+            "intelshare_lag", "Input records not yet processed", labels=["agent", "instance"]
+        )
+        assigned = GaugeMetricFamily(
+            "intelshare_assigned_partitions",
+            "Input partitions assigned",
+            labels=["agent", "instance"],
+        )
+        restoring = GaugeMetricFamily(
+            "intelshare_restore_remaining",
+            "State changelog records left to restore",
+            labels=["agent", "instance"],
+        )
+        commits = SummaryMetricFamily(
+            "intelshare_commit_seconds",
+            "Checkpoint commits (one Kafka transaction each) and their duration",
+            labels=["agent", "instance"],
+        )
+        last = GaugeMetricFamily(
+            "intelshare_last_commit_timestamp_seconds",
+            "When the last checkpoint committed",
+            labels=["agent", "instance"],
+        )
         totals: dict[str, int] = {}
         for p in _progresses(run_folder(self.home), self.wanted):
             labels = [p.agent, str(p.instance)]
             processed.add_metric(labels, p.processed)
             dead.add_metric(labels, p.dead_letters)
             up.add_metric(labels, 1.0 if p.started else 0.0)
+            lag.add_metric(labels, p.lag)
+            assigned.add_metric(labels, len(p.partitions))
+            restoring.add_metric(labels, sum(p.restoring.values()))
+            commits.add_metric(labels, count_value=p.commits, sum_value=p.commit_seconds)
+            last.add_metric(labels, p.last_commit)
             for recipient, count in p.disclosures.items():
                 totals[recipient] = totals.get(recipient, 0) + count
         for recipient, count in sorted(totals.items()):
             disclosed.add_metric([recipient], count)
-        yield from (processed, dead, disclosed, up)
+        yield from (processed, dead, disclosed, up, lag, assigned, restoring, commits, last)
 
 
 class StatusServer(threading.Thread):

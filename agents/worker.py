@@ -3,9 +3,13 @@
 ``intelshare worker`` starts one child process per agent of :data:`AGENTS` it runs (each a
 quixstreams application, :mod:`agents.engine`), serves ``/status`` and ``/metrics`` on
 127.0.0.1:``web_port`` and logs ``worker_ready`` with that address once every agent runs.
-SIGTERM or SIGINT let every agent commit its open checkpoint and stop (exit 0); an agent that
-fails stops the others and the worker exits 70 for its supervisor to restart it. A child dies
-with the worker (``PR_SET_PDEATHSIG``), so ``kill -9`` of the worker is a crash of all of it.
+SIGTERM or SIGINT let every agent commit its open checkpoint and stop (exit 0). An agent process
+that fails is started again (at most five times a minute); one that fails for good (a missing
+key, a bad setting) or too often stops the others, and the worker exits 70 for its supervisor.
+Before it starts any agent the worker waits, with back-off, up to ``broker_wait`` seconds for
+the broker to answer, saying so in one ``intelshare:`` line; if it never does, it exits 2. A
+child dies with the worker (``PR_SET_PDEATHSIG``), so ``kill -9`` of the worker is a crash of
+all of it.
 
 ``--instance N`` names this worker's instance of each agent: the same agent may run in several
 workers (on several machines), each with its own instance number; they share the agent's
@@ -29,7 +33,7 @@ from typing import Any
 import structlog
 
 from agents.base import Agent, Context
-from agents.engine import run_agent
+from agents.engine import EXIT_AGENT_FAILED, run_agent
 from agents.enrich import EnrichAgent
 from agents.intake import IntakeAgent
 from agents.keys import load_exchange_keys
@@ -39,17 +43,25 @@ from agents.status import Progress, ProgressWriter, StatusServer, read_status, r
 from agents.views import TopicView
 from streams.core.codec import record_codec
 from streams.core.policy import agreement_from_record
-from streams.errors import ConfigError, IntelshareError
+from streams.errors import BrokerUnavailableError, ConfigError, IntelshareError
+from streams.kafka.clients import BrokerProbe
 from streams.settings import Settings
 from streams.topics import Topics
 
 __all__ = ["AGENTS", "EXIT_AGENT_FAILED", "NAMES", "run_worker"]
 
 log = structlog.get_logger(__name__)
-EXIT_AGENT_FAILED = 70
 _CHILD = "INTELSHARE_AGENT_PROCESS"
 """Set in a child's environment: run the one agent named, in this process."""
 VIEW_TIMEOUT = 120.0
+_EXIT_FOR_GOOD = 78
+"""A child's exit code when starting it again cannot help (a missing key, a bad setting)."""
+RESTARTS = (5, 60.0)
+"""An agent that fails is started again, at most this many times within this many seconds."""
+PROBE_SECONDS = 1.0
+"""How long one look for the broker may take; SIGTERM is not acted on while it lasts."""
+BACKOFF = (0.5, 5.0)
+"""The first pause between looks for the broker, doubled after each look up to the second."""
 
 AGENTS: tuple[type[Agent], ...] = (
     IntakeAgent,
@@ -125,7 +137,7 @@ def _run_one(settings: Settings, name: str) -> int:
     except IntelshareError as exc:
         log.critical("agent_failed", agent=name, error=type(exc).__name__, detail=str(exc)[:500])
         print(f"intelshare: agent {name}: {exc}", file=sys.stderr)
-        return EXIT_AGENT_FAILED
+        return EXIT_AGENT_FAILED if isinstance(exc, BrokerUnavailableError) else _EXIT_FOR_GOOD
     except Exception as exc:
         log.critical("agent_failed", agent=name, error=type(exc).__name__, detail=str(exc)[:500])
         return EXIT_AGENT_FAILED
@@ -155,10 +167,6 @@ def _spawn(settings: Settings, name: str) -> subprocess.Popen[bytes]:
 
 
 def _supervise(settings: Settings, wanted: list[str]) -> int:
-    instance = settings.worker_instance
-    keys = [(name, instance) for name in wanted]
-    server = StatusServer(settings.web_host, settings.web_port, settings.home, keys)
-    server.start()
     stopping: list[int] = []
 
     def stop(signum: int, frame: Any) -> None:
@@ -166,16 +174,27 @@ def _supervise(settings: Settings, wanted: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if not _await_broker(settings, stopping):
+        if stopping:
+            log.info("worker_stopped", waiting_for_broker=True)
+            return 0
+        log.info("worker_no_broker", bootstrap=settings.bootstrap_servers)
+        return BrokerUnavailableError.exit_code
+    instance = settings.worker_instance
+    keys = [(name, instance) for name in wanted]
+    server = StatusServer(settings.web_host, settings.web_port, settings.home, keys)
+    server.start()
     for name, number in keys:  # a figure left by an earlier run must not read as ready
         (run_folder(settings.home) / f"{name}-{number}.json").unlink(missing_ok=True)
     children = {name: _spawn(settings, name) for name in wanted}
     log.info("worker_starting", agents=wanted, instance=instance, web_port=settings.web_port)
     announced = False
     failed: str | None = None
+    restarts = _Restarts(functools.partial(_spawn, settings))
     try:
         while not stopping and failed is None:
             time.sleep(0.2)
-            failed = next((n for n, c in children.items() if c.poll() is not None), None)
+            failed = restarts.tend(children)
             if not announced and _all_started(settings, keys):
                 url = f"http://{settings.web_host}:{settings.web_port}/status"
                 log.warning("worker_ready", agents=wanted, instance=instance, status_url=url)
@@ -197,6 +216,71 @@ def _supervise(settings: Settings, wanted: list[str]) -> int:
         return EXIT_AGENT_FAILED
     log.info("worker_stopped")
     return 0
+
+
+def _await_broker(settings: Settings, stopping: list[int]) -> bool:
+    """Whether the broker answered within ``settings.broker_wait`` seconds, looked for with
+    back-off until then or until a signal lands in ``stopping``. Says once, on stderr, that it
+    waits; with a wait of 0 a broker that does not answer is a :class:`BrokerUnavailableError`.
+    """
+    deadline = time.monotonic() + settings.broker_wait
+    where = (
+        f"no Kafka broker answers at {settings.bootstrap_servers}; start the local one with "
+        "`intelshare broker start`, or set KAFKA_BOOTSTRAP_SERVERS to one that runs"
+    )
+    with BrokerProbe(settings) as probe:
+        if probe.answers(PROBE_SECONDS):
+            return True
+        if settings.broker_wait == 0:
+            raise BrokerUnavailableError(where)
+        wait = f"{settings.broker_wait:g} s"
+        print(
+            f"intelshare: {where}; waiting up to {wait} (INTELSHARE_BROKER_WAIT)", file=sys.stderr
+        )
+        log.info("worker_waiting_for_broker", bootstrap=settings.bootstrap_servers, wait=wait)
+        pause = BACKOFF[0]
+        while not stopping and (left := deadline - time.monotonic()) > 0:
+            _sleep(min(pause, left), stopping)
+            left = deadline - time.monotonic()
+            if not stopping and left > 0 and probe.answers(min(PROBE_SECONDS, left)):
+                log.info("worker_broker_answered", bootstrap=settings.bootstrap_servers)
+                return True
+            pause = min(pause * 2, BACKOFF[1])
+    return False
+
+
+def _sleep(seconds: float, stopping: list[int]) -> None:
+    """Sleep, but wake within 0.1 s of a signal."""
+    until = time.monotonic() + seconds
+    while not stopping and (left := until - time.monotonic()) > 0:
+        time.sleep(min(left, 0.1))
+
+
+class _Restarts:
+    """Starts an agent process again when it fails (its last transaction aborted, its input
+    is processed again from the committed offsets): a start-up race such as a state changelog
+    topic not yet known to every broker of a cluster, or a broker restarting, need not stop
+    the whole worker. A process that fails for good, or too often, does."""
+
+    def __init__(self, spawn: Callable[[str], subprocess.Popen[bytes]]) -> None:
+        self.spawn = spawn
+        self.times: dict[str, list[float]] = {}
+
+    def tend(self, children: dict[str, subprocess.Popen[bytes]]) -> str | None:
+        """Restart each failed child that may be; the name of one that may not, if any."""
+        for name, child in list(children.items()):
+            code = child.poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in self.times.get(name, []) if now - t < RESTARTS[1]]
+            if code == _EXIT_FOR_GOOD or len(recent) >= RESTARTS[0]:
+                return name
+            self.times[name] = [*recent, now]
+            log.warning("agent_restarting", agent=name, exit_code=code, attempt=len(recent) + 1)
+            time.sleep(len(recent))  # 0, 1, 2 .. s: a little back-off
+            children[name] = self.spawn(name)
+        return None
 
 
 def _all_started(settings: Settings, keys: list[tuple[str, int]]) -> bool:

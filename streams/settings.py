@@ -47,6 +47,9 @@ class Settings:
     """Data and logs of the local broker; default ``$INTELSHARE_HOME/broker``."""
     broker_start_timeout: float = 90.0
     """Seconds ``broker start`` waits for a metadata round trip."""
+    broker_wait: float = 60.0
+    """Seconds ``intelshare worker`` waits, with back-off, for the broker to answer before it
+    gives up with exit 2 (``INTELSHARE_BROKER_WAIT``; 0: look once, do not wait)."""
     max_report_bytes: int = 256 * 1024
     """Largest encoded report accepted; larger ones are rejected, never truncated."""
     request_timeout: float = 15.0
@@ -185,6 +188,10 @@ class Settings:
         return cls(**kwargs)
 
 
+_MAY_BE_ZERO = frozenset({"broker_wait"})
+"""Numeric settings for which 0 means something ("do not wait"); the others must be positive."""
+
+
 def _coerce(raw: Any, default: Any, name: str) -> Any:
     if name in {"home", "schemas_dir", "broker_dir", "sasl_password_file", "unit_key_file"}:
         return Path(raw) if raw not in (None, "") else default
@@ -197,7 +204,9 @@ def _coerce(raw: Any, default: Any, name: str) -> Any:
         return value
     if isinstance(default, float):
         number = float(raw)
-        if number <= 0:
+        if name in _MAY_BE_ZERO and number < 0:
+            raise ValueError("must be 0 or a positive number")
+        if number <= 0 and name not in _MAY_BE_ZERO:
             raise ValueError("must be a positive number")
         return number
     return str(raw)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 import kafka.errors
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 
@@ -26,6 +28,7 @@ from streams.settings import Settings
 from streams.topics import TopicSpec
 
 __all__ = [
+    "BrokerProbe",
     "TopicOutcome",
     "admin_client",
     "consumer",
@@ -306,3 +309,47 @@ def librdkafka_config(settings: Settings) -> dict[str, Any]:
             "sasl.password": security["sasl_plain_password"],
         }
     return config
+
+
+class BrokerProbe:
+    """Asks the broker for its metadata, as often as wanted, over one librdkafka admin client
+    with the agents' connection settings; a broker slow to accept a connection is not asked
+    from scratch each time. Use it in a ``with`` block.
+
+    librdkafka logs every refused connection on stderr; here its log is off (``log_level`` 0)
+    and its errors are kept instead, to tell a refused login from a broker that is not there.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._errors: list[KafkaError] = []
+        config = librdkafka_config(settings) | {"log_level": 0, "error_cb": self._errors.append}
+        self._client: AdminClient | None = AdminClient(config)
+
+    def answers(self, timeout: float) -> bool:
+        """Whether the broker answered a metadata request within ``timeout`` seconds (which
+        this call blocks for, signals included); :class:`AuthenticationFailedError` if it
+        refused the login."""
+        if self._client is None:
+            raise RuntimeError("the broker probe is closed")
+        try:
+            self._client.list_topics(timeout=timeout)
+        except KafkaException:
+            self._client.poll(0)  # hands librdkafka's errors to error_cb
+            refused = any(e.code() == KafkaError._AUTHENTICATION for e in self._errors)
+            self._errors.clear()
+            if refused:
+                raise _refused(self._settings, "asking for its metadata") from None
+            return False
+        return True
+
+    def close(self) -> None:
+        """Let go of the client: librdkafka's admin client has no ``close()`` and is destroyed,
+        its threads and sockets with it, when its last reference goes. Idempotent."""
+        self._client = None
+
+    def __enter__(self) -> BrokerProbe:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from streams.kafka.consume import FeedReader
 from streams.kafka.submit import Candidate, Submitter
 from streams.settings import PROJECT_ROOT, Settings
 from streams.topics import CATALOGUE, INTERNAL
-from tests.integration.helpers import read_all, run_cli
+from tests.factories import incident
+from tests.integration.helpers import committed_count, read_all, run_cli
 from tests.integration.worker import Worker
 
 SCHEMAS = SchemaSet.from_directory(PROJECT_ROOT / "schemas")
@@ -151,3 +153,44 @@ def agreement(agreement_id: str, recipient: str, **match: Any) -> dict[str, Any]
         "disclose": ["event_id", "kind", "facility_id", "category", "subjects", "narrative"],
         "pseudonymise": ["subjects.subject_id"],
     }
+
+
+PAIR_AGENCIES = ("g-one", "g-two")
+PAIR_AGREEMENTS = ("G-1", "G-2")
+
+
+def pair_exchange(bootstrap: str, home: Path, base_env: dict[str, str]) -> Exchange:
+    """An exchange whose two agencies each receive every report of facility KZ-F-1."""
+    x = Exchange(bootstrap, home, base_env)
+    for agency in PAIR_AGENCIES:
+        x.agency(agency)
+    x.reference([facility("KZ-F-1", "KZ")])
+    x.agreements([agreement(a, g) for a, g in zip(PAIR_AGREEMENTS, PAIR_AGENCIES, strict=True)])
+    return x
+
+
+def pair_reports(count: int) -> list[dict[str, Any]]:
+    """``count`` distinct incidents at KZ-F-1."""
+    return [incident(facility_id="KZ-F-1", narrative=f"r {i} {uuid.uuid4()}") for i in range(count)]
+
+
+def audited(x: Exchange) -> int:
+    """Committed audit records now (to the end offsets, read_committed)."""
+    return committed_count(x.settings, x.settings.topic_prefix + "intel.audit")
+
+
+def assert_exactly_once(x: Exchange, reports: list[dict[str, Any]], timeout: float = 300) -> None:
+    """Every (event, agreement) pair of a :func:`pair_exchange` is on the read_committed feeds
+    exactly once, with exactly one audit record, and ``audit verify`` passes."""
+    expected = {(r["event_id"], a) for r in reports for a in PAIR_AGREEMENTS}
+    wait_until(lambda: audited(x) >= len(expected), timeout=timeout, what="every audit record")
+    disclosed = Counter(
+        (d["event_id"], d["agreement_id"]) for agency in PAIR_AGENCIES for d in x.feed(agency)
+    )
+    assert set(disclosed) == expected
+    assert max(disclosed.values()) == 1
+    audit = x.audit(expect=len(expected))
+    assert len(audit) == len(expected)
+    assert x.verify_audit() == len(expected)
+    verified = x.cli("audit", "verify", ok=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

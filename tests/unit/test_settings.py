@@ -58,3 +58,14 @@ def test_broken_toml_is_named(tmp_path: Path) -> None:
     toml.write_text("this is = = not toml")
     with pytest.raises(ConfigError, match=r"intelshare\.toml"):
         Settings.load({}, config_file=toml)
+
+
+def test_broker_wait_may_be_0_but_not_negative(tmp_path: Path) -> None:
+    """INTELSHARE_BROKER_WAIT=0 means "do not wait"; a negative wait names the variable."""
+    assert Settings.load({}, config_file=tmp_path / "x").broker_wait == 60.0
+    zero = Settings.load({"INTELSHARE_BROKER_WAIT": "0"}, config_file=tmp_path / "x")
+    assert zero.broker_wait == 0.0
+    with pytest.raises(ConfigError, match="INTELSHARE_BROKER_WAIT"):
+        Settings.load({"INTELSHARE_BROKER_WAIT": "-1"}, config_file=tmp_path / "x")
+    with pytest.raises(ConfigError, match="INTELSHARE_REQUEST_TIMEOUT"):
+        Settings.load({"INTELSHARE_REQUEST_TIMEOUT": "0"}, config_file=tmp_path / "x")
