@@ -147,11 +147,14 @@ def test_a_restarted_worker_resumes_within_seconds(kafka_bootstrap: str, tmp_pat
     x.submit(reports)
     wait_until(lambda: audited(x) > 500, timeout=240, what="the first audit records")
     x.worker.kill()
+    killed = time.monotonic()
     before = audited(x)
     x.worker.start()
     up = time.monotonic()
     wait_until(lambda: audited(x) > before, timeout=30, what="a new audit record")
-    assert time.monotonic() - up < 10.0
+    resumed = time.monotonic()
+    print(f"worker up {up - killed:.1f} s after the kill, resumed {resumed - up:.1f} s later")
+    assert resumed - up < 10.0
     assert_exactly_once(x, reports)
     x.worker.stop()
 
