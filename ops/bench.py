@@ -1,252 +1,156 @@
-"""Benchmark of the running pipeline against the raw Kafka floor, measured in the same run.
+"""Benchmark of the pipeline against the broker's and the Python client's floors, in one run.
 
-``ops/bench [--reports N]``: starts the local broker if needed, sets up an exchange under a
-fresh topic prefix (three agencies whose agreements each cover every report, so each report is
-disclosed three times), runs the worker, submits N generated reports and follows the three
-feeds. It prints:
+``ops/bench [--reports N] [--rate R] [--route-instances K] [--json]``: uses the broker at
+``KAFKA_BOOTSTRAP_SERVERS`` if it answers (else starts the local one, and stops it after), sets up
+an exchange under a fresh topic prefix (three agencies whose agreements each cover every report,
+so each report is disclosed three times), runs the worker (and K-1 more workers that run only
+route, as instances 2..K), submits N generated reports (in one burst, or R a second), and
+follows the three feeds and the audit log as a read_committed consumer. Then, with the workers
+stopped, it measures the floors (:mod:`ops.floor`). It prints a table, or with ``--json`` one
+JSON object:
 
-- end-to-end throughput: reports per second from the first submission to the last audit
-  record;
-- latency p50/p95/p99 from a report's submission (its record timestamp on
-  ``intel.submissions``) to the moment the agency's read_committed consumer has the disclosure;
-- the raw Kafka floor on the same broker: N messages of the same mean size produced
-  (idempotent, acks=all) and consumed through one topic, and the ratio of the two.
+- ``pipeline_reports_per_s``: reports over the time from the first submission (its record
+  timestamp, the bench's own clock) to the moment the bench read the last audit record;
+- ``latency_p50_ms`` .. ``p99``: from a report's submission to the moment the bench's
+  read_committed consumer had each of its disclosures;
+- ``cpu_us_per_report``: CPU (user + system) of every worker process over that same time, from
+  ``/proc`` (:mod:`ops.cputime`), per report; ``cpu_us_per_report_by_agent`` splits it;
+- ``broker_floor_*``: Kafka's ProducerPerformance and ConsumerPerformance, and
+  ``client_floor_*`` confluent-kafka from Python, each moving ``floor_records`` records of the
+  reports' mean encoded size through a topic of their own (idempotent, acks=all);
+- ``pipeline_over_broker_floor``: reports per second over the slower of the broker's produce
+  and consume rates (and the same over the client's floor).
 
-The machine is shared and noisy: compare the ratio, not the absolute figures.
+The machine is shared and noisy: quote the ratios, not the absolute figures. The bench itself
+runs on the same cores as the workers and the broker.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import random
 import statistics
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
-from kafka import TopicPartition
-
-from ops import broker
-from ops.demo import intelshare
-from ops.demo_data import of_type, reference_data
-from ops.runtime import free_port, isolated, launch_worker, stop_worker, wait_for
-from ops.workload import workload
+from ops import cputime
+from ops.bench_exchange import Follower, make_reports, running, submit_reports
+from ops.floor import client_floor, kafka_tools_floor
+from ops.runtime import stop_worker
 from streams.core.codec import record_codec
-from streams.kafka.clients import consumer, create_topics, producer, read_topic
-from streams.kafka.submit import Candidate, Submitter
+from streams.kafka.clients import create_topics
 from streams.log import configure_logging
 from streams.settings import Settings
 from streams.topics import Topics, TopicSpec
 
-AGENCIES = ("b-one", "b-two", "b-three")
-FLOOR = "bench.floor"
-"""The raw-floor topic: the benchmark's own, outside the exchange's catalogue."""
-DISCLOSE = ["event_id", "kind", "occurred_at", "facility_id", "category", "subjects", "narrative"]
+FLOORS = ("bench.floor.kafka", "bench.floor.client")
+"""The floors' topics: the benchmark's own, outside the exchange's catalogue."""
+FLOOR_PARTITIONS = 3
 
 
-def _agreement(agency: str, now: datetime) -> dict[str, Any]:
-    """An agreement that covers every benchmark report: each is disclosed once per agency."""
-    return {
-        "id": f"BENCH-{agency.upper()}",
-        "version": 1,
-        "recipient": agency,
-        "purpose": "benchmark",
-        "legal_basis": "benchmark",
-        "revoked": False,
-        "valid_from": datetime(now.year, 1, 1, tzinfo=UTC),
-        "valid_until": datetime(now.year + 1, 1, 1, tzinfo=UTC),
-        "match": {"countries": ["KZ"], "max_tlp": "AMBER", "handling": ["P"]},
-        "disclose": DISCLOSE,
-        "pseudonymise": ["subjects.subject_id"],
-    }
-
-
-class FeedFollower(threading.Thread):
-    """Follows one feed, noting when each disclosure became readable."""
-
-    def __init__(self, settings: Settings, topic: str) -> None:
-        super().__init__(daemon=True)
-        self.settings, self.topic = settings, topic
-        self.arrivals: list[tuple[bytes, float]] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        client = consumer(self.settings, group_id=None)
-        try:
-            client.assign(
-                [TopicPartition(self.topic, p) for p in client.partitions_for_topic(self.topic)]
-            )
-            client.seek_to_beginning()
-            while not self.stopping.is_set():
-                for batch in client.poll(timeout_ms=200).values():
-                    now = time.time()
-                    self.arrivals.extend((record.value, now) for record in batch)
-        finally:
-            client.close()
-
-
-def _committed_count(settings: Settings, topic: str) -> int:
-    """How many records a read_committed consumer reads from the start of ``topic``."""
-    client = consumer(settings, group_id=None)
-    try:
-        partitions = [TopicPartition(topic, p) for p in client.partitions_for_topic(topic)]
-        client.assign(partitions)
-        client.seek_to_beginning()
-        count = 0
-        while True:
-            batch = client.poll(timeout_ms=300)
-            if not batch:
-                return count
-            count += sum(len(records) for records in batch.values())
-    finally:
-        client.close()
-
-
-def raw_floor(settings: Settings, count: int, size: int) -> float:
-    """Seconds to produce and consume ``count`` messages of ``size`` bytes through one topic."""
-    topic = settings.topic_prefix + FLOOR
-    create_topics(settings, [TopicSpec(FLOOR, 3, {}, "raw Kafka floor")])
-    payload = os.urandom(size)
-    started = time.monotonic()
-    client = producer(settings)
-    for i in range(count):
-        client.send(topic, key=str(i).encode(), value=payload)
-    client.flush()
-    client.close()
-    reader = consumer(settings, group_id=None)
-    reader.assign([TopicPartition(topic, p) for p in range(3)])
-    reader.seek_to_beginning()
-    seen = 0
-    while seen < count:
-        seen += sum(len(b) for b in reader.poll(timeout_ms=500).values())
-    reader.close()
-    return time.monotonic() - started
-
-
-def setup(settings: Settings, now: datetime) -> None:
-    """Exchange keys, three agencies, Kazakhstan's reference data, three agreements."""
-    work = settings.home
-    intelshare("topics", "create", quiet=True)
-    intelshare("keys", "generate", "--exchange", quiet=True)
-    for agency in AGENCIES:
-        intelshare("keys", "generate", "--agency", agency, quiet=True)
-        pub = str(work / "keys" / f"{agency}.pub")
-        intelshare("agencies", "register", "--id", agency, "--name", agency, "--public-key", pub)
-    rng = random.Random(7)  # noqa: S311  # benchmark data, not secrets
-    kazakhstan = [
-        line
-        for line in reference_data(rng)
-        if str(line.get("facility_id") or line.get("subject_id")).startswith("KZ-")
-    ]
-    (work / "reference.jsonl").write_text("\n".join(json.dumps(x) for x in kazakhstan))
-    intelshare("reference", "load", str(work / "reference.jsonl"), quiet=True)
-    (work / "agreements.yaml").write_text(yaml.safe_dump([_agreement(a, now) for a in AGENCIES]))
-    intelshare("agreements", "apply", str(work / "agreements.yaml"), quiet=True)
-
-
-def measure(settings: Settings, count: int, now: datetime, rate: float | None) -> dict[str, Any]:
-    """Submit ``count`` reports (all at once, or paced at ``rate`` per second), follow the feeds
-    until every disclosure arrived, then measure the floor."""
-    reference = reference_data(random.Random(7))  # noqa: S311  # what setup() loaded, and more
-    agreements = [_agreement(a, now) for a in AGENCIES]
-    facilities, subjects = of_type(reference, "facility"), of_type(reference, "subject")
-    rng = random.Random(11)  # noqa: S311  # benchmark data, not secrets
-    # every report matches all three of the benchmark's agreements
-    reports = list(
-        workload(
-            rng, count, facilities, subjects, now=now, agreements=agreements,
-            agreements_per_report=len(AGENCIES),
-        )
-    )  # fmt: skip
+def measure(
+    settings: Settings, count: int, now: datetime, rate: float, workers: list[int]
+) -> dict[str, Any]:
+    """Submit ``count`` reports, follow the feeds and the audit log until every disclosure and
+    its audit record arrived, and read the workers' CPU over that time."""
+    reports = make_reports(count, now)
     topics = Topics(settings.topic_prefix)
-    followers = [FeedFollower(settings, topics.feed(a)) for a in AGENCIES]
-    for follower in followers:
-        follower.start()
+    follower = Follower(settings, topics)
+    follower.start()
     print(f"submitting {count} reports {f'at {rate:g}/s' if rate else 'at once'} ...", flush=True)
-    sent = 0
-    with Submitter(settings) as submitter:
-        chunk = max(1, int(rate / 10)) if rate else count
-        began = time.monotonic()
-        for start in range(0, count, chunk):
-            if rate:
-                time.sleep(max(0.0, began + start / rate - time.monotonic()))
-            part = reports[start : start + chunk]
-            result = submitter.submit(Candidate(str(i), r, None) for i, r in enumerate(part))
-            sent += len(result.sent)
-    expected = len(AGENCIES) * sent
-    wait_for("every disclosure", lambda: sum(len(f.arrivals) for f in followers) >= expected, 1800)
-    for follower in followers:
-        follower.stopping.set()
-    wait_for(
-        "every audit record", lambda: _committed_count(settings, topics.audit) >= expected, 600
-    )
-    submissions = read_topic(settings, topics.submissions)
-    sent_at = {r.key: r.timestamp / 1000 for r in submissions}
-    audit = read_topic(settings, topics.audit)
-    first, last = min(sent_at.values()), max(r.timestamp / 1000 for r in audit)
+    cpu_before = cputime.snapshot(workers)
+    sent, submit_seconds = submit_reports(settings, reports, rate)
+    try:
+        follower.wait_until_done(sent)
+        cpu = cputime.spent_by_agent(cpu_before, cputime.snapshot(workers))
+    finally:
+        follower.stop()
     codec = record_codec(settings.schemas_dir, "Disclosure")
+    sent_at = follower.submitted
     latencies = sorted(
         arrived - sent_at[codec.decode(value)["event_id"].encode()]
-        for follower in followers
         for value, arrived in follower.arrivals
     )
-    size = int(statistics.mean(len(r.value) for r in submissions))
-    floor = raw_floor(settings, count, size)
-    throughput = count / (last - first)
+    seconds = follower.last_audit - min(sent_at.values())
     q = statistics.quantiles(latencies, n=100)
     return {
-        "reports": count,
+        "reports": sent,
         "disclosures": len(latencies),
-        "audit_records": len(audit),
-        "mean_report_bytes": size,
-        "pipeline_seconds": round(last - first, 2),
-        "pipeline_reports_per_s": round(throughput, 1),
+        "audit_records": follower.audited,
+        "mean_report_bytes": round(follower.submitted_bytes / len(sent_at)),
+        "submit_seconds": round(submit_seconds, 2),
+        "pipeline_seconds": round(seconds, 2),
+        "pipeline_reports_per_s": round(sent / seconds, 1),
+        "pipeline_disclosures_per_s": round(len(latencies) / seconds, 1),
         "latency_p50_ms": round(q[49] * 1000),
         "latency_p95_ms": round(q[94] * 1000),
         "latency_p99_ms": round(q[98] * 1000),
-        "floor_seconds": round(floor, 2),
-        "floor_messages_per_s": round(count / floor, 1),
-        "pipeline_over_floor": round(throughput / (count / floor), 3),
+        "cpu_us_per_report": round(sum(cpu.values()) / sent * 1e6),
+        "cpu_us_per_report_by_agent": {a: round(s / sent * 1e6) for a, s in sorted(cpu.items())},
+    }
+
+
+def floors(settings: Settings, records: int, size: int) -> dict[str, Any]:
+    """The broker's and the Python client's floors for ``records`` records of ``size`` bytes."""
+    create_topics(settings, [TopicSpec(t, FLOOR_PARTITIONS, {}, "a bench floor") for t in FLOORS])
+    kafka_topic, client_topic = (settings.topic_prefix + t for t in FLOORS)
+    print(f"broker floor: Kafka's tools, {records} records of {size} bytes ...", flush=True)
+    tools = kafka_tools_floor(settings, kafka_topic, records, size)
+    print("client floor: confluent-kafka from Python ...", flush=True)
+    client = client_floor(settings, client_topic, records, size)
+    return {
+        "floor_records": records,
+        "broker_floor_produce_per_s": round(tools.produce_per_s),
+        "broker_floor_consume_per_s": round(tools.consume_per_s),
+        "client_floor_produce_per_s": round(client.produce_per_s),
+        "client_floor_consume_per_s": round(client.consume_per_s),
+        "client_floor_per_s": round(client.slower),
     }
 
 
 def run(
-    base: Settings, count: int, rate: float | None = None, split: bool = False
-) -> dict[str, Any]:
-    """Set up under a fresh prefix, run the worker, measure, and stop what was started."""
+    base: Settings, count: int, rate: float = 0, route_instances: int = 1,
+    floor_records: int = 200_000,
+) -> dict[str, Any]:  # fmt: skip
+    """Set up under a fresh prefix, run the workers, measure, and stop what was started."""
     now = datetime.now(UTC)
-    started_here = not broker.status(base).answering
-    broker.start(base)
-    worker = route_worker = None
-    try:
-        settings, work, port = isolated(base, "bench", now)
-        setup(settings, now)
-        if split:
-            # route, the costliest agent, in a process of its own: two cores instead of one
-            env = dict(os.environ) | {"INTELSHARE_WORKER_AGENTS": "intake,enrich,sequencer"}
-            worker = launch_worker(work / "worker.log", port, env)
-            route_port = free_port()
-            route_env = dict(os.environ) | {
-                "INTELSHARE_WORKER_AGENTS": "route",
-                "INTELSHARE_WEB_PORT": str(route_port),
-            }
-            route_worker = launch_worker(work / "route-worker.log", route_port, route_env)
+    with running(base, "bench", now, route_instances) as (settings, workers):
+        load = os.getloadavg()[0]
+        figures = measure(settings, count, now, rate, [w.pid for w in workers])
+        for process in workers:  # the floors are measured with the workers stopped
+            stop_worker(process)
+        floor = floors(settings, floor_records, figures["mean_report_bytes"])
+    slowest = min(floor["broker_floor_produce_per_s"], floor["broker_floor_consume_per_s"])
+    pipeline = figures["pipeline_reports_per_s"]
+    return (
+        figures
+        | floor
+        | {
+            "pipeline_over_broker_floor": round(pipeline / slowest, 4),
+            "pipeline_over_client_floor": round(pipeline / floor["client_floor_per_s"], 4),
+            "route_instances": route_instances,
+            "rate": rate,
+            "cores": os.cpu_count(),
+            "load_average_before": round(load, 2),
+        }
+    )
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The figures as two aligned columns, the per-agent CPU on lines of their own."""
+    lines = []
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            lines.append(key)
+            lines += [f"  {k:<{width - 2}}  {v}" for k, v in value.items()]
         else:
-            worker = launch_worker(work / "worker.log", port)
-        figures = measure(settings, count, now, rate)
-        return figures | {"submit_rate_per_s": rate or "all at once", "route_in_own_process": split}
-    finally:
-        for process in (worker, route_worker):
-            if process is not None:
-                stop_worker(process)
-        if started_here:
-            broker.stop(base)
+            lines.append(f"{key:<{width}}  {value}")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -254,19 +158,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ops/bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=int, default=20_000, help="how many (default 20000)")
     parser.add_argument(
-        "--rate", type=float, help="submit this many per second (default: all at once, a burst)"
+        "--rate", type=float, default=0, help="submit this many a second (default 0: one burst)"
     )
     parser.add_argument(
-        "--split", action="store_true", help="run the route agent in a worker process of its own"
-    )
+        "--route-instances", type=int, default=1,
+        help="run route in this many instances, 2.. each in a worker of its own (default 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--floor-records", type=int, default=200_000,
+        help="records each floor moves through its topic (default 200000)",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print one JSON object, no table")
     args = parser.parse_args(argv)
+    if args.reports < 1 or args.route_instances < 1 or args.floor_records < 1 or args.rate < 0:
+        parser.error("--reports, --route-instances and --floor-records must be positive")
     settings = Settings.load()
     configure_logging("error")
-    figures = run(settings, args.reports, args.rate, args.split)
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    print(json.dumps(figures))
+    with contextlib.redirect_stdout(sys.stderr):  # progress on stderr, figures on stdout
+        figures = run(settings, args.reports, args.rate, args.route_instances, args.floor_records)
+    print(json.dumps(figures) if args.json else table(figures))
     return 0
 
 

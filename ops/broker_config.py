@@ -39,7 +39,9 @@ __all__ = [
     "POM",
     "admin_password_file",
     "assemble",
+    "assemble_tools",
     "config_file",
+    "java_path",
     "kafka_uuid",
     "plaintext_settings",
     "prepare",
@@ -55,6 +57,8 @@ POM = KAFKA_DIR / "pom.xml"
 """The Maven project that pins Kafka and its logging backend."""
 CLASSPATH = KAFKA_DIR / "target" / "classpath.txt"
 """Where Maven writes the broker's runtime classpath (git-ignored)."""
+TOOLS_CLASSPATH = KAFKA_DIR / "target" / "tools-classpath.txt"
+"""Where Maven writes the classpath of Kafka's command-line tools, for ops/bench."""
 ADMIN_USER = "admin"
 """The secure broker's super user: it creates the other users and their ACLs."""
 
@@ -109,13 +113,23 @@ group.initial.rebalance.delay.ms=0
 
 def assemble(settings: Settings) -> Path:
     """The classpath file, built with Maven when missing, older than the pom, or stale."""
-    if _classpath_fresh():
-        return CLASSPATH
+    return _assembled(CLASSPATH)
+
+
+def assemble_tools(settings: Settings) -> list[str]:
+    """The jars of Kafka's command-line tools (the pom's ``tools`` profile), assembled as the
+    broker's classpath is; for ``java -cp`` of ``org.apache.kafka.tools.*``."""
+    return _jars_of(_assembled(TOOLS_CLASSPATH, "tools"))
+
+
+def _assembled(classpath: Path, profile: str | None = None) -> Path:
+    if _classpath_fresh(classpath):
+        return classpath
     mvn = shutil.which("mvn")
     if mvn is None:
         raise BrokerError("Maven (mvn) is not on PATH; install Maven 3 to assemble Kafka")
-    command = [mvn, "-q", "-B", "-f", str(POM), "dependency:build-classpath"]
-    command.append(f"-Dmdep.outputFile={CLASSPATH}")
+    command = [mvn, "-q", "-B", "-f", str(POM), *(["-P", profile] if profile else [])]
+    command += ["dependency:build-classpath", f"-Dmdep.outputFile={classpath}"]
     shown = " ".join(["mvn", *command[1:]])
     log.info("kafka_assembling", command=shown)
     begun = time.monotonic()
@@ -123,13 +137,13 @@ def assemble(settings: Settings) -> Path:
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=900)
     except subprocess.TimeoutExpired as exc:
         raise BrokerError(f"`{shown}` took over 900 s; is Maven Central reachable?") from exc
-    if done.returncode != 0 or not CLASSPATH.is_file():
+    if done.returncode != 0 or not classpath.is_file():
         raise BrokerError(
             f"`{shown}` failed (exit {done.returncode}); is Maven Central reachable? "
             f"It said:\n{_maven_said(done.stdout + done.stderr)}"
         )
     log.info("kafka_assembled", seconds=round(time.monotonic() - begun, 1))
-    return CLASSPATH
+    return classpath
 
 
 def _maven_said(output: str) -> str:
@@ -139,10 +153,10 @@ def _maven_said(output: str) -> str:
     return "\n".join(lines[-12:])
 
 
-def _classpath_fresh() -> bool:
-    if not CLASSPATH.is_file() or CLASSPATH.stat().st_mtime < POM.stat().st_mtime:
+def _classpath_fresh(classpath: Path) -> bool:
+    if not classpath.is_file() or classpath.stat().st_mtime < POM.stat().st_mtime:
         return False
-    return all(Path(jar).is_file() for jar in _jars_of(CLASSPATH))  # ~/.m2 may have been cleaned
+    return all(Path(jar).is_file() for jar in _jars_of(classpath))  # ~/.m2 may have been cleaned
 
 
 def admin_password_file(settings: Settings) -> Path:
@@ -227,7 +241,7 @@ def _runnable(settings: Settings, data: Path, cluster_id: str, options: list[str
     """Assemble the classpath and format ``data``'s storage unless it was (with ``options``);
     return the command that runs the broker from ``data``."""
     logs, kraft, config = data / "logs", data / "kraft-logs", config_file(data)
-    java, classpath = _java(), os.pathsep.join(_jars_of(assemble(settings)))
+    java, classpath = java_path(), os.pathsep.join(_jars_of(assemble(settings)))
     tool = [f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}"]
     tool += [f"-Dkafka.logs.dir={logs}", "-Djava.awt.headless=true", "-cp", classpath]
     _format_once(java, tool, config, kraft, [*options, "-t", cluster_id])
@@ -285,7 +299,8 @@ def _jars_of(classpath: Path) -> list[str]:
     return classpath.read_text().strip().split(os.pathsep)
 
 
-def _java() -> str:
+def java_path() -> str:
+    """The ``java`` of ``JAVA_HOME``, or the one on PATH."""
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not Path(java).is_file():
