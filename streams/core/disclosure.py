@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from streams.core.canonical import canonical
 from streams.core.crypto import (
-    Pseudonymiser,
     Sealed,
     SubjectLinker,
     disclosure_aad,
     open_sealed,
+    pseudonymiser,
     seal,
     sign,
 )
@@ -93,7 +93,7 @@ def build_disclosure(
     are kept to the millisecond, as Avro carries them.
     """
     now = to_millis(now)
-    alias = Pseudonymiser(pseudonym_secret, agreement.recipient)
+    alias = pseudonymiser(pseudonym_secret, agreement.recipient)
     linker = SubjectLinker.from_secret(pseudonym_secret)
     payload = payload_bytes(minimise(report, agreement, alias, json_form=json_form))
     ident = disclosure_id(report["event_id"], agreement.id)

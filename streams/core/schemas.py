@@ -50,7 +50,7 @@ def load_schema(path: Path) -> VersionedSchema:
         raise SchemaError(f"{path}: schema files must be named <name>.v<N>.avsc")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        parsed = fastavro.parse_schema(raw, _write_hint=False)
+        parsed = fastavro.parse_schema(raw)
         canonical = fastavro.schema.to_parsing_canonical_form(raw)
         fingerprint = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
     except (OSError, ValueError, fastavro.schema.SchemaParseException) as exc:
