@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 __all__ = [
+    "AgencyConflictError",
+    "AgencyInvalidError",
     "AgreementInvalidError",
     "AuthenticationFailedError",
     "BrokerError",
@@ -32,6 +34,7 @@ __all__ = [
     "TopicMissingError",
     "TruncatedRecordError",
     "UnitNotAuthorisedError",
+    "UnknownAgencyError",
     "UnknownSchemaError",
 ]
 
@@ -133,6 +136,26 @@ class AgreementInvalidError(_FieldsRejectedError):
     """An agreement file or record breaks the agreement format; ``problems`` names each field."""
 
     default_label = "agreement"
+
+
+class AgencyInvalidError(_FieldsRejectedError):
+    """``agencies register`` was given a malformed option (``--id``, ``--name``, ``--country``);
+    ``problems`` names each option, the value given and what is expected. A usage error."""
+
+    exit_code = 2
+    default_label = "agency"
+
+
+class AgencyConflictError(IntelshareError):
+    """An agency is already registered with other details; ``--replace`` overwrites it."""
+
+    exit_code = 1
+
+
+class UnknownAgencyError(IntelshareError):
+    """A command names an agency that is neither registered nor in the disclosure log."""
+
+    exit_code = 1
 
 
 class ReferenceInvalidError(IntelshareError):

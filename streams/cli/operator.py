@@ -1,5 +1,5 @@
-"""Commands of the exchange's operators: broker, topics, users, keys, agencies, reference data,
-agreements, the worker and dead letters."""
+"""Commands of the exchange's operators: broker, topics, users, keys, agencies (declared in
+:mod:`.agencies`), reference data, agreements, the worker and dead letters."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
+from streams.cli.agencies import register as register_agencies
 from streams.cli.common import Commands, actions, keys_dir, read_text
 from streams.core.codec import record_codec
-from streams.core.crypto import parse_ed25519_public, parse_x25519_public
 from streams.core.keyfiles import (
     export_link_key,
     generate_agency_keys,
@@ -29,12 +29,10 @@ from streams.errors import ConfigError, IntelshareError
 from streams.kafka.clients import create_topics
 from streams.kafka.deadletters import dead_letters, replay, replayed_sources, summary
 from streams.kafka.registry import (
-    agency_record,
     plan_agreements,
     publish_agreements,
     publish_reference,
     published_agreements,
-    register_agency,
 )
 from streams.kafka.users import Role, add_user, unit_key_file
 from streams.settings import Settings
@@ -110,19 +108,7 @@ def register(commands: Commands) -> None:
     for parser in keys.values():
         parser.add_argument("--out", metavar="DIR", help="default $INTELSHARE_HOME/keys")
 
-    agencies = actions(
-        commands,
-        "agencies",
-        "partner agencies",
-        {"register": ("publish an agency's key", agencies_register)},
-    )["register"]
-    agencies.add_argument("--id", required=True)
-    agencies.add_argument("--name", required=True)
-    agencies.add_argument("--public-key", required=True, metavar="FILE")
-    agencies.add_argument("--country", default=None, metavar="CC")
-    agencies.add_argument(
-        "--signing-key", metavar="FILE", help="receipt key; default ID.sign.pub beside the key"
-    )
+    register_agencies(commands)
 
     reference = actions(
         commands, "reference", "reference data", {"load": ("publish facilities etc.", load)}
@@ -249,7 +235,7 @@ def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
             print("now register the new public key with the exchange's operators:")
             print(
                 f"  intelshare agencies register --id {args.agency} --name NAME "
-                f"--public-key {public}"
+                f"--public-key {public} --replace"
             )
     elif args.exchange:
         private, public = generate_exchange_keys(folder)
@@ -270,30 +256,6 @@ def export_link(settings: Settings, args: argparse.Namespace) -> int:
     print("give it to the oversight body with exchange.pub: with it, `audit query --subject ID`")
     print("finds every disclosure about that person under any pseudonym; keep it from agencies")
     return 0
-
-
-def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare agencies register --id ID --name NAME --public-key FILE``."""
-    feed_topic(args.id)
-    public = parse_x25519_public(read_text(args.public_key).strip()).public_bytes_raw()
-    record = agency_record(
-        args.id, args.name, args.country, public, _receipt_key(args), datetime.now(UTC)
-    )
-    feed = register_agency(settings, record)
-    print(f"registered {args.id} key {record['key_id']}; feed {feed}")
-    return 0
-
-
-def _receipt_key(args: argparse.Namespace) -> bytes:
-    """The agency's raw Ed25519 receipt key: ``--signing-key``, or ``ID.sign.pub`` beside
-    its public key when there is one; empty when the agency sends no receipts."""
-    path = Path(args.signing_key) if args.signing_key else None
-    if path is None:
-        beside = Path(args.public_key).with_name(f"{args.id}.sign.pub")
-        path = beside if beside.is_file() else None
-    if path is None:
-        return b""
-    return parse_ed25519_public(read_text(str(path)).strip()).public_bytes_raw()
 
 
 def load(settings: Settings, args: argparse.Namespace) -> int:

@@ -30,9 +30,12 @@ from streams.cli.common import (
     verification_keys,
     with_link,
 )
+from streams.cli.tables import DISCLOSURE_COLUMNS, disclosure_row, table
+from streams.core.fields import show
 from streams.core.times import format_time
-from streams.errors import ConfigError, SignatureError
+from streams.errors import ConfigError, SignatureError, UnknownAgencyError
 from streams.kafka.auditlog import (
+    agencies,
     audit_records,
     feed_disclosures,
     latest_checkpoint,
@@ -54,7 +57,7 @@ def register(commands: Commands) -> None:
         "oversight of the disclosure log",
         {
             "verify": ("check the chain and reconcile it with the feeds", audit_verify),
-            "query": ("records matching filters, as JSON lines", audit_query),
+            "query": ("disclosures matching filters: a table, or records as JSON", audit_query),
             "export": ("the whole log as JSON lines or CSV", audit_export),
             "stats": ("disclosures per recipient, agreement and day", audit_stats),
             "prove": ("an inclusion proof of one disclosure", audit_prove),
@@ -70,6 +73,10 @@ def register(commands: Commands) -> None:
         audit["query"].add_argument(f"--{name}")
     link_help = "oversight link key; default $INTELSHARE_HOME/keys/oversight.link.key"
     audit["query"].add_argument("--link-key", metavar="FILE", help=link_help)
+    audit["query"].add_argument(
+        "--json", action="store_true",
+        help="the whole records (hashes, signature, received_at), one JSON object per line",
+    )  # fmt: skip
     audit["export"].add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     audit["export"].add_argument("--out", metavar="FILE", help="default: standard output")
     audit["prove"].add_argument("disclosure_id", metavar="DISCLOSURE_ID")
@@ -202,17 +209,39 @@ def audit_check_proof(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def audit_query(settings: Settings, args: argparse.Namespace) -> int:
-    """Audit records matching every filter given, one JSON object per line."""
+    """Disclosures matching every filter given: a table, one line each, or with ``--json`` the
+    whole records, one JSON object per line. Exit 1 for a ``--recipient`` that is no agency."""
     wanted = parse_filter({name: getattr(args, name) for name in FILTERS})
     wanted = with_link(wanted, subject_linker(settings, args.link_key), _warn)
+    records = audit_records(settings)
+    if wanted.recipient is not None:
+        _known_recipient(settings, wanted.recipient, records)
     received = receipt_times(settings)
-    for record in audit_records(settings):
-        if matches(record, wanted):
-            row = export_row(record)
-            moment = received.get(record["disclosure_id"])
-            row["received_at"] = format_time(moment) if moment else None
-            print(json.dumps(row, ensure_ascii=False))
+    found = [r for r in records if matches(r, wanted)]
+    if not found:
+        print(f"no disclosures match (of {len(records)} in the log)", file=sys.stderr)
+        return 0
+    if not args.json:
+        rows = (disclosure_row(r, received.get(r["disclosure_id"])) for r in found)
+        for line in table(DISCLOSURE_COLUMNS, rows):
+            print(line)
+        return 0
+    for record in found:
+        row = export_row(record)
+        moment = received.get(record["disclosure_id"])
+        row["received_at"] = format_time(moment) if moment else None
+        print(json.dumps(row, ensure_ascii=False))
     return 0
+
+
+def _known_recipient(settings: Settings, recipient: str, records: list[dict[str, Any]]) -> None:
+    """UnknownAgencyError unless ``recipient`` is a registered agency or in the log."""
+    if recipient in agencies(settings) or any(r["recipient"] == recipient for r in records):
+        return
+    raise UnknownAgencyError(
+        f"--recipient {show(recipient, 40)} is no registered agency and has no disclosure in the "
+        "log; `intelshare agencies list` shows the agency ids"
+    )
 
 
 def audit_export(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,7 +9,9 @@ The file is JSON lines; each line is one object with a ``type``:
 
 :func:`read_reference_lines` splits the text and parses each line as JSON, naming broken lines
 by number; :func:`parse_reference_line` checks one parsed line and turns it into the record of
-its compacted topic, or raises :class:`ReferenceInvalidError` naming every field at fault. Both
+its compacted topic, or raises :class:`ReferenceInvalidError` naming every field at fault.
+:func:`agency_details` checks ``intelshare agencies register``'s options with the same checks,
+and :func:`agency_changes` says how a new agency record differs from the registered one. All
 are pure: the clock is a parameter.
 """
 
@@ -24,7 +26,7 @@ from typing import Any, NamedTuple, NoReturn
 
 from streams.core.crypto import key_id
 from streams.core.fields import Checker, json_type, show
-from streams.errors import FieldProblem, ReferenceInvalidError
+from streams.errors import AgencyInvalidError, FieldProblem, ReferenceInvalidError
 from streams.topics import AGENCIES, FACILITIES, SUBJECTS
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
     "PROGRAMME_COUNTRIES",
     "RISK_LEVELS",
     "ReferenceRecord",
+    "agency_changes",
+    "agency_details",
     "parse_reference_line",
     "read_reference_lines",
 ]
@@ -143,6 +147,52 @@ def parse_reference_line(obj: object, label: str, now: datetime) -> ReferenceRec
 def _reject(label: str, problems: list[FieldProblem]) -> NoReturn:
     detail = "; ".join(f"{p.field}: {p.reason}" for p in problems)
     raise ReferenceInvalidError(f"{label}: {detail}")
+
+
+def agency_details(
+    agency_id: object, name: object, country: object | None
+) -> tuple[str, str, str | None]:
+    """``agencies register``'s ``--id``, ``--name`` and ``--country``, checked as an agency line
+    of reference data is (``country`` None: an international body).
+
+    Raises :class:`AgencyInvalidError` naming each option at fault, the value given (cut short
+    and escaped) and what is expected.
+    """
+    check = Checker()
+    ident = check.agency_id(agency_id, "--id")
+    text = check.text(name, "--name", MAX_NAME)
+    code = check.country(country, "--country") if country is not None else None
+    if check.problems or ident is None or text is None:
+        raise AgencyInvalidError(check.problems)
+    return ident, text, code
+
+
+_COMPARED = (
+    ("name", "name"),
+    ("country", "country"),
+    ("public_key", "public key"),
+    ("signing_key", "receipt key"),
+)
+
+
+def agency_changes(current: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """How ``new`` differs from the ``current`` agency record, one phrase per field (``name
+    'A' -> 'B'``; keys by key id); empty when only ``registered_at`` differs."""
+    changes = []
+    for field, words in _COMPARED:
+        old, now = current.get(field), new.get(field)
+        if (old or None) == (now or None):
+            continue
+        if isinstance(old, bytes) or isinstance(now, bytes):
+            before, after = _key_label(old), _key_label(now)
+        else:
+            before, after = show(old, 40), show(now, 40)
+        changes.append(f"{words} {before} -> {after}")
+    return changes
+
+
+def _key_label(raw: object) -> str:
+    return key_id(raw) if isinstance(raw, bytes) and raw else "none"
 
 
 def _public_key(check: Checker, value: Any, path: str) -> bytes:

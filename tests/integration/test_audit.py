@@ -63,7 +63,9 @@ def test_sound_log_verifies_and_reconciles(audited: Exchange) -> None:
 
 def test_inclusion_proof_checks_offline(audited: Exchange, tmp_path: Path) -> None:
     """prove gives a proof check-proof accepts with only the public key; an altered one fails."""
-    ident = json.loads(audited.cli("audit", "query", "--recipient", "o-one").stdout.splitlines()[3])
+    ident = json.loads(
+        audited.cli("audit", "query", "--recipient", "o-one", "--json").stdout.splitlines()[3]
+    )
     proof = tmp_path / "proof.json"
     audited.cli("audit", "prove", ident["disclosure_id"], "--out", str(proof))
     pub = str(audited.home / "keys" / "exchange.pub")
@@ -85,13 +87,53 @@ def test_stats_and_query(audited: Exchange) -> None:
     assert "O-2 v1" in stats
     rows = [
         json.loads(line)
-        for line in audited.cli("audit", "query", "--recipient", "o-two").stdout.splitlines()
+        for line in audited.cli(
+            "audit", "query", "--recipient", "o-two", "--json"
+        ).stdout.splitlines()
     ]
     assert len(rows) == COUNT
     assert {r["recipient"] for r in rows} == {"o-two"}
     event = rows[0]["event_id"]
-    one = audited.cli("audit", "query", "--event", event, "--agreement", "O-1").stdout.splitlines()
-    assert len(one) == 1
+    one = audited.cli("audit", "query", "--event", event, "--agreement", "O-1", "--json")
+    assert len(one.stdout.splitlines()) == 1
+
+
+def test_query_shows_a_table_by_default(audited: Exchange) -> None:
+    """Without --json, one readable line per disclosure under a header: sequence, time,
+    agreement and version, recipient, event and subjects, never hashes or signatures."""
+    records = [
+        json.loads(line) for line in audited.cli("audit", "query", "--json").stdout.splitlines()
+    ]
+    done = audited.cli("audit", "query", "--recipient", "o-two")
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == [
+        "SEQ", "DISCLOSED", "AGREEMENT", "RECIPIENT", "EVENT", "SUBJECTS", "RECEIVED"
+    ]  # fmt: skip
+    assert len(lines) == 1 + COUNT
+    by_sequence = {r["sequence"]: r for r in records}
+    for line in lines[1:]:
+        sequence, disclosed, agreement_id, version, recipient, event, subjects, *_ = line.split()
+        record = by_sequence[int(sequence)]
+        assert (disclosed, agreement_id, version) == (record["disclosed_at"], "O-2", "v1")
+        assert (recipient, event) == ("o-two", record["event_id"])
+        assert subjects.split(",") == record["subjects"]
+    assert not any(r["hash"] in done.stdout or r["signature"] in done.stdout for r in records)
+    assert not done.stdout.lstrip().startswith("{")
+
+
+def test_query_names_an_unknown_recipient_and_an_empty_match(audited: Exchange) -> None:
+    """A recipient that is no agency (a typo) is an error, exit 1, naming it; a valid filter
+    that matches nothing says so on stderr and exits 0 with nothing on stdout."""
+    typo = audited.cli("audit", "query", "--recipient", "o-tow", ok=False)
+    assert typo.returncode == 1
+    assert typo.stdout == ""
+    assert "--recipient 'o-tow' is no registered agency" in typo.stderr
+    assert "agencies list" in typo.stderr
+    for extra in ((), ("--json",)):
+        none = audited.cli("audit", "query", "--recipient", "o-one", "--event", "no-such", *extra)
+        assert none.returncode == 0
+        assert none.stdout == ""
+        assert f"no disclosures match (of {2 * COUNT} in the log)" in none.stderr
 
 
 def test_consultation_receipts_show_in_query(audited: Exchange) -> None:
@@ -99,7 +141,9 @@ def test_consultation_receipts_show_in_query(audited: Exchange) -> None:
     key = str(audited.home / "keys" / "o-one.key")
     opened = audited.cli("consume", "--agency", "o-one", "--key", key, "--from-beginning")
     assert len(opened.stdout.splitlines()) == COUNT
-    rows = [json.loads(line) for line in audited.cli("audit", "query").stdout.splitlines()]
+    rows = [
+        json.loads(line) for line in audited.cli("audit", "query", "--json").stdout.splitlines()
+    ]
     received = {r["recipient"]: [] for r in rows}
     for row in rows:
         received[row["recipient"]].append(row["received_at"])
@@ -196,7 +240,9 @@ def test_query_by_real_subject_finds_every_pseudonym(audited: Exchange, tmp_path
     """An oversight body asking about one prisoner sees every disclosure about that person,
     under the pseudonym each agency received as well as in clear, given the link key."""
     subject = "TJ-P-004211"  # every report of the fixture names this subject
-    rows = [json.loads(line) for line in audited.cli("audit", "query").stdout.splitlines()]
+    rows = [
+        json.loads(line) for line in audited.cli("audit", "query", "--json").stdout.splitlines()
+    ]
     clear = [r for r in rows if subject in r["subjects"]]
     hidden = [r for r in rows if r["recipient"] == "o-one"]
     assert len(clear) == COUNT
@@ -209,7 +255,7 @@ def test_query_by_real_subject_finds_every_pseudonym(audited: Exchange, tmp_path
     link = oversight / "oversight.link.key"
     assert str(link) in exported
     assert link.stat().st_mode & 0o077 == 0
-    found = audited.cli("audit", "query", "--subject", subject, "--link-key", str(link))
+    found = audited.cli("audit", "query", "--subject", subject, "--link-key", str(link), "--json")
     rows = [json.loads(line) for line in found.stdout.splitlines()]
     assert len(rows) == 2 * COUNT
     assert {r["recipient"] for r in rows} == {"o-one", "o-two"}
@@ -217,7 +263,7 @@ def test_query_by_real_subject_finds_every_pseudonym(audited: Exchange, tmp_path
     # Without any link key (an oversight home with no keys), only the clear ones are found,
     # and the command says why.
     bare = dict(audited.env, INTELSHARE_HOME=str(tmp_path / "bare"))
-    done = run_cli("audit", "query", "--subject", subject, env=bare)
+    done = run_cli("audit", "query", "--subject", subject, "--json", env=bare)
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == COUNT
     assert "no oversight link key" in done.stderr

@@ -55,8 +55,13 @@ def test_agency_and_exchange_keys_rotate(kafka_bootstrap: str, tmp_path: Path) -
     old_agency_key = rotate(x, "--agency", "r-one")
     assert old_agency_key.is_file()
     assert old_agency_key.stat().st_mode & 0o077 == 0
-    x.cli("agencies", "register", "--id", "r-one", "--name", "r-one",
-          "--public-key", str(keys / "r-one.pub"))  # fmt: skip
+    # The new key replaces the registered one only when the operator says so: --replace.
+    register = ("agencies", "register", "--id", "r-one", "--name", "r-one",
+                "--public-key", str(keys / "r-one.pub"))  # fmt: skip
+    refused = x.cli(*register, ok=False)
+    assert refused.returncode == 1
+    assert "--replace" in refused.stderr
+    x.cli(*register, "--replace")
     time.sleep(2)  # the worker follows intel.ref.agencies
     second = disclose(x, "after the agency rotated", 2)
 

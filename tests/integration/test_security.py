@@ -302,7 +302,9 @@ def test_whole_exchange_runs_with_least_privilege_credentials(
         verified = cli(as_oversight, "audit", "verify").stdout
         assert "sound: 1 records" in verified
         assert "feeds were not reconciled" in verified
-        rows = [json.loads(x) for x in cli(as_oversight, "audit", "query").stdout.splitlines()]
+        rows = [
+            json.loads(x) for x in cli(as_oversight, "audit", "query", "--json").stdout.splitlines()
+        ]
         assert rows[0]["received_at"] is not None
     finally:
         stop_worker(worker)

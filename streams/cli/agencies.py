@@ -1,0 +1,115 @@
+"""The operators' register of partner agencies: ``intelshare agencies register`` and ``list``.
+
+An agency's record on the compacted ``intel.ref.agencies`` topic names the key every disclosure
+to it is encrypted to, so it is never overwritten by accident: registering the same details
+again changes nothing, and different details (a new key after ``keys rotate``, a new name) are
+published only with ``--replace``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from streams.cli.common import Commands, actions, read_text
+from streams.cli.tables import AGENCY_COLUMNS, agency_json, agency_row, table
+from streams.core.crypto import parse_ed25519_public, parse_x25519_public
+from streams.core.reference import agency_changes, agency_details
+from streams.core.times import format_time
+from streams.errors import AgencyConflictError
+from streams.kafka.auditlog import agencies as registered_agencies
+from streams.kafka.registry import agency_record, register_agency
+from streams.settings import Settings
+from streams.topics import Topics
+
+__all__ = ["register"]
+
+
+def register(commands: Commands) -> None:
+    """Declare ``intelshare agencies register|list``."""
+    agencies = actions(
+        commands,
+        "agencies",
+        "partner agencies",
+        {
+            "register": ("publish an agency's key (creates its feed)", agencies_register),
+            "list": ("one line per registered agency", agencies_list),
+        },
+    )
+    add = agencies["register"]
+    add.add_argument("--id", required=True, help="the agency id; its feed is intel.feed.ID")
+    add.add_argument("--name", required=True, help="its official name")
+    add.add_argument("--public-key", required=True, metavar="FILE")
+    add.add_argument(
+        "--country", default=None, metavar="CC",
+        help="ISO 3166-1 alpha-2 code, e.g. KZ; leave out for an international body",
+    )  # fmt: skip
+    add.add_argument(
+        "--signing-key", metavar="FILE", help="receipt key; default ID.sign.pub beside the key"
+    )
+    add.add_argument(
+        "--replace", action="store_true",
+        help="overwrite the agency's record when its details differ (a new key after "
+        "`keys rotate`, a new name or country); without it that is refused",
+    )  # fmt: skip
+    agencies["list"].add_argument(
+        "--json", action="store_true", help="one JSON object per agency instead of a table"
+    )
+
+
+def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare agencies register --id ID --name NAME --public-key FILE [--country CC]
+    [--replace]``: exit 0 when registered, replaced or unchanged; 1 when it differs from the
+    registered record and ``--replace`` is not given; 2 for a malformed option."""
+    ident, name, country = agency_details(args.id, args.name, args.country)
+    public = parse_x25519_public(read_text(args.public_key).strip()).public_bytes_raw()
+    record = agency_record(ident, name, country, public, _receipt_key(args), datetime.now(UTC))
+    current = registered_agencies(settings).get(ident)
+    changes = agency_changes(current, record) if current is not None else []
+    if current is not None and not changes:
+        since = format_time(current["registered_at"])
+        feed = Topics(settings.topic_prefix).feed(ident)
+        print(f"unchanged {ident} key {record['key_id']} (registered {since}); feed {feed}")
+        return 0
+    if changes and not args.replace:
+        raise AgencyConflictError(
+            f"agency {ident} is already registered with other details ({'; '.join(changes)}); "
+            "nothing was changed: run again with --replace to overwrite it (as after `intelshare "
+            f"keys rotate --agency {ident}`), or check --id"
+        )
+    feed = register_agency(settings, record)
+    print(f"{'replaced' if changes else 'registered'} {ident} key {record['key_id']}; feed {feed}")
+    for change in changes:
+        print(f"  {change}")
+    return 0
+
+
+def _receipt_key(args: argparse.Namespace) -> bytes:
+    """The agency's raw Ed25519 receipt key: ``--signing-key``, or ``ID.sign.pub`` beside
+    its public key when there is one; empty when the agency sends no receipts."""
+    path = Path(args.signing_key) if args.signing_key else None
+    if path is None:
+        beside = Path(args.public_key).with_name(f"{args.id}.sign.pub")
+        path = beside if beside.is_file() else None
+    if path is None:
+        return b""
+    return parse_ed25519_public(read_text(str(path)).strip()).public_bytes_raw()
+
+
+def agencies_list(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare agencies list [--json]``: a table (or JSON lines) sorted by agency id;
+    "no agencies registered" on stderr, and exit 0, when there are none."""
+    found = sorted(registered_agencies(settings).values(), key=lambda a: str(a["agency_id"]))
+    if not found:
+        print("no agencies registered: `intelshare agencies register` adds one", file=sys.stderr)
+        return 0
+    if args.json:
+        for agency in found:
+            print(json.dumps(agency_json(agency), ensure_ascii=False))
+    else:
+        for line in table(AGENCY_COLUMNS, (agency_row(a) for a in found)):
+            print(line)
+    return 0
