@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+import pycountry
+
 from streams.core.times import parse_time
 from streams.errors import FieldProblem
 
@@ -130,10 +132,14 @@ class Checker:
         return self.pattern(value, path, AGENCY_ID, AGENCY_RULE)
 
     def country(self, value: Any, path: str) -> str | None:
-        """An ISO 3166-1 alpha-2 code."""
-        return self.pattern(
+        """An assigned ISO 3166-1 alpha-2 code (pycountry's list)."""
+        code = self.pattern(
             value, path, COUNTRY, "an ISO 3166-1 alpha-2 code (two upper-case letters, e.g. KZ)"
         )
+        if code is not None and pycountry.countries.get(alpha_2=code) is None:
+            self.fail(path, f"{code} is not an assigned ISO 3166-1 alpha-2 code (e.g. KZ, IQ)")
+            return None
+        return code
 
     def text(
         self,

@@ -126,3 +126,14 @@ def test_a_hostile_registered_name_is_shown_escaped_and_short() -> None:
     (change,) = agency_changes(record(name="evil\n" + "x" * 500), record())
     assert "\n" not in change
     assert len(change) < 120
+
+
+@pytest.mark.parametrize("country", ["XX", "ZZ", "AA", "UK", "EU"])
+def test_a_code_of_the_right_shape_that_iso_3166_does_not_assign_is_refused(country: str) -> None:
+    """Two upper-case letters are not enough: XX, ZZ, AA, UK (the United Kingdom is GB) and EU
+    are not assigned ISO 3166-1 alpha-2 codes, in the register and in reference data alike."""
+    with pytest.raises(AgencyInvalidError) as caught:
+        agency_details("kz-knb", "KNB", country)
+    assert f"{country} is not an assigned ISO 3166-1 alpha-2 code" in str(caught.value)
+    for assigned in ("KZ", "KG", "TJ", "IQ", "GB"):
+        assert agency_details("kz-knb", "KNB", assigned)[2] == assigned
