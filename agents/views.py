@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from streams.errors import IntelshareError, TopicMissingError
+from streams.errors import BrokerUnavailableError, IntelshareError, TopicMissingError
 from streams.kafka.clients import librdkafka_config
 from streams.settings import Settings
 
@@ -64,7 +64,9 @@ class TopicView(Generic[T]):
             if self._failure is not None:
                 raise self._failure
             if time.monotonic() > deadline:
-                raise IntelshareError(f"view of {self.topic} did not catch up in {timeout:.0f} s")
+                raise BrokerUnavailableError(
+                    f"view of {self.topic} did not catch up in {timeout:.0f} s"
+                )
 
     @property
     def is_ready(self) -> bool:
@@ -116,7 +118,7 @@ class TopicView(Generic[T]):
             self._failure = (
                 exc
                 if isinstance(exc, IntelshareError)
-                else IntelshareError(f"cannot read {self.topic}: {exc}")
+                else BrokerUnavailableError(f"cannot read {self.topic}: {exc}")
             )
         finally:
             consumer.close()

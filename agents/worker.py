@@ -122,8 +122,12 @@ def run_worker(settings: Settings) -> int:
 
 
 def _run_one(settings: Settings, name: str) -> int:
-    """Run one agent in this process (a child of the worker)."""
-    agent = next(make for make in AGENTS if make.name == name)(context(settings))
+    """Run one agent in this process (a child of the worker); its exit code tells the worker
+    whether starting it again can help."""
+    try:
+        agent = next(make for make in AGENTS if make.name == name)(context(settings))
+    except IntelshareError as exc:  # a missing key, a bad setting: for good
+        return _failed(name, exc, _EXIT_FOR_GOOD)
     progress = Progress(name, settings.worker_instance)
     writer = ProgressWriter(settings.home, progress)
     writer.start()
@@ -134,10 +138,8 @@ def _run_one(settings: Settings, name: str) -> int:
         agent.progress = progress
         group = Topics(settings.topic_prefix).agent_group(name)
         run_agent(settings, agent, group, settings.worker_instance, progress)
-    except IntelshareError as exc:
-        log.critical("agent_failed", agent=name, error=type(exc).__name__, detail=str(exc)[:500])
-        print(f"intelshare: agent {name}: {exc}", file=sys.stderr)
-        return EXIT_AGENT_FAILED if isinstance(exc, BrokerUnavailableError) else _EXIT_FOR_GOOD
+    except IntelshareError as exc:  # a broker away for a while is worth another start
+        return _failed(name, exc, EXIT_AGENT_FAILED if exc.retriable else _EXIT_FOR_GOOD)
     except Exception as exc:
         log.critical("agent_failed", agent=name, error=type(exc).__name__, detail=str(exc)[:500])
         return EXIT_AGENT_FAILED
@@ -146,6 +148,12 @@ def _run_one(settings: Settings, name: str) -> int:
             view.stop()
         writer.stop()
     return 0
+
+
+def _failed(name: str, exc: IntelshareError, code: int) -> int:
+    log.critical("agent_failed", agent=name, error=type(exc).__name__, detail=str(exc)[:500])
+    print(f"intelshare: agent {name}: {exc}", file=sys.stderr)
+    return code
 
 
 def _die_with_parent() -> None:

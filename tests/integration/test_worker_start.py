@@ -153,8 +153,9 @@ def test_a_signal_ends_the_wait_at_once(
 def test_an_agent_that_fails_for_good_stops_the_worker_with_70(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """A worker whose exchange has no signing key (an operator's mistake, not a passing fault):
-    the agents that need it say so and the worker exits 70 at once, without restarting them."""
+    """A worker whose exchange has its topics but no signing key (an operator's mistake, not a
+    passing fault): the agents that need it say so and the worker exits 70 at once, without
+    restarting them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTELSHARE_")} | {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "INTELSHARE_HOME": str(tmp_path / "home"),  # no keys/exchange.key there
@@ -162,6 +163,10 @@ def test_an_agent_that_fails_for_good_stops_the_worker_with_70(
         "INTELSHARE_WEB_PORT": str(_port()),
         "INTELSHARE_LOG_LEVEL": "info",
     }
+    topics = subprocess.run(
+        [*WORKER[:-1], "topics", "create"], env=env, capture_output=True, text=True, check=False
+    )
+    assert topics.returncode == 0, topics.stderr
     done = subprocess.run(
         WORKER, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False
     )
