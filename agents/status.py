@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -157,63 +157,56 @@ def read_status(home: Path, wanted: list[tuple[str, int]]) -> dict[str, Any]:
     }
 
 
+_INSTANCE_METRICS: tuple[tuple[type[Any], str, str, Callable[[Progress], float]], ...] = (
+    (CounterMetricFamily, "intelshare_processed", "Input records processed",
+     lambda p: p.processed),
+    (CounterMetricFamily, "intelshare_dead_letters", "Dead letters written",
+     lambda p: p.dead_letters),
+    (GaugeMetricFamily, "intelshare_agent_up", "1 when the agent runs",
+     lambda p: 1.0 if p.started else 0.0),
+    (GaugeMetricFamily, "intelshare_lag", "Input records not yet processed", lambda p: p.lag),
+    (GaugeMetricFamily, "intelshare_assigned_partitions", "Input partitions assigned",
+     lambda p: len(p.partitions)),
+    (GaugeMetricFamily, "intelshare_restore_remaining",
+     "State changelog records left to restore", lambda p: sum(p.restoring.values())),
+    (GaugeMetricFamily, "intelshare_last_commit_timestamp_seconds",
+     "When the last checkpoint committed", lambda p: p.last_commit),
+)  # fmt: skip
+"""Per agent instance: the metric's kind, name, help and how to read it from a Progress."""
+_LABELS = ["agent", "instance"]
+
+
 class _Collector(Collector):
     def __init__(self, home: Path, wanted: list[tuple[str, int]]) -> None:
         self.home = home
         self.wanted = wanted
 
     def collect(self) -> Iterator[Any]:
-        processed = CounterMetricFamily(
-            "intelshare_processed", "Input records processed", labels=["agent", "instance"]
-        )
-        dead = CounterMetricFamily(
-            "intelshare_dead_letters", "Dead letters written", labels=["agent", "instance"]
-        )
-        disclosed = CounterMetricFamily(
-            "intelshare_disclosures", "Disclosures written", labels=["recipient"]
-        )
-        up = GaugeMetricFamily(
-            "intelshare_agent_up", "1 when the agent runs", labels=["agent", "instance"]
-        )
-        lag = GaugeMetricFamily(
-            "intelshare_lag", "Input records not yet processed", labels=["agent", "instance"]
-        )
-        assigned = GaugeMetricFamily(
-            "intelshare_assigned_partitions",
-            "Input partitions assigned",
-            labels=["agent", "instance"],
-        )
-        restoring = GaugeMetricFamily(
-            "intelshare_restore_remaining",
-            "State changelog records left to restore",
-            labels=["agent", "instance"],
-        )
+        found = list(_progresses(run_folder(self.home), self.wanted))
+        for kind, name, text, read in _INSTANCE_METRICS:
+            family = kind(name, text, labels=_LABELS)
+            for p in found:
+                family.add_metric([p.agent, str(p.instance)], read(p))
+            yield family
         commits = SummaryMetricFamily(
             "intelshare_commit_seconds",
             "Checkpoint commits (one Kafka transaction each) and their duration",
-            labels=["agent", "instance"],
+            labels=_LABELS,
         )
-        last = GaugeMetricFamily(
-            "intelshare_last_commit_timestamp_seconds",
-            "When the last checkpoint committed",
-            labels=["agent", "instance"],
+        for p in found:
+            labels = [p.agent, str(p.instance)]
+            commits.add_metric(labels, count_value=p.commits, sum_value=p.commit_seconds)
+        yield commits
+        disclosed = CounterMetricFamily(
+            "intelshare_disclosures", "Disclosures written", labels=["recipient"]
         )
         totals: dict[str, int] = {}
-        for p in _progresses(run_folder(self.home), self.wanted):
-            labels = [p.agent, str(p.instance)]
-            processed.add_metric(labels, p.processed)
-            dead.add_metric(labels, p.dead_letters)
-            up.add_metric(labels, 1.0 if p.started else 0.0)
-            lag.add_metric(labels, p.lag)
-            assigned.add_metric(labels, len(p.partitions))
-            restoring.add_metric(labels, sum(p.restoring.values()))
-            commits.add_metric(labels, count_value=p.commits, sum_value=p.commit_seconds)
-            last.add_metric(labels, p.last_commit)
+        for p in found:
             for recipient, count in p.disclosures.items():
                 totals[recipient] = totals.get(recipient, 0) + count
         for recipient, count in sorted(totals.items()):
             disclosed.add_metric([recipient], count)
-        yield from (processed, dead, disclosed, up, lag, assigned, restoring, commits, last)
+        yield disclosed
 
 
 class StatusServer(threading.Thread):
