@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ops.cputime import snapshot
 from tests.integration.exchange import (
     Exchange,
     assert_exactly_once,
@@ -160,17 +161,12 @@ def test_a_restarted_worker_resumes_within_seconds(kafka_bootstrap: str, tmp_pat
 
 
 def _agent_process(worker: Worker, agent: str) -> int:
-    """The pid of the worker's child process that runs ``agent``."""
+    """The pid of the worker's child process that runs ``agent`` (its instance 1)."""
     assert worker.process is not None
-    for proc in Path("/proc").iterdir():
-        try:
-            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if parent == worker.process.pid and f"INTELSHARE_WORKER_AGENTS={agent}".encode() in environ:
-            return int(proc.name)
-    raise AssertionError(f"the worker runs no {agent} process")
+    children = snapshot([worker.process.pid])
+    found = [pid for pid, process in children.items() if process.agent == agent]
+    assert found, f"the worker runs no {agent} process: {children}"
+    return found[0]
 
 
 def test_a_killed_agent_process_is_started_again_by_its_worker(
