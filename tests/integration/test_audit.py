@@ -229,8 +229,12 @@ def test_feed_message_without_audit_record_is_reported(audited: Exchange) -> Non
 def test_disclosure_removed_from_feed_is_reported(audited: Exchange) -> None:
     """Records deleted from the head of a feed show up as audited but missing."""
     topic = audited.settings.topic_prefix + "intel.feed.o-two"
+    # Reports are keyed by random event ids: a partition may hold none, and the broker refuses
+    # to delete past a partition's end. Delete the first record of each partition that has one.
+    held = {r.partition for r in read_topic(audited.settings, topic)}
+    assert held
     with admin_client(audited.settings) as admin:
-        admin.delete_records({TopicPartition(topic, p): 1 for p in range(3)}, timeout_ms=10_000)
+        admin.delete_records({TopicPartition(topic, p): 1 for p in held}, timeout_ms=10_000)
     done = verify(audited)
     assert done.returncode == 1
     assert "missing from the feed of o-two" in done.stdout
