@@ -10,6 +10,7 @@ __all__ = ["canonical"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
+_length = struct.Struct(">I").pack
 
 
 def canonical(*values: object) -> bytes:
@@ -19,12 +20,19 @@ def canonical(*values: object) -> bytes:
     milliseconds, the precision Avro keeps) and lists or tuples of these.
     """
     out = bytearray()
-    for value in values:
+    for value in values:  # the common types first: this runs for every signature and hash
+        if isinstance(value, str):
+            data = value.encode()
+            out += b"S" + _length(len(data)) + data
+            continue
+        if isinstance(value, bytes):
+            out += b"Y" + _length(len(value)) + value
+            continue
         if value is None:
             out += b"N"
             continue
         if isinstance(value, list | tuple):
-            out += b"L" + struct.pack(">I", len(value)) + canonical(*value)
+            out += b"L" + _length(len(value)) + canonical(*value)
             continue
         if isinstance(value, bool):
             tag, data = b"B", b"\x01" if value else b"\x00"
@@ -34,11 +42,7 @@ def canonical(*values: object) -> bytes:
             if value.tzinfo is None:
                 raise TypeError("cannot encode a datetime without a time zone canonically")
             tag, data = b"T", str((value - _EPOCH) // _MILLISECOND).encode()
-        elif isinstance(value, str):
-            tag, data = b"S", value.encode()
-        elif isinstance(value, bytes):
-            tag, data = b"Y", value
         else:
             raise TypeError(f"cannot encode {type(value).__name__} canonically")
-        out += tag + struct.pack(">I", len(data)) + data
+        out += tag + _length(len(data)) + data
     return bytes(out)
