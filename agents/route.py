@@ -8,11 +8,14 @@ commits the input offset, so a read_committed consumer never sees one without th
 
 from __future__ import annotations
 
+import functools
+
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from agents.base import Agent, Context, Output, Record, State
 from agents.deadletter import DeadLetters
+from streams.core.crypto import BatchSealer
 from streams.core.disclosure import build_disclosure
 from streams.core.policy import route
 from streams.core.report import report_to_json
@@ -22,6 +25,12 @@ from streams.topics import CHAIN_KEY
 __all__ = ["RouteAgent"]
 
 log = structlog.get_logger(__name__)
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(raw: bytes) -> X25519PublicKey:
+    """An agency's key object, parsed once per key rather than once per disclosure."""
+    return X25519PublicKey.from_public_bytes(raw)
 
 
 class RecipientUnavailableError(IntelshareError):
@@ -47,6 +56,7 @@ class RouteAgent(Agent):
         self.audits = context.codec("AuditRecord")
         self.dead_letters = DeadLetters(context)
         self.keys = context.keys()
+        self.sealer = BatchSealer()  # envelope v2: one X25519 agreement per recipient a second
         self.clock = context.clock
 
     def process(self, record: Record, state: State | None) -> list[Output]:
@@ -67,13 +77,14 @@ class RouteAgent(Agent):
             disclosure, pending = build_disclosure(
                 report,
                 agreement,
-                recipient_public=X25519PublicKey.from_public_bytes(agency["public_key"]),
+                recipient_public=_public_key(agency["public_key"]),
                 recipient_key_id=agency["key_id"],
                 signing_key=self.keys.signing_key,
                 exchange_key_id=self.keys.key_id,
                 pseudonym_secret=self.keys.pseudonym_secret,
                 now=now,
                 json_form=json_form,
+                sealer=self.sealer,
             )
             key = disclosure["disclosure_id"].encode()
             topic = self.topics.feed(agreement.recipient)

@@ -20,6 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from streams.core.canonical import canonical
 from streams.core.crypto import (
+    ENVELOPE_V1,
+    ENVELOPE_V2,
+    ENVELOPES,
+    BatchSealer,
     Sealed,
     SubjectLinker,
     disclosure_aad,
@@ -47,12 +51,16 @@ __all__ = [
 _NAMESPACE = uuid.UUID("8d1f6a52-3c7e-4b1a-9e0f-5a2b7c4d6e81")
 """Fixed namespace of intelshare disclosure ids; changing it changes every id."""
 _DOMAIN = "intelshare-disclosure-v1"
+_DOMAIN_V2 = "intelshare-disclosure-v2"
 SIGNED_FIELDS = (
     "disclosure_id", "event_id", "agreement_id", "agreement_version", "recipient",
     "disclosed_at", "recipient_key_id", "ephemeral_public_key", "nonce", "ciphertext",
-    "exchange_key_id",
+    "exchange_key_id", "envelope",
 )  # fmt: skip
-"""Every field of schemas/disclosure.v1.avsc but the signature, in the order signed."""
+"""Every field of schemas/disclosure.v2.avsc but the signature, in the order signed. A
+disclosure with envelope 1 (every one written before v2) is signed without ``envelope``, under
+the v1 domain, as it always was; one with envelope 2 with it, under the v2 domain, so the
+envelope cannot be changed without breaking the signature."""
 
 
 def disclosure_id(event_id: str, agreement_id: str) -> str:
@@ -62,7 +70,10 @@ def disclosure_id(event_id: str, agreement_id: str) -> str:
 
 def signed_bytes(disclosure: Mapping[str, Any]) -> bytes:
     """What the exchange signs: every field but the signature, canonically encoded."""
-    return canonical(_DOMAIN, *(disclosure[f] for f in SIGNED_FIELDS))
+    envelope = disclosure.get("envelope", ENVELOPE_V1)
+    if envelope == ENVELOPE_V1:
+        return canonical(_DOMAIN, *(disclosure[f] for f in SIGNED_FIELDS[:-1]))
+    return canonical(_DOMAIN_V2, *(disclosure[f] for f in SIGNED_FIELDS))
 
 
 def disclosure_digest(disclosure: Mapping[str, Any]) -> bytes:
@@ -86,18 +97,24 @@ def build_disclosure(
     pseudonym_secret: bytes,
     now: datetime,
     json_form: Mapping[str, Any] | None = None,
+    sealer: BatchSealer | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The disclosure record and its pending audit record (sequence -1, chain fields empty).
 
     ``report`` is an enriched intelshare.Report v2 record that ``agreement`` discloses; times
-    are kept to the millisecond, as Avro carries them.
+    are kept to the millisecond, as Avro carries them. With a ``sealer`` the payload is sealed
+    in envelope v2 (one X25519 agreement per recipient and batch), else in envelope v1.
     """
     now = to_millis(now)
     alias = pseudonymiser(pseudonym_secret, agreement.recipient)
     linker = SubjectLinker.from_secret(pseudonym_secret)
     payload = payload_bytes(minimise(report, agreement, alias, json_form=json_form))
     ident = disclosure_id(report["event_id"], agreement.id)
-    sealed = seal(payload, recipient_public, disclosure_aad(ident, agreement.recipient))
+    aad = disclosure_aad(ident, agreement.recipient)
+    if sealer is None:
+        envelope, sealed = ENVELOPE_V1, seal(payload, recipient_public, aad)
+    else:
+        envelope, sealed = ENVELOPE_V2, sealer.seal(payload, recipient_public, ident, aad)
     disclosure: dict[str, Any] = {
         "disclosure_id": ident,
         "event_id": report["event_id"],
@@ -110,8 +127,10 @@ def build_disclosure(
         "nonce": sealed.nonce,
         "ciphertext": sealed.ciphertext,
         "exchange_key_id": exchange_key_id,
+        "envelope": envelope,
     }
-    disclosure["signature"] = sign(signing_key, signed_bytes(disclosure))
+    signed = signed_bytes(disclosure)  # once: signed, and digested for the audit record
+    disclosure["signature"] = sign(signing_key, signed)
     pending = {
         "sequence": -1,
         "disclosure_id": ident,
@@ -125,7 +144,7 @@ def build_disclosure(
         "subjects": oversight_subjects(report, agreement, alias),
         "subject_links": oversight_links(report, agreement, linker),
         "payload_sha256": hashlib.sha256(payload).digest(),
-        "disclosure_sha256": disclosure_digest(disclosure),
+        "disclosure_sha256": hashlib.sha256(signed).digest(),
         "disclosed_at": now,
         "recorded_at": now,
         "prev_hash": b"",
@@ -163,8 +182,12 @@ def open_disclosure(
         disclosure["ephemeral_public_key"], disclosure["nonce"], disclosure["ciphertext"]
     )
     aad = disclosure_aad(disclosure["disclosure_id"], disclosure["recipient"])
+    envelope = disclosure.get("envelope", ENVELOPE_V1)
+    if envelope not in ENVELOPES:
+        raise DecryptionError()
+    context = None if envelope == ENVELOPE_V1 else disclosure["disclosure_id"]
     try:
-        payload = json.loads(open_sealed(sealed, private, aad))
+        payload = json.loads(open_sealed(sealed, private, aad, disclosure_id=context))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise DecryptionError() from None
     if not isinstance(payload, dict):

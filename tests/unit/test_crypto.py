@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from streams.core.canonical import canonical
 from streams.core.crypto import (
+    BatchSealer,
     Pseudonymiser,
     Sealed,
     SubjectLinker,
@@ -123,6 +124,63 @@ def test_envelope_known_answer() -> None:
     )
     assert sealed == KAT_SEALED
     assert open_sealed(KAT_SEALED, recipient, KAT_AAD) == KAT_PLAINTEXT
+
+
+# Envelope v2, computed with hmac/hashlib (HKDF by RFC 5869's two HMACs) and the X25519 and
+# AES-GCM primitives, not with streams.core.crypto: the same keys, nonce, plaintext and AAD as
+# above, the disclosure id below as HKDF's info after "intelshare disclosure v2|".
+KAT_V2_ID = "6f1c1d2e-0000-5000-8000-000000000001"
+KAT_V2_SEALED = KAT_SEALED._replace(
+    ciphertext=bytes.fromhex(
+        "6963caaa7c8e31d117d929a158f89f251746ff8048b221bc73a44b7d47012ce0"
+        "d81906b0751c60f8388f87695bbe11e2c5f7bb92409046da3dfa5770ae8a45370c7007"
+    )
+)
+
+
+def test_envelope_v2_known_answer() -> None:
+    """A batch sealer with a fixed key pair and nonce seals to the independently computed v2
+    envelope, which opens only under its own disclosure id."""
+    recipient = X25519PrivateKey.from_private_bytes(KAT_RECIPIENT)
+    sealer = BatchSealer(generate=lambda: X25519PrivateKey.from_private_bytes(KAT_EPHEMERAL))
+    sealed = sealer.seal(KAT_PLAINTEXT, recipient.public_key(), KAT_V2_ID, KAT_AAD, nonce=KAT_NONCE)
+    assert sealed == KAT_V2_SEALED
+    assert open_sealed(sealed, recipient, KAT_AAD, disclosure_id=KAT_V2_ID) == KAT_PLAINTEXT
+    for wrong in (None, KAT_V2_ID[:-1] + "2"):
+        with pytest.raises(DecryptionError):
+            open_sealed(sealed, recipient, KAT_AAD, disclosure_id=wrong)
+
+
+def test_a_batch_shares_one_agreement_but_no_key_or_nonce(recipient: X25519PrivateKey) -> None:
+    """Within a batch the ephemeral key is shared; each disclosure's key is its own: a
+    ciphertext moved to another disclosure id of the same batch does not open."""
+    sealer = BatchSealer()
+    sealed = [sealer.seal(b"same", recipient.public_key(), f"id-{i}", AAD) for i in range(50)]
+    assert len({s.ephemeral_public_key for s in sealed}) == 1
+    assert len({s.nonce for s in sealed}) == 50
+    assert len({s.ciphertext for s in sealed}) == 50
+    assert all(
+        open_sealed(s, recipient, AAD, disclosure_id=f"id-{i}") == b"same"
+        for i, s in enumerate(sealed)
+    )
+    with pytest.raises(DecryptionError):
+        open_sealed(sealed[0], recipient, AAD, disclosure_id="id-1")
+
+
+def test_a_batch_ends_after_its_uses_or_its_time(recipient: X25519PrivateKey) -> None:
+    """A fresh X25519 pair after ``max_uses`` disclosures or ``max_age`` seconds, and one per
+    recipient: no agreement serves two recipients."""
+    now = [0.0]
+    sealer = BatchSealer(max_uses=3, max_age=1.0, clock=lambda: now[0])
+    public = recipient.public_key()
+    keys = [sealer.seal(b"p", public, f"u-{i}", AAD).ephemeral_public_key for i in range(7)]
+    assert keys[0] == keys[1] == keys[2] != keys[3] == keys[4] == keys[5] != keys[6]
+    now[0] = 0.5
+    assert sealer.seal(b"p", public, "t-1", AAD).ephemeral_public_key == keys[6]
+    now[0] = 1.6
+    assert sealer.seal(b"p", public, "t-2", AAD).ephemeral_public_key != keys[6]
+    other = X25519PrivateKey.generate().public_key()
+    assert sealer.seal(b"p", other, "o-1", AAD).ephemeral_public_key not in keys
 
 
 @pytest.mark.parametrize("part", ["ciphertext", "nonce", "ephemeral_public_key"])

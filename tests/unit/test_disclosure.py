@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from streams.core.codec import Codec
-from streams.core.crypto import Pseudonymiser, key_id
+from streams.core.crypto import BatchSealer, Pseudonymiser, key_id
 from streams.core.disclosure import (
     SIGNED_FIELDS,
     build_disclosure,
@@ -41,6 +41,7 @@ def build(
     *,
     private: X25519PrivateKey | None = None,
     signing: Ed25519PrivateKey = SIGNING,
+    sealer: BatchSealer | None = None,
     **agreement: Any,
 ) -> tuple[dict[str, Any], dict[str, Any], X25519PrivateKey]:
     """A disclosure of ``report`` under an agreement, its pending audit entry, and the key."""
@@ -54,6 +55,7 @@ def build(
         exchange_key_id=EXCHANGE_ID,
         pseudonym_secret=SECRET,
         now=NOW + timedelta(microseconds=123456),
+        sealer=sealer,
     )
     return disclosure, pending, private
 
@@ -203,3 +205,47 @@ def test_other_agency_cannot_decrypt() -> None:
     disclosure, _, _ = build()
     with pytest.raises(DecryptionError):
         open_disclosure(disclosure, X25519PrivateKey.generate(), KEYS)
+
+
+def test_envelope_v2_disclosures_verify_and_open_each_with_its_own_key() -> None:
+    """Disclosures sealed in one batch (envelope 2) share an ephemeral key, survive Avro, verify
+    and open; the envelope is signed, so it cannot be changed to 1 (or 3) unnoticed."""
+    private = X25519PrivateKey.generate()
+    sealer = BatchSealer()
+    built = [build(private=private, sealer=sealer, id=f"A-{i}") for i in range(3)]
+    assert len({d["ephemeral_public_key"] for d, _, _ in built}) == 1
+    for disclosure, pending, _ in built:
+        assert disclosure["envelope"] == 2
+        decoded = through_avro(disclosure, "intelshare.Disclosure")
+        assert open_disclosure(decoded, private, KEYS)["event_id"] == disclosure["event_id"]
+        assert pending["disclosure_sha256"] == hashlib.sha256(signed_bytes(decoded)).digest()
+        for other in (1, 3):
+            with pytest.raises(SignatureError):
+                open_disclosure(dict(decoded, envelope=other), private, KEYS)
+    # the ciphertext of one disclosure under another's signed fields does not open
+    first, second = built[0][0], built[1][0]
+    moved = dict(second, ciphertext=first["ciphertext"], nonce=first["nonce"])
+    moved["signature"] = SIGNING.sign(signed_bytes(moved))
+    with pytest.raises(DecryptionError):
+        open_disclosure(moved, private, KEYS)
+
+
+def test_an_unknown_envelope_does_not_open_even_when_signed() -> None:
+    """An envelope number this exchange does not know is one opaque DecryptionError."""
+    disclosure, _, private = build(sealer=BatchSealer())
+    odd = dict(disclosure, envelope=3)
+    odd["signature"] = SIGNING.sign(signed_bytes(odd))
+    with pytest.raises(DecryptionError):
+        open_disclosure(odd, private, KEYS)
+
+
+def test_a_disclosure_written_before_envelope_2_still_verifies_and_opens() -> None:
+    """A v1 Disclosure record (no envelope field) reads as envelope 1: its signature, digest
+    and payload are what they were."""
+    disclosure, pending, private = build()
+    v1 = Codec(SCHEMAS, "intelshare.Disclosure", version=1)
+    old = {k: v for k, v in disclosure.items() if k != "envelope"}
+    read = Codec(SCHEMAS, "intelshare.Disclosure").decode(v1.encode(old))
+    assert read["envelope"] == 1
+    assert pending["disclosure_sha256"] == hashlib.sha256(signed_bytes(read)).digest()
+    assert open_disclosure(read, private, KEYS)["event_id"] == disclosure["event_id"]
