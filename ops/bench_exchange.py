@@ -31,13 +31,21 @@ from streams.kafka.submit import Candidate, Submitter
 from streams.settings import Settings
 from streams.topics import Topics
 
-__all__ = ["AGENCIES", "Follower", "make_reports", "running", "setup", "submit_reports"]
+__all__ = [
+    "AGENCIES",
+    "Follower",
+    "bench_agreement",
+    "make_reports",
+    "running",
+    "setup",
+    "submit_reports",
+]
 
 AGENCIES = ("b-one", "b-two", "b-three")
 DISCLOSE = ["event_id", "kind", "occurred_at", "facility_id", "category", "subjects", "narrative"]
 
 
-def _agreement(agency: str, now: datetime) -> dict[str, Any]:
+def bench_agreement(agency: str, now: datetime) -> dict[str, Any]:
     """An agreement that covers every benchmark report: each is disclosed once per agency."""
     return {
         "id": f"BENCH-{agency.upper()}",
@@ -141,14 +149,16 @@ def setup(settings: Settings, now: datetime) -> None:
     ]
     (work / "reference.jsonl").write_text("\n".join(json.dumps(x) for x in kazakhstan))
     intelshare("reference", "load", str(work / "reference.jsonl"), quiet=True)
-    (work / "agreements.yaml").write_text(yaml.safe_dump([_agreement(a, now) for a in AGENCIES]))
+    (work / "agreements.yaml").write_text(
+        yaml.safe_dump([bench_agreement(a, now) for a in AGENCIES])
+    )
     intelshare("agreements", "apply", str(work / "agreements.yaml"), quiet=True)
 
 
 def make_reports(count: int, now: datetime) -> list[Any]:
     """``count`` reports, each matching all three of the benchmark's agreements."""
     reference = reference_data(random.Random(7))  # noqa: S311  # what setup() loaded, and more
-    agreements = [_agreement(a, now) for a in AGENCIES]
+    agreements = [bench_agreement(a, now) for a in AGENCIES]
     facilities, subjects = of_type(reference, "facility"), of_type(reference, "subject")
     rng = random.Random(11)  # noqa: S311  # benchmark data, not secrets
     return list(
