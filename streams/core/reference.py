@@ -46,6 +46,8 @@ __all__ = [
 
 KINDS = ("facility", "subject", "agency")
 """The values of ``type``."""
+SECURITY_LEVELS = ("minimum", "medium", "high", "maximum", "special")
+"""The values of a facility's ``security_level``; ``special`` is a special-regime colony."""
 RISK_LEVELS = ("LOW", "MEDIUM", "HIGH", "VERY_HIGH")
 """The values of a subject's ``risk_level``."""
 PROGRAMME_COUNTRIES = ("IQ", "KZ", "KG", "TJ")
@@ -225,8 +227,25 @@ def _facility(check: Checker, obj: Mapping[str, Any], now: datetime) -> dict[str
         "facility_id": check.identifier(obj.get("facility_id"), "facility_id") or "",
         "country": check.country(obj.get("country"), "country") or "",
         "name": _text(check, obj, "name", MAX_NAME),
-        "security_level": _text(check, obj, "security_level", MAX_LEVEL),
+        "security_level": _security_level(check, obj),
     }
+
+
+def _security_level(check: Checker, obj: Mapping[str, Any]) -> str:
+    """One of :data:`SECURITY_LEVELS`, read case-insensitively and with an optional
+    " security" after it ("Maximum security" is maximum)."""
+    text = _text(check, obj, "security_level", MAX_LEVEL)
+    if not text:
+        return ""
+    level = text.strip().lower().removesuffix("security").strip()
+    if level not in SECURITY_LEVELS:
+        check.fail(
+            "security_level",
+            f"{show(text, 40)} is not a security level: use one of "
+            f"{', '.join(SECURITY_LEVELS)} (the prison service's own class, in those words)",
+        )
+        return ""
+    return level
 
 
 def _subject(check: Checker, obj: Mapping[str, Any], now: datetime) -> dict[str, Any]:

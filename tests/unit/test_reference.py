@@ -176,6 +176,9 @@ def test_message_names_the_label_and_every_field() -> None:
         pytest.param(facility(name="\u202eynoloC"), "name", id="name-bidi-override"),
         pytest.param(facility(name="\ud800"), "name", id="name-lone-surrogate"),
         pytest.param(facility(security_level=""), "security_level", id="level-empty"),
+        pytest.param(facility(security_level="banana"), "security_level", id="level-unknown"),
+        pytest.param(facility(security_level="x" * 10_000), "security_level", id="level-huge"),
+        pytest.param(facility(security_level=3), "security_level", id="level-number"),
     ],
 )
 def test_malformed_fields_are_named(line: dict[str, Any], field: str) -> None:
@@ -358,3 +361,20 @@ def test_byte_order_mark_and_crlf_are_tolerated() -> None:
     """A file saved with a BOM and Windows line ends still parses line by line."""
     text = "\ufeff" + json.dumps(facility()) + "\r\n" + json.dumps(subject()) + "\r\n"
     assert [problem for _, _, problem in read_reference_lines(text)] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [("maximum", "maximum"), ("High", "high"), ("Maximum security", "maximum"),
+     (" medium ", "medium"), ("special", "special")],
+)  # fmt: skip
+def test_security_level_is_one_of_the_classes_whatever_its_case(written: str, read: str) -> None:
+    """A facility's security level is one of minimum, medium, high, maximum or special, read
+    case-insensitively, " security" allowed after it; an unknown one lists the classes."""
+    assert (
+        parse_reference_line(facility(security_level=written), "l", NOW).record["security_level"]
+        == read
+    )
+    assert "use one of minimum, medium, high, maximum, special" in rejection(
+        facility(security_level="closed")
+    )
