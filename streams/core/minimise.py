@@ -2,18 +2,27 @@
 
 Pure: the pseudonymiser is a parameter (a ``streams.crypto.Pseudonymiser`` keyed to the
 recipient). When the report's handling code is C its conditions always travel with the
-disclosure, as ``handling_conditions``, whatever the agreement lists.
+disclosure, as ``handling_conditions``, whatever the agreement lists. An identifier the agreement
+pseudonymises is pseudonymised in the narrative too (:func:`hide_identifiers`).
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from streams.core.policy import Agreement
 from streams.core.report import ENRICHED_FIELDS, SUBJECT_DETAILS, report_to_json
 
-__all__ = ["EXCHANGE_FIELDS", "minimise", "oversight_links", "oversight_subjects"]
+__all__ = [
+    "EXCHANGE_FIELDS",
+    "hide_identifiers",
+    "minimise",
+    "oversight_links",
+    "oversight_subjects",
+]
 
 EXCHANGE_FIELDS = ENRICHED_FIELDS
 """Disclosable top-level fields that come from the exchange's enrichment, not the report."""
@@ -46,10 +55,47 @@ def minimise(
     for field in ("unit_id", "facility_id"):
         if field in hidden and field in payload:
             payload[field] = pseudonymise(payload[field])
+    if "narrative" in payload and hidden:
+        payload["narrative"] = hide_identifiers(payload["narrative"], full, hidden, pseudonymise)
     grading = full["grading"]
     if grading["handling"] == "C":
         payload["handling_conditions"] = grading["conditions"]
     return payload
+
+
+_FORMS = {
+    "subjects.subject_id": r"[A-Z]{2}-P-[0-9]{3,}",
+    "facility_id": r"[A-Z]{2}-F-[0-9]{3,}",
+    "unit_id": r"[A-Z]{2}-PIU-[A-Z0-9]+(?:-[A-Z0-9]+)*",
+}
+"""The forms of the identifiers of reference data (``KZ-P-000102``, ``KZ-F-001``,
+``KZ-PIU-KARAGANDA``), by the agreement path that pseudonymises them."""
+_EDGE = "(?<![A-Za-z0-9_.-]){}(?![A-Za-z0-9_])"  # a whole token: not part of a longer id
+
+
+@functools.lru_cache(maxsize=16)
+def _forms(paths: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(_EDGE.format("(?:" + "|".join(_FORMS[p] for p in paths) + ")"), re.I)
+
+
+def hide_identifiers(
+    text: str, full: Mapping[str, Any], hidden: set[str], pseudonymise: Callable[[str], str]
+) -> str:
+    """``text`` with each identifier an agreement pseudonymises replaced by its pseudonym: the
+    report's own ids (its subjects, unit, facility) wherever they stand alone, and any other
+    token of the same form in any case (a prisoner named only in the narrative, as the
+    upper-case id of reference data). The same id gets the same
+    pseudonym as in the structured fields, so the recipient can still tell who is who."""
+    paths = tuple(p for p in _FORMS if p in hidden)
+    if not paths:
+        return text
+    own = [s["subject_id"] for s in full["subjects"]] if "subjects.subject_id" in hidden else []
+    own += [full[f] for f in ("unit_id", "facility_id") if f in hidden]
+    present = sorted({i for i in own if i in text}, key=len, reverse=True)
+    if present:
+        exact = _EDGE.format("(?:" + "|".join(re.escape(i) for i in present) + ")")
+        text = re.sub(exact, lambda m: pseudonymise(m.group(0)), text)
+    return _forms(paths).sub(lambda m: pseudonymise(m.group(0).upper()), text)
 
 
 def _subjects(

@@ -150,3 +150,62 @@ def test_oversight_sees_subjects_as_the_recipient_did() -> None:
     assert oversight_subjects(report, plain, alias) == ["TJ-P-004211", "TJ-P-000007"]
     hidden = make_agreement(disclose=["event_id"], pseudonymise=[])
     assert oversight_subjects(report, hidden, alias) == []
+
+
+NAMED = (
+    "TJ-P-004211 passed a note to kz-p-000102 (not in the report) and to TJ-P-000007; "
+    "XTJ-P-004211 and TJ-P-0042119 are other tokens. Seen by TJ-PIU-DUSHANBE at TJ-F-001."
+)
+
+
+def test_identifiers_in_the_narrative_are_pseudonymised_like_the_fields() -> None:
+    """Where subject ids are pseudonymised, every prisoner id in the narrative is too: the
+    report's own (with the same pseudonym as in ``subjects``) and any other of the reference
+    form, in any case; tokens that only contain an id are left alone."""
+    agreement = make_agreement(disclose=["subjects", "narrative"])
+    payload = minimise(enriched(subjects=TWO, narrative=NAMED), agreement, reverse)
+    text = payload["narrative"]
+    assert "TJ-P-004211" not in text.replace("XTJ-P-004211", "").replace("TJ-P-0042119", "")
+    assert reverse("TJ-P-004211") in text
+    assert reverse("TJ-P-000007") in text
+    assert reverse("KZ-P-000102") in text  # upper-cased, as reference data writes it
+    assert "kz-p-000102" not in text
+    assert "XTJ-P-004211" in text
+    assert "TJ-P-0042119" not in text  # a longer id of the same form is hidden whole
+    assert reverse("TJ-P-0042119") in text
+    assert payload["subjects"][0]["subject_id"] == reverse("TJ-P-004211")
+    assert "TJ-PIU-DUSHANBE" in text  # unit and facility ids are not pseudonymised here
+    assert "TJ-F-001" in text
+
+
+def test_unit_and_facility_ids_in_the_narrative_follow_their_fields() -> None:
+    """When unit_id and facility_id are pseudonymised, so are they in the narrative."""
+    agreement = make_agreement(
+        disclose=["narrative", "facility_id", "unit_id"], pseudonymise=["unit_id", "facility_id"]
+    )
+    payload = minimise(enriched(subjects=TWO, narrative=NAMED), agreement, reverse)
+    assert "TJ-PIU-DUSHANBE" not in payload["narrative"]
+    assert "TJ-F-001" not in payload["narrative"]
+    assert reverse("TJ-F-001") == payload["facility_id"]
+    assert reverse("TJ-F-001") in payload["narrative"]
+    assert "TJ-P-004211" in payload["narrative"]  # subject ids are not pseudonymised here
+
+
+def test_a_narrative_goes_verbatim_when_nothing_is_pseudonymised() -> None:
+    """No pseudonymise list: the narrative is disclosed as written."""
+    agreement = make_agreement(disclose=["narrative"], pseudonymise=[])
+    assert minimise(enriched(narrative=NAMED), agreement, reverse)["narrative"] == NAMED
+
+
+def test_a_hostile_narrative_is_pseudonymised_whole_and_fast_enough() -> None:
+    """64 KiB of ids and regex metacharacters, and a subject id with a dot (a metacharacter)
+    not of the reference form: every id is replaced, the metacharacters stay text, and the
+    subject's own id is found only where it stands (P.7 does not match P77)."""
+    odd = [{"subject_id": "P.7", "role": "SUBJECT"}]
+    body = ("KZ-P-000001 (.*) P.7 P77 " * 3000)[: 64 * 1024]
+    agreement = make_agreement(disclose=["narrative", "subjects"])
+    text = minimise(enriched(subjects=odd, narrative=body), agreement, reverse)["narrative"]
+    assert "KZ-P-000001" not in text
+    assert text.count(reverse("P.7")) == body.count("P.7 ")
+    assert text.count("P77") == body.count("P77")
+    assert "(.*)" in text
