@@ -1,12 +1,16 @@
-"""Commands of a prison intelligence unit: ``intelshare submit``."""
+"""Commands of a prison intelligence unit: ``intelshare submit`` and ``status``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from streams.cli.common import Commands, read_text
+from streams.core.fields import show
+from streams.core.times import format_time
 from streams.kafka.submit import Submitter, read_reports
+from streams.kafka.tracking import ReportStatus, report_status
 from streams.settings import Settings
 
 __all__ = ["register"]
@@ -17,6 +21,10 @@ def register(commands: Commands) -> None:
     submit = commands.add_parser("submit", help="validate and send reports")
     submit.add_argument("file", metavar="FILE|-", help="JSON object, array or JSON lines")
     submit.set_defaults(handler=submit_reports)
+    status = commands.add_parser("status", help="what became of a submitted report")
+    status.add_argument("event_id", metavar="EVENT_ID", help="the event id `submit` printed")
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    status.set_defaults(handler=report_state)
 
 
 def submit_reports(settings: Settings, args: argparse.Namespace) -> int:
@@ -38,3 +46,55 @@ def submit_reports(settings: Settings, args: argparse.Namespace) -> int:
         print("no reports in the input", file=sys.stderr)
         return 1
     return 1 if result.rejected else 0
+
+
+def report_state(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare status EVENT_ID [--json]``: exit 0 when the exchange has seen the report,
+    1 when it has not (a mistyped id, or not submitted to this exchange)."""
+    status = report_status(settings, args.event_id)
+    if not status.found:
+        print(
+            f"no report {show(args.event_id, 60)} reached this exchange: check the id `submit` "
+            "printed, and that KAFKA_BOOTSTRAP_SERVERS and INTELSHARE_TOPIC_PREFIX are its",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        print(json.dumps(status.as_json(), ensure_ascii=False))
+    else:
+        for label, text in describe(status):
+            print(f"{label:<14}{text}")
+    return 0
+
+
+def describe(status: ReportStatus) -> list[tuple[str, str]]:
+    """The report's story, one labelled line per fact, as a unit reads it."""
+    lines = [("event", status.event_id)]
+    times = status.submitted
+    if times:
+        count = f"{len(times)} time{'s' if len(times) > 1 else ''}"
+        repeat = ", the repeats dropped as replays" if times[1:] and not status.dead_letters else ""
+        lines.append(("submitted", f"{count}, first {format_time(times[0])}{repeat}"))
+    for letter in status.dead_letters:
+        state = "replayed" if letter["state"] == "replayed" else "not replayed"
+        text = f"{letter['failed_at']} {letter['error']}: {letter['reason']} ({state})"
+        lines.append(("dead letter", text))
+    if status.accepted_at is None:
+        if not status.dead_letters:
+            lines.append(("not yet", "validated: the exchange's worker has not processed it"))
+        return lines
+    lines.append(("accepted", f"{format_time(status.accepted_at)}, validated and enriched"))
+    if status.duplicate_of:
+        lines.append(("duplicate of", f"{status.duplicate_of}: same content, not disclosed again"))
+    if status.correlated_with:
+        lines.append(("correlated", ", ".join(status.correlated_with)))
+    agreements = sorted(
+        {f"{d['agreement_id']} v{d['agreement_version']}" for d in status.disclosures}
+    )
+    agencies = len({d["recipient"] for d in status.disclosures})
+    if status.disclosures:
+        text = f"to {agencies} agenc{'ies' if agencies > 1 else 'y'} under {', '.join(agreements)}"
+        lines.append(("disclosed", text))
+    elif not status.duplicate_of:
+        lines.append(("not disclosed", "no active agreement covers it"))
+    return lines
