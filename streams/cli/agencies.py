@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.cli.common import Commands, actions, read_text
 from streams.cli.tables import AGENCY_COLUMNS, agency_json, agency_row, table
 from streams.core.crypto import parse_ed25519_public, parse_x25519_public
-from streams.core.reference import agency_changes, agency_details
+from streams.core.reference import ReferenceRecord, agency_changes, agency_details
 from streams.core.times import format_time
 from streams.errors import AgencyConflictError
 from streams.kafka.auditlog import agencies as registered_agencies
@@ -25,7 +26,7 @@ from streams.kafka.registry import agency_record, register_agency
 from streams.settings import Settings
 from streams.topics import Topics
 
-__all__ = ["register"]
+__all__ = ["load_agencies", "register"]
 
 
 def register(commands: Commands) -> None:
@@ -113,3 +114,35 @@ def agencies_list(settings: Settings, args: argparse.Namespace) -> int:
         for line in table(AGENCY_COLUMNS, (agency_row(a) for a in found)):
             print(line)
     return 0
+
+
+def load_agencies(settings: Settings, lines: Iterable[ReferenceRecord], *, replace: bool) -> int:
+    """The agency lines of ``reference load``, treated as ``agencies register`` treats one:
+    each gets its feed, the same details again change nothing, and different ones (a new key)
+    are refused unless ``replace``; returns how many were refused (each said on stderr)."""
+    current = registered_agencies(settings)
+    published = refused = 0
+    for line in lines:
+        ident, record = line.key, line.record
+        old = current.get(ident)
+        changes = agency_changes(old, record) if old is not None else []
+        if old is not None and not changes:
+            print(f"unchanged agency {ident} key {record['key_id']}", file=sys.stderr)
+            continue
+        if changes and not replace:
+            print(
+                f"rejected agency {ident}: already registered with other details "
+                f"({'; '.join(changes)}); nothing was changed for it: load again with "
+                "--replace to overwrite it (as after a key rotation), or check agency_id",
+                file=sys.stderr,
+            )
+            refused += 1
+            continue
+        feed = register_agency(settings, record)
+        current[ident] = record
+        published += 1
+        verb = "replaced" if changes else "registered"
+        print(f"{verb} agency {ident} key {record['key_id']}; feed {feed}", file=sys.stderr)
+    if published:
+        print(f"{Topics(settings.topic_prefix).agencies}\t{published}")
+    return refused

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from streams.cli.agencies import load_agencies
 from streams.cli.agencies import register as register_agencies
 from streams.cli.common import Commands, actions, keys_dir, read_text
 from streams.core.codec import record_codec
@@ -114,6 +115,10 @@ def register(commands: Commands) -> None:
         commands, "reference", "reference data", {"load": ("publish facilities etc.", load)}
     )
     reference["load"].add_argument("file", metavar="FILE|-", help="JSON lines with a type each")
+    reference["load"].add_argument(
+        "--replace", action="store_true",
+        help="overwrite an agency whose line differs from its registered record (a new key)",
+    )  # fmt: skip
 
     agreements = actions(
         commands,
@@ -270,10 +275,14 @@ def load(settings: Settings, args: argparse.Namespace) -> int:
         except IntelshareError as exc:
             print(f"rejected {exc}", file=sys.stderr)
             rejected += 1
-    for topic, count in publish_reference(settings, records).items():
+    others = [r for r in records if r.kind != "agency"]
+    for topic, count in publish_reference(settings, others).items():
         print(f"{topic}\t{count}")
-    print(f"{len(records)} loaded, {rejected} rejected", file=sys.stderr)
-    return 1 if rejected else 0
+    refused = load_agencies(
+        settings, (r for r in records if r.kind == "agency"), replace=args.replace
+    )
+    print(f"{len(records) - refused} loaded, {rejected + refused} rejected", file=sys.stderr)
+    return 1 if rejected or refused else 0
 
 
 def agreements_apply(settings: Settings, args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from streams.kafka.clients import admin_client
 from tests.integration.exchange import Exchange
 
 pytestmark = pytest.mark.integration
@@ -132,3 +133,37 @@ def test_list_shows_a_table_or_json_lines_and_says_when_empty(x: Exchange) -> No
     assert rows[1]["country"] is None
     assert {r["key_id"] for r in rows} <= set(" ".join(lines).split())
     assert all(r["registered_at"] and r["public_key"] and r["signing_key"] for r in rows)
+
+
+def test_reference_load_registers_an_agency_as_register_does(x: Exchange, tmp_path: Path) -> None:
+    """An agency line of `reference load` gets its feed; the same line again changes nothing;
+    a line with another key is refused (exit 1, the registered key kept) unless --replace."""
+    key = (x.home / "keys" / "a-one.pub").read_text().strip()
+    line = {"type": "agency", "agency_id": "a-one", "name": "Agency One", "public_key": key}
+    file = tmp_path / "agency.jsonl"
+    file.write_text(json.dumps(line) + "\n")
+    first = x.cli("reference", "load", str(file))
+    assert f"{x.settings.topic_prefix}intel.ref.agencies\t1" in first.stdout
+    assert f"registered agency a-one key {listed(x)[0]['key_id']}" in first.stderr
+    with admin_client(x.settings) as admin:
+        assert f"{x.settings.topic_prefix}intel.feed.a-one" in admin.list_topics()
+
+    again = x.cli("reference", "load", str(file))
+    assert "unchanged agency a-one" in again.stderr
+    assert "intel.ref.agencies" not in again.stdout
+
+    x.cli("keys", "rotate", "--agency", "a-one")
+    rotated = (x.home / "keys" / "a-one.pub").read_text().strip()
+    assert rotated != key
+    file.write_text(json.dumps(line | {"public_key": rotated}) + "\n")
+    before = listed(x)[0]["key_id"]
+    refused = x.cli("reference", "load", str(file), ok=False)
+    assert refused.returncode == 1
+    assert "rejected agency a-one: already registered with other details (key" in refused.stderr
+    assert "--replace" in refused.stderr
+    assert "0 loaded, 1 rejected" in refused.stderr
+    assert listed(x)[0]["key_id"] == before
+
+    replaced = x.cli("reference", "load", "--replace", str(file))
+    assert "replaced agency a-one" in replaced.stderr
+    assert listed(x)[0]["key_id"] != before
