@@ -110,6 +110,12 @@ def _from_file(path: str) -> Iterator[dict[str, Any]]:
         try:
             row = json.loads(line)
         except (json.JSONDecodeError, RecursionError) as exc:
+            if number == 1 and line.startswith("sequence,"):
+                raise ConfigError(
+                    f"{path} is the CSV export, which is for spreadsheets and cannot be verified "
+                    "(it flattens the signed fields); verify the JSON lines export: "
+                    "`intelshare audit export --out copy.jsonl`"
+                ) from exc
             raise ConfigError(f"{path} line {number}: not an audit export row (not JSON)") from exc
         yield import_row(row, f"{path} line {number}")
 
@@ -256,6 +262,12 @@ def audit_export(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{len(rows)} records written to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    if args.format == "csv":
+        print(
+            "the CSV export is for reading, not for checking: `audit verify --file` takes the "
+            "JSON lines export (the default format)",
+            file=sys.stderr,
+        )
     return 0
 
 

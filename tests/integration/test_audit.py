@@ -165,13 +165,23 @@ def _offline(x: Exchange, rows: list[dict[str, Any]], tmp_path: Path) -> Any:
 
 
 def test_export_verifies_offline(audited: Exchange, tmp_path: Path) -> None:
-    """An export verifies with only the exchange's public key; CSV exports every record."""
+    """An export verifies with only the exchange's public key; CSV exports every record, says
+    it cannot be verified, and verify names a CSV copy as such."""
     rows = _export(audited, tmp_path)
     done = _offline(audited, rows, tmp_path)
     assert done.returncode == 0, done.stdout
     assert "offline" in done.stdout
-    csv = audited.cli("audit", "export", "--format", "csv").stdout.splitlines()
-    assert len(csv) == 1 + 2 * COUNT
+    exported = audited.cli("audit", "export", "--format", "csv")
+    assert len(exported.stdout.splitlines()) == 1 + 2 * COUNT
+    assert "`audit verify --file` takes the JSON lines export" in exported.stderr
+    # a CSV copy given to verify is named as such, with the command that makes a verifiable one
+    copy = tmp_path / "copy.csv"
+    copy.write_text(exported.stdout)
+    pub = str(audited.home / "keys" / "exchange.pub")
+    refused = verify(audited, "--file", str(copy), "--exchange-key", pub)
+    assert refused.returncode == 2
+    assert "is the CSV export" in refused.stderr
+    assert "intelshare audit export --out copy.jsonl" in refused.stderr
 
 
 def _forged(rows: list[dict[str, Any]], at: int) -> dict[str, Any]:
