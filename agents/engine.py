@@ -36,13 +36,10 @@ from agents.status import Progress
 from streams.kafka.clients import librdkafka_config
 from streams.settings import Settings
 
-__all__ = ["COMMIT_INTERVAL", "EXIT_AGENT_FAILED", "run_agent"]
+__all__ = ["EXIT_AGENT_FAILED", "run_agent"]
 
 log = structlog.get_logger(__name__)
 
-COMMIT_INTERVAL = 0.1
-"""Seconds between checkpoints: each is a transaction, and read_committed readers see outputs
-only when it commits, so this bounds the latency each agent adds."""
 EXIT_AGENT_FAILED = 70
 """An agent process's exit code when it failed and may be started again."""
 SESSION_TIMEOUT_MS = 10_000
@@ -73,7 +70,7 @@ def application(
         consumer_group=group,
         processing_guarantee="exactly-once",
         auto_offset_reset="earliest",
-        commit_interval=COMMIT_INTERVAL,
+        commit_interval=settings.commit_seconds,  # each checkpoint is one transaction
         state_dir=str(settings.home / "state" / identity),
         consumer_extra_config=common
         | {

@@ -66,6 +66,10 @@ class Settings:
     """Port of the worker's web views."""
     dedup_window_days: int = 30
     """How long an event id is remembered: a resubmission within it is dropped."""
+    commit_seconds: float = 0.1
+    """Seconds between an agent's transactions (``INTELSHARE_COMMIT_SECONDS``): read_committed
+    readers see an agent's outputs when its transaction commits, so each of the four agents
+    adds up to this much latency; shorter means more transactions under load."""
     checkpoint_seconds: float = 10.0
     """At most this long between a new audit record and the checkpoint that covers it."""
     checkpoint_records: int = 1000
