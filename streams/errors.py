@@ -25,6 +25,7 @@ __all__ = [
     "FieldProblem",
     "IntelshareError",
     "KeyFileError",
+    "MalformedJsonError",
     "NotAuthorisedError",
     "NotSingleObjectError",
     "ReferenceInvalidError",
@@ -49,6 +50,11 @@ class IntelshareError(Exception):
 
 class ConfigError(IntelshareError):
     """A setting is missing or malformed; the message names the setting and how to fix it."""
+
+
+class MalformedJsonError(IntelshareError):
+    """JSON input that is not well-formed or breaks the input discipline
+    (:mod:`streams.core.jsontext`: duplicate keys, too deep, over-long numbers)."""
 
 
 class BrokerError(IntelshareError):

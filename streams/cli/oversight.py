@@ -32,8 +32,9 @@ from streams.cli.common import (
 )
 from streams.cli.tables import DISCLOSURE_COLUMNS, disclosure_row, table
 from streams.core.fields import show
+from streams.core.jsontext import load_json
 from streams.core.times import format_time
-from streams.errors import ConfigError, SignatureError, UnknownAgencyError
+from streams.errors import ConfigError, MalformedJsonError, SignatureError, UnknownAgencyError
 from streams.kafka.auditlog import (
     agencies,
     audit_records,
@@ -108,15 +109,15 @@ def _from_file(path: str) -> Iterator[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            row = load_json(line)
+        except MalformedJsonError as exc:
             if number == 1 and line.startswith("sequence,"):
                 raise ConfigError(
                     f"{path} is the CSV export, which is for spreadsheets and cannot be verified "
                     "(it flattens the signed fields); verify the JSON lines export: "
                     "`intelshare audit export --out copy.jsonl`"
                 ) from exc
-            raise ConfigError(f"{path} line {number}: not an audit export row (not JSON)") from exc
+            raise ConfigError(f"{path} line {number}: not an audit export row ({exc})") from exc
         yield import_row(row, f"{path} line {number}")
 
 
@@ -202,9 +203,9 @@ def audit_prove(settings: Settings, args: argparse.Namespace) -> int:
 def audit_check_proof(settings: Settings, args: argparse.Namespace) -> int:
     """Verify an inclusion proof offline, with the exchange's public key and no broker."""
     try:
-        proof = json.loads(read_text(args.file))
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ConfigError(f"{args.file} is not a proof: not JSON") from exc
+        proof = load_json(read_text(args.file))
+    except MalformedJsonError as exc:
+        raise ConfigError(f"{args.file} is not a proof: {exc}") from exc
     try:
         keys = verification_keys(settings, args.exchange_key).keys
         print("proven: " + check_proof(proof, keys))

@@ -19,14 +19,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple, NoReturn
 
 from streams.core.crypto import key_id
 from streams.core.fields import Checker, json_type, show
-from streams.errors import AgencyInvalidError, FieldProblem, ReferenceInvalidError
+from streams.core.jsontext import load_json
+from streams.errors import (
+    AgencyInvalidError,
+    FieldProblem,
+    MalformedJsonError,
+    ReferenceInvalidError,
+)
 from streams.topics import AGENCIES, FACILITIES, SUBJECTS
 
 __all__ = [
@@ -97,26 +102,9 @@ def read_reference_lines(text: str) -> Iterator[tuple[str, object | None, str | 
             yield label, None, f"is {len(line)} characters, over the limit of {MAX_LINE}"
             continue
         try:
-            yield label, json.loads(line, object_pairs_hook=_unique_keys), None
-        except json.JSONDecodeError as exc:
-            yield label, None, f"not valid JSON: {exc.msg} at column {exc.colno}"
-        except _DuplicateKeyError as exc:
-            yield label, None, f"not valid: key {show(exc.args[0])} appears twice"
-        except RecursionError:
-            yield label, None, "not valid: JSON nested too deeply"
-
-
-class _DuplicateKeyError(ValueError):
-    """A JSON object repeats a key (json would silently keep the last)."""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKeyError(key)
-        obj[key] = value
-    return obj
+            yield label, load_json(line), None
+        except MalformedJsonError as exc:
+            yield label, None, str(exc)
 
 
 def parse_reference_line(obj: object, label: str, now: datetime) -> ReferenceRecord:

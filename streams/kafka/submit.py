@@ -12,7 +12,6 @@ exchange accepts a report only from a registered unit user allowed to speak for 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from types import TracebackType
@@ -23,6 +22,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streams.core.codec import Codec
+from streams.core.jsontext import load_json
 from streams.core.keyfiles import load_ed25519_private
 from streams.core.report import validate_report
 from streams.core.schemas import SchemaSet
@@ -32,6 +32,7 @@ from streams.errors import (
     FieldProblem,
     IntelshareError,
     KeyFileError,
+    MalformedJsonError,
     ReportInvalidError,
     TopicMissingError,
 )
@@ -63,12 +64,9 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
         return
     if stripped[0] == "[":
         try:
-            items = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            yield Candidate("input", None, f"not valid JSON: {exc}")
-            return
-        except RecursionError:
-            yield Candidate("input", None, _TOO_DEEP)
+            items = load_json(stripped)
+        except MalformedJsonError as exc:
+            yield Candidate("input", None, str(exc))
             return
         if not isinstance(items, list):
             yield Candidate("input", None, "not a JSON array of reports")
@@ -77,17 +75,14 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
             yield Candidate(f"item {i}", item, None)
         return
     try:
-        yield Candidate("report", json.loads(stripped), None)
+        yield Candidate("report", load_json(stripped), None)
         return
-    except json.JSONDecodeError as exc:
-        if _one_document(stripped):  # a pretty-printed object: one error, where it is
-            where = f"line {exc.lineno} column {exc.colno}"
-            yield Candidate("report", None, f"not valid JSON: {exc.msg} at {where}")
+    except MalformedJsonError as exc:
+        # a pretty-printed object (or a one-line input) gets one error, where it is; anything
+        # else is JSON lines, each line read and named on its own
+        if _one_document(stripped) or len(stripped.splitlines()) == 1:
+            yield Candidate("report", None, str(exc))
             return
-        # more than one value: JSON lines
-    except RecursionError:
-        yield Candidate("report", None, _TOO_DEEP)
-        return
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -97,16 +92,9 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
             )
             continue
         try:
-            yield Candidate(f"line {number}", json.loads(line), None)
-        except json.JSONDecodeError as exc:
-            yield Candidate(
-                f"line {number}", None, f"not valid JSON: {exc.msg} at column {exc.colno}"
-            )
-        except RecursionError:
-            yield Candidate(f"line {number}", None, _TOO_DEEP)
-
-
-_TOO_DEEP = "not valid: JSON nested too deeply"
+            yield Candidate(f"line {number}", load_json(line), None)
+        except MalformedJsonError as exc:
+            yield Candidate(f"line {number}", None, str(exc))
 
 
 def _one_document(text: str) -> bool:

@@ -339,7 +339,7 @@ def test_duplicate_keys_are_a_problem() -> None:
     """An object repeating a key is refused (JSON would silently keep the last one)."""
     [(label, obj, problem)] = read_reference_lines('{"type": "facility", "type": "agency"}')
     assert (label, obj) == ("line 1", None)
-    assert problem == "not valid: key 'type' appears twice"
+    assert problem == "key 'type' appears twice in one object"
 
 
 def test_deep_nesting_is_a_problem_not_a_crash() -> None:

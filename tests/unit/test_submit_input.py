@@ -96,4 +96,27 @@ def test_a_pretty_printed_object_with_a_syntax_error_gives_one_error_where_it_is
 def test_deep_nesting_is_a_problem_not_a_crash(text: str) -> None:
     """JSON nested thousands deep is refused, whole input or one line, never a traceback."""
     found = list(read_reports(text, max_bytes=256 * 1024))
-    assert any(c.problem == "not valid: JSON nested too deeply" for c in found)
+    assert any(c.problem == "nested more than 32 levels deep" for c in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        pytest.param('{"tlp": true, "kind": "incident", "tlp": "RED"}', "key 'tlp' appears twice",
+                     id="duplicate-key"),
+        pytest.param('{"grading": {"source": ' + "9" * 5000 + "}}", "a number of 5000 characters",
+                     id="5000-digit-integer"),
+        pytest.param('{"severity": 1e999}', "'1e999' is too large a number", id="infinite"),
+        pytest.param('{"severity": NaN}', "NaN is not a JSON number", id="nan"),
+        pytest.param("[" * 33 + "]" * 33, "nested more than 32 levels deep", id="33-levels"),
+    ],
+)  # fmt: skip
+def test_input_discipline_names_the_problem_and_never_crashes(text: str, problem: str) -> None:
+    """Duplicate keys (json would keep the last), over-long or non-finite numbers and deep
+    nesting are each one problem saying what is wrong, whole input or one line of several."""
+    lines = (text + "\n" + json.dumps(incident()),) if text.startswith("{") else ()
+    for given in (text, *lines):  # an input that opens with [ is one array
+        found = list(read_reports(given, max_bytes=256 * 1024))
+        assert problem in (found[0].problem or ""), found[0]
+        if "\n" in given:  # JSON lines: the good line after it is still read
+            assert found[-1].problem is None
