@@ -30,6 +30,11 @@ __all__ = [
     "show",
 ]
 
+EVENT_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+"""An event id as a unit writes it: a hyphenated UUID in ASCII hex digits, nothing around it
+(no braces, no ``urn:uuid:``, no other digits that ``uuid.UUID`` would read)."""
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """Ids of events' units, facilities, subjects and agreements."""
 AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")

@@ -126,3 +126,27 @@ def test_a_near_miss_field_name_gets_a_suggestion() -> None:
     assert found["narrative"] == "is required"
     report = incident(backdoor=1)
     assert problems(report)["'backdoor'"] == "is not a field of the report; remove it"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "\uff10b9f2a8e-6c1d-4e7a-9f3b-2d5c8a1e4f60",  # a full-width digit
+        "\u0660b9f2a8e-6c1d-4e7a-9f3b-2d5c8a1e4f60",  # an Arabic-Indic digit
+        "{0b9f2a8e-6c1d-4e7a-9f3b-2d5c8a1e4f60}",
+        "urn:uuid:0b9f2a8e-6c1d-4e7a-9f3b-2d5c8a1e4f60",
+        "0b9f2a8e6c1d4e7a9f3b2d5c8a1e4f60",
+        " 0b9f2a8e-6c1d-4e7a-9f3b-2d5c8a1e4f60",
+        "0b9f2a8e-6c1d-4e7a-9f3b-2d5c8a1e4f60\n",
+        "0b9f2a8e_6c1d-4e7a-9f3b-2d5c8a1e4f60",
+        "0b9f2a8e-6c1d-4e7a-9f3b-2d5c8a1e4f6",
+        "",
+    ],
+)
+def test_an_event_id_not_in_its_canonical_form_is_refused_not_rewritten(written: str) -> None:
+    """Only the hyphenated ASCII-hex form is an event id: uuid.UUID would read each of these
+    (or another UUID), and the exchange would key the report by an id the unit never wrote."""
+    with pytest.raises(ReportInvalidError) as refused:
+        validate_report(incident(event_id=written), now=NOW)
+    assert "event_id" in str(refused.value)
+    assert "8-4-4-4-12 hexadecimal digits" in str(refused.value)
