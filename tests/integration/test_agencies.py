@@ -159,7 +159,9 @@ def test_reference_load_registers_an_agency_as_register_does(x: Exchange, tmp_pa
     before = listed(x)[0]["key_id"]
     refused = x.cli("reference", "load", str(file), ok=False)
     assert refused.returncode == 1
-    assert "rejected agency a-one: already registered with other details (public key" in refused.stderr
+    assert (
+        "rejected agency a-one: already registered with other details (public key" in refused.stderr
+    )
     assert "--replace" in refused.stderr
     assert "0 loaded, 1 rejected" in refused.stderr
     assert listed(x)[0]["key_id"] == before
