@@ -25,7 +25,7 @@ __all__ = [
     "FieldProblem",
     "IntelshareError",
     "KeyFileError",
-    "MalformedJsonError",
+    "MalformedInputError",
     "NotAuthorisedError",
     "NotSingleObjectError",
     "ReferenceInvalidError",
@@ -52,9 +52,9 @@ class ConfigError(IntelshareError):
     """A setting is missing or malformed; the message names the setting and how to fix it."""
 
 
-class MalformedJsonError(IntelshareError):
+class MalformedInputError(IntelshareError):
     """JSON input that is not well-formed or breaks the input discipline
-    (:mod:`streams.core.jsontext`: duplicate keys, too deep, over-long numbers)."""
+    (:mod:`streams.core.inputs`: duplicate keys, too deep, over-long numbers)."""
 
 
 class BrokerError(IntelshareError):

@@ -10,12 +10,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from streams.cli.agencies import load_agencies
 from streams.cli.agencies import register as register_agencies
 from streams.cli.common import Commands, actions, keys_dir, read_text
 from streams.core.codec import record_codec
+from streams.core.inputs import load_yaml
 from streams.core.keyfiles import (
     export_link_key,
     generate_agency_keys,
@@ -26,7 +25,7 @@ from streams.core.keyfiles import (
 )
 from streams.core.reference import parse_reference_line, read_reference_lines
 from streams.core.times import format_time
-from streams.errors import ConfigError, IntelshareError
+from streams.errors import ConfigError, IntelshareError, MalformedInputError
 from streams.kafka.clients import create_topics
 from streams.kafka.deadletters import dead_letters, replay, replayed_sources, summary
 from streams.kafka.registry import (
@@ -288,9 +287,9 @@ def load(settings: Settings, args: argparse.Namespace) -> int:
 def agreements_apply(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare agreements apply FILE``: validate all, then publish all or none."""
     try:
-        loaded = yaml.safe_load(read_text(args.file))
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise ConfigError(f"{args.file} is not YAML: {exc}") from exc
+        loaded = load_yaml(read_text(args.file))
+    except MalformedInputError as exc:
+        raise ConfigError(f"{args.file}: {exc}") from exc
     items = loaded if isinstance(loaded, list) else [loaded]
     plans, errors = plan_agreements(
         settings, ((f"agreement {n}", item) for n, item in enumerate(items, 1))

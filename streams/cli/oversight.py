@@ -32,9 +32,9 @@ from streams.cli.common import (
 )
 from streams.cli.tables import DISCLOSURE_COLUMNS, disclosure_row, table
 from streams.core.fields import show
-from streams.core.jsontext import load_json
+from streams.core.inputs import load_json
 from streams.core.times import format_time
-from streams.errors import ConfigError, MalformedJsonError, SignatureError, UnknownAgencyError
+from streams.errors import ConfigError, MalformedInputError, SignatureError, UnknownAgencyError
 from streams.kafka.auditlog import (
     agencies,
     audit_records,
@@ -110,7 +110,7 @@ def _from_file(path: str) -> Iterator[dict[str, Any]]:
             continue
         try:
             row = load_json(line)
-        except MalformedJsonError as exc:
+        except MalformedInputError as exc:
             if number == 1 and line.startswith("sequence,"):
                 raise ConfigError(
                     f"{path} is the CSV export, which is for spreadsheets and cannot be verified "
@@ -204,7 +204,7 @@ def audit_check_proof(settings: Settings, args: argparse.Namespace) -> int:
     """Verify an inclusion proof offline, with the exchange's public key and no broker."""
     try:
         proof = load_json(read_text(args.file))
-    except MalformedJsonError as exc:
+    except MalformedInputError as exc:
         raise ConfigError(f"{args.file} is not a proof: {exc}") from exc
     try:
         keys = verification_keys(settings, args.exchange_key).keys

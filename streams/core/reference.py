@@ -25,11 +25,11 @@ from typing import Any, NamedTuple, NoReturn
 
 from streams.core.crypto import key_id
 from streams.core.fields import Checker, json_type, show
-from streams.core.jsontext import load_json
+from streams.core.inputs import load_json
 from streams.errors import (
     AgencyInvalidError,
     FieldProblem,
-    MalformedJsonError,
+    MalformedInputError,
     ReferenceInvalidError,
 )
 from streams.topics import AGENCIES, FACILITIES, SUBJECTS
@@ -103,7 +103,7 @@ def read_reference_lines(text: str) -> Iterator[tuple[str, object | None, str | 
             continue
         try:
             yield label, load_json(line), None
-        except MalformedJsonError as exc:
+        except MalformedInputError as exc:
             yield label, None, str(exc)
 
 

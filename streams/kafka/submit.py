@@ -22,7 +22,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streams.core.codec import Codec
-from streams.core.jsontext import load_json
+from streams.core.inputs import load_json
 from streams.core.keyfiles import load_ed25519_private
 from streams.core.report import validate_report
 from streams.core.schemas import SchemaSet
@@ -32,7 +32,7 @@ from streams.errors import (
     FieldProblem,
     IntelshareError,
     KeyFileError,
-    MalformedJsonError,
+    MalformedInputError,
     ReportInvalidError,
     TopicMissingError,
 )
@@ -65,7 +65,7 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
     if stripped[0] == "[":
         try:
             items = load_json(stripped)
-        except MalformedJsonError as exc:
+        except MalformedInputError as exc:
             yield Candidate("input", None, str(exc))
             return
         if not isinstance(items, list):
@@ -77,7 +77,7 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
     try:
         yield Candidate("report", load_json(stripped), None)
         return
-    except MalformedJsonError as exc:
+    except MalformedInputError as exc:
         # a pretty-printed object (or a one-line input) gets one error, where it is; anything
         # else is JSON lines, each line read and named on its own
         if _one_document(stripped) or len(stripped.splitlines()) == 1:
@@ -93,7 +93,7 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
             continue
         try:
             yield Candidate(f"line {number}", load_json(line), None)
-        except MalformedJsonError as exc:
+        except MalformedInputError as exc:
             yield Candidate(f"line {number}", None, str(exc))
 
 

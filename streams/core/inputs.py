@@ -1,0 +1,129 @@
+"""One discipline for every JSON or YAML text the exchange reads (reports, reference data,
+exports, proofs, agreements):
+
+- well-formed, with line and column of a syntax error;
+- no key twice in one object (``json`` keeps the last silently, so ``{"tlp": true, "tlp":
+  "RED"}`` would pass as RED);
+- at most :data:`MAX_DEPTH` levels deep;
+- no number longer than :data:`MAX_DIGITS` characters (Python refuses an integer of 4,300
+  digits with a ValueError), no ``NaN`` or ``Infinity``, which are not JSON;
+- in YAML (agreements), no aliases: an agreement needs none, and nested aliases expand
+  exponentially.
+
+Every problem is a :class:`~streams.errors.MalformedInputError` that says where and what.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import yaml
+
+from streams.core.fields import show
+from streams.errors import MalformedInputError
+
+__all__ = ["MAX_DEPTH", "MAX_DIGITS", "load_json", "load_yaml"]
+
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects accepted; a report needs four."""
+MAX_DIGITS = 40
+"""Longest number accepted, in characters."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise MalformedInputError(f"key {show(key, 40)} appears twice in one object")
+        obj[key] = value
+    return obj
+
+
+def _number(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        if len(text) > MAX_DIGITS:
+            raise MalformedInputError(
+                f"a number of {len(text)} characters, over the limit of {MAX_DIGITS}"
+            )
+        number = kind(text)
+        if not math.isfinite(number):
+            raise MalformedInputError(f"{show(text, 40)} is too large a number")
+        return number
+
+    return parse
+
+
+def _constant(name: str) -> Any:
+    raise MalformedInputError(f"{name} is not a JSON number")
+
+
+def _depth(value: Any) -> int:
+    """Levels of nesting, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                children = item.values() if isinstance(item, dict) else item
+                stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def load_json(text: str) -> Any:
+    """Parse ``text`` under the discipline above; MalformedInputError names the problem (with
+    line and column for a syntax error)."""
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_object,
+            parse_int=_number(int),
+            parse_float=_number(float),
+            parse_constant=_constant,
+        )
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}" if "\n" in text else f"column {exc.colno}"
+        raise MalformedInputError(f"not valid JSON: {exc.msg} at {where}") from None
+    except RecursionError:
+        raise MalformedInputError(f"nested more than {MAX_DEPTH} levels deep") from None
+    if _depth(value) > MAX_DEPTH:
+        raise MalformedInputError(f"nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases and without a key twice in one mapping."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise MalformedInputError(
+                f"an alias (*name) at line {mark.line + 1} column {mark.column + 1}: write the "
+                "value out; aliases are not accepted"
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise MalformedInputError(f"key {show(key, 40)} appears twice (line {line})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML with the safe loader under the discipline above."""
+    try:
+        value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise MalformedInputError(f"not valid YAML: {exc}") from None
+    except RecursionError:
+        raise MalformedInputError(f"nested more than {MAX_DEPTH} levels deep") from None
+    if _depth(value) > MAX_DEPTH:
+        raise MalformedInputError(f"nested more than {MAX_DEPTH} levels deep")
+    return value
