@@ -19,6 +19,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from streams.errors import BrokerUnavailableError, IntelshareError, TopicMissingError
 from streams.kafka.clients import librdkafka_config
 from streams.settings import Settings
+from streams.topics import VIEW_GROUP
 
 __all__ = ["TopicView"]
 
@@ -92,7 +93,7 @@ class TopicView(Generic[T]):
 
     def _follow(self) -> None:
         config = librdkafka_config(self.settings) | {
-            "group.id": "intelshare-view",  # never joined: partitions are assigned by hand
+            "group.id": VIEW_GROUP,  # never joined: partitions are assigned by hand
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
         }

@@ -21,10 +21,12 @@ from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.errors import ConfigError
 
 __all__ = [
+    "AGENT_NAMES",
     "CATALOGUE",
     "CHAIN_KEY",
     "DEDUP_KEY",
     "INTERNAL",
+    "VIEW_GROUP",
     "TopicSpec",
     "Topics",
     "feed_spec",
@@ -47,7 +49,13 @@ AGENCIES = "intel.ref.agencies"
 UNITS = "intel.ref.units"
 FEED_PREFIX = "intel.feed."
 INTEL_PREFIX = "intel."
-"""Every topic of the contract starts with this (the worker's ACLs grant it as a prefix)."""
+"""Every topic of the contract starts with this."""
+VIEW_GROUP = "intelshare-view"
+"""The group id the agents' reference views give librdkafka; never joined (their partitions are
+assigned by hand) and never committed to."""
+AGENT_NAMES = ("intake", "enrich", "route", "sequencer")
+"""The agents, whose names are their consumer groups and transactional-id stems (the worker's
+ACLs grant exactly these; ``agents.worker.AGENTS`` must agree, a test checks)."""
 INTERNAL_PREFIX = "intelshare."
 """The agents' own changelogs start with this."""
 GROUP_PREFIX = "intelshare-"

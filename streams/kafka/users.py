@@ -29,7 +29,7 @@ from streams.errors import ConfigError, IntelshareError
 from streams.kafka.clients import admin_client, translate_errors
 from streams.kafka.registry import publish_unit
 from streams.settings import SASL_MECHANISM, Settings
-from streams.topics import Topics
+from streams.topics import AGENT_NAMES, FEED_PREFIX, VIEW_GROUP, Topics
 
 __all__ = [
     "Grant",
@@ -92,10 +92,21 @@ def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
             *_topic(names.agencies, "read", "describe"),
             Grant("group", names.oversight_group, False, "read"),
         ]
-    # The worker's agents read and write the intel.* topics and their own changelogs, commit
-    # offsets as intelshare-<agent> groups and produce in transactions with the same ids.
-    return [
-        *_topic(names.intel, "read", "write", "describe", "describe_configs", prefixed=True),
+    return _worker_grants(names)
+
+
+def _worker_grants(names: Topics) -> list[Grant]:
+    """Topic by topic what the agents read and write (a compromised worker cannot rewrite
+    agreements, reference data, agencies' keys or units, nor submit), their own consumer
+    groups and transactional ids only, and their state changelogs (created on first start)."""
+    reads = (names.submissions, names.validated, names.enriched, names.audit_pending)
+    views = (names.agreements, names.facilities, names.subjects, names.agencies, names.units)
+    writes = (names.validated, names.enriched, names.audit_pending, names.audit,
+              names.checkpoints, names.deadletter)  # fmt: skip
+    grants = [
+        *(g for t in (*reads, *views) for g in _topic(t, "read", "describe", "describe_configs")),
+        *(g for t in writes for g in _topic(t, "write", "describe", "describe_configs")),
+        *_topic(names.prefix + FEED_PREFIX, "write", "describe", prefixed=True),
         *_topic(
             names.state_changelogs,
             "read",
@@ -105,11 +116,16 @@ def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
             "create",
             prefixed=True,
         ),
-        Grant("group", names.groups, True, "read"),
-        Grant("transactional_id", names.groups, True, "write"),
-        Grant("transactional_id", names.groups, True, "describe"),
+        Grant("group", VIEW_GROUP, False, "read"),
         Grant("cluster", "kafka-cluster", False, "idempotent_write"),
     ]
+    for agent in AGENT_NAMES:
+        group = names.agent_group(agent)
+        grants.append(Grant("group", group, False, "read"))
+        # one transactional id per instance: <group>-<instance>
+        grants.append(Grant("transactional_id", f"{group}-", True, "write"))
+        grants.append(Grant("transactional_id", f"{group}-", True, "describe"))
+    return list(dict.fromkeys(grants))  # a topic both read and written is described once
 
 
 def password_file(settings: Settings, name: str) -> Path:

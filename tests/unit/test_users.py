@@ -14,6 +14,7 @@ from streams.errors import ConfigError, IntelshareError
 from streams.kafka import users
 from streams.kafka.users import Grant, Role, add_user, grants_for, register_unit
 from streams.settings import Settings
+from streams.topics import AGENT_NAMES, VIEW_GROUP
 from tests.factories import NOW
 
 
@@ -59,16 +60,47 @@ def test_oversight_may_only_read_the_audit_log() -> None:
 
 
 def test_worker_gets_what_the_agents_need_but_no_cluster_admin() -> None:
-    """The worker reads and writes intel.*, commits intelshare-* groups, uses transactions."""
+    """The worker reads its inputs and views, writes its outputs, commits its own agents'
+    groups and uses their transactional ids, and nothing else: it cannot rewrite agreements,
+    reference data, agencies' keys or units, nor submit reports, nor read another's group."""
     grants = set(grants_for(Role.WORKER, "worker", "p."))
-    assert Grant("topic", "p.intel.", True, "write") in grants
-    assert Grant("group", "p.intelshare-", True, "read") in grants
-    assert Grant("transactional_id", "p.intelshare-", True, "write") in grants
+    topics: dict[tuple[str, bool], set[str]] = {}
+    for g in grants:
+        if g.resource == "topic":
+            topics.setdefault((g.name, g.prefixed), set()).add(g.operation)
+    table = {
+        "p.intel.submissions": {"read", "describe", "describe_configs"},
+        "p.intel.validated": {"read", "write", "describe", "describe_configs"},
+        "p.intel.enriched": {"read", "write", "describe", "describe_configs"},
+        "p.intel.audit.pending": {"read", "write", "describe", "describe_configs"},
+        "p.intel.audit": {"write", "describe", "describe_configs"},
+        "p.intel.audit.checkpoints": {"write", "describe", "describe_configs"},
+        "p.intel.deadletter": {"write", "describe", "describe_configs"},
+        "p.intel.agreements": {"read", "describe", "describe_configs"},
+        "p.intel.ref.facilities": {"read", "describe", "describe_configs"},
+        "p.intel.ref.subjects": {"read", "describe", "describe_configs"},
+        "p.intel.ref.agencies": {"read", "describe", "describe_configs"},
+        "p.intel.ref.units": {"read", "describe", "describe_configs"},
+    }
+    assert {name: ops for (name, prefixed), ops in topics.items() if not prefixed} == table
+    assert topics[("p.intel.feed.", True)] == {"write", "describe"}
+    assert topics[("changelog__p.intelshare-", True)] == {
+        "read", "write", "describe", "describe_configs", "create"
+    }  # fmt: skip
+    assert len(topics) == len(table) + 2  # nothing prefixed on intel.
+    groups = {(g.name, g.prefixed) for g in grants if g.resource == "group"}
+    assert groups == {(f"p.intelshare-{a}", False) for a in AGENT_NAMES} | {(VIEW_GROUP, False)}
+    transactional = {(g.name, g.prefixed) for g in grants if g.resource == "transactional_id"}
+    assert transactional == {(f"p.intelshare-{a}-", True) for a in AGENT_NAMES}
     assert Grant("cluster", "kafka-cluster", False, "idempotent_write") in grants
     assert not any(g.operation in {"all", "alter", "delete"} for g in grants)
-    # quixstreams creates each agent's state changelog: that topic prefix, and nothing else
-    creates = {(g.resource, g.name, g.prefixed) for g in grants if g.operation == "create"}
-    assert creates == {("topic", "changelog__p.intelshare-", True)}
+
+
+def test_the_granted_agents_are_the_worker_s_agents() -> None:
+    """The names the worker's ACLs are cut to are the agents the worker runs."""
+    from agents.worker import NAMES
+
+    assert tuple(NAMES) == AGENT_NAMES
 
 
 @pytest.mark.parametrize("name", ["", "Agency", "../x", "a b", "a" * 64])
