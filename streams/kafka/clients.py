@@ -266,6 +266,13 @@ def read_topic(settings: Settings, topic: str) -> list[Any]:
     try:
         with translate_errors(settings, f"reading {topic}"):
             numbers = client.partitions_for_topic(topic)
+            if not numbers and settings.security_protocol != "PLAINTEXT":
+                # a secure broker hides the topics a user may not describe
+                raise NotAuthorisedError(
+                    f"user {settings.sasl_username} may not read {topic}, or it does not exist: "
+                    "its role does not cover this command (see `intelshare users add --role`), "
+                    "or run `intelshare topics create` as the admin"
+                )
             if not numbers:
                 raise TopicMissingError(
                     f"topic {topic} does not exist; run `intelshare topics create`"

@@ -25,6 +25,7 @@ from streams.kafka.clients import (
     create_topics,
     producer,
     publish,
+    read_topic,
     translate_errors,
 )
 from streams.kafka.users import Role, add_user
@@ -125,6 +126,16 @@ def test_unit_writes_submissions_and_reads_nothing(secure_admin: Settings) -> No
     for topic in (f"{PREFIX}intel.submissions", _feed("agency-a"), f"{PREFIX}intel.ref.units"):
         with pytest.raises(NotAuthorisedError):
             _read(unit, topic, f"{PREFIX}intelshare-agency-agency-a")
+
+
+def test_a_command_outside_its_role_is_told_it_is_not_authorised(secure_admin: Settings) -> None:
+    """A unit reading the audit log (as `audit export` does) is told its user may not read
+    it, naming the user and the topic, not that the topic does not exist."""
+    unit = _as(secure_admin, Role.UNIT, "unit-c", ("UNIT-C",))
+    with pytest.raises(NotAuthorisedError) as refused:
+        read_topic(unit, f"{PREFIX}intel.audit")
+    assert f"user unit-c may not read {PREFIX}intel.audit" in str(refused.value)
+    assert "intelshare users add --role" in str(refused.value)
 
 
 def test_oversight_reads_the_audit_log_only(secure_admin: Settings) -> None:
