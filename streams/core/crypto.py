@@ -269,10 +269,14 @@ class _Remembered(dict[str, str]):
 
     _LIMIT = 65_536
 
-    def keep(self, value: str, result: str) -> None:
-        if len(self) >= self._LIMIT:
-            self.clear()
-        self[value] = result
+    def of(self, value: str, make: Callable[[str], str]) -> str:
+        """The remembered result for ``value``, made (and kept) the first time."""
+        known = self.get(value)
+        if known is None:
+            if len(self) >= self._LIMIT:
+                self.clear()
+            known = self[value] = make(value)
+        return known
 
 
 class Pseudonymiser:
@@ -295,12 +299,11 @@ class Pseudonymiser:
 
     def __call__(self, value: str) -> str:
         """The pseudonym of ``value`` for this recipient."""
-        known = self._known.get(value)
-        if known is None:
-            digest = hmac.new(self._key, value.encode(), hashlib.sha256).digest()
-            known = "ps-" + base64.b32encode(digest[:15]).decode().lower()[:20]  # 24 chars
-            self._known.keep(value, known)
-        return known
+        return self._known.of(value, self._make)
+
+    def _make(self, value: str) -> str:
+        digest = hmac.new(self._key, value.encode(), hashlib.sha256).digest()
+        return "ps-" + base64.b32encode(digest[:15]).decode().lower()[:20]  # 15 bytes: 24 chars
 
     def __repr__(self) -> str:
         return f"Pseudonymiser(recipient={self.recipient!r})"  # never the key
@@ -343,12 +346,11 @@ class SubjectLinker:
 
     def __call__(self, subject_id: str) -> str:
         """The link of ``subject_id``."""
-        known = self._known.get(subject_id)
-        if known is None:
-            digest = hmac.new(self._key, subject_id.encode(), hashlib.sha256).digest()
-            known = "sl-" + base64.b32encode(digest[:20]).decode().lower()[:26]  # 32 chars
-            self._known.keep(subject_id, known)
-        return known
+        return self._known.of(subject_id, self._make)
+
+    def _make(self, subject_id: str) -> str:
+        digest = hmac.new(self._key, subject_id.encode(), hashlib.sha256).digest()
+        return "sl-" + base64.b32encode(digest[:20]).decode().lower()[:26]  # 20 bytes: 32 chars
 
     def __repr__(self) -> str:
         return "SubjectLinker()"  # never the key

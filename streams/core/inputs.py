@@ -72,6 +72,16 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _too_deep() -> MalformedInputError:
+    return MalformedInputError(f"nested more than {MAX_DEPTH} levels deep")
+
+
+def _shallow(value: Any) -> Any:
+    if _depth(value) > MAX_DEPTH:
+        raise _too_deep()
+    return value
+
+
 def load_json(text: str) -> Any:
     """Parse ``text`` under the discipline above; MalformedInputError names the problem (with
     line and column for a syntax error)."""
@@ -87,10 +97,8 @@ def load_json(text: str) -> Any:
         where = f"line {exc.lineno} column {exc.colno}" if "\n" in text else f"column {exc.colno}"
         raise MalformedInputError(f"not valid JSON: {exc.msg} at {where}") from None
     except RecursionError:
-        raise MalformedInputError(f"nested more than {MAX_DEPTH} levels deep") from None
-    if _depth(value) > MAX_DEPTH:
-        raise MalformedInputError(f"nested more than {MAX_DEPTH} levels deep")
-    return value
+        raise _too_deep() from None
+    return _shallow(value)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -123,7 +131,5 @@ def load_yaml(text: str) -> Any:
     except yaml.YAMLError as exc:
         raise MalformedInputError(f"not valid YAML: {exc}") from None
     except RecursionError:
-        raise MalformedInputError(f"nested more than {MAX_DEPTH} levels deep") from None
-    if _depth(value) > MAX_DEPTH:
-        raise MalformedInputError(f"nested more than {MAX_DEPTH} levels deep")
-    return value
+        raise _too_deep() from None
+    return _shallow(value)
