@@ -1,27 +1,37 @@
 """The oversight page over HTTP (aiohttp): ``GET /`` the page, ``GET /api/disclosures`` JSON.
 
-Read-only: GET routes only. The log is read from Kafka at most every ``ttl`` seconds (a
-snapshot shared by the requests of that interval), in a thread so the event loop stays free.
+Read-only: GET routes only. The log (and the published agreements, for each disclosure's
+agreement status) is read from Kafka at most every ``ttl`` seconds (a snapshot shared by the
+requests of that interval), in a thread so the event loop stays free.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from aiohttp import web
 
 from streams.audit.records import matches, parse_filter
-from streams.audit.verify import ChainStatus, VerificationKeys, key_hint, verify_log
-from streams.errors import ConfigError, IntelshareError
+from streams.audit.verify import ChainStatus, VerificationKeys, verify_log
+from streams.core.policy import Agreement
+from streams.errors import ConfigError, IntelshareError, NotAuthorisedError, TopicMissingError
 from streams.kafka.auditlog import audit_records, latest_checkpoint, receipt_times
+from streams.kafka.registry import published_agreements
 from streams.settings import Settings
-from streams.web.page import disclosure_row, render_page
+from streams.topics import Topics
+from streams.web.page import (
+    agreement_status,
+    disclosure_row,
+    key_problem_hint,
+    newest_first,
+    render_page,
+)
 
-__all__ = ["Snapshot", "SnapshotCache", "oversight_app"]
+__all__ = ["LOCAL_HOSTS", "Snapshot", "SnapshotCache", "oversight_app"]
 
 _HEADERS = {
     # nothing on the page is fetched or run: no script, no image, no frame, no outside form
@@ -45,6 +55,10 @@ class Snapshot(NamedTuple):
     """The chain verified from the first record."""
     received: dict[str, datetime]
     """When each disclosure was opened, from the receipts that verify."""
+    agreements: dict[str, Agreement] | None = None
+    """The latest published version of each agreement, or None when they could not be read."""
+    agreements_problem: str | None = None
+    """Why the agreements could not be read."""
 
 
 class SnapshotCache:
@@ -83,15 +97,62 @@ def _reader(settings: Settings, keys: VerificationKeys) -> Callable[[], Snapshot
     return read
 
 
+def _with_agreements(read: Callable[[], Snapshot], settings: Settings) -> Callable[[], Snapshot]:
+    """``read``, then the published agreements; a credential that may not read them (the
+    oversight role's ACLs do not grant ``intel.agreements``) gets the page without statuses
+    and the reason, not an error."""
+
+    def both() -> Snapshot:
+        snapshot = read()
+        try:
+            return snapshot._replace(agreements=published_agreements(settings))
+        except (NotAuthorisedError, TopicMissingError) as exc:
+            topic = Topics(settings.topic_prefix).agreements
+            problem = f"{topic} could not be read with this broker user ({exc})"
+            return snapshot._replace(agreements_problem=problem)
+
+    return both
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""The names the page answers to without ``--allow-host``."""
+
+
+def _host_guard(allowed: Sequence[str]) -> Any:
+    """A middleware that answers 421 to a request for any other Host: a page on 127.0.0.1 is
+    otherwise open to DNS rebinding, where a web page the overseer visits resolves its own name
+    to 127.0.0.1 and reads the log through the browser."""
+    names = {name.lower() for name in allowed}
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        host = (request.headers.get("Host") or "").lower()
+        name = host[1:].partition("]")[0] if host.startswith("[") else host.rpartition(":")[0]
+        if (name or host) not in names:
+            raise web.HTTPMisdirectedRequest(
+                text="this page answers only to the host names it serves "
+                f"({', '.join(sorted(names))}); to reach it under another name, start "
+                "`intelshare oversight serve` with --allow-host NAME\n",
+                headers=_HEADERS,
+            )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return guard
+
+
 def oversight_app(
     settings: Settings,
     keys: VerificationKeys,
     ttl: float = 3.0,
     linker: Callable[[str], str] | None = None,
+    hosts: Sequence[str] = (),
 ) -> web.Application:
     """The oversight page's application, reading the log of ``settings``' broker and prefix;
-    ``linker`` (the oversight link key) lets a subject filter find pseudonymised disclosures."""
-    cache = SnapshotCache(_reader(settings, keys), ttl)
+    ``linker`` (the oversight link key) lets a subject filter find pseudonymised disclosures.
+    It answers only requests whose Host is 127.0.0.1, localhost or one of ``hosts``."""
+    cache = SnapshotCache(_with_agreements(_reader(settings, keys), settings), ttl)
+    key_ids = tuple(keys.keys)
 
     async def snapshot_and_filter(request: web.Request) -> tuple[Snapshot, Any]:
         try:
@@ -110,16 +171,33 @@ def oversight_app(
     async def page(request: web.Request) -> web.Response:
         snapshot, wanted = await snapshot_and_filter(request)
         body = render_page(
-            snapshot.records, snapshot.checkpoint, snapshot.status, wanted, snapshot.received
+            snapshot.records,
+            snapshot.checkpoint,
+            snapshot.status,
+            wanted,
+            snapshot.received,
+            agreements=snapshot.agreements,
+            agreements_problem=snapshot.agreements_problem,
+            key_ids=key_ids,
+            now=datetime.now(UTC),
         )
         return web.Response(text=body, content_type="text/html", headers=_HEADERS)
 
     async def disclosures(request: web.Request) -> web.Response:
         snapshot, wanted = await snapshot_and_filter(request)
+        now = datetime.now(UTC)
         rows = [
-            disclosure_row(r, snapshot.received) for r in snapshot.records if matches(r, wanted)
+            disclosure_row(
+                r,
+                snapshot.received,
+                agreement_status(
+                    r["agreement_id"], r["agreement_version"], snapshot.agreements, now
+                ),
+            )
+            for r in newest_first(r for r in snapshot.records if matches(r, wanted))
         ]
         status = snapshot.status
+        hint = key_problem_hint(status, snapshot.records, snapshot.checkpoint, key_ids)
         return web.json_response(
             {
                 "chain": {
@@ -127,7 +205,7 @@ def oversight_app(
                     "records": status.records,
                     "broken_at": status.broken_at,
                     "detail": status.detail,
-                    "key_hint": key_hint(status) or None,
+                    "key_hint": hint or None,
                 },
                 "count": len(rows),
                 "disclosures": rows,
@@ -135,7 +213,7 @@ def oversight_app(
             headers=_HEADERS,
         )
 
-    app = web.Application()
+    app = web.Application(middlewares=[_host_guard(LOCAL_HOSTS + tuple(hosts))])
     app.router.add_get("/", page)
     app.router.add_get("/api/disclosures", disclosures)
     return app

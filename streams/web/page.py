@@ -1,41 +1,51 @@
-"""The oversight page, pure: chain status, a chart of disclosures over time, the filtered table.
+"""The oversight page, pure: chain status, charts and totals of the filtered disclosures, and
+the filtered table, newest first.
 
 Records come in as decoded audit records (streams.kafka.auditlog reads them); out comes HTML
-with the chart as inline SVG, so the page needs nothing from the network and no script. Every value
-from the log is escaped. The audit log holds no narrative or payload, and neither does the page.
+with the charts as inline SVG (:mod:`streams.web.chart`), so the page needs nothing from the
+network and no script. Every value from the log is escaped. The audit log holds no narrative or
+payload, and neither does the page.
 """
 
 from __future__ import annotations
 
 import html
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from streams.audit.records import AuditFilter, matches
-from streams.audit.verify import ChainStatus, key_hint
+from streams.audit.verify import ChainStatus
+from streams.core.policy import Agreement
 from streams.core.times import format_time
+from streams.web.chart import chart_svg
 
 __all__ = [
+    "NOT_RECEIVED",
+    "agreement_status",
     "chart_svg",
     "disclosure_row",
+    "key_problem_hint",
+    "newest_first",
     "render_page",
 ]
 
 NOT_RECEIVED = "—"
 """What the "received" column shows for a disclosure with no verified receipt."""
-
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
-_BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
-_MAX_BARS = 30
+UNKNOWN_STATUS = "unknown"
+"""What the agreement status column shows when the published agreements could not be read."""
 
 
 def disclosure_row(
-    record: Mapping[str, Any], received: Mapping[str, datetime] | None = None
+    record: Mapping[str, Any],
+    received: Mapping[str, datetime] | None = None,
+    agreement_state: str | None = None,
 ) -> dict[str, Any]:
-    """One disclosure as the table and the JSON API show it: who, when, why, and when the
-    recipient opened it (from its verified receipt); never the payload."""
+    """One disclosure as the table and the JSON API show it: who, when, why, the status now of
+    the agreement it was made under, and when the recipient opened it (from its verified
+    receipt); never the payload."""
     opened = (received or {}).get(record["disclosure_id"])
     return {
         "sequence": record["sequence"],
@@ -45,6 +55,7 @@ def disclosure_row(
         "recipient": record["recipient"],
         "agreement_id": record["agreement_id"],
         "agreement_version": record["agreement_version"],
+        "agreement_status": agreement_state,
         "legal_basis": record["legal_basis"],
         "purpose": record["purpose"],
         "fields_disclosed": list(record["fields_disclosed"]),
@@ -53,87 +64,57 @@ def disclosure_row(
     }
 
 
-def _bucket_size(first: datetime, last: datetime) -> int:
-    span = (last - first).total_seconds()
-    return next((size for size in _BUCKETS if span / size < _MAX_BARS), _BUCKETS[-1])
+def newest_first(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The records by sequence number, the newest (highest) first."""
+    return sorted(records, key=lambda r: r["sequence"], reverse=True)
 
 
-def _interval(size: int) -> str:
-    if size >= 86400:
-        return f"{size // 86400} d"
-    return f"{size // 3600} h" if size >= 3600 else f"{size // 60} min"
+def agreement_status(
+    agreement_id: str,
+    version: int,
+    agreements: Mapping[str, Agreement] | None,
+    now: datetime,
+) -> str | None:
+    """The status now of the agreement version a disclosure was made under, from the latest
+    published version of each agreement: ``active``, ``expired``, ``revoked`` or
+    ``not-yet-valid`` when it is still the latest; ``revoked in v3`` or ``superseded by v3
+    (active)`` when a later version was published; None when the agreements are not known."""
+    if agreements is None:
+        return None
+    latest = agreements.get(agreement_id)
+    if latest is None:
+        return "not published"
+    if latest.version == version:
+        return latest.state(now)
+    if latest.version < version:
+        return f"v{version} not published (latest v{latest.version})"
+    if latest.revoked:
+        return f"revoked in v{latest.version}"
+    return f"superseded by v{latest.version} ({latest.state(now)})"
 
 
-def _bucket_label(start: datetime, size: int) -> str:
-    if size >= 86400:
-        return start.strftime("%Y-%m-%d")
-    return start.strftime("%m-%d %H:%M")
-
-
-def chart_svg(title: str, points: Sequence[tuple[datetime, str]]) -> str:
-    """A stacked bar chart (inline SVG) of how many disclosures each series had per interval.
-
-    ``points`` are (time, series) pairs, e.g. (disclosed_at, recipient); the interval is
-    chosen so the whole span fits in at most 30 bars.
-    """
-    label = html.escape(title)
-    if not points:
-        return f'<svg role="img" aria-label="{label}" width="640" height="40"></svg>'
-    times = [moment.astimezone(UTC) for moment, _ in points]
-    size = _bucket_size(min(times), max(times))
-    counts: dict[int, Counter[str]] = {}
-    for moment, (_, series) in zip(times, points, strict=True):
-        start = int(moment.timestamp()) // size * size
-        counts.setdefault(start, Counter())[series] += 1
-    names = sorted({series for _, series in points})
-    colour = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
-    starts = list(range(min(counts), max(counts) + 1, size))
-    tallest = max(sum(c.values()) for c in counts.values())
-    width, height, left, top, bottom = 640, 220, 40, 10, 40
-    plot_h = height - top - bottom
-    bar_w = min((width - left - 10) / len(starts), 48.0)
-    parts = [
-        f'<svg role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg" '
-        f'width="{width}" height="{height + 10 + 20 * len(names)}">',
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" '
-        'stroke="#444"/>',
-        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end" font-size="11">{tallest}</text>',
-        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" font-size="11">0</text>',
-    ]
-    for index, start in enumerate(starts):
-        x = left + index * bar_w
-        y = float(top + plot_h)
-        moment = datetime.fromtimestamp(start, UTC)
-        for name in names:
-            count = counts.get(start, Counter())[name]
-            if not count:
-                continue
-            bar_h = plot_h * count / tallest
-            y -= bar_h
-            tip = html.escape(f"{name}: {count} from {format_time(moment)}")
-            parts.append(
-                f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" '
-                f'height="{bar_h:.1f}" fill="{colour[name]}"><title>{tip}</title></rect>'
-            )
-        if index == 0 or index == len(starts) - 1 or len(starts) <= 8:
-            parts.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" '
-                f'font-size="10">{html.escape(_bucket_label(moment, size))}</text>'
-            )
-    parts.append(
-        f'<text x="{left}" y="{top + plot_h + 30}" font-size="10">'
-        f"bars of {_interval(size)}, UTC</text>"
+def key_problem_hint(
+    status: ChainStatus,
+    records: Sequence[Mapping[str, Any]],
+    checkpoint: Mapping[str, Any] | None,
+    key_ids: Collection[str],
+) -> str:
+    """When the chain may be broken only because the wrong keys were given: which key id
+    signed what failed, the key ids given, and the setting to check. Empty otherwise."""
+    if not status.key_problem:
+        return ""
+    if status.broken_at is not None:
+        what = f"Record {status.broken_at}"
+        signer = next((r["key_id"] for r in records if r["sequence"] == status.broken_at), None)
+    else:
+        what = "The checkpoint"
+        signer = checkpoint["key_id"] if checkpoint is not None else None
+    given = ", ".join(sorted(key_ids)) or "none"
+    return (
+        f"{what} is signed by key id {signer or '(none)'}, which is not among the exchange keys "
+        f"given ({given}); the log may be sound: check --exchange-key, or the exchange*.pub "
+        "files in $INTELSHARE_HOME/keys, against the keys the exchange published"
     )
-    totals = Counter(series for _, series in points)
-    for index, name in enumerate(names):
-        y = height + 14 + 20 * index
-        parts.append(
-            f'<rect x="{left}" y="{y - 10}" width="12" height="12" fill="{colour[name]}"/>'
-            f'<text x="{left + 18}" y="{y}" font-size="12">'
-            f"{html.escape(name)}: {totals[name]}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 _STYLE = """
@@ -142,7 +123,10 @@ h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}
 table{border-collapse:collapse;font-size:.85rem}
 th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#eee}.sound{color:#176c17;font-weight:bold}.broken{color:#b00;font-weight:bold}
-.charts{display:flex;flex-wrap:wrap;gap:2rem}form label{margin-right:.8rem}
+.hint{color:#b00}.note{color:#555}.nowrap{white-space:nowrap}.wide{overflow-x:auto}
+.charts{display:flex;flex-wrap:wrap;gap:2rem}form label{margin-right:.8rem;white-space:nowrap}
+.st-active{color:#176c17}.st-revoked{color:#b00;font-weight:bold}.st-expired{color:#a05a00}
+.st-superseded,.st-unknown{color:#555}
 """
 
 
@@ -150,16 +134,19 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None) -> str:
+def _status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None, hint: str) -> str:
     if status.sound:
         chain = f'<span class="sound" id="chain">verified</span>: {status.records} records, '
     else:
         where = f"at sequence {status.broken_at}" if status.broken_at is not None else ""
         chain = f'<span class="broken" id="chain">BROKEN {_e(where)}</span>: '
     chain += _e(status.detail)
-    hint = key_hint(status)
-    if hint:
-        chain += f' <span class="hint" id="key-hint">({_e(hint)})</span>'
+    likely = (
+        f'<p class="hint" id="key-hint">Likely cause: the exchange keys given, not the log. '
+        f"{_e(hint)}.</p>"
+        if hint
+        else ""
+    )
     if checkpoint is None:
         signed = "no signed checkpoint yet"
     else:
@@ -168,54 +155,117 @@ def _status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None) -> s
             f"{_e(format_time(checkpoint['created_at']))}"
         )
     return (
-        f"<p>Chain: {chain}</p>"
+        f"<p>Chain: {chain}</p>{likely}"
         f'<p>Last checkpoint: <span id="checkpoint">{signed}</span></p>'
         "<p>Reconciliation with the feeds: <code>intelshare audit verify</code>.</p>"
     )
 
 
-def _options(name: str, values: Sequence[str], chosen: str | None) -> str:
+def _options(name: str, values: Iterable[str], chosen: str | None) -> str:
+    listed = sorted(set(values) | ({chosen} if chosen else set()))
     items = ['<option value="">any</option>'] + [
         f'<option value="{_e(v)}"{" selected" if v == chosen else ""}>{_e(v)}</option>'
-        for v in values
+        for v in listed
     ]
     return f'<label>{name} <select name="{name}" id="f-{name}">{"".join(items)}</select></label>'
 
 
-def _text_input(name: str, value: str | None) -> str:
+def _text_input(name: str, value: str | None, placeholder: str = "") -> str:
+    hint = f' placeholder="{_e(placeholder)}"' if placeholder else ""
     return (
-        f'<label>{name} <input name="{name}" id="f-{name}" value="{_e(value or "")}" '
-        'size="20"></label>'
+        f'<label>{name} <input name="{name}" id="f-{name}" value="{_e(value or "")}"{hint} '
+        'size="22"></label>'
     )
 
 
-def _counts_table(ident: str, title: str, counts: Mapping[str, int]) -> str:
+def _form(records: Sequence[Mapping[str, Any]], wanted: AuditFilter) -> str:
+    since = format_time(wanted.since) if wanted.since else None
+    until = format_time(wanted.until) if wanted.until else None
+    example = "2026-11-01T00:00:00Z"
+    return (
+        '<form method="get" action="/" id="filters">'
+        + _options("recipient", (r["recipient"] for r in records), wanted.recipient)
+        + _options("agreement", (r["agreement_id"] for r in records), wanted.agreement)
+        + _text_input("subject", wanted.subject)
+        + _text_input("event", wanted.event)
+        + _text_input("since", since, example)
+        + _text_input("until", until, example)
+        + '<button type="submit" id="apply">filter</button> <a href="/">clear</a></form>'
+    )
+
+
+def _state_class(state: str | None) -> str:
+    word = (state or UNKNOWN_STATUS).split()[0]
+    return f"st-{word}" if word in ("active", "expired", "revoked", "superseded") else "st-unknown"
+
+
+def _counts_table(
+    ident: str, title: str, counts: Mapping[str, int], states: Mapping[str, str | None] | None
+) -> str:
+    def status(key: str) -> str:
+        if states is None:
+            return ""
+        state = states.get(key)
+        return f'<td class="status {_state_class(state)}">{_e(state or UNKNOWN_STATUS)}</td>'
+
     rows = "".join(
-        f'<tr><td class="key">{_e(k)}</td><td class="count">{v}</td></tr>'
+        f'<tr><td class="key nowrap">{_e(k)}</td>{status(k)}<td class="count">{v}</td></tr>'
         for k, v in sorted(counts.items())
     )
-    return f'<table id="{ident}"><tr><th>{title}</th><th>disclosures</th></tr>{rows}</table>'
+    extra = "<th>status</th>" if states is not None else ""
+    return f'<table id="{ident}"><tr><th>{title}</th>{extra}<th>disclosures</th></tr>{rows}</table>'
+
+
+def _link(name: str, value: str) -> str:
+    return f'<a href="{_e("/?" + urlencode({name: value}))}">{_e(value)}</a>'
 
 
 def _disclosure_table(rows: Sequence[Mapping[str, Any]]) -> str:
     head = "".join(
         f"<th>{h}</th>"
         for h in (
-            "sequence", "time", "recipient", "agreement", "legal basis", "purpose",
-            "fields disclosed", "received",
+            "sequence", "disclosed (UTC)", "event", "disclosure", "recipient", "agreement",
+            "agreement status", "subjects", "legal basis", "purpose", "fields disclosed",
+            "received",
         )
     )  # fmt: skip
     body = "".join(
         '<tr class="disclosure">'
-        f"<td>{row['sequence']}</td><td>{_e(row['disclosed_at'])}</td>"
-        f'<td class="recipient">{_e(row["recipient"])}</td>'
-        f'<td class="agreement">{_e(row["agreement_id"])} v{_e(row["agreement_version"])}</td>'
+        f'<td class="sequence">{row["sequence"]}</td>'
+        f'<td class="time nowrap">{_e(row["disclosed_at"])}</td>'
+        f'<td class="event nowrap">{_link("event", row["event_id"])}</td>'
+        f'<td class="disclosure nowrap">{_e(row["disclosure_id"])}</td>'
+        f'<td class="recipient nowrap">{_e(row["recipient"])}</td>'
+        f'<td class="agreement nowrap">{_e(row["agreement_id"])} '
+        f"v{_e(row['agreement_version'])}</td>"
+        f'<td class="status {_state_class(row["agreement_status"])}">'
+        f"{_e(row['agreement_status'] or UNKNOWN_STATUS)}</td>"
+        '<td class="subjects">'
+        + (
+            ", ".join(f'<span class="nowrap">{_link("subject", s)}</span>' for s in row["subjects"])
+            or "-"
+        )
+        + "</td>"
         f"<td>{_e(row['legal_basis'])}</td><td>{_e(row['purpose'])}</td>"
         f"<td>{_e(', '.join(row['fields_disclosed']))}</td>"
-        f"<td>{_e(row['received'] or NOT_RECEIVED)}</td></tr>"
+        f'<td class="received nowrap">{_e(row["received"] or NOT_RECEIVED)}</td></tr>'
         for row in rows
     )
-    return f'<table id="disclosures"><tr>{head}</tr>{body}</table>'
+    table = f'<div class="wide"><table id="disclosures"><tr>{head}</tr>{body}</table></div>'
+    if not rows:
+        table += '<p id="none">No disclosure matches these filters.</p>'
+    return table
+
+
+def _version(record: Mapping[str, Any]) -> str:
+    return f"{record['agreement_id']} v{record['agreement_version']}"
+
+
+def _agreements_note(agreements: Mapping[str, Agreement] | None, problem: str | None) -> str:
+    if agreements is not None:
+        return ""
+    why = problem or "the published agreements were not read"
+    return f'<p class="note" id="agreements-note">Agreement status unknown: {_e(why)}.</p>'
 
 
 def render_page(
@@ -224,43 +274,53 @@ def render_page(
     status: ChainStatus,
     wanted: AuditFilter,
     received: Mapping[str, datetime] | None = None,
+    *,
+    agreements: Mapping[str, Agreement] | None = None,
+    agreements_problem: str | None = None,
+    key_ids: Collection[str] = (),
+    now: datetime | None = None,
 ) -> str:
-    """The whole oversight page: status, charts of every disclosure, the filtered table."""
-    chosen = [r for r in records if matches(r, wanted)]
-    rows = [disclosure_row(r, received) for r in chosen]
-    recipients = Counter(r["recipient"] for r in records)
-    agreements = Counter(f"{r['agreement_id']} v{r['agreement_version']}" for r in records)
+    """The whole oversight page: the chain's status (naming the keys when they may be the
+    cause), then charts, totals and the table of the disclosures that meet ``wanted``, the
+    newest first, each with the status at ``now`` of its agreement from ``agreements`` (the
+    latest published version of each; None when they could not be read, ``agreements_problem``
+    saying why). ``key_ids`` are the exchange keys the chain was verified with."""
+    moment = now or datetime.now(UTC)
+    chosen = newest_first(r for r in records if matches(r, wanted))
+    states = {
+        _version(r): agreement_status(r["agreement_id"], r["agreement_version"], agreements, moment)
+        for r in chosen
+    }
+    rows = [disclosure_row(r, received, states[_version(r)]) for r in chosen]
+    recipients = Counter(r["recipient"] for r in chosen)
+    per_agreement = Counter(_version(r) for r in chosen)
     by_recipient = chart_svg(
         "disclosures per recipient over time",
-        [(r["disclosed_at"], r["recipient"]) for r in records],
+        [(r["disclosed_at"], r["recipient"]) for r in chosen],
     )
     by_agreement = chart_svg(
         "disclosures per agreement over time",
-        [(r["disclosed_at"], f"{r['agreement_id']} v{r['agreement_version']}") for r in records],
+        [(r["disclosed_at"], _version(r)) for r in chosen],
     )
-    form = (
-        '<form method="get" action="/" id="filters">'
-        + _options("recipient", sorted(recipients), wanted.recipient)
-        + _options("agreement", sorted({r["agreement_id"] for r in records}), wanted.agreement)
-        + _text_input("subject", wanted.subject)
-        + _text_input("event", wanted.event)
-        + '<button type="submit" id="apply">filter</button> <a href="/">clear</a></form>'
-    )
+    hint = key_problem_hint(status, records, checkpoint, key_ids)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         "<title>intelshare oversight</title>"
         f"<style>{_STYLE}</style></head><body>"
         "<h1>intelshare: disclosure log for oversight</h1>"
-        f"{_status_html(status, checkpoint)}"
-        f'<h2>Disclosures: <span id="total">{len(records)}</span></h2>'
+        f"{_status_html(status, checkpoint, hint)}"
+        f"{_form(records, wanted)}"
+        f'<h2>Disclosures matching the filters: <span id="total">{len(chosen)}</span> of '
+        f'<span id="in-log">{len(records)}</span> in the log</h2>'
         '<div class="charts">'
         f"<div><h3>Per recipient</h3>{by_recipient}"
-        f"{_counts_table('per-recipient', 'recipient', recipients)}</div>"
+        f"{_counts_table('per-recipient', 'recipient', recipients, None)}</div>"
         f"<div><h3>Per agreement</h3>{by_agreement}"
-        f"{_counts_table('per-agreement', 'agreement', agreements)}</div>"
+        f"{_counts_table('per-agreement', 'agreement', per_agreement, states)}</div>"
         "</div>"
-        f'<h2>Disclosures shown: <span id="shown">{len(rows)}</span></h2>'
-        f"{form}{_disclosure_table(rows)}"
+        f'<h2>Disclosures shown, newest first: <span id="shown">{len(rows)}</span></h2>'
+        f"{_agreements_note(agreements, agreements_problem)}"
+        f"{_disclosure_table(rows)}"
         '<p>JSON: <a href="/api/disclosures">/api/disclosures</a> (same filters)</p>'
         "</body></html>"
     )

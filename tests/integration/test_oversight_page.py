@@ -1,5 +1,7 @@
 """The oversight page in a real browser (Debian's headless Chromium, driven by Selenium),
-against a real broker and worker: counts per recipient, chain status, a filter that narrows.
+against a real broker and worker: counts per recipient, chain status, filters that drive the
+totals and charts, time filters that survive "filter", the event, disclosure, subject and
+agreement-status columns, and the newest disclosure first.
 
 Chromium and chromedriver come from Debian's packages (ops/setup installs them); when they are
 missing this test fails with the reason, it never skips.
@@ -14,12 +16,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ops.runtime import free_port
+from streams.core.times import format_time
 from streams.kafka.auditlog import latest_checkpoint
 from tests.factories import incident
 from tests.integration.exchange import Exchange, agreement, facility, wait_until
@@ -34,6 +38,8 @@ EXPECTED = {"p-one": RECRUITMENT + MATERIAL, "p-two": RECRUITMENT}
 TOTAL = sum(EXPECTED.values())
 NARRATIVE = "oversight-page narrative"
 """Distinct narratives keep the reports from being duplicates; none may appear on the page."""
+REVOKED = {"version": 2, "revoked": True}
+"""What P-2 becomes after its disclosures were made."""
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +52,25 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Excha
     x.agreements([agreement("P-1", "p-one"), agreement("P-2", "p-two", categories=["RECRUITMENT"])])
     x.worker.env["INTELSHARE_CHECKPOINT_SECONDS"] = "1"
     x.worker.start()
-    categories = ["RECRUITMENT"] * RECRUITMENT + ["EXTREMIST_MATERIAL"] * MATERIAL
-    x.submit(
-        [
-            incident(facility_id="KZ-F-1", category=category, narrative=f"{NARRATIVE} {i}")
-            for i, category in enumerate(categories)
-        ]
-    )
+    # in two rounds, so that the disclosures are at two times at least (for since and until)
+    x.submit(_reports("RECRUITMENT", range(RECRUITMENT)))
+    recruited = EXPECTED["p-two"] * 2
+    wait_until(lambda: len(x.audit(expect=recruited)) >= recruited, what="the audit records")
+    x.submit(_reports("EXTREMIST_MATERIAL", range(RECRUITMENT, RECRUITMENT + MATERIAL)))
     wait_until(lambda: len(x.audit(expect=TOTAL)) >= TOTAL, what="the audit records")
     wait_until(lambda: _signed(x) == TOTAL, what="a checkpoint over every record")
     x.worker.stop()
+    # P-2 is revoked after its disclosures: the page must show the version they were made
+    # under as revoked
+    x.agreements([agreement("P-2", "p-two", categories=["RECRUITMENT"]) | REVOKED])
     return x
+
+
+def _reports(category: str, numbers: range) -> list[dict[str, Any]]:
+    return [
+        incident(facility_id="KZ-F-1", category=category, narrative=f"{NARRATIVE} {i}")
+        for i in numbers
+    ]
 
 
 def _signed(x: Exchange) -> int:
@@ -132,9 +146,22 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 def _counts(driver: Any, table: str) -> dict[str, int]:
     from selenium.webdriver.common.by import By
 
-    cells = driver.find_elements(By.CSS_SELECTOR, f"#{table} tr td")
-    texts = [c.text for c in cells]
-    return {texts[i]: int(texts[i + 1]) for i in range(0, len(texts), 2)}
+    keys = driver.find_elements(By.CSS_SELECTOR, f"#{table} tr td.key")
+    counts = driver.find_elements(By.CSS_SELECTOR, f"#{table} tr td.count")
+    return {k.text: int(c.text) for k, c in zip(keys, counts, strict=True)}
+
+
+def _column(driver: Any, cell: str) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    cells = driver.find_elements(By.CSS_SELECTOR, f"#disclosures tr.disclosure td.{cell}")
+    return [c.text for c in cells]
+
+
+def _legends(driver: Any) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [t.text for t in driver.find_elements(By.CSS_SELECTOR, "svg text.legend")]
 
 
 def test_page_lists_disclosures_with_counts_per_recipient(
@@ -162,9 +189,12 @@ def test_page_lists_disclosures_with_counts_per_recipient(
     assert NARRATIVE not in browser.page_source
 
 
-def test_filter_narrows_the_table(page_url: str, browser: Any, tmp_path: Path) -> None:
-    """Choosing a recipient and applying the filter leaves only that recipient's disclosures;
-    the JSON API gives the same with the same query string."""
+def test_filter_drives_the_table_totals_and_charts(
+    page_url: str, browser: Any, tmp_path: Path
+) -> None:
+    """Choosing a recipient and applying the filter leaves only that recipient's disclosures
+    in the table, the total, the counts and the charts' legends; the JSON API gives the same
+    with the same query string."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -174,9 +204,15 @@ def test_filter_narrows_the_table(page_url: str, browser: Any, tmp_path: Path) -
     WebDriverWait(browser, 10).until(lambda d: "recipient=p-two" in d.current_url)
     browser.save_screenshot(str(tmp_path / "filtered.png"))
     assert browser.find_element(By.ID, "shown").text == str(EXPECTED["p-two"])
-    cells = browser.find_elements(By.CSS_SELECTOR, "#disclosures tr.disclosure td.recipient")
-    assert [c.text for c in cells] == ["p-two"] * EXPECTED["p-two"]
-    assert browser.find_element(By.ID, "total").text == str(TOTAL)
+    assert _column(browser, "recipient") == ["p-two"] * EXPECTED["p-two"]
+    assert browser.find_element(By.ID, "total").text == str(EXPECTED["p-two"])
+    assert browser.find_element(By.ID, "in-log").text == str(TOTAL)
+    assert _counts(browser, "per-recipient") == {"p-two": EXPECTED["p-two"]}
+    assert _counts(browser, "per-agreement") == {"P-2 v1": EXPECTED["p-two"]}
+    assert sorted(_legends(browser)) == [
+        f"P-2 v1: {EXPECTED['p-two']}",
+        f"p-two: {EXPECTED['p-two']}",
+    ]
 
     status, body = _get(page_url + "api/disclosures?recipient=p-two&agreement=P-2")
     api = json.loads(body)
@@ -184,3 +220,63 @@ def test_filter_narrows_the_table(page_url: str, browser: Any, tmp_path: Path) -
     assert api["count"] == EXPECTED["p-two"]
     assert api["chain"]["sound"] is True
     assert {row["agreement_id"] for row in api["disclosures"]} == {"P-2"}
+
+
+def test_since_and_until_are_fields_that_survive_the_filter(
+    run: Exchange, page_url: str, browser: Any, tmp_path: Path
+) -> None:
+    """Times typed into since and until narrow the totals to the disclosures between them,
+    and are still in their fields after "filter" is pressed, twice."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    times = sorted({r["disclosed_at"] for r in run.audit()})  # two at least (see run)
+    since = times[1]  # leaves out the oldest
+    until = times[-1] if len(times) > 2 else times[-1] + timedelta(milliseconds=1)
+    expected = sum(1 for r in run.audit() if since <= r["disclosed_at"] < until)
+    assert 0 < expected < TOTAL
+    browser.get(page_url)
+    for name, value in (("since", since), ("until", until)):
+        field = browser.find_element(By.ID, f"f-{name}")
+        field.clear()
+        field.send_keys(format_time(value))
+    for press in range(2):
+        before = browser.find_element(By.ID, "total")
+        browser.find_element(By.ID, "apply").click()
+        # asked mid-navigation, chromedriver may answer "cannot find context": ask again
+        WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+            staleness_of(before)
+        )
+        browser.save_screenshot(str(tmp_path / f"times-{press}.png"))
+        assert "since=" in browser.current_url
+        assert browser.find_element(By.ID, "f-since").get_attribute("value") == format_time(since)
+        assert browser.find_element(By.ID, "f-until").get_attribute("value") == format_time(until)
+        assert browser.find_element(By.ID, "total").text == str(expected)
+        assert len(_column(browser, "sequence")) == expected
+        assert sum(_counts(browser, "per-recipient").values()) == expected
+
+
+def test_rows_show_event_disclosure_subjects_and_status_newest_first(
+    run: Exchange, page_url: str, browser: Any
+) -> None:
+    """Every row names its event, disclosure and subjects as the audit record holds them and
+    the status of its agreement (P-2 was revoked after its disclosures); the newest comes
+    first; times and ids do not wrap."""
+    from selenium.webdriver.common.by import By
+
+    newest = sorted(run.audit(), key=lambda r: r["sequence"], reverse=True)
+    browser.get(page_url)
+    headers = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#disclosures th")]
+    assert {"event", "disclosure", "subjects", "agreement status"} <= set(headers)
+    assert _column(browser, "sequence") == [str(r["sequence"]) for r in newest]
+    assert _column(browser, "event") == [r["event_id"] for r in newest]
+    assert _column(browser, "disclosure") == [r["disclosure_id"] for r in newest]
+    assert _column(browser, "subjects") == [", ".join(r["subjects"]) or "-" for r in newest]
+    assert _column(browser, "status") == [
+        "revoked in v2" if r["agreement_id"] == "P-2" else "active" for r in newest
+    ]
+    for cell in ("time", "event", "disclosure", "agreement"):
+        element = browser.find_element(By.CSS_SELECTOR, f"#disclosures tr.disclosure td.{cell}")
+        assert element.value_of_css_property("white-space") == "nowrap", cell

@@ -1,0 +1,168 @@
+"""The oversight page's charts, pure: stacked bars of disclosures per interval, as inline SVG.
+
+The interval is chosen so the span of the data fits in at most 30 bars; the time axis is as
+long as the bars (never one end of a wide empty axis); tick labels are spaced so that no two
+overlap, say ``HH:MM`` for bars shorter than a day and ``MM-DD`` for longer ones, with the day
+(or the year) under the first tick and wherever it changes; the caption gives the interval and
+the whole span with its year. Every value is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from streams.core.times import format_time
+
+__all__ = ["chart_svg"]
+
+_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
+_BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
+_MAX_BARS = 30
+_MAX_BAR_WIDTH = 48.0
+_WIDTH, _HEIGHT, _LEFT, _RIGHT, _TOP, _BOTTOM = 640, 230, 44, 16, 10, 60
+_CHAR = 6.5
+"""Width in pixels allowed per character of 10-pixel text, to space the tick labels."""
+_GAP = 8.0
+"""Pixels kept free between two tick labels."""
+
+
+def _bucket_size(first: datetime, last: datetime) -> int:
+    span = (last - first).total_seconds()
+    return next((size for size in _BUCKETS if span / size < _MAX_BARS), _BUCKETS[-1])
+
+
+def _interval(size: int) -> str:
+    if size >= 86400:
+        return f"{size // 86400} d"
+    return f"{size // 3600} h" if size >= 3600 else f"{size // 60} min"
+
+
+def _tick(moment: datetime, size: int) -> tuple[str, str]:
+    """A tick's label and its context (the date, or the year), shown when the context changes."""
+    if size >= 86400:
+        return moment.strftime("%m-%d"), moment.strftime("%Y")
+    return moment.strftime("%H:%M"), moment.strftime("%m-%d")
+
+
+def _span(first: datetime, end: datetime, size: int) -> str:
+    """The whole span of the bars, for the caption."""
+    if size >= 86400:
+        return f"{first:%Y-%m-%d} to {end:%Y-%m-%d}"
+    if first.date() == end.date():
+        return f"{first:%Y-%m-%d %H:%M} to {end:%H:%M}"
+    return f"{first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}"
+
+
+def _y_ticks(tallest: int) -> list[int]:
+    return sorted({0, tallest // 2, tallest}) if tallest >= 2 else [0, tallest]
+
+
+def chart_svg(title: str, points: Sequence[tuple[datetime, str]]) -> str:
+    """A stacked bar chart (inline SVG) of how many disclosures each series had per interval.
+
+    ``points`` are (time, series) pairs, e.g. (disclosed_at, recipient); the interval is
+    chosen so the whole span fits in at most 30 bars.
+    """
+    label = html.escape(title)
+    if not points:
+        return (
+            f'<svg role="img" aria-label="{label}" width="240" height="40">'
+            '<text x="10" y="24" font-size="12">no disclosures</text></svg>'
+        )
+    times = [moment.astimezone(UTC) for moment, _ in points]
+    size = _bucket_size(min(times), max(times))
+    counts: dict[int, Counter[str]] = {}
+    for moment, (_, series) in zip(times, points, strict=True):
+        start = int(moment.timestamp()) // size * size
+        counts.setdefault(start, Counter())[series] += 1
+    names = sorted({series for _, series in points})
+    colour = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
+    starts = list(range(min(counts), max(counts) + 1, size))
+    tallest = max(sum(c.values()) for c in counts.values())
+    plot_h = _HEIGHT - _TOP - _BOTTOM
+    base = _TOP + plot_h
+    bar_w = min((_WIDTH - _LEFT - _RIGHT) / len(starts), _MAX_BAR_WIDTH)
+    axis_end = _LEFT + bar_w * len(starts)
+    first = datetime.fromtimestamp(starts[0], UTC)
+    end = first + timedelta(seconds=size * len(starts))
+    caption = f"bars of {_interval(size)}, UTC, {_span(first, end, size)}"
+    totals = Counter(series for _, series in points)
+    legend = [f"{name}: {totals[name]}" for name in names]
+    width = max(
+        axis_end + _RIGHT,
+        _LEFT + _CHAR * len(caption) + _RIGHT,
+        _LEFT + 18 + 7 * max(len(text) for text in legend) + _RIGHT,
+    )
+    parts = [
+        f'<svg role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{math.ceil(width)}" height="{_HEIGHT + 20 * len(names)}">'
+    ]
+    for count in _y_ticks(tallest):
+        y = base - plot_h * count / tallest
+        parts.append(
+            f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{axis_end:.1f}" y2="{y:.1f}" '
+            'stroke="#ddd"/>'
+            f'<text class="y-tick" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" '
+            f'font-size="11">{count}</text>'
+        )
+    for index, start in enumerate(starts):
+        x = _LEFT + index * bar_w
+        y = float(base)
+        moment = datetime.fromtimestamp(start, UTC)
+        for name in names:
+            count = counts.get(start, Counter())[name]
+            if not count:
+                continue
+            bar_h = plot_h * count / tallest
+            y -= bar_h
+            tip = html.escape(f"{name}: {count} from {format_time(moment)}")
+            parts.append(
+                f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" '
+                f'height="{bar_h:.1f}" fill="{colour[name]}"><title>{tip}</title></rect>'
+            )
+    parts.append(
+        f'<line class="x-axis" x1="{_LEFT}" y1="{base}" x2="{axis_end:.1f}" y2="{base}" '
+        'stroke="#444"/>'
+    )
+    parts.extend(_x_ticks(starts, size, bar_w, base))
+    parts.append(
+        f'<text class="caption" x="{_LEFT}" y="{base + 44}" font-size="10">'
+        f"{html.escape(caption)}</text>"
+    )
+    for index, (name, text) in enumerate(zip(names, legend, strict=True)):
+        y = _HEIGHT + 4 + 20 * index
+        parts.append(
+            f'<rect x="{_LEFT}" y="{y - 10}" width="12" height="12" fill="{colour[name]}"/>'
+            f'<text class="legend" x="{_LEFT + 18}" y="{y}" font-size="12">'
+            f"{html.escape(text)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _x_ticks(starts: Sequence[int], size: int, bar_w: float, base: float) -> list[str]:
+    """A tick under every ``step``-th bar, ``step`` chosen so no two labels overlap."""
+    ticks = [_tick(datetime.fromtimestamp(start, UTC), size) for start in starts]
+    widest = max(max(len(text), len(context)) for text, context in ticks) * _CHAR
+    step = max(1, math.ceil((widest + _GAP) / bar_w))
+    parts: list[str] = []
+    shown_context = ""
+    for index in range(0, len(starts), step):
+        text, context = ticks[index]
+        x = _LEFT + (index + 0.5) * bar_w
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="#444"/>'
+            f'<text class="x-tick" x="{x:.1f}" y="{base + 15}" text-anchor="middle" '
+            f'font-size="10">{html.escape(text)}</text>'
+        )
+        if context != shown_context:
+            parts.append(
+                f'<text class="x-context" x="{x:.1f}" y="{base + 27}" text-anchor="middle" '
+                f'font-size="10">{html.escape(context)}</text>'
+            )
+            shown_context = context
+    return parts
