@@ -98,6 +98,10 @@ def register(commands: Commands) -> None:
     serve.add_argument(
         "--cache", type=float, default=3.0, metavar="SECONDS", help="reread the log after this"
     )
+    serve.add_argument(
+        "--allow-host", action="append", default=[], metavar="NAME",
+        help="another Host name to answer to (besides 127.0.0.1 and localhost)",
+    )  # fmt: skip
 
 
 def _warn(message: str) -> None:
@@ -293,7 +297,7 @@ def oversight_serve(settings: Settings, args: argparse.Namespace) -> int:
     linker = subject_linker(settings, args.link_key)
     if linker is None:
         _warn("no oversight link key: a subject filter finds only ids disclosed in clear")
-    app = oversight_app(settings, keys, ttl=args.cache, linker=linker)
+    app = oversight_app(settings, keys, ttl=args.cache, linker=linker, hosts=args.allow_host)
     print(f"oversight page on http://{HOST}:{args.port}/", flush=True)
     web.run_app(app, host=HOST, port=args.port, print=None, access_log=None)
     return 0

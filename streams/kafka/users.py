@@ -90,6 +90,8 @@ def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
             # when each disclosure was received, and the agencies' public receipt keys
             *_topic(names.receipts, "read", "describe"),
             *_topic(names.agencies, "read", "describe"),
+            # the agreements disclosures were made under (their status on the page)
+            *_topic(names.agreements, "read", "describe"),
             Grant("group", names.oversight_group, False, "read"),
         ]
     return _worker_grants(names)

@@ -47,10 +47,12 @@ def test_agency_may_only_read_its_own_feed_with_its_own_group() -> None:
 
 
 def test_oversight_may_only_read_the_audit_log() -> None:
-    """Oversight reads intel.audit, its checkpoints, the receipts and the agencies' public
-    keys; it reads no feed and can write nothing."""
+    """Oversight reads intel.audit, its checkpoints, the receipts, the agencies' public keys
+    and the agreements (each disclosure's agreement status on the page); it reads no feed and
+    can write nothing."""
     grants = grants_for(Role.OVERSIGHT, "body", "")
     assert _topics(grants) == {
+        "intel.agreements": {"read", "describe"},
         "intel.audit": {"read", "describe"},
         "intel.audit.checkpoints": {"read", "describe"},
         "intel.receipts": {"read", "describe"},
