@@ -7,8 +7,8 @@ exports, proofs, agreements):
 - at most :data:`MAX_DEPTH` levels deep;
 - no number longer than :data:`MAX_DIGITS` characters (Python refuses an integer of 4,300
   digits with a ValueError), no ``NaN`` or ``Infinity``, which are not JSON;
-- in YAML (agreements), no aliases: an agreement needs none, and nested aliases expand
-  exponentially.
+- at most :data:`MAX_VALUES` values once YAML aliases are expanded (aliases are fine; nested
+  ones that expand exponentially, a "billion laughs", are not).
 
 Every problem is a :class:`~streams.errors.MalformedInputError` that says where and what.
 """
@@ -24,12 +24,14 @@ import yaml
 from streams.core.fields import show
 from streams.errors import MalformedInputError
 
-__all__ = ["MAX_DEPTH", "MAX_DIGITS", "load_json", "load_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_VALUES", "load_json", "load_yaml"]
 
 MAX_DEPTH = 32
 """Deepest nesting of arrays and objects accepted; a report needs four."""
 MAX_DIGITS = 40
 """Longest number accepted, in characters."""
+MAX_VALUES = 1_000_000
+"""Most values (scalars, lists, objects) one input may hold."""
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -60,10 +62,14 @@ def _constant(name: str) -> Any:
 
 
 def _depth(value: Any) -> int:
-    """Levels of nesting, counted without recursion."""
-    deepest, stack = 0, [(value, 1)]
+    """Levels of nesting, counted without recursion; MalformedInputError past MAX_VALUES values
+    (YAML aliases share one object, so a small text can stand for an enormous tree)."""
+    deepest, stack, seen = 0, [(value, 1)], 0
     while stack:
         item, level = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise MalformedInputError(f"more than {MAX_VALUES} values (aliases expanded)")
         if isinstance(item, dict | list):
             deepest = max(deepest, level)
             if level <= MAX_DEPTH:
@@ -102,16 +108,7 @@ def load_json(text: str) -> Any:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without aliases and without a key twice in one mapping."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-            raise MalformedInputError(
-                f"an alias (*name) at line {mark.line + 1} column {mark.column + 1}: write the "
-                "value out; aliases are not accepted"
-            )
-        return super().compose_node(parent, index)
+    """PyYAML's safe loader without a key twice in one mapping."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: set[Any] = set()
