@@ -12,13 +12,13 @@ from ops import fuzz
 
 
 def test_no_input_crashes_or_is_accepted_invalid() -> None:
-    """1,000 cases over the four targets: all tallied, none crashed, none accepted invalid;
+    """600 cases over the four targets: all tallied, none crashed, none accepted invalid;
     each target both accepts and rejects, so the fuzzer reaches past the first check."""
-    tallies = fuzz.run(1000, seed=3)
+    tallies = fuzz.run(600, seed=3)
     assert set(tallies) == set(fuzz.TARGETS)
     for name, tally in tallies.items():
         counts = tally.counts
-        assert sum(counts.values()) == 250, name
+        assert sum(counts.values()) == 150, name
         assert counts["crashed"] == 0, tally.examples
         assert counts["accepted_invalid"] == 0, tally.examples
         assert counts["rejected"] > 0, name
