@@ -1,8 +1,9 @@
 """Crash test: kill -9 the route worker in the middle of a stream of reports, restart it.
 
 Afterwards every report is disclosed exactly once as a read_committed consumer sees it, the
-audit chain has exactly one record per disclosure, and it verifies. Kills of the whole worker,
-of one agent and of the broker mid-stream are ops/chaos's (tests/integration/test_chaos.py).
+audit chain has exactly one record per disclosure, and it verifies. A kill of the whole worker
+mid-stream is test_engine's (a restarted worker resumes, exactly once); of one agent, test_engine's
+and ops/chaos's; of the broker, ops/chaos's.
 """
 
 from __future__ import annotations
