@@ -141,7 +141,13 @@ def _run_one(settings: Settings, name: str) -> int:
     except IntelshareError as exc:  # a broker away for a while is worth another start
         return _failed(name, exc, EXIT_AGENT_FAILED if exc.retriable else _EXIT_FOR_GOOD)
     except Exception as exc:
-        log.critical("agent_failed", agent=name, error=type(exc).__name__, detail=str(exc)[:500])
+        # quixstreams wraps what went wrong (PartitionAssignmentError "Error during partition
+        # assignment"): the cause is what an operator needs to see
+        cause = exc.__cause__ or exc.__context__
+        log.critical(
+            "agent_failed", agent=name, error=type(exc).__name__, detail=str(exc)[:500],
+            cause=f"{type(cause).__name__}: {str(cause)[:500]}" if cause else None,
+        )  # fmt: skip
         return EXIT_AGENT_FAILED
     finally:
         for view in agent.views:
