@@ -1,4 +1,4 @@
-"""Report factories shared by unit and integration tests."""
+"""Report and agency-record factories shared by unit and integration tests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+AGENCY_KEY = bytes(range(1, 33))
+"""A raw 32-byte public key for agency records (not a real agency's)."""
 
 
 def incident(**overrides: Any) -> dict[str, Any]:
@@ -50,3 +52,19 @@ def observation(**overrides: Any) -> dict[str, Any]:
     )
     report.update(overrides)
     return report
+
+
+def agency_record(**overrides: Any) -> dict[str, Any]:
+    """An intel.ref.agencies record (schemas/agency.v2.avsc) of kz-knb, without a receipt key."""
+    from streams.core.crypto import key_id
+
+    base = {
+        "agency_id": "kz-knb",
+        "name": "National Security Committee",
+        "country": "KZ",
+        "public_key": AGENCY_KEY,
+        "key_id": key_id(AGENCY_KEY),
+        "registered_at": NOW,
+        "signing_key": b"",
+    }
+    return base | overrides

@@ -4,16 +4,15 @@ is (one country check for both), and a new record is compared with the registere
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 from streams.core.crypto import key_id
 from streams.core.reference import agency_changes, agency_details, parse_reference_line
 from streams.errors import AgencyInvalidError, ReferenceInvalidError
-from tests.factories import NOW
+from tests.factories import AGENCY_KEY, NOW, agency_record
 
-KEY = bytes(range(1, 33))
+KEY = AGENCY_KEY
 OTHER_KEY = bytes(range(2, 34))
 EXPECTED = "is not an ISO 3166-1 alpha-2 code (two upper-case letters, e.g. KZ)"
 BAD_COUNTRIES = [
@@ -31,17 +30,7 @@ BAD_COUNTRIES = [
 ]
 
 
-def record(**overrides: Any) -> dict[str, Any]:
-    base = {
-        "agency_id": "kz-knb",
-        "name": "National Security Committee",
-        "country": "KZ",
-        "public_key": KEY,
-        "key_id": key_id(KEY),
-        "registered_at": NOW,
-        "signing_key": b"",
-    }
-    return base | overrides
+record = agency_record
 
 
 def test_valid_details_are_returned() -> None:

@@ -21,9 +21,9 @@ from streams.cli.tables import (
 )
 from streams.core.crypto import key_id
 from streams.settings import PROJECT_ROOT
-from tests.factories import NOW
+from tests.factories import AGENCY_KEY, NOW, agency_record
 
-KEY = bytes(range(1, 33))
+KEY = AGENCY_KEY
 
 
 def test_columns_are_aligned_two_spaces_apart_without_trailing_spaces() -> None:
@@ -67,16 +67,7 @@ def test_a_hostile_cell_cannot_add_a_line() -> None:
 
 
 def agency(**overrides: Any) -> dict[str, Any]:
-    base = {
-        "agency_id": "kz-knb",
-        "name": "National Security Committee",
-        "country": "KZ",
-        "public_key": KEY,
-        "key_id": key_id(KEY),
-        "registered_at": NOW,
-        "signing_key": KEY,
-    }
-    return base | overrides
+    return agency_record(**({"signing_key": KEY} | overrides))
 
 
 def test_agency_row_has_every_column() -> None:
