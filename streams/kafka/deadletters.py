@@ -8,7 +8,7 @@ exchange's deduplication makes a second replay of the same report harmless.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -72,11 +72,13 @@ class ReplayOutcome(NamedTuple):
     """Why not, when it was not."""
 
 
-def replayed_sources(settings: Settings) -> set[str]:
+def replayed_sources(settings: Settings, submissions: Iterable[Any] | None = None) -> set[str]:
     """The dead letters (by ``topic/partition/offset``) already replayed: each replay carries
-    its source in a header on intel.submissions."""
+    its source in a header on intel.submissions (read here unless the caller has read it)."""
     found = set()
-    for record in read_topic(settings, Topics(settings.topic_prefix).submissions):
+    if submissions is None:
+        submissions = read_topic(settings, Topics(settings.topic_prefix).submissions)
+    for record in submissions:
         for name, value in record.headers or ():
             if name == REPLAY_HEADER and value:
                 found.add(value.decode("utf-8", "replace"))

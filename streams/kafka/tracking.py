@@ -67,13 +67,12 @@ def report_status(settings: Settings, event_id: str) -> ReportStatus:
     """Read what the exchange's topics hold about ``event_id``."""
     topics = Topics(settings.topic_prefix)
     key = event_id.encode()
+    submissions = read_topic(settings, topics.submissions)  # once: submissions and replays
     submitted = sorted(
-        datetime.fromtimestamp(r.timestamp / 1000, UTC)
-        for r in read_topic(settings, topics.submissions)
-        if r.key == key
+        datetime.fromtimestamp(r.timestamp / 1000, UTC) for r in submissions if r.key == key
     )
     reports = record_codec(settings.schemas_dir, "Report")
-    replayed = replayed_sources(settings)
+    replayed = replayed_sources(settings, submissions)
     letters = [
         row
         for row in (summary(d, replayed, reports) for d in dead_letters(settings))
