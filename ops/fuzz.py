@@ -2,23 +2,26 @@
 reference lines and agreements, mutated, and raw text, each through the same functions
 ``submit``, ``reference load`` and ``agreements apply`` call.
 
-``ops/fuzz [--cases N] [--seed S] [--json]`` runs N cases (default 100,000) spread over four
-targets and prints, per target, how many were accepted, rejected naming a field, crashed (any
-exception other than intelshare's own), and accepted but invalid (an accepted value that breaks
-an invariant checked here independently of the validators: it must encode in its Avro schema,
-read back the same, validate again to the same record, carry a canonical event id, and hold no
-control character outside the narrative). Exit 1 when anything crashed or was accepted invalid.
+``ops/fuzz [--cases N] [--seed S] [--jobs J] [--json]`` runs N cases (default 100,000) spread
+over four targets and J processes (default: one per core) and prints, per target, how many were
+accepted, rejected naming a field, crashed (any exception other than intelshare's own), and
+accepted but invalid (an accepted value that breaks an invariant checked here independently of
+the validators: it must encode in its Avro schema, read back the same, validate again to the
+same record, carry a canonical event id, and hold no control character outside the
+narrative). Exit 1 when anything crashed or was accepted invalid.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -267,8 +270,24 @@ def _case(target: _Target, tally: Tally, examples: int, seed: int) -> Callable[[
     return case
 
 
-def run(cases: int, seed: int) -> dict[str, Tally]:
-    """Run ``cases`` spread evenly over the targets; a tally per target."""
+def run(cases: int, seed: int, jobs: int = 1) -> dict[str, Tally]:
+    """Run ``cases`` spread evenly over the targets and over ``jobs`` processes (each with a
+    seed of its own, derived from ``seed``); a tally per target."""
+    if jobs <= 1:
+        return _run_one(cases, seed)
+    shares = [cases // jobs + (1 if job < cases % jobs else 0) for job in range(jobs)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        parts = list(pool.map(_run_one, shares, [seed * 1000 + job for job in range(jobs)]))
+    merged = {name: Tally(Counter(), {}) for name in parts[0]}
+    for part in parts:
+        for name, tally in part.items():
+            merged[name].counts.update(tally.counts)
+            for label, example in tally.examples.items():
+                merged[name].examples.setdefault(label, example)
+    return merged
+
+
+def _run_one(cases: int, seed: int) -> dict[str, Tally]:
     tallies: dict[str, Tally] = {}
     for target in targets():
         tallies[target.name] = Tally(Counter(), {})
@@ -280,11 +299,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ops/fuzz", description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=100_000, help="in all (default 100,000)")
     parser.add_argument("--seed", type=int, default=1, help="the random seed")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes, each with a seed of its own (default: one per core)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object")
     args = parser.parse_args(argv)
     if args.cases < len(TARGETS):
         parser.error(f"--cases must be at least {len(TARGETS)}")
-    tallies = run(args.cases, args.seed)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    tallies = run(args.cases, args.seed, args.jobs)
     bad = sum(t.counts["crashed"] + t.counts["accepted_invalid"] for t in tallies.values())
     if args.json:
         print(json.dumps({name: dict(t.counts) | {"examples": t.examples}

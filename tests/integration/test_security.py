@@ -389,3 +389,91 @@ def test_a_unit_may_submit_only_for_its_own_units(secure_admin: Settings, tmp_pa
         assert [d["event_id"] for d in exchange.consume(as_agency, expect=1)] == [own["event_id"]]
     finally:
         stop_worker(worker)
+
+
+# Issue 10: the whole role matrix, tried operation by operation with plain clients.
+MATRIX_PREFIX = f"m{uuid.uuid4().hex[:8]}."
+_RD, _WR = {"read", "describe"}, {"write", "describe"}
+_WORKER_IN, _WORKER_OUT = _RD | {"describe_configs"}, _WR | {"describe_configs"}
+EXPECTED_TOPICS: dict[str, dict[str, set[str]]] = {
+    "unit": {"intel.submissions": _WR},
+    "agency": {"intel.feed.mx-agency": _RD, "intel.receipts": _WR},
+    "oversight": {
+        "intel.audit": _RD, "intel.audit.checkpoints": _RD, "intel.receipts": _RD,
+        "intel.ref.agencies": _RD, "intel.agreements": _RD,
+        "intel.audit.cosignatures": _RD, "intel.agreements.history": _RD,  # issue 12
+    },
+    "worker": {
+        "intel.submissions": _WORKER_IN, "intel.validated": _WORKER_IN | _WORKER_OUT,
+        "intel.enriched": _WORKER_IN | _WORKER_OUT, "intel.audit.pending": _WORKER_IN | _WORKER_OUT,
+        "intel.audit": _WORKER_OUT, "intel.audit.checkpoints": _WORKER_OUT,
+        "intel.deadletter": _WORKER_OUT, "intel.agreements": _WORKER_IN,
+        "intel.ref.facilities": _WORKER_IN, "intel.ref.subjects": _WORKER_IN,
+        "intel.ref.agencies": _WORKER_IN, "intel.ref.units": _WORKER_IN,
+        "intel.feed.mx-agency": _WR, "intel.feed.mx-other": _WR,
+    },
+}  # fmt: skip
+"""Role -> topic (without prefix) -> the operations allowed; every other pair is refused."""
+EXPECTED_GROUPS = {
+    "unit": set(),
+    "agency": {"intelshare-agency-mx-agency"},
+    "oversight": {"intelshare-oversight"},
+    "worker": {f"intelshare-{agent}" for agent in ("intake", "enrich", "route", "sequencer")},
+}
+"""Role -> the consumer groups (without prefix) it may read, describe... and nothing else."""
+
+
+def test_each_role_may_do_exactly_what_its_job_needs(secure_admin: Settings) -> None:
+    """Every role's user tries every operation on every topic of the catalogue (two feeds
+    among them), every consumer group and the agents' transactional ids: the allowed set is
+    exactly the expected matrix; nothing is allowed that is not listed."""
+    from streams.topics import AGENT_NAMES, VIEW_GROUP
+    from tests.integration.role_probe import (
+        probe_groups,
+        probe_topics,
+        probe_transactional_ids,
+        seed,
+    )
+
+    admin = dataclasses.replace(secure_admin, topic_prefix=MATRIX_PREFIX)
+    specs = (*CATALOGUE, feed_spec("mx-agency"), feed_spec("mx-other"))
+    assert all(o.problem is None for o in create_topics(admin, specs))
+    topics = [MATRIX_PREFIX + spec.name for spec in specs]
+    seed(admin, topics)
+    groups = [MATRIX_PREFIX + g for g in sorted(set().union(*EXPECTED_GROUPS.values()))]
+    groups += [MATRIX_PREFIX + "intelshare-agency-mx-other", VIEW_GROUP]
+    transactional = [f"{MATRIX_PREFIX}intelshare-{agent}-0" for agent in AGENT_NAMES]
+    transactional.append(f"{MATRIX_PREFIX}intelshare-agency-mx-agency-0")
+    users = {
+        "unit": _as(admin, Role.UNIT, "mx-unit", ("KZ-PIU-MATRIX",)),
+        "agency": _as(admin, Role.AGENCY, "mx-agency"),
+        "oversight": _as(admin, Role.OVERSIGHT, "mx-oversight"),
+        "worker": _as(admin, Role.WORKER, "mx-worker"),
+    }
+    observed, expected = {}, {}
+    for role, user in users.items():
+        allowed = probe_topics(user, topics)
+        for topic in topics:
+            name = topic.removeprefix(MATRIX_PREFIX)
+            observed[role, name] = sorted(allowed[topic])
+            expected[role, name] = sorted(EXPECTED_TOPICS[role].get(name, set()))
+        for group, operations in probe_groups(user, groups, topics[0]).items():
+            name = group.removeprefix(MATRIX_PREFIX)
+            observed[role, f"group {name}"] = sorted(operations)
+            own = name in EXPECTED_GROUPS[role] or (role == "worker" and group == VIEW_GROUP)
+            expected[role, f"group {name}"] = ["describe", "read"] if own else []
+        mine = probe_transactional_ids(user, transactional)
+        for transactional_id in transactional:
+            name = transactional_id.removeprefix(MATRIX_PREFIX)
+            observed[role, f"transactional_id {name}"] = (
+                ["write"] if transactional_id in mine else []
+            )
+            agent = name.removeprefix("intelshare-").removesuffix("-0") in AGENT_NAMES
+            expected[role, f"transactional_id {name}"] = (
+                ["write"] if role == "worker" and agent else []
+            )
+    differences = {
+        key: (expected[key], observed[key]) for key in expected if expected[key] != observed[key]
+    }
+    assert not differences, f"(role, resource): (expected, observed): {differences}"
+    assert len(observed) == len(users) * (len(topics) + len(groups) + len(transactional))
