@@ -150,7 +150,7 @@ class ChainVerifier:
 
     def _misplaced(self, sequence: int, ident: str) -> str:
         found = f"expected sequence {self._count}, found {sequence}"
-        if sequence > self._count:
+        if sequence > self._count:  # never equal here (mutation-equivalent: >=)
             return f"{found}: records are missing or out of order"
         if ident in self._seen:
             return f"{found}: a record is repeated or out of order"

@@ -1,5 +1,6 @@
-"""Reading the disclosure log back from Kafka: audit records, signed checkpoints, receipts, the
-registered agencies and, for reconciliation, the feeds.
+"""Reading the disclosure log back from Kafka: audit records, signed checkpoints, witnesses'
+cosignatures, receipts, the registered agencies and, for reconciliation, the feeds; and
+writing a witness's cosignatures.
 
 The one place that turns ``intel.audit``, its checkpoints and receipts into decoded records
 (dicts in the shape of their Avro schemas); what is done with them is in :mod:`streams.audit`,
@@ -15,7 +16,7 @@ from typing import Any
 from streams.audit.receipts import received_times
 from streams.core.codec import record_codec
 from streams.errors import NotAuthorisedError, TopicMissingError
-from streams.kafka.clients import latest_by_key, read_topic
+from streams.kafka.clients import latest_by_key, publish, read_topic
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -23,9 +24,13 @@ __all__ = [
     "agencies",
     "audit_records",
     "checkpoints",
+    "cosignatures",
     "feed_disclosures",
     "latest_checkpoint",
+    "publish_cosignatures",
+    "readable_cosignatures",
     "receipt_times",
+    "receipts",
 ]
 
 
@@ -48,6 +53,34 @@ def latest_checkpoint(settings: Settings) -> dict[str, Any] | None:
     return max(checkpoints(settings), key=lambda c: c["tree_size"], default=None)
 
 
+def cosignatures(settings: Settings) -> list[dict[str, Any]]:
+    """Every witness cosignature, in log order; none when the topic does not exist yet (a
+    deployment from before witnesses)."""
+    codec = record_codec(settings.schemas_dir, "Cosignature")
+    try:
+        found = read_topic(settings, Topics(settings.topic_prefix).cosignatures)
+    except TopicMissingError:
+        return []
+    return [codec.decode(record.value) for record in found]
+
+
+def readable_cosignatures(settings: Settings) -> tuple[list[dict[str, Any]], str | None]:
+    """The cosignatures, or none and why when this credential may not read them (an export or
+    a proof is still useful without them)."""
+    try:
+        return cosignatures(settings), None
+    except NotAuthorisedError as exc:
+        return [], f"{exc}; it carries no cosignatures"
+
+
+def publish_cosignatures(settings: Settings, items: Iterable[dict[str, Any]]) -> int:
+    """Write cosignatures to intel.audit.cosignatures, keyed ``witness:tree_size``."""
+    codec = record_codec(settings.schemas_dir, "Cosignature")
+    topic = Topics(settings.topic_prefix).cosignatures
+    pairs = [(f"{c['witness']}:{c['tree_size']}".encode(), codec.encode(c)) for c in items]
+    return publish(settings, topic, pairs)
+
+
 def agencies(settings: Settings) -> dict[str, dict[str, Any]]:
     """Every registered agency's latest record, by agency id."""
     codec = record_codec(settings.schemas_dir, "Agency")
@@ -55,13 +88,18 @@ def agencies(settings: Settings) -> dict[str, dict[str, Any]]:
     return {key.decode(): codec.decode(value) for key, value in latest.items()}
 
 
+def receipts(settings: Settings) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    """Every consultation receipt, and each registered agency's raw receipt key by id."""
+    keys = {ident: agency["signing_key"] for ident, agency in agencies(settings).items()}
+    codec = record_codec(settings.schemas_dir, "Receipt")
+    found = read_topic(settings, Topics(settings.topic_prefix).receipts)
+    return [codec.decode(r.value) for r in found], keys
+
+
 def receipt_times(settings: Settings) -> dict[str, datetime]:
     """When each disclosure was opened, from the consultation receipts that verify against
     the receipt key its recipient registered."""
-    keys = {ident: agency["signing_key"] for ident, agency in agencies(settings).items()}
-    codec = record_codec(settings.schemas_dir, "Receipt")
-    receipts = read_topic(settings, Topics(settings.topic_prefix).receipts)
-    return received_times((codec.decode(r.value) for r in receipts), keys)
+    return received_times(*receipts(settings))
 
 
 def feed_disclosures(settings: Settings, recipients: Iterable[str]) -> list[dict[str, Any]] | None:

@@ -7,7 +7,7 @@ Each is validated by the pure core first (:mod:`streams.core.reference`,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from streams.core.codec import record_codec
@@ -20,13 +20,15 @@ from streams.core.policy import (
 )
 from streams.core.reference import ReferenceRecord
 from streams.errors import AgreementInvalidError, FieldProblem, IntelshareError
-from streams.kafka.clients import create_topics, latest_by_key, publish
+from streams.kafka.clients import create_topics, latest_by_key, publish, read_topic
 from streams.settings import Settings
 from streams.topics import CATALOGUE, UNITS, Topics, feed_spec
 
 __all__ = [
     "AgreementPlan",
+    "AppliedVersion",
     "agency_record",
+    "agreement_history",
     "plan_agreements",
     "publish_agreements",
     "publish_reference",
@@ -137,9 +139,43 @@ def plan_agreements(
 
 
 def publish_agreements(settings: Settings, agreements: Iterable[Agreement]) -> int:
-    """Publish agreements to the compacted intel.agreements topic, all in one call."""
+    """Publish agreements to the compacted intel.agreements topic, all in one call, after
+    keeping each version on intel.agreements.history (first, so no version is applied without
+    being kept; a failure in between leaves a kept version that was not applied, which
+    ``agreements history`` shows as not the one in force)."""
     codec = record_codec(settings.schemas_dir, "Agreement")
-    items: list[tuple[bytes, bytes | None]] = [
-        (a.id.encode(), codec.encode(agreement_to_record(a))) for a in agreements
-    ]
-    return publish(settings, Topics(settings.topic_prefix).agreements, items) if items else 0
+    values = [(a, codec.encode(agreement_to_record(a))) for a in agreements]
+    if not values:
+        return 0
+    names = Topics(settings.topic_prefix)
+    publish(settings, names.agreement_history, [(_version_key(a), v) for a, v in values])
+    return publish(settings, names.agreements, [(a.id.encode(), v) for a, v in values])
+
+
+def _version_key(agreement: Agreement) -> bytes:
+    return f"{agreement.id}:v{agreement.version}".encode()
+
+
+class AppliedVersion(NamedTuple):
+    """One version of an agreement as it was applied."""
+
+    agreement: Agreement
+    """The agreement at that version."""
+    applied_at: datetime
+    """When it was published (the record's broker timestamp)."""
+
+
+def agreement_history(settings: Settings) -> list[AppliedVersion]:
+    """Every version ever applied, oldest first (a version applied twice, once)."""
+    codec = record_codec(settings.schemas_dir, "Agreement")
+    seen: set[bytes] = set()
+    found: list[AppliedVersion] = []
+    for record in read_topic(settings, Topics(settings.topic_prefix).agreement_history):
+        if record.key in seen or record.value is None:
+            continue
+        seen.add(record.key)
+        agreement = agreement_from_record(codec.decode(record.value))
+        found.append(
+            AppliedVersion(agreement, datetime.fromtimestamp(record.timestamp / 1000, UTC))
+        )
+    return found

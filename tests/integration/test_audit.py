@@ -61,6 +61,20 @@ def test_sound_log_verifies_and_reconciles(audited: Exchange) -> None:
     assert f"{2 * COUNT} under the latest signed checkpoint" in done.stdout
 
 
+def test_agreement_history_keeps_every_version_for_the_recheck(audited: Exchange) -> None:
+    """Version 2 of O-1 stops disclosing the narrative: `agreements history` shows both
+    versions, and the disclosures made under version 1 still verify against version 1."""
+    narrowed = agreement("O-1", "o-one") | {"version": 2}
+    narrowed["disclose"] = [f for f in narrowed["disclose"] if f != "narrative"]
+    audited.agreements([narrowed])
+    lines = audited.cli("agreements", "history", "O-1").stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["v1", "v2"]
+    assert "narrative" in lines[0]
+    assert "narrative" not in lines[1]
+    done = verify(audited)
+    assert f"{2 * COUNT} re-checked against their agreement version" in done.stdout, done.stdout
+
+
 def test_inclusion_proof_checks_offline(audited: Exchange, tmp_path: Path) -> None:
     """prove gives a proof check-proof accepts with only the public key; an altered one fails."""
     ident = json.loads(

@@ -1,0 +1,279 @@
+"""``intelshare audit verify``, ``audit prove`` and ``audit check-proof``: the chain, the
+checkpoints and, where witnesses are required (``--witness-key``, ``--min-cosignatures``),
+their cosignatures; online, or offline from an export or a proof file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from streams.audit.checkpoint import check_proof, log_against_checkpoint, make_proof
+from streams.audit.consistency import check_consistency, checkpoint_from_json
+from streams.audit.offline import verify_copy
+from streams.audit.receipts import split_views
+from streams.audit.recheck import recheck
+from streams.audit.records import Discrepancy, reconcile
+from streams.audit.verify import ChainStatus, VerificationKeys, key_hint, verify_log
+from streams.audit.witness import (
+    WitnessPolicy,
+    cosignature_from_json,
+    cosigners,
+    latest_cosigned,
+    of_checkpoint,
+    policy_problem,
+)
+from streams.cli.auditfiles import read_copy
+from streams.cli.common import read_text, verification_keys, witness_policy
+from streams.core.inputs import load_json
+from streams.core.policy import Agreement
+from streams.errors import (
+    ConfigError,
+    InconsistentLogError,
+    MalformedInputError,
+    NotAuthorisedError,
+    SignatureError,
+    TopicMissingError,
+)
+from streams.kafka.auditlog import (
+    audit_records,
+    checkpoints,
+    cosignatures,
+    feed_disclosures,
+    latest_checkpoint,
+    readable_cosignatures,
+    receipts,
+)
+from streams.kafka.registry import agreement_history, published_agreements
+from streams.settings import Settings
+
+__all__ = ["audit_check_proof", "audit_prove", "audit_verify"]
+
+_Item = TypeVar("_Item")
+
+
+def _progress(records: Iterable[_Item], total: int) -> Iterator[_Item]:
+    shown = sys.stderr.isatty() and total > 2000
+    for done, record in enumerate(records, 1):
+        if shown and done % 1000 == 0:
+            filled = 30 * done // total
+            print(
+                f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr
+            )
+        yield record
+    if shown:
+        print(file=sys.stderr)
+
+
+def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Check every hash link and signature and the checkpoint; online, reconcile the feeds."""
+    keys = verification_keys(settings, args.exchange_key)
+    policy = witness_policy(settings, args.witness_key, args.min_cosignatures)
+    if args.file:
+        return _verify_copy(args.file, keys, policy)
+    signed = checkpoints(settings)
+    records = audit_records(settings)
+    checkpoint = max(signed, key=lambda c: c["tree_size"], default=None)
+    status = verify_log(_progress(records, len(records)), checkpoint, keys)
+    if not status.sound:
+        return _broken(status)
+    covered = (
+        f", {checkpoint['tree_size']} under the latest signed checkpoint" if checkpoint else ""
+    )
+    if policy is not None:
+        witnessed = _witnessed(records, signed, cosignatures(settings), keys, policy)
+        if witnessed is None:
+            return 1
+        covered += witnessed
+    rechecked = _rechecked(settings, records)
+    if rechecked is None or not _no_split_view(settings, records):
+        return 1
+    covered += rechecked
+    feeds = feed_disclosures(settings, {r["recipient"] for r in records})
+    if feeds is None:
+        print(
+            f"sound: {status.records} records, chain verified{covered}; the feeds were not "
+            "reconciled: this credential may not read them (the exchange's operator can)"
+        )
+        return 0
+    discrepancies = reconcile(records, feeds)
+    if discrepancies:
+        _print_discrepancies(discrepancies)
+        return 1
+    print(
+        f"sound: {status.records} records, chain verified{covered}, every feed message audited once"
+    )
+    return 0
+
+
+def _broken(status: ChainStatus) -> int:
+    where = f"at sequence {status.broken_at}: " if status.broken_at is not None else ""
+    print(f"BROKEN {where}{status.detail}")
+    hint = key_hint(status)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+    return 1
+
+
+def _rechecked(settings: Settings, records: list[dict[str, Any]]) -> str | None:
+    """The summary's words on re-checking each record against the agreement version it names
+    (from intel.agreements.history and intel.agreements), or None after saying BROKEN."""
+    try:
+        history = [v.agreement for v in agreement_history(settings)]
+        latest = list(published_agreements(settings).values())
+    except (NotAuthorisedError, TopicMissingError) as exc:
+        _note(f"the disclosures were not re-checked against their agreements: {exc}")
+        return ""
+    versions: dict[tuple[str, int], Agreement] = {(a.id, a.version): a for a in [*history, *latest]}
+    outcome = recheck(records, versions)
+    if outcome.breached_at is not None:
+        record = records[outcome.breached_at]
+        print(
+            f"BROKEN at sequence {outcome.breached_at}: disclosure {record['disclosure_id']} "
+            f"{outcome.reason}"
+        )
+        return None
+    if outcome.unknown:
+        _note(
+            f"{outcome.unknown} records name agreement versions that are not on "
+            "intel.agreements.history (applied before it was kept): not re-checked"
+        )
+    return f", {outcome.checked} re-checked against their agreement version"
+
+
+def _no_split_view(settings: Settings, records: list[dict[str, Any]]) -> bool:
+    """False, after saying BROKEN, when an agency's receipt names a checkpoint the log does
+    not agree with."""
+    try:
+        found, keys = receipts(settings)
+    except (NotAuthorisedError, TopicMissingError) as exc:
+        _note(f"the receipts were not compared with the log: {exc}")
+        return True
+    problems = split_views(found, keys, [r["hash"] for r in records])
+    if not problems:
+        return True
+    print(f"BROKEN: {problems[0]}")
+    for other in problems[1:]:
+        print(f"  also: {other}", file=sys.stderr)
+    return False
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+def _witnessed(
+    records: list[dict[str, Any]],
+    signed: list[dict[str, Any]],
+    cosigned: list[dict[str, Any]],
+    keys: VerificationKeys,
+    policy: WitnessPolicy,
+) -> str | None:
+    """The summary's words on the latest checkpoint with the cosignatures required, or None
+    (after saying BROKEN) when there is none or the log disagrees with it."""
+    checkpoint = latest_cosigned(signed, cosigned, policy)
+    if checkpoint is None:
+        latest = max(signed, key=lambda c: c["tree_size"], default=None)
+        problem = policy_problem(latest, cosigned, policy) if latest else "no checkpoint yet"
+        print(f"BROKEN: no checkpoint has the cosignatures required: {problem}")
+        return None
+    problem = log_against_checkpoint(records, checkpoint, keys.keys)
+    if problem is not None:
+        size = checkpoint["tree_size"]
+        print(f"BROKEN against the cosigned checkpoint of {size} records: {problem}")
+        return None
+    count = len(cosigners(checkpoint, cosigned, policy.keys))
+    return f", {checkpoint['tree_size']} under a checkpoint cosigned by {count} witness(es) given"
+
+
+def _verify_copy(path: str, keys: VerificationKeys, policy: WitnessPolicy | None) -> int:
+    """``audit verify --file``: an export, offline, against the checkpoint it carries and,
+    with ``policy``, the witnesses' cosignatures of it."""
+    copy = read_copy(path)
+    status, checkpoint = verify_copy(
+        copy._replace(rows=list(_progress(copy.rows, len(copy.rows)))), keys
+    )
+    if not status.sound:
+        return _broken(status)
+    if policy is not None and checkpoint is not None and copy.trailer is not None:
+        problem = _policy(checkpoint, copy.trailer.get("cosignatures"), policy, path)
+        if problem is not None:
+            print(f"BROKEN: {problem}")
+            return 1
+    print(f"sound: {status.records} records, {status.detail} (offline)")
+    return 0
+
+
+def _policy(
+    checkpoint: dict[str, Any], given: Any, policy: WitnessPolicy, label: str
+) -> str | None:
+    """Why the cosignatures a file carries do not meet ``policy``, or None."""
+    if not isinstance(given, list):
+        given = []
+    found = [cosignature_from_json(c, f"{label}: cosignature {n}") for n, c in enumerate(given, 1)]
+    return policy_problem(checkpoint, found, policy)
+
+
+def _print_discrepancies(discrepancies: list[Discrepancy]) -> None:
+    first = discrepancies[0]
+    where = f"sequence {first.sequence}" if first.sequence is not None else "a feed"
+    print(f"BROKEN at {where}: disclosure {first.disclosure_id} {first.reason}")
+    for other in discrepancies[1:]:
+        print(f"  also: disclosure {other.disclosure_id} {other.reason}", file=sys.stderr)
+
+
+def audit_prove(settings: Settings, args: argparse.Namespace) -> int:
+    """An inclusion proof of one disclosure against the latest checkpoint, as JSON."""
+    records = audit_records(settings)
+    record = next((r for r in records if r["disclosure_id"] == args.disclosure_id), None)
+    if record is None:
+        raise ConfigError(f"no audit record for disclosure {args.disclosure_id}")
+    checkpoint = latest_checkpoint(settings)
+    if checkpoint is None or record["sequence"] >= checkpoint["tree_size"]:
+        raise ConfigError(
+            f"record {record['sequence']} is not under a checkpoint yet; the worker signs one "
+            f"within {settings.checkpoint_seconds:.0f} s of new records: try again then"
+        )
+    proof = make_proof(record, [r["hash"] for r in records], checkpoint)
+    cosigned, unread = readable_cosignatures(settings)
+    if unread:
+        _note(unread)
+    proof["cosignatures"] = of_checkpoint(checkpoint, cosigned)
+    text = json.dumps(proof, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        print(f"proof written to {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def audit_check_proof(settings: Settings, args: argparse.Namespace) -> int:
+    """Verify an inclusion proof offline, with the exchange's public key and no broker."""
+    try:
+        proof = load_json(read_text(args.file))
+    except MalformedInputError as exc:
+        raise ConfigError(f"{args.file} is not a proof: {exc}") from exc
+    if not isinstance(proof, dict):
+        raise ConfigError(f"{args.file} is not a proof: not a JSON object")
+    keys = verification_keys(settings, args.exchange_key).keys
+    policy = witness_policy(settings, args.witness_key, args.min_cosignatures)
+    consistency = "consistency_path" in proof
+    try:
+        account = check_consistency(proof, keys) if consistency else check_proof(proof, keys)
+    except (SignatureError, InconsistentLogError) as exc:
+        print(f"NOT PROVEN: {exc}")
+        return 1
+    if policy is not None:
+        raw = proof.get("new" if consistency else "checkpoint")
+        checkpoint = checkpoint_from_json(raw, args.file)
+        problem = _policy(checkpoint, proof.get("cosignatures"), policy, args.file)
+        if problem is not None:
+            print(f"NOT PROVEN: {problem}")
+            return 1
+        account += f", cosigned by {policy.minimum} or more of the witnesses given"
+    print(("consistent: " if consistency else "proven: ") + account)
+    return 0
