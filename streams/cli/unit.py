@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Iterator
 
 from streams.cli.common import Commands, read_text
 from streams.core.fields import show
 from streams.core.times import format_time
-from streams.kafka.submit import Submitter, read_reports
+from streams.errors import FieldProblem, ReportInvalidError, StixMappingError
+from streams.kafka.submit import Candidate, Submitter, read_reports
 from streams.kafka.tracking import ReportStatus, report_status
 from streams.settings import Settings
 
@@ -20,6 +22,11 @@ def register(commands: Commands) -> None:
     """Declare the unit's commands."""
     submit = commands.add_parser("submit", help="validate and send reports")
     submit.add_argument("file", metavar="FILE|-", help="JSON object, array or JSON lines")
+    submit.add_argument(
+        "--format", choices=("json", "stix21"), default="json",
+        help="json: intelshare reports (default); stix21: STIX 2.1 bundles in intelshare's "
+        "mapping (one, an array, or one per line, as `consume --format stix21` prints them)",
+    )  # fmt: skip
     submit.set_defaults(handler=submit_reports)
     status = commands.add_parser("status", help="what became of a submitted report")
     status.add_argument("event_id", metavar="EVENT_ID", help="the event id `submit` printed")
@@ -30,11 +37,13 @@ def register(commands: Commands) -> None:
 def submit_reports(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare submit FILE|-``: validate all, send the valid ones, print each sent id."""
     text = read_text(args.file)
+    candidates = read_reports(text, max_bytes=settings.max_report_bytes)
+    unmapped: list[ReportInvalidError] = []
+    if args.format == "stix21":
+        candidates = _from_bundles(candidates, unmapped)
     with Submitter(settings) as submitter:
-        result = submitter.submit(
-            read_reports(text, max_bytes=settings.max_report_bytes),
-            on_sent=lambda event_id: print(event_id, flush=True),
-        )
+        result = submitter.submit(candidates, on_sent=lambda event_id: print(event_id, flush=True))
+    result = result._replace(rejected=[*unmapped, *result.rejected])
     for rejection in result.rejected:
         for problem in rejection.problems:
             print(f"rejected {rejection.label}: {problem.field}: {problem.reason}", file=sys.stderr)
@@ -46,6 +55,29 @@ def submit_reports(settings: Settings, args: argparse.Namespace) -> int:
         print("no reports in the input", file=sys.stderr)
         return 1
     return 1 if result.rejected else 0
+
+
+def _from_bundles(
+    bundles: Iterable[Candidate], unmapped: list[ReportInvalidError]
+) -> Iterator[Candidate]:
+    """The reports of each STIX bundle; a bundle the mapping cannot carry goes to ``unmapped``
+    (its problems name each object id and property), and none of its reports is sent."""
+    from streams.formats.stix_import import reports_from_bundle  # stix2 loads slowly
+
+    for bundle in bundles:
+        label = bundle.label.replace("report", "bundle")
+        if bundle.problem is not None:
+            unmapped.append(
+                ReportInvalidError([FieldProblem("bundle", bundle.problem)], label=label)
+            )
+            continue
+        try:
+            reports = reports_from_bundle(bundle.value, label)
+        except StixMappingError as exc:
+            unmapped.append(exc)
+            continue
+        for name, report in reports:
+            yield Candidate(name, report, None)
 
 
 def report_state(settings: Settings, args: argparse.Namespace) -> int:

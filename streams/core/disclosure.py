@@ -35,7 +35,7 @@ from streams.core.crypto import (
 from streams.core.crypto import verify as verify_signature
 from streams.core.minimise import minimise, oversight_links, oversight_subjects
 from streams.core.policy import Agreement
-from streams.core.times import to_millis
+from streams.core.times import format_time, to_millis
 from streams.errors import DecryptionError, SignatureError
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "build_disclosure",
     "disclosure_digest",
     "disclosure_id",
+    "feed_entry",
     "open_disclosure",
     "payload_bytes",
     "signed_bytes",
@@ -193,3 +194,17 @@ def open_disclosure(
     if not isinstance(payload, dict):
         raise DecryptionError()
     return payload
+
+
+def feed_entry(disclosure: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What the recipient reads of an opened disclosure (``intelshare consume``'s JSON form):
+    its envelope's ids and time, and the decrypted payload."""
+    return {
+        "disclosure_id": disclosure["disclosure_id"],
+        "event_id": disclosure["event_id"],
+        "agreement_id": disclosure["agreement_id"],
+        "agreement_version": disclosure["agreement_version"],
+        "recipient": disclosure["recipient"],
+        "disclosed_at": format_time(disclosure["disclosed_at"]),
+        "payload": dict(payload),
+    }

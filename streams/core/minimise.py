@@ -1,8 +1,10 @@
 """Data minimisation: only the agreed fields leave the exchange, identifiers pseudonymised.
 
 Pure: the pseudonymiser is a parameter (a ``streams.crypto.Pseudonymiser`` keyed to the
-recipient). When the report's handling code is C its conditions always travel with the
-disclosure, as ``handling_conditions``, whatever the agreement lists. An identifier the agreement
+recipient). Whatever the agreement lists, the report's TLP always travels with the disclosure
+(``tlp``: the recipient must know how it may share what it got; FIRST's TLP 2.0 says the label
+goes with the information), and when the handling code is C so do its conditions, as
+``handling_conditions``. Neither is data about a person. An identifier the agreement
 pseudonymises is pseudonymised in the narrative too (:func:`hide_identifiers`).
 """
 
@@ -57,6 +59,7 @@ def minimise(
             payload[field] = pseudonymise(payload[field])
     if "narrative" in payload and hidden:
         payload["narrative"] = hide_identifiers(payload["narrative"], full, hidden, pseudonymise)
+    payload["tlp"] = full["tlp"]
     grading = full["grading"]
     if grading["handling"] == "C":
         payload["handling_conditions"] = grading["conditions"]
@@ -91,6 +94,8 @@ def hide_identifiers(
         return text
     own = [s["subject_id"] for s in full["subjects"]] if "subjects.subject_id" in hidden else []
     own += [full[f] for f in ("unit_id", "facility_id") if f in hidden]
+    # longest first, so that an id is replaced whole, not an id it starts with (reverse text
+    # order does the same, as a prefix sorts before: without key=len is mutation-equivalent)
     present = sorted({i for i in own if i in text}, key=len, reverse=True)
     if present:
         exact = _EDGE.format("(?:" + "|".join(re.escape(i) for i in present) + ")")

@@ -6,6 +6,7 @@ the tests do not see each other's disclosures.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 
 from streams.core.codec import MAGIC, Codec
-from streams.core.report import report_to_json, validate_report
+from streams.core.report import Tlp, report_to_json, validate_report
+from streams.formats.stix import TLP_MARKING_IDS
 from tests.factories import incident, observation
 from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
 
@@ -33,6 +35,7 @@ def exchange(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         [facility(f, "KZ") for f in ("KZ-F-F1", "KZ-F-F2", "KZ-F-K", "KZ-F-CAT", "KZ-F-T")]
         + [facility(f, "KZ") for f in ("KZ-F-R", "KZ-F-S", "KZ-F-A", "KZ-F-H", "KZ-F-H2")]
         + [facility(f, "KZ") for f in ("KZ-F-V", "KZ-F-X", "KZ-F-MIN", "KZ-F-DUP", "KZ-F-C2")]
+        + [facility("KZ-F-STX", "KZ")]
         + [facility("KG-F-C1", "KG")]
         + [{"type": "subject", "subject_id": "KZ-P-1", "risk_level": "HIGH", "rftf": True}]
     )
@@ -265,3 +268,23 @@ def test_replay_resends_only_what_now_passes_and_only_once(exchange: Exchange) -
     mine = [d for d in exchange.dead_letters() if d["event_id"] == late["event_id"]]
     assert [d["state"] for d in mine] == ["replayed"]
     assert len([d for d in exchange.feed(AGENCY) if d["agreement_id"] == "A-REPLAY"]) == 1
+
+
+def test_consume_prints_one_stix_bundle_per_disclosure(exchange: Exchange) -> None:
+    """consume --format stix21: one STIX bundle per line and per disclosure opened, marked
+    with a TLP 2.0 marking (AMBER+STRICT: this agreement does not disclose tlp), without the
+    fields the agreement does not disclose. (The MISP form is the same path: unit-tested.)"""
+    exchange.agreements([agreement("A-STIX", AGENCY, facilities=["KZ-F-STX"])])
+    report = incident(facility_id="KZ-F-STX", tlp="GREEN", unit_id="KZ-PIU-STIXUNIT")
+    exchange.submit([report])
+    settle(exchange, {(report["event_id"], "A-STIX")})
+    key = str(exchange.home / "keys" / f"{AGENCY}.key")
+    done = exchange.cli("consume", "--agency", AGENCY, "--key", key, "--from-beginning",
+                        "--format", "stix21")  # fmt: skip
+    bundles = [json.loads(line) for line in done.stdout.splitlines()]
+    assert f"{len(bundles)} new, 0 refused" in done.stderr
+    assert {b["type"] for b in bundles} == {"bundle"}
+    (mine,) = [b for b in bundles if report["event_id"] in json.dumps(b)]
+    (stix_report,) = [o for o in mine["objects"] if o["type"] == "report"]
+    assert stix_report["object_marking_refs"][0] == TLP_MARKING_IDS[Tlp.AMBER_STRICT]
+    assert "KZ-PIU-STIXUNIT" not in json.dumps(mine)  # unit_id is not disclosed

@@ -29,9 +29,20 @@ def reverse(value: str) -> str:
 
 @pytest.mark.parametrize("field", [f for f in DISCLOSABLE if "." not in f])
 def test_a_field_not_listed_is_absent(field: str) -> None:
-    """Each disclosable field appears when it is the one listed, and no other field does."""
+    """Each disclosable field appears when it is the one listed, and no other field does
+    (but the TLP label, which always travels)."""
     payload = minimise(enriched(), make_agreement(disclose=[field], pseudonymise=[]), same)
-    assert set(payload) == {field}
+    assert set(payload) == {field, "tlp"}
+
+
+def test_the_tlp_label_travels_whatever_the_agreement_lists() -> None:
+    """An agreement that does not list tlp still hands the recipient the report's label, so
+    it knows how far it may share what it got (FIRST TLP 2.0: the label goes with the data)."""
+    for tlp in ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT"):
+        payload = minimise(
+            enriched(tlp=tlp), make_agreement(disclose=["kind"], pseudonymise=[]), same
+        )
+        assert payload == {"kind": "incident", "tlp": tlp}
 
 
 def test_only_disclosed_fields_leave() -> None:
@@ -46,6 +57,7 @@ def test_only_disclosed_fields_leave() -> None:
         "severity": "HIGH",
         "subjects": [{"subject_id": "TJ-P-004211", "role": "SUBJECT"}],
         "narrative": "Inmate approached two younger prisoners in the exercise yard.",
+        "tlp": "AMBER",
     }
 
 
@@ -121,7 +133,11 @@ def test_pseudonymised_identifiers() -> None:
         disclose=["unit_id", "facility_id"], pseudonymise=["unit_id", "facility_id"]
     )
     payload = minimise(enriched(), agreement, reverse)
-    assert payload == {"unit_id": "ps-EBNAHSUD-UIP-JT", "facility_id": "ps-100-F-JT"}
+    assert payload == {
+        "unit_id": "ps-EBNAHSUD-UIP-JT",
+        "facility_id": "ps-100-F-JT",
+        "tlp": "AMBER",
+    }
 
 
 def test_conditions_travel_with_handling_c() -> None:
