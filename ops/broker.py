@@ -72,24 +72,38 @@ class BrokerStatus(NamedTuple):
     """Anything else worth saying (a stale pid file, a port held by another process)."""
 
 
-def start(settings: Settings, *, secure: bool = False) -> str:
-    """Start the broker unless ours runs already; return its bootstrap address once it answers."""
-    settings = secure_settings(settings) if secure else plaintext_settings(settings)
+def start(settings: Settings, *, secure: bool = False, tls: bool = False) -> str:
+    """Start the broker unless ours runs already; return its bootstrap address once it answers.
+
+    ``tls`` (with ``secure``): SASL_SSL on the broker port, mutual TLS on ``mtls_port``, the
+    certificates from ``Settings.certs_dir`` (see :mod:`ops.broker_config`)."""
+    if tls and not secure:
+        raise BrokerError("--tls needs --secure: `intelshare broker start --secure --tls`")
+    settings = secure_settings(settings, tls) if secure else plaintext_settings(settings)
     data = settings.broker_data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     with _lock(data):
         pid, _ = _our_pid(settings)
         launched = pid is None
         if pid is None:
-            for port in (settings.broker_port, settings.controller_port):
+            for port in _ports(settings, tls):
                 if _port_taken(port):
                     raise BrokerError(
                         f"port {port} on 127.0.0.1 is held by another process, not by the broker "
                         f"of {data}; stop that process (`ss -ltnp 'sport = :{port}'` names it) or "
                         "set INTELSHARE_BROKER_PORT and INTELSHARE_CONTROLLER_PORT"
                     )
-            pid = _launch(settings, data, prepare(settings, data, secure=secure))
+            pid = _launch(settings, data, prepare(settings, data, secure=secure, tls=tls))
         return _wait_until_answering(settings, pid, launched)
+
+
+def _ports(settings: Settings, tls: bool) -> list[int]:
+    """The ports the broker of ``settings`` listens on."""
+    ports = [settings.broker_port, settings.controller_port]
+    if tls:
+        ports.append(settings.mtls_port)
+        ports += [settings.broker_loopback_port] if settings.broker_loopback_port else []
+    return ports
 
 
 def _wait_until_answering(settings: Settings, pid: int, launched: bool) -> str:
@@ -153,7 +167,9 @@ def status(settings: Settings) -> BrokerStatus:
     """Whether our broker (the secure one, if it runs) answers; a stale pid file is not running."""
     secure = secure_settings(settings)
     if _our_pid(secure)[0] is not None:
-        return _status_of(secure, "secure")
+        return _status_of(
+            secure, "secure tls" if secure.security_protocol == "SASL_SSL" else "secure"
+        )
     return _status_of(plaintext_settings(settings), "")
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import structlog
 
+from streams.core.certs import CertStore
 from streams.core.keyfiles import write_private
 from streams.errors import BrokerError
 from streams.settings import PROJECT_ROOT, Settings
@@ -41,6 +42,7 @@ __all__ = [
     "assemble",
     "assemble_tools",
     "config_file",
+    "is_tls",
     "java_path",
     "kafka_uuid",
     "plaintext_settings",
@@ -95,6 +97,42 @@ authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:{admin}
 """
+_TLS = """\
+listeners=SASL_SSL://{bind}:{port},MTLS://{bind}:{mtls},CONTROLLER://127.0.0.1:{controller}{loopback}
+advertised.listeners=SASL_SSL://{host}:{port},MTLS://{host}:{mtls}{advertised_loopback}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:SASL_SSL,LOOPBACK:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=\\
+  org.apache.kafka.common.security.scram.ScramLoginModule required \\
+  username="{admin}" password="{password}";
+listener.name.loopback.scram-sha-512.sasl.jaas.config=\\
+  org.apache.kafka.common.security.scram.ScramLoginModule required \\
+  username="{admin}" password="{password}";
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=\\
+  org.apache.kafka.common.security.plain.PlainLoginModule required \\
+  username="{admin}" password="{password}" user_{admin}="{password}";
+ssl.keystore.type=PEM
+ssl.keystore.location={keystore}
+ssl.truststore.type=PEM
+ssl.truststore.location={truststore}
+ssl.protocol=TLSv1.3
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+ssl.endpoint.identification.algorithm=https
+listener.name.mtls.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)(,.*)?$/$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{admin}
+"""
+"""The TLS broker (``--secure --tls``): SASL/SCRAM over TLS for clients and between brokers,
+the controller's link over TLS, and a mutual-TLS listener (``MTLS``) where a client
+certificate's common name is the Kafka user, under the same ACLs as a SCRAM user of that name.
+TLS 1.2 and 1.3 only, with the JVM's default (modern) cipher suites."""
 _CONFIG = """\
 log.dirs={logs}
 num.partitions=1
@@ -164,17 +202,31 @@ def admin_password_file(settings: Settings) -> Path:
     return settings.home / "secrets" / "admin.password"
 
 
-def secure_settings(settings: Settings) -> Settings:
-    """``settings`` for the secure broker: its own folder, and the admin's SCRAM credential."""
+def secure_settings(settings: Settings, tls: bool | None = None) -> Settings:
+    """``settings`` for the secure broker: its own folder, and the admin's SCRAM credential;
+    with ``tls`` (by default: if the broker's last config had TLS), over TLS, trusting the
+    exchange's CA."""
     data = settings.broker_data_dir
+    folder = data.with_name(f"{data.name}-secure")
+    if tls is None:
+        tls = is_tls(folder)
     return dataclasses.replace(
         settings,
-        broker_dir=data.with_name(f"{data.name}-secure"),
-        security_protocol="SASL_PLAINTEXT",
+        broker_dir=folder,
+        security_protocol="SASL_SSL" if tls else "SASL_PLAINTEXT",
         sasl_username=ADMIN_USER,
         sasl_password="",
         sasl_password_file=admin_password_file(settings),
+        ssl_cafile=CertStore(settings.certs_dir).ca_cert if tls else settings.ssl_cafile,
     )
+
+
+def is_tls(data: Path) -> bool:
+    """Whether the broker of ``data`` was last configured with TLS listeners."""
+    try:
+        return "SASL_SSL://" in config_file(data).read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 def plaintext_settings(settings: Settings) -> Settings:
@@ -187,9 +239,10 @@ def config_file(data: Path) -> Path:
     return data / "server.properties"
 
 
-def prepare(settings: Settings, data: Path, *, secure: bool) -> list[str]:
+def prepare(settings: Settings, data: Path, *, secure: bool, tls: bool = False) -> list[str]:
     """Write the config, assemble the classpath and format storage on first run; return the
-    command that runs the broker from ``data`` (its logs go to ``data / "logs"``)."""
+    command that runs the broker from ``data`` (its logs go to ``data / "logs"``); with
+    ``tls``, from the certificates of node 1 in ``Settings.certs_dir``."""
     kraft = data / "kraft-logs"
     (data / "logs").mkdir(exist_ok=True)
     config = config_file(data)
@@ -198,15 +251,47 @@ def prepare(settings: Settings, data: Path, *, secure: bool) -> list[str]:
     quorum = f"127.0.0.1:{settings.controller_port}"
     if secure:
         password = _admin_password(settings, kraft)
-        text = (_HEAD + _SECURE + _CONFIG).format(
+        listeners = _SECURE
+        tls_values: dict[str, object] = {}
+        if tls:
+            listeners, tls_values = _TLS, _tls_values(settings, data)
+        text = (_HEAD + listeners + _CONFIG).format(
             node_id=1, quorum=quorum, port=ports[0], controller=ports[1], logs=kraft,
-            replicas=1, min_isr=1, admin=ADMIN_USER, password=password,
+            replicas=1, min_isr=1, admin=ADMIN_USER, password=password, **tls_values,
         )  # fmt: skip
         write_private(config, text.encode(), replace=True)
         options += ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]"]
     else:
         config.write_text(server_properties(1, ports, quorum, kraft))
     return _runnable(settings, data, kafka_uuid(), options)
+
+
+def _tls_values(settings: Settings, data: Path) -> dict[str, object]:
+    """The TLS broker's addresses and certificate files: node 1's key and certificate chain
+    are copied into one PEM keystore (mode 0600) in ``data``, as Kafka reads them."""
+    store, name = CertStore(settings.certs_dir), CertStore.node_name(1)
+    try:
+        key = store.key_of(name).read_bytes()
+        chain = store.cert_of(name).read_bytes()
+        store.ca_cert.read_bytes()
+    except OSError as exc:
+        raise BrokerError(
+            f"the TLS broker needs the exchange's CA and node 1's certificate in {store.folder} "
+            f"({exc.filename}: {exc.strerror}); run `intelshare certs init` and `intelshare certs "
+            "issue --node 1 --host NAME` (NAME: the broker's host name, INTELSHARE_BROKER_HOST)"
+        ) from exc
+    keystore = data / "tls" / f"{name}.keystore.pem"
+    write_private(keystore, key + chain, replace=True)
+    host, loopback = settings.broker_host, settings.broker_loopback_port
+    return {
+        "bind": "127.0.0.1" if host == "127.0.0.1" else "0.0.0.0",  # noqa: S104 (a network broker)
+        "host": host,
+        "mtls": settings.mtls_port,
+        "loopback": f",LOOPBACK://127.0.0.1:{loopback}" if loopback else "",
+        "advertised_loopback": f",LOOPBACK://127.0.0.1:{loopback}" if loopback else "",
+        "keystore": keystore,
+        "truststore": store.ca_cert,
+    }
 
 
 def server_properties(

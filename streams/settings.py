@@ -16,7 +16,10 @@ from typing import Any
 
 from streams.errors import ConfigError
 
-__all__ = ["PROJECT_ROOT", "SASL_MECHANISM", "Settings"]
+__all__ = ["PROJECT_ROOT", "PROTOCOLS", "SASL_MECHANISM", "Settings"]
+
+PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
+"""The values of ``INTELSHARE_SECURITY_PROTOCOL``: on a network, ``SASL_SSL`` or ``SSL``."""
 
 SASL_MECHANISM = "SCRAM-SHA-512"
 """The only SASL mechanism intelshare's clients and its secure broker use."""
@@ -77,13 +80,37 @@ class Settings:
     log_level: str = "warning"
     """structlog level: debug, info, warning or error (the worker logs at info)."""
     security_protocol: str = "PLAINTEXT"
-    """``PLAINTEXT``, or ``SASL_PLAINTEXT`` for a secure broker (SCRAM-SHA-512)."""
+    """``PLAINTEXT``, ``SASL_PLAINTEXT`` for a secure broker (SCRAM-SHA-512), ``SASL_SSL`` for
+    SCRAM over TLS, or ``SSL`` for a client certificate (mutual TLS)."""
     sasl_username: str = ""
     """The SCRAM user of every client (``INTELSHARE_SASL_USERNAME``)."""
     sasl_password: str = dataclasses.field(default="", repr=False)
     """Its password; prefer ``sasl_password_file``. Never shown in a repr."""
     sasl_password_file: Path | None = None
     """A file holding the password (e.g. one written by ``intelshare users add``)."""
+    ssl_cafile: Path | None = None
+    """The CA certificate (PEM) that clients trust the broker's certificate by, for
+    ``SASL_SSL`` and ``SSL`` (``INTELSHARE_SSL_CAFILE``; ``intelshare certs init`` writes
+    ``$INTELSHARE_HOME/certs/ca.pem``, or give your own CA's)."""
+    ssl_certfile: Path | None = None
+    """This client's certificate (PEM, chain), for ``SSL``: its common name is the Kafka user
+    (``INTELSHARE_SSL_CERTFILE``; ``intelshare certs issue --user NAME`` writes one)."""
+    ssl_keyfile: Path | None = None
+    """The private key of ``ssl_certfile`` (``INTELSHARE_SSL_KEYFILE``; mode 0600)."""
+    https_certfile: Path | None = None
+    """Certificate (PEM chain) the oversight page and TAXII server serve HTTPS with, unless
+    ``--tls-cert`` is given (``INTELSHARE_HTTPS_CERTFILE``)."""
+    https_keyfile: Path | None = None
+    """Its private key (``INTELSHARE_HTTPS_KEYFILE``)."""
+    broker_host: str = "127.0.0.1"
+    """The name the TLS broker advertises to clients (``INTELSHARE_BROKER_HOST``): one of the
+    host names of its certificate. Other than 127.0.0.1 it listens on every address."""
+    broker_mtls_port: int | None = None
+    """Port of the TLS broker's mutual-TLS listener (certificate users); default
+    ``broker_port + 2``."""
+    broker_loopback_port: int | None = None
+    """A SASL_PLAINTEXT listener of the TLS broker on 127.0.0.1 only, for tools on the
+    broker's own machine (``INTELSHARE_BROKER_LOOPBACK_PORT``); none by default."""
     unit_key_file: Path | None = None
     """The unit's Ed25519 submission key, which ``intelshare submit`` signs every report with
     on a secure broker (``INTELSHARE_UNIT_KEY_FILE``); default
@@ -93,6 +120,16 @@ class Settings:
     def broker_data_dir(self) -> Path:
         """Folder of the local broker's data, logs and pid file."""
         return self.broker_dir if self.broker_dir is not None else self.home / "broker"
+
+    @property
+    def certs_dir(self) -> Path:
+        """The CA and the certificates ``intelshare certs`` issues (``$INTELSHARE_HOME/certs``)."""
+        return self.home / "certs"
+
+    @property
+    def mtls_port(self) -> int:
+        """The TLS broker's mutual-TLS port."""
+        return self.broker_mtls_port or self.broker_port + 2
 
     @property
     def users_dir(self) -> Path:
@@ -108,22 +145,40 @@ class Settings:
 
     def kafka_security(self) -> dict[str, Any]:
         """Security keyword arguments of kafka-python clients (``librdkafka_config`` in
-        streams.kafka.clients maps them for confluent-kafka)."""
-        if self.security_protocol == "PLAINTEXT":
-            return {"security_protocol": "PLAINTEXT"}
-        if self.security_protocol != "SASL_PLAINTEXT":
+        streams.kafka.clients maps them for confluent-kafka). With TLS, the files are named
+        here and read by ``streams.kafka.tls``, which checks them before any connection."""
+        protocol = self.security_protocol
+        if protocol not in PROTOCOLS:
             raise ConfigError(
-                f"INTELSHARE_SECURITY_PROTOCOL={self.security_protocol!r}: "
-                "use PLAINTEXT or SASL_PLAINTEXT"
+                f"INTELSHARE_SECURITY_PROTOCOL={protocol!r}: use one of {', '.join(PROTOCOLS)}"
             )
-        if not self.sasl_username:
-            raise ConfigError("SASL_PLAINTEXT needs INTELSHARE_SASL_USERNAME")
-        return {
-            "security_protocol": "SASL_PLAINTEXT",
-            "sasl_mechanism": SASL_MECHANISM,
-            "sasl_plain_username": self.sasl_username,
-            "sasl_plain_password": self._sasl_secret(),
-        }
+        security: dict[str, Any] = {"security_protocol": protocol}
+        if protocol.startswith("SASL_"):
+            if not self.sasl_username:
+                raise ConfigError(f"{protocol} needs INTELSHARE_SASL_USERNAME")
+            security |= {
+                "sasl_mechanism": SASL_MECHANISM,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self._sasl_secret(),
+            }
+        if protocol.endswith("SSL"):
+            if self.ssl_cafile is None:
+                raise ConfigError(
+                    f"{protocol} needs INTELSHARE_SSL_CAFILE: the CA certificate that signed the "
+                    "broker's (`intelshare certs init` writes $INTELSHARE_HOME/certs/ca.pem)"
+                )
+            if protocol == "SSL" and (self.ssl_certfile is None or self.ssl_keyfile is None):
+                raise ConfigError(
+                    "SSL needs INTELSHARE_SSL_CERTFILE and INTELSHARE_SSL_KEYFILE: the user's "
+                    "certificate and key (`intelshare certs issue --user NAME` writes them)"
+                )
+            security |= {
+                "ssl_cafile": str(self.ssl_cafile),
+                "ssl_certfile": str(self.ssl_certfile) if self.ssl_certfile else None,
+                "ssl_keyfile": str(self.ssl_keyfile) if self.ssl_keyfile else None,
+                "ssl_check_hostname": True,
+            }
+        return security
 
     def _sasl_secret(self) -> str:
         if self.sasl_password:
@@ -192,13 +247,23 @@ class Settings:
         return cls(**kwargs)
 
 
+_PATHS = frozenset(
+    {"home", "schemas_dir", "broker_dir", "sasl_password_file", "unit_key_file"}
+    | {"ssl_cafile", "ssl_certfile", "ssl_keyfile", "https_certfile", "https_keyfile"}
+)
+"""Settings that are file or folder paths; empty means the default."""
+_OPTIONAL_PORTS = frozenset({"broker_mtls_port", "broker_loopback_port"})
+"""Port settings that may be left unset (None)."""
+
 _MAY_BE_ZERO = frozenset({"broker_wait"})
 """Numeric settings for which 0 means something ("do not wait"); the others must be positive."""
 
 
 def _coerce(raw: Any, default: Any, name: str) -> Any:
-    if name in {"home", "schemas_dir", "broker_dir", "sasl_password_file", "unit_key_file"}:
+    if name in _PATHS:
         return Path(raw) if raw not in (None, "") else default
+    if name in _OPTIONAL_PORTS:
+        return _coerce(raw, 1, "port") if raw not in (None, "") else None
     if isinstance(default, bool):
         return str(raw).lower() in {"1", "true", "yes", "on"}
     if isinstance(default, int):

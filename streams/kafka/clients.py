@@ -24,6 +24,7 @@ from streams.errors import (
     NotAuthorisedError,
     TopicMissingError,
 )
+from streams.kafka.tls import client_context, diagnose, user_of, uses_tls
 from streams.settings import Settings
 from streams.topics import TopicSpec
 
@@ -50,8 +51,18 @@ def _common(settings: Settings) -> dict[str, Any]:
         "request_timeout_ms": timeout_ms,
         "bootstrap_timeout_ms": timeout_ms,
         "client_id": "intelshare",
-        **settings.kafka_security(),
+        **_security(settings),
     }
+
+
+def _security(settings: Settings) -> dict[str, Any]:
+    """``Settings.kafka_security``, its TLS files read into one checked context."""
+    security = settings.kafka_security()
+    if uses_tls(settings):
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname"):
+            del security[name]
+        security["ssl_context"] = client_context(settings)
+    return security
 
 
 class _SaslRefusals(logging.Handler):
@@ -107,7 +118,7 @@ def _refused(settings: Settings, doing: str) -> AuthenticationFailedError:
 
 def _not_authorised(settings: Settings, doing: str, exc: Exception) -> NotAuthorisedError:
     return NotAuthorisedError(
-        f"user {settings.sasl_username or '(anonymous)'} is not allowed to do this while "
+        f"user {user_of(settings) or '(anonymous)'} is not allowed to do this while "
         f"{doing} ({exc}); ask the exchange's operator for a role that allows it"
     )
 
@@ -120,6 +131,9 @@ def translate_errors(settings: Settings, doing: str) -> Iterator[None]:
             try:
                 yield
             except (kafka.errors.KafkaTimeoutError, kafka.errors.KafkaConnectionError) as exc:
+                problem = diagnose(settings)
+                if problem is not None:
+                    raise problem from exc
                 if sasl.refusal is not None or sasl.disconnects:
                     raise _refused(settings, doing) from sasl.refusal or exc
                 raise
@@ -269,7 +283,7 @@ def read_topic(settings: Settings, topic: str) -> list[Any]:
             if not numbers and settings.security_protocol != "PLAINTEXT":
                 # a secure broker hides the topics a user may not describe
                 raise NotAuthorisedError(
-                    f"user {settings.sasl_username} may not read {topic}, or it does not exist: "
+                    f"user {user_of(settings)} may not read {topic}, or it does not exist: "
                     "its role does not cover this command (see `intelshare users add --role`), "
                     "or run `intelshare topics create` as the admin"
                 )
@@ -309,12 +323,21 @@ def librdkafka_config(settings: Settings) -> dict[str, Any]:
     }
     security = settings.kafka_security()
     config["security.protocol"] = security["security_protocol"]
-    if security["security_protocol"] != "PLAINTEXT":
+    if "sasl_mechanism" in security:
         config |= {
             "sasl.mechanism": security["sasl_mechanism"],
             "sasl.username": security["sasl_plain_username"],
             "sasl.password": security["sasl_plain_password"],
         }
+    if uses_tls(settings):
+        client_context(settings)  # the same checks, and messages, before librdkafka reads them
+        config |= {
+            "ssl.ca.location": security["ssl_cafile"],
+            "ssl.endpoint.identification.algorithm": "https",
+        }
+        if security["ssl_certfile"]:
+            config["ssl.certificate.location"] = security["ssl_certfile"]
+            config["ssl.key.location"] = security["ssl_keyfile"]
     return config
 
 
@@ -344,9 +367,13 @@ class BrokerProbe:
         except KafkaException:
             self._client.poll(0)  # hands librdkafka's errors to error_cb
             refused = any(e.code() == KafkaError._AUTHENTICATION for e in self._errors)
+            failed = bool(self._errors)
             self._errors.clear()
             if refused:
                 raise _refused(self._settings, "asking for its metadata") from None
+            problem = diagnose(self._settings) if failed else None
+            if problem is not None:
+                raise problem from None
             return False
         return True
 

@@ -37,6 +37,7 @@ from streams.errors import (
     TopicMissingError,
 )
 from streams.kafka.clients import producer, translate_errors
+from streams.kafka.tls import user_of
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -225,7 +226,7 @@ class Submitter:
         broker, none in PLAINTEXT mode."""
         if self._key is None:
             return None
-        return sign_submission(value, self.settings.sasl_username, self._key)
+        return sign_submission(value, user_of(self.settings), self._key)
 
     def _connect(self) -> Any:
         if self._producer is None:
@@ -265,9 +266,12 @@ def _submission_key(settings: Settings) -> Ed25519PrivateKey | None:
     """The unit's submission key on a secure broker; None in PLAINTEXT mode."""
     if settings.security_protocol == "PLAINTEXT":
         return None
-    if not settings.sasl_username:
+    user = user_of(settings)
+    if not user:
         raise ConfigError(f"{settings.security_protocol} needs INTELSHARE_SASL_USERNAME")
     path = settings.unit_key_path
+    if settings.unit_key_file is None and user != settings.sasl_username:  # a certificate user
+        path = settings.users_dir / f"{user}.sign.key"
     try:
         return load_ed25519_private(path)
     except KeyFileError as exc:
@@ -276,6 +280,6 @@ def _submission_key(settings: Settings) -> Ed25519PrivateKey | None:
         raise KeyFileError(
             f"no submission key {path}: on a secure broker every report is signed with the "
             f"unit's key. The exchange's operators create it with `intelshare users add --role "
-            f"unit {settings.sasl_username} --unit UNIT_ID`; or set INTELSHARE_UNIT_KEY_FILE to "
+            f"unit {user} --unit UNIT_ID`; or set INTELSHARE_UNIT_KEY_FILE to "
             "where it is"
         ) from exc
