@@ -15,14 +15,17 @@ __all__ = [
     "AgencyInvalidError",
     "AgreementInvalidError",
     "AuthenticationFailedError",
+    "BadRequestError",
     "BrokerError",
     "BrokerUnavailableError",
+    "CertificateError",
     "ChainBrokenError",
     "ConfigError",
     "DecodeError",
     "DecryptionError",
     "EncodeError",
     "FieldProblem",
+    "InconsistentLogError",
     "IntelshareError",
     "KeyFileError",
     "MalformedInputError",
@@ -32,6 +35,8 @@ __all__ = [
     "ReportInvalidError",
     "SchemaError",
     "SignatureError",
+    "StixMappingError",
+    "TLSHandshakeError",
     "TopicMissingError",
     "TruncatedRecordError",
     "UnitNotAuthorisedError",
@@ -57,6 +62,13 @@ class MalformedInputError(IntelshareError):
     (:mod:`streams.core.inputs`: duplicate keys, too deep, over-long numbers)."""
 
 
+class BadRequestError(IntelshareError):
+    """A request to one of intelshare's HTTP servers has a malformed parameter; the message
+    names it and what is expected."""
+
+    exit_code = 1
+
+
 class BrokerError(IntelshareError):
     """The local broker could not be assembled, started or stopped."""
 
@@ -69,6 +81,16 @@ class BrokerUnavailableError(IntelshareError):
 
 class AuthenticationFailedError(IntelshareError):
     """The broker refused the SASL credentials (wrong user name or password)."""
+
+
+class TLSHandshakeError(IntelshareError):
+    """A TLS handshake with the broker failed (a CA it does not trust, an expired certificate,
+    a host name the certificate does not name, or TLS on one side only); the message names the
+    setting to fix. Nothing was sent over the failed connection."""
+
+
+class CertificateError(IntelshareError):
+    """A certificate or its key cannot be made, read or used; the message says what to do."""
 
 
 class NotAuthorisedError(IntelshareError):
@@ -136,6 +158,14 @@ class ReportInvalidError(_FieldsRejectedError):
 
     dead_letter = True
     default_label = "report"
+
+
+class StixMappingError(ReportInvalidError):
+    """A STIX 2.1 bundle given to ``submit --format stix21`` holds what intelshare's mapping
+    cannot carry; each problem's ``field`` names the object id and its property. None of the
+    bundle's reports is sent."""
+
+    default_label = "bundle"
 
 
 class AgreementInvalidError(_FieldsRejectedError):
@@ -213,3 +243,24 @@ class ChainBrokenError(IntelshareError):
         self.sequence = sequence
         self.reason = reason
         super().__init__(f"audit chain broken at sequence {sequence}: {reason}")
+
+
+class InconsistentLogError(IntelshareError):
+    """Two signed checkpoints of the audit log disagree: the newer one is not an append-only
+    extension of the older (RFC 9162 §2.1.4), so history was rewritten or two different logs
+    were shown. ``old_size``/``new_size`` and ``old_root``/``new_root`` are the checkpoints'
+    sizes and roots, ``reason`` what the records say."""
+
+    exit_code = 1
+
+    def __init__(
+        self, old_size: int, new_size: int, old_root: bytes, new_root: bytes, reason: str
+    ) -> None:
+        self.old_size, self.new_size = old_size, new_size
+        self.old_root, self.new_root = old_root, new_root
+        self.reason = reason
+        super().__init__(
+            f"the checkpoints disagree at size {old_size}: the checkpoint of {new_size} records "
+            f"(root {new_root.hex() or 'none'}) does not extend the checkpoint of {old_size} "
+            f"records (root {old_root.hex()}): {reason}"
+        )

@@ -9,8 +9,9 @@ shared by the instances of intake and route); ``intel.validated`` by the constan
 ``intel.audit.pending`` by the constant ``chain`` (:data:`DEDUP_KEY`, :data:`CHAIN_KEY`): each
 feeds a stateful agent whose state must see every record (enrich's dedup and correlation, the
 sequencer's hash chain), and quixstreams scopes state to the message key;
-``intel.agreements`` by agreement id; ``intel.ref.*`` by the record's own id (``intel.ref.units``
-by the unit's user name); feeds and audit topics by disclosure id.
+``intel.agreements`` by agreement id (``intel.agreements.history`` by ``id:vN``);
+``intel.ref.*`` by the record's own id (``intel.ref.units`` by the unit's user name); feeds and
+audit topics by disclosure id (cosignatures by ``witness:tree_size``).
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ DEADLETTER = "intel.deadletter"
 AUDIT_PENDING = "intel.audit.pending"
 AUDIT = "intel.audit"
 CHECKPOINTS = "intel.audit.checkpoints"
+COSIGNATURES = "intel.audit.cosignatures"
 RECEIPTS = "intel.receipts"
 AGREEMENTS = "intel.agreements"
+AGREEMENT_HISTORY = "intel.agreements.history"
 FACILITIES = "intel.ref.facilities"
 SUBJECTS = "intel.ref.subjects"
 AGENCIES = "intel.ref.agencies"
@@ -90,8 +93,10 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(AUDIT_PENDING, 1, _retain(30), "audit entries awaiting the sequencer"),
     TopicSpec(AUDIT, 1, _FOREVER, "the hash-chained, signed audit log"),
     TopicSpec(CHECKPOINTS, 1, _FOREVER, "signed tree heads of the audit log"),
+    TopicSpec(COSIGNATURES, 1, _FOREVER, "witnesses' cosignatures of the checkpoints"),
     TopicSpec(RECEIPTS, 3, _FOREVER, "agencies' signed consultation receipts"),
     TopicSpec(AGREEMENTS, 1, _COMPACT, "sharing agreements, latest version per id"),
+    TopicSpec(AGREEMENT_HISTORY, 1, _FOREVER, "every applied version of every agreement"),
     TopicSpec(FACILITIES, 1, _COMPACT, "facility reference data"),
     TopicSpec(SUBJECTS, 1, _COMPACT, "subject reference data"),
     TopicSpec(AGENCIES, 1, _COMPACT, "partner agencies and their public keys"),
@@ -135,8 +140,10 @@ class Topics:
         self.audit_pending = prefix + AUDIT_PENDING
         self.audit = prefix + AUDIT
         self.checkpoints = prefix + CHECKPOINTS
+        self.cosignatures = prefix + COSIGNATURES
         self.receipts = prefix + RECEIPTS
         self.agreements = prefix + AGREEMENTS
+        self.agreement_history = prefix + AGREEMENT_HISTORY
         self.facilities = prefix + FACILITIES
         self.subjects = prefix + SUBJECTS
         self.agencies = prefix + AGENCIES

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streams.cli.common import Commands, actions, read_text
+from streams.cli.common import Commands, actions, key_file, read_text
 from streams.cli.tables import AGENCY_COLUMNS, agency_json, agency_row, table
 from streams.core.crypto import parse_ed25519_public, parse_x25519_public
 from streams.core.reference import ReferenceRecord, agency_changes, agency_details
@@ -66,8 +66,10 @@ def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
     [--replace]``: exit 0 when registered, replaced or unchanged; 1 when it differs from the
     registered record and ``--replace`` is not given; 2 for a malformed option."""
     ident, name, country = agency_details(args.id, args.name, args.country)
-    public = parse_x25519_public(read_text(args.public_key).strip()).public_bytes_raw()
-    record = agency_record(ident, name, country, public, _receipt_key(args), datetime.now(UTC))
+    public_file = key_file(settings, args.public_key)
+    public = parse_x25519_public(read_text(str(public_file)).strip()).public_bytes_raw()
+    receipt = _receipt_key(settings, args, public_file)
+    record = agency_record(ident, name, country, public, receipt, datetime.now(UTC))
     current = registered_agencies(settings).get(ident)
     changes = agency_changes(current, record) if current is not None else []
     if current is not None and not changes:
@@ -88,12 +90,12 @@ def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _receipt_key(args: argparse.Namespace) -> bytes:
+def _receipt_key(settings: Settings, args: argparse.Namespace, public_file: Path) -> bytes:
     """The agency's raw Ed25519 receipt key: ``--signing-key``, or ``ID.sign.pub`` beside
     its public key when there is one; empty when the agency sends no receipts."""
-    path = Path(args.signing_key) if args.signing_key else None
+    path = key_file(settings, args.signing_key) if args.signing_key else None
     if path is None:
-        beside = Path(args.public_key).with_name(f"{args.id}.sign.pub")
+        beside = public_file.with_name(f"{args.id}.sign.pub")
         path = beside if beside.is_file() else None
     if path is None:
         return b""

@@ -13,11 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from streams.audit.records import AuditFilter
 from streams.audit.verify import VerificationKeys
-from streams.core.crypto import SubjectLinker
+from streams.audit.witness import WitnessPolicy
+from streams.core.crypto import SubjectLinker, key_id, parse_ed25519_public
 from streams.core.keyfiles import exchange_public_keys, load_link_key
-from streams.errors import ConfigError
+from streams.errors import ConfigError, KeyFileError
 from streams.settings import Settings
 
 __all__ = [
@@ -25,11 +28,13 @@ __all__ = [
     "Commands",
     "Handler",
     "actions",
+    "key_file",
     "keys_dir",
     "read_text",
     "subject_linker",
     "verification_keys",
     "with_link",
+    "witness_policy",
 ]
 
 Handler = Callable[[Settings, argparse.Namespace], int]
@@ -75,10 +80,23 @@ def keys_dir(settings: Settings) -> Path:
     return settings.home / "keys"
 
 
+def key_file(settings: Settings, name: str) -> Path:
+    """A key file named on the command line: the path as given when it exists (or is
+    absolute), else the file of that name in ``$INTELSHARE_HOME/keys``, where ``keys
+    generate`` and ``keys export-link`` write; so ``--public-key kz-knb.pub`` works from any
+    folder, as the README prints it. A name found in neither stays as given, for the reader
+    to report."""
+    given = Path(name)
+    if given.is_absolute() or given.exists():
+        return given
+    in_home = keys_dir(settings) / given
+    return in_home if in_home.exists() else given
+
+
 def subject_linker(settings: Settings, file: str | None) -> SubjectLinker | None:
     """The oversight link key (``--link-key``, default ``oversight.link.key`` or, on the
     exchange's machine, derived from its pseudonymisation secret), or None."""
-    return load_link_key(keys_dir(settings), Path(file) if file else None)
+    return load_link_key(keys_dir(settings), key_file(settings, file) if file else None)
 
 
 def with_link(
@@ -101,5 +119,35 @@ def verification_keys(settings: Settings, files: list[str] | None) -> Verificati
     """The exchange keys to verify signatures with: ``--exchange-key`` files (each with its
     ``.retired`` file beside it, if rotated out), or every ``exchange*.pub`` in the keys
     folder with the retirement times published there."""
-    keys, retired = exchange_public_keys(keys_dir(settings), [Path(f) for f in files or ()])
+    named = [key_file(settings, f) for f in files or ()]
+    keys, retired = exchange_public_keys(keys_dir(settings), named)
     return VerificationKeys(keys, retired)
+
+
+def witness_policy(
+    settings: Settings, files: list[str] | None, minimum: int | None
+) -> WitnessPolicy | None:
+    """The witnesses to require (``--witness-key``, repeatable) and how many must have
+    cosigned (``--min-cosignatures``, default 1 when keys are given); None for neither."""
+    keys = witness_keys(settings, files)
+    wanted = (1 if keys else 0) if minimum is None else minimum
+    if wanted < 0 or wanted > len(keys):
+        raise ConfigError(
+            f"--min-cosignatures {wanted} with {len(keys)} --witness-key: give at least as many "
+            "witness public keys as cosignatures required"
+        )
+    return WitnessPolicy(keys, wanted) if wanted else None
+
+
+def witness_keys(settings: Settings, files: list[str] | None) -> dict[str, Ed25519PublicKey]:
+    """Witnesses' public keys (``--witness-key`` files, see :func:`key_file`) by key id."""
+    keys = {}
+    for name in files or ():
+        try:
+            public = parse_ed25519_public(key_file(settings, name).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise KeyFileError(f"cannot read the witness key {name}: {exc.strerror}") from exc
+        except KeyFileError as exc:
+            raise KeyFileError(f"{name}: {exc}; give a witness's NAME.witness.pub") from exc
+        keys[key_id(public.public_bytes_raw())] = public
+    return keys

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from streams.cli.agencies import load_agencies
 from streams.cli.agencies import register as register_agencies
+from streams.cli.certs import register as register_certs
 from streams.cli.common import Commands, actions, keys_dir, read_text
 from streams.core.codec import record_codec
+from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.core.inputs import load_yaml
 from streams.core.keyfiles import (
     export_link_key,
@@ -29,6 +31,7 @@ from streams.errors import ConfigError, IntelshareError, MalformedInputError
 from streams.kafka.clients import create_topics
 from streams.kafka.deadletters import dead_letters, replay, replayed_sources, summary
 from streams.kafka.registry import (
+    agreement_history,
     plan_agreements,
     publish_agreements,
     publish_reference,
@@ -58,6 +61,11 @@ def register(commands: Commands) -> None:
         help="SASL/SCRAM-SHA-512 and ACLs; admin password in $INTELSHARE_HOME/secrets",
     )  # fmt: skip
     broker["start"].add_argument(
+        "--tls", action="store_true",
+        help="with --secure: SASL_SSL on the broker port and mutual TLS on port+2, from the "
+        "certificates of `intelshare certs` (TLS 1.2+)",
+    )  # fmt: skip
+    broker["start"].add_argument(
         "--nodes", type=int, choices=(1, 3), default=1, metavar="N",
         help="1 (default) or 3: a local 3-node KRaft cluster on ports BROKER_PORT+100.., "
         "whose bootstrap list it prints last",
@@ -70,7 +78,7 @@ def register(commands: Commands) -> None:
         {"add": ("create a user with its role's ACLs; prints its password file", users_add)},
     )
     users["add"].add_argument(
-        "--role", required=True, choices=("unit", "agency", "oversight", "worker")
+        "--role", required=True, choices=("unit", "agency", "oversight", "witness", "worker")
     )
     users["add"].add_argument("name", metavar="NAME", help="for an agency: its agency id")
     users["add"].add_argument(
@@ -105,10 +113,16 @@ def register(commands: Commands) -> None:
         who = keys[action].add_mutually_exclusive_group(required=True)
         who.add_argument("--agency", metavar="ID", help="an X25519 pair for a partner agency")
         who.add_argument("--exchange", action="store_true", help="the exchange's signing key")
+        if action == "generate":
+            who.add_argument(
+                "--witness", metavar="NAME",
+                help="a witness's Ed25519 pair: NAME.witness.key (0600) and NAME.witness.pub",
+            )  # fmt: skip
     for parser in keys.values():
         parser.add_argument("--out", metavar="DIR", help="default $INTELSHARE_HOME/keys")
 
     register_agencies(commands)
+    register_certs(commands)
 
     reference = actions(
         commands, "reference", "reference data", {"load": ("publish facilities etc.", load)}
@@ -126,9 +140,11 @@ def register(commands: Commands) -> None:
         {
             "apply": ("validate and publish (all or none)", agreements_apply),
             "list": ("show each and its state", agreements_list),
+            "history": ("every version of one agreement ever applied", agreements_history),
         },
     )
     agreements["apply"].add_argument("file", metavar="FILE|-", help="YAML: a mapping or a list")
+    agreements["history"].add_argument("agreement_id", metavar="ID")
 
     actions(
         commands,
@@ -142,10 +158,15 @@ def register(commands: Commands) -> None:
 
 
 def broker_start(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare broker start [--secure] [--nodes N]``: prints the bootstrap address(es)."""
+    """``intelshare broker start [--secure [--tls]] [--nodes N]``: prints the bootstrap
+    address(es)."""
     from ops import broker, cluster
 
-    if args.nodes > 1:
+    if args.nodes > 1 and args.tls:
+        raise ConfigError("--tls is for the single broker; the cluster has no TLS yet")
+    if args.tls:
+        print(broker.start(settings, secure=args.secure, tls=True))
+    elif args.nodes > 1:
         print(cluster.start(settings, args.nodes, secure=args.secure))
     else:
         print(broker.start(settings, secure=args.secure))
@@ -223,6 +244,8 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
 def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare keys generate|rotate --agency ID | --exchange [--out DIR]``."""
     folder = Path(args.out) if args.out else keys_dir(settings)
+    if getattr(args, "witness", None) is not None:
+        return _witness_keys(folder, args.witness)
     if not args.exchange:
         feed_topic(args.agency)  # refuses an id that could not name a feed
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -249,6 +272,19 @@ def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
         print(f"receipt key: {signing} (mode 0600; signs consultation receipts)")
     print(f"private key: {private} (mode 0600, keep it secret)")
     print(f"public key:  {public}")
+    return 0
+
+
+def _witness_keys(folder: Path, name: str) -> int:
+    """``keys generate --witness NAME``: an Ed25519 pair for a witness of the audit log."""
+    if not AGENCY_ID.fullmatch(name):  # the name becomes a file name and the cosigner's name
+        raise ConfigError(f"witness name {name!r} must be {AGENCY_RULE}")
+    if name.startswith("exchange"):  # exchange*.pub in the keys folder are the exchange's keys
+        raise ConfigError(f"witness name {name!r} must not start with 'exchange'")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private, public = generate_signing_key(folder, f"{name}.witness")
+    print(f"private key: {private} (mode 0600, keep it secret; `intelshare witness run` uses it)")
+    print(f"public key:  {public} (give it to whoever checks cosignatures: --witness-key)")
     return 0
 
 
@@ -313,6 +349,29 @@ def agreements_list(settings: Settings, args: argparse.Namespace) -> int:
     for a in published_agreements(settings).values():
         window = f"{format_time(a.valid_from)}..{format_time(a.valid_until)}"
         print(f"{a.id}\tv{a.version}\t{a.recipient}\t{a.state(now)}\t{window}\t{a.purpose}")
+    return 0
+
+
+def agreements_history(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare agreements history ID``: one line per version applied, oldest first; exit 1
+    when none was kept."""
+    versions = [v for v in agreement_history(settings) if v.agreement.id == args.agreement_id]
+    if not versions:
+        print(
+            f"no version of agreement {args.agreement_id} is on intel.agreements.history: the id "
+            "is wrong, or it was applied before the history was kept (`agreements list`)",
+            file=sys.stderr,
+        )
+        return 1
+    now = datetime.now(UTC)
+    for applied in versions:
+        a = applied.agreement
+        state = a.state(now) if applied is versions[-1] else "superseded"
+        window = f"{format_time(a.valid_from)}..{format_time(a.valid_until)}"
+        print(
+            f"v{a.version}\tapplied {format_time(applied.applied_at)}\t{a.recipient}\t{state}"
+            f"\t{window}\tmax_tlp {a.match.max_tlp.value}\tdisclose {','.join(a.disclose)}"
+        )
     return 0
 
 

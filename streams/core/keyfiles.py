@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import secrets
 import stat
 from collections.abc import Sequence
 from datetime import datetime
@@ -44,6 +45,7 @@ __all__ = [
     "load_link_key",
     "load_pseudonym_secret",
     "load_x25519_private",
+    "password_file",
     "published_exchange_keys",
     "retired_exchange_keys",
     "rotate_agency_keys",
@@ -253,7 +255,7 @@ def rotate_exchange_key(directory: Path, now: datetime) -> tuple[Path, Path, Pat
     kid = _current_id(directory, "exchange")
     archived = _archive(directory, "exchange", kid)
     (directory / f"exchange.{kid}.retired").write_text(now.isoformat() + "\n")
-    key, pub = generate_signing_key(directory, "exchange")
+    key, pub = generate_signing_key(directory, "exchange")  # the default (mutation-equivalent)
     return key, pub, archived
 
 
@@ -342,3 +344,18 @@ def load_link_key(folder: Path, given: Path | None = None) -> SubjectLinker | No
         return SubjectLinker(load_pseudonym_secret(folder / LINK_KEY))
     secret = folder / "exchange.pseudonym.key"
     return SubjectLinker.from_secret(load_pseudonym_secret(secret)) if secret.exists() else None
+
+
+def password_file(path: Path) -> tuple[str, bool]:
+    """The password in ``path`` (a file its owner only may read), and whether it was created
+    here, with 32 random characters, because there was none."""
+    created = not (path.exists() or path.is_symlink())
+    if created:
+        write_private(path, (secrets.token_urlsafe(24) + "\n").encode())
+    try:
+        text = _read_private(path).decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise KeyFileError(f"{path} is not UTF-8 text; remove it and a new one is made") from exc
+    if not text:
+        raise KeyFileError(f"{path} is empty; remove it and a new password is made")
+    return text, created

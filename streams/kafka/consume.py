@@ -17,22 +17,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from streams.audit.checkpoint import verify_checkpoint
 from streams.audit.receipts import make_receipt
 from streams.core.codec import Codec, record_codec
 from streams.core.crypto import key_id
-from streams.core.disclosure import open_disclosure
+from streams.core.disclosure import feed_entry, open_disclosure
+from streams.core.keyfiles import published_exchange_keys
 from streams.core.times import format_time
 from streams.errors import IntelshareError, TopicMissingError
+from streams.kafka.auditlog import latest_checkpoint
 from streams.kafka.clients import consumer, producer, translate_errors
 from streams.settings import Settings
 from streams.topics import Topics
 
 __all__ = ["FeedReader", "ReceiptSender", "Received", "skipped_file"]
+
+log = structlog.get_logger(__name__)
 
 
 class Received(NamedTuple):
@@ -81,12 +87,19 @@ class FeedReader:
         """Partition -> offset of the refusal each stopped at in the last :meth:`read`."""
 
     def read(
-        self, *, follow: bool = False, from_beginning: bool = False, skip_refused: bool = False
+        self,
+        *,
+        follow: bool = False,
+        from_beginning: bool = False,
+        skip_refused: bool = False,
+        commit: bool = True,
     ) -> Iterator[Received]:
         """Every new disclosure (or all, ``from_beginning``); with ``follow``, wait for more.
 
         Offsets are committed only past what was yielded as opened (or skipped, with
-        ``skip_refused``); a partition stops at its first refusal.
+        ``skip_refused``); a partition stops at its first refusal. With ``commit=False`` the
+        reader only looks: it commits nothing, records no skip and reads past refusals (each
+        still yielded), so ``consume``'s position is left as it was (the TAXII server).
         """
         client = consumer(self.settings, group_id=self.group_id)
         self.stopped = {}
@@ -102,17 +115,18 @@ class FeedReader:
                     for tp, batch in client.poll(timeout_ms=500).items():
                         for record in batch:
                             received = self._open(record.value, record.offset, tp.partition)
-                            if received.disclosure is None and not skip_refused:
+                            refused = received.disclosure is None and commit
+                            if refused and not skip_refused:
                                 self.stopped[tp.partition] = record.offset
                                 client.pause(tp)
                                 client.seek(tp, record.offset)
                                 yield received
                                 break
-                            if received.disclosure is None:
+                            if refused:
                                 self._record_skip(received)
                             yield received
                             done[tp] = record.offset + 1
-                    if done:
+                    if done and commit:
                         client.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in done.items()})
         finally:
             client.close()
@@ -163,37 +177,40 @@ class FeedReader:
             payload = open_disclosure(disclosure, private, self.exchange_keys)
         except IntelshareError as exc:
             return Received(None, f"{type(exc).__name__}: {exc}", offset, partition)
-        return Received(
-            {
-                "disclosure_id": disclosure["disclosure_id"],
-                "event_id": disclosure["event_id"],
-                "agreement_id": disclosure["agreement_id"],
-                "agreement_version": disclosure["agreement_version"],
-                "recipient": disclosure["recipient"],
-                "disclosed_at": format_time(disclosure["disclosed_at"]),
-                "payload": payload,
-            },
-            None,
-            offset,
-            partition,
-        )
+        return Received(feed_entry(disclosure, payload), None, offset, partition)
 
 
 class ReceiptSender:
-    """Signs and publishes a consultation receipt for every disclosure opened."""
+    """Signs and publishes a consultation receipt for every disclosure opened, naming the
+    latest signed checkpoint it could read and verify (receipts that gossip, issue 12)."""
 
-    def __init__(self, settings: Settings, agency_id: str, key: Ed25519PrivateKey) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        agency_id: str,
+        key: Ed25519PrivateKey,
+        exchange_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    ) -> None:
+        """``exchange_keys`` verify the checkpoint a receipt names (default: every
+        ``exchange*.pub`` of ``$INTELSHARE_HOME/keys``)."""
         self.settings = settings
         self.agency_id = agency_id
         self.key = key
+        self.exchange_keys = exchange_keys
         self.topic = Topics(settings.topic_prefix).receipts
         self.codec = record_codec(settings.schemas_dir, "Receipt")
         self._producer: Any = None
+        self._checkpoint: Mapping[str, Any] | bool | None = False  # False: not read yet
 
     def send(self, disclosure_id: str) -> None:
         """Sign and send the receipt of one disclosure (flushed on :meth:`close`)."""
         self._producer = self._producer or producer(self.settings)
-        receipt = make_receipt(disclosure_id, self.agency_id, self.key, datetime.now(UTC))
+        if self._checkpoint is False:
+            self._checkpoint = seen_checkpoint(self.settings, self.exchange_keys)
+        checkpoint = self._checkpoint if isinstance(self._checkpoint, Mapping) else None
+        receipt = make_receipt(
+            disclosure_id, self.agency_id, self.key, datetime.now(UTC), checkpoint
+        )
         value = self.codec.encode(receipt)
         with translate_errors(self.settings, f"sending a receipt to {self.topic}"):
             self._producer.send(self.topic, key=disclosure_id.encode(), value=value)
@@ -205,3 +222,19 @@ class ReceiptSender:
             with translate_errors(self.settings, f"sending receipts to {self.topic}"):
                 client.flush(timeout=self.settings.request_timeout)
                 client.close(timeout=self.settings.request_timeout)
+
+
+def seen_checkpoint(
+    settings: Settings, keys: Mapping[str, Ed25519PublicKey] | None = None
+) -> Mapping[str, Any] | None:
+    """The latest signed checkpoint, if this credential may read it and it verifies with
+    ``keys`` (default the exchange keys of ``$INTELSHARE_HOME/keys``); None otherwise (the
+    receipt then names none)."""
+    try:
+        checkpoint = latest_checkpoint(settings)
+        if checkpoint is not None:
+            verify_checkpoint(checkpoint, keys or published_exchange_keys(settings.home / "keys"))
+    except IntelshareError as exc:
+        log.info("receipt_names_no_checkpoint", reason=str(exc))
+        return None
+    return checkpoint

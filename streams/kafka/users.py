@@ -48,6 +48,7 @@ class Role(enum.Enum):
     UNIT = "unit"
     AGENCY = "agency"
     OVERSIGHT = "oversight"
+    WITNESS = "witness"
     WORKER = "worker"
 
 
@@ -82,17 +83,31 @@ def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
             # consultation receipts: signed with the agency's own key, so it cannot speak
             # for another agency even though the topic is shared
             *_topic(names.receipts, "write", "describe"),
+            # the signed checkpoints, which each receipt names (gossip against a split view);
+            # they show how many disclosures the log holds, not to whom
+            *_topic(names.checkpoints, "read", "describe"),
         ]
     if role is Role.OVERSIGHT:
         return [
             *_topic(names.audit, "read", "describe"),
             *_topic(names.checkpoints, "read", "describe"),
+            *_topic(names.cosignatures, "read", "describe"),
             # when each disclosure was received, and the agencies' public receipt keys
             *_topic(names.receipts, "read", "describe"),
             *_topic(names.agencies, "read", "describe"),
-            # the agreements disclosures were made under (their status on the page)
+            # the agreements disclosures were made under (their status on the page), and
+            # every version ever applied, to re-check each disclosure against its own
             *_topic(names.agreements, "read", "describe"),
+            *_topic(names.agreement_history, "read", "describe"),
             Grant("group", names.oversight_group, False, "read"),
+        ]
+    if role is Role.WITNESS:
+        # reads the log and its checkpoints, recomputes the tree, writes only its cosignatures
+        # (signed with its own key, so it cannot speak for another witness)
+        return [
+            *_topic(names.audit, "read", "describe"),
+            *_topic(names.checkpoints, "read", "describe"),
+            *_topic(names.cosignatures, "write", "describe"),
         ]
     return _worker_grants(names)
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from streams.audit.records import matches, parse_filter
 from streams.audit.verify import ChainStatus, VerificationKeys, verify_log
+from streams.audit.witness import WitnessView, witness_views
 from streams.core.policy import Agreement
 from streams.errors import ConfigError, IntelshareError, NotAuthorisedError, TopicMissingError
-from streams.kafka.auditlog import audit_records, latest_checkpoint, receipt_times
+from streams.kafka.auditlog import audit_records, cosignatures, latest_checkpoint, receipt_times
 from streams.kafka.registry import published_agreements
 from streams.settings import Settings
 from streams.topics import Topics
@@ -31,7 +33,7 @@ from streams.web.page import (
     render_page,
 )
 
-__all__ = ["LOCAL_HOSTS", "Snapshot", "SnapshotCache", "oversight_app"]
+__all__ = ["LOCAL_HOSTS", "Snapshot", "SnapshotCache", "host_guard", "oversight_app"]
 
 _HEADERS = {
     # nothing on the page is fetched or run: no script, no image, no frame, no outside form
@@ -59,6 +61,8 @@ class Snapshot(NamedTuple):
     """The latest published version of each agreement, or None when they could not be read."""
     agreements_problem: str | None = None
     """Why the agreements could not be read."""
+    witnesses: list[WitnessView] | None = None
+    """Each witness's last cosignature, or None when the cosignatures could not be read."""
 
 
 class SnapshotCache:
@@ -97,6 +101,21 @@ def _reader(settings: Settings, keys: VerificationKeys) -> Callable[[], Snapshot
     return read
 
 
+def _with_witnesses(
+    read: Callable[[], Snapshot], settings: Settings, keys: Mapping[str, Ed25519PublicKey]
+) -> Callable[[], Snapshot]:
+    """``read``, then each trusted witness's last cosigned size and time; ``read`` alone when
+    no witness key was given (``oversight serve --witness-key``)."""
+    if not keys:
+        return read
+
+    def both() -> Snapshot:
+        snapshot = read()
+        return snapshot._replace(witnesses=witness_views(cosignatures(settings), keys))
+
+    return both
+
+
 def _with_agreements(read: Callable[[], Snapshot], settings: Settings) -> Callable[[], Snapshot]:
     """``read``, then the published agreements; a credential that may not read them (the
     oversight role's ACLs do not grant ``intel.agreements``) gets the page without statuses
@@ -118,10 +137,11 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 """The names the page answers to without ``--allow-host``."""
 
 
-def _host_guard(allowed: Sequence[str]) -> Any:
+def host_guard(allowed: Sequence[str], command: str = "intelshare oversight serve") -> Any:
     """A middleware that answers 421 to a request for any other Host: a page on 127.0.0.1 is
     otherwise open to DNS rebinding, where a web page the overseer visits resolves its own name
-    to 127.0.0.1 and reads the log through the browser."""
+    to 127.0.0.1 and reads the log through the browser. ``command`` is the one to restart with
+    ``--allow-host``."""
     names = {name.lower() for name in allowed}
 
     @web.middleware
@@ -132,7 +152,7 @@ def _host_guard(allowed: Sequence[str]) -> Any:
             raise web.HTTPMisdirectedRequest(
                 text="this page answers only to the host names it serves "
                 f"({', '.join(sorted(names))}); to reach it under another name, start "
-                "`intelshare oversight serve` with --allow-host NAME\n",
+                f"`{command}` with --allow-host NAME\n",
                 headers=_HEADERS,
             )
         response: web.StreamResponse = await handler(request)
@@ -147,11 +167,13 @@ def oversight_app(
     ttl: float = 3.0,
     linker: Callable[[str], str] | None = None,
     hosts: Sequence[str] = (),
+    witness_keys: Mapping[str, Ed25519PublicKey] | None = None,
 ) -> web.Application:
     """The oversight page's application, reading the log of ``settings``' broker and prefix;
     ``linker`` (the oversight link key) lets a subject filter find pseudonymised disclosures.
     It answers only requests whose Host is 127.0.0.1, localhost or one of ``hosts``."""
-    cache = SnapshotCache(_with_agreements(_reader(settings, keys), settings), ttl)
+    read = _with_witnesses(_reader(settings, keys), settings, witness_keys or {})
+    cache = SnapshotCache(_with_agreements(read, settings), ttl)
     key_ids = tuple(keys.keys)
 
     async def snapshot_and_filter(request: web.Request) -> tuple[Snapshot, Any]:
@@ -180,6 +202,7 @@ def oversight_app(
             agreements_problem=snapshot.agreements_problem,
             key_ids=key_ids,
             now=datetime.now(UTC),
+            witnesses=snapshot.witnesses,
         )
         return web.Response(text=body, content_type="text/html", headers=_HEADERS)
 
@@ -213,7 +236,7 @@ def oversight_app(
             headers=_HEADERS,
         )
 
-    app = web.Application(middlewares=[_host_guard(LOCAL_HOSTS + tuple(hosts))])
+    app = web.Application(middlewares=[host_guard(LOCAL_HOSTS + tuple(hosts))])
     app.router.add_get("/", page)
     app.router.add_get("/api/disclosures", disclosures)
     return app

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from streams.audit.records import AuditFilter, matches
 from streams.audit.verify import ChainStatus
+from streams.audit.witness import WitnessView
 from streams.core.policy import Agreement
 from streams.core.times import format_time
 from streams.web.chart import chart_svg
@@ -261,6 +262,24 @@ def _version(record: Mapping[str, Any]) -> str:
     return f"{record['agreement_id']} v{record['agreement_version']}"
 
 
+def _witnesses_html(witnesses: Sequence[WitnessView] | None) -> str:
+    """Each trusted witness's last cosigned size and time; nothing when no witness key was
+    given (or the cosignatures could not be read)."""
+    if witnesses is None:
+        return ""
+    if not witnesses:
+        return (
+            '<p id="witnesses" class="broken">Witnesses: none of the witnesses given has '
+            "cosigned a checkpoint.</p>"
+        )
+    items = "".join(
+        f"<li>{_e(w.witness)} (key {_e(w.key_id)}): cosigned {w.tree_size} records at "
+        f"{_e(format_time(w.cosigned_at))}</li>"
+        for w in witnesses
+    )
+    return f'<h2>Witnesses</h2><ul id="witnesses">{items}</ul>'
+
+
 def _agreements_note(agreements: Mapping[str, Agreement] | None, problem: str | None) -> str:
     if agreements is not None:
         return ""
@@ -279,6 +298,7 @@ def render_page(
     agreements_problem: str | None = None,
     key_ids: Collection[str] = (),
     now: datetime | None = None,
+    witnesses: Sequence[WitnessView] | None = None,
 ) -> str:
     """The whole oversight page: the chain's status (naming the keys when they may be the
     cause), then charts, totals and the table of the disclosures that meet ``wanted``, the
@@ -309,6 +329,7 @@ def render_page(
         f"<style>{_STYLE}</style></head><body>"
         "<h1>intelshare: disclosure log for oversight</h1>"
         f"{_status_html(status, checkpoint, hint)}"
+        f"{_witnesses_html(witnesses)}"
         f"{_form(records, wanted)}"
         f'<h2>Disclosures matching the filters: <span id="total">{len(chosen)}</span> of '
         f'<span id="in-log">{len(records)}</span> in the log</h2>'

@@ -1,7 +1,8 @@
 """A secure broker (SASL/SCRAM-SHA-512, StandardAuthorizer) and the ACLs of each role.
 
-One secure broker for the module, on its own ports and home, so the session's plaintext broker
-and its tests are untouched. If it cannot start the tests fail with the reason; they never skip.
+One secure broker for the package (tests/integration/secure_broker.py), on its own ports and
+home, so the session's plaintext broker and its tests are untouched. If it cannot start the
+tests fail with the reason; they never skip.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import kafka.errors
 import pytest
 
-from streams.errors import AuthenticationFailedError, IntelshareError, NotAuthorisedError
+from streams.errors import AuthenticationFailedError, NotAuthorisedError
 from streams.kafka.clients import (
     admin_client,
     consumer,
@@ -30,37 +30,12 @@ from streams.kafka.clients import (
 )
 from streams.kafka.users import Role, add_user
 from streams.settings import Settings
-from streams.topics import CATALOGUE, INTERNAL, feed_spec
+from streams.topics import CATALOGUE, feed_spec
 from tests.integration.helpers import run_cli
+from tests.integration.secure_broker import PREFIX
 
-BROKER_PORT, CONTROLLER_PORT = 19592, 19593
-PREFIX = f"s{uuid.uuid4().hex[:8]}."
-
-
-@pytest.fixture(scope="module")
-def secure_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Admin settings of a secure broker started for this module, with the catalogue created."""
-    from ops import broker
-
-    base = Settings(
-        home=tmp_path_factory.mktemp("secure") / "home",
-        broker_port=BROKER_PORT,
-        controller_port=CONTROLLER_PORT,
-        bootstrap_servers=f"127.0.0.1:{BROKER_PORT}",
-        topic_prefix=PREFIX,
-        request_timeout=5.0,
-    )
-    try:
-        broker.start(base, secure=True)
-    except IntelshareError as exc:
-        pytest.fail(f"the secure broker did not start: {exc}")
-    try:
-        admin = broker.secure_settings(base)
-        specs = CATALOGUE + INTERNAL + (feed_spec("agency-a"), feed_spec("agency-b"))
-        assert all(o.problem is None for o in create_topics(admin, specs))
-        yield admin
-    finally:
-        broker.stop(base)
+# The module's secure broker is the package's (conftest.py, secure_broker.py): these tests use
+# its SASL_PLAINTEXT listener; test_tls.py its TLS ones.
 
 
 def _as(admin: Settings, role: Role, name: str, units: tuple[str, ...] = ()) -> Settings:
@@ -397,7 +372,10 @@ _RD, _WR = {"read", "describe"}, {"write", "describe"}
 _WORKER_IN, _WORKER_OUT = _RD | {"describe_configs"}, _WR | {"describe_configs"}
 EXPECTED_TOPICS: dict[str, dict[str, set[str]]] = {
     "unit": {"intel.submissions": _WR},
-    "agency": {"intel.feed.mx-agency": _RD, "intel.receipts": _WR},
+    "agency": {
+        "intel.feed.mx-agency": _RD, "intel.receipts": _WR,
+        "intel.audit.checkpoints": _RD,  # issue 12: receipts name the checkpoint
+    },
     "oversight": {
         "intel.audit": _RD, "intel.audit.checkpoints": _RD, "intel.receipts": _RD,
         "intel.ref.agencies": _RD, "intel.agreements": _RD,

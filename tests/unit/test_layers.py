@@ -17,6 +17,7 @@ LAYERS = {
     "streams.core": 2,
     "streams.topics": 2,
     "streams.audit": 3,
+    "streams.formats": 3,
     "streams.kafka": 4,
     "streams.web": 5,
     "streams.cli": 6,

@@ -40,6 +40,7 @@ def test_agency_may_only_read_its_own_feed_with_its_own_group() -> None:
     assert _topics(grants) == {
         "p.intel.feed.agency-a": {"read", "describe"},
         "p.intel.receipts": {"write", "describe"},
+        "p.intel.audit.checkpoints": {"read", "describe"},
     }
     groups = [g for g in grants if g.resource == "group"]
     assert groups == [Grant("group", "p.intelshare-agency-agency-a", False, "read")]
@@ -53,8 +54,10 @@ def test_oversight_may_only_read_the_audit_log() -> None:
     grants = grants_for(Role.OVERSIGHT, "body", "")
     assert _topics(grants) == {
         "intel.agreements": {"read", "describe"},
+        "intel.agreements.history": {"read", "describe"},
         "intel.audit": {"read", "describe"},
         "intel.audit.checkpoints": {"read", "describe"},
+        "intel.audit.cosignatures": {"read", "describe"},
         "intel.receipts": {"read", "describe"},
         "intel.ref.agencies": {"read", "describe"},
     }
