@@ -177,8 +177,9 @@ def test_minimisation_and_pseudonyms(exchange: Exchange) -> None:
         d["event_id"]: d["payload"] for d in exchange.feed(OTHER) if d["agreement_id"] == "A-MIN-2"
     }
     payload = mine[first["event_id"]]
-    assert set(payload) == {"event_id", "kind", "facility_id", "category", "subjects", "narrative"}
-    for withheld in ("unit_id", "tlp", "grading", "occurred_at", "severity", "indicators"):
+    listed = {"event_id", "kind", "facility_id", "category", "subjects", "narrative"}
+    assert set(payload) == listed | {"tlp"}  # the TLP label always travels
+    for withheld in ("unit_id", "grading", "occurred_at", "severity", "indicators"):
         assert withheld not in payload
     alias = payload["subjects"][0]["subject_id"]
     assert alias != "KZ-P-1"
@@ -272,8 +273,9 @@ def test_replay_resends_only_what_now_passes_and_only_once(exchange: Exchange) -
 
 def test_consume_prints_one_stix_bundle_per_disclosure(exchange: Exchange) -> None:
     """consume --format stix21: one STIX bundle per line and per disclosure opened, marked
-    with a TLP 2.0 marking (AMBER+STRICT: this agreement does not disclose tlp), without the
-    fields the agreement does not disclose. (The MISP form is the same path: unit-tested.)"""
+    with the report's TLP as a TLP 2.0 marking (it travels though this agreement does not list
+    tlp), without the fields the agreement does not disclose. (MISP: the same path, unit-tested.)
+    """
     exchange.agreements([agreement("A-STIX", AGENCY, facilities=["KZ-F-STX"])])
     report = incident(facility_id="KZ-F-STX", tlp="GREEN", unit_id="KZ-PIU-STIXUNIT")
     exchange.submit([report])
@@ -286,5 +288,5 @@ def test_consume_prints_one_stix_bundle_per_disclosure(exchange: Exchange) -> No
     assert {b["type"] for b in bundles} == {"bundle"}
     (mine,) = [b for b in bundles if report["event_id"] in json.dumps(b)]
     (stix_report,) = [o for o in mine["objects"] if o["type"] == "report"]
-    assert stix_report["object_marking_refs"][0] == TLP_MARKING_IDS[Tlp.AMBER_STRICT]
+    assert stix_report["object_marking_refs"][0] == TLP_MARKING_IDS[Tlp.GREEN]
     assert "KZ-PIU-STIXUNIT" not in json.dumps(mine)  # unit_id is not disclosed
