@@ -107,7 +107,7 @@ class Frontier:
     def root(self) -> bytes:
         """The tree hash of every leaf appended so far."""
         if not self.roots:
-            return tree_hash([])
+            return tree_hash([])  # mutation-equivalent: tree_hash(None) is the empty tree too
         node = self.roots[-1]
         for left in reversed(self.roots[:-1]):
             node = node_hash(left, node)

@@ -88,7 +88,7 @@ def parse_ed25519_public(b64: str) -> Ed25519PublicKey:
     """The exchange's public key from base64 of its raw 32 bytes."""
     try:
         return Ed25519PublicKey.from_public_bytes(raw_public_key(b64))
-    except ValueError as exc:
+    except ValueError as exc:  # mutation-equivalent: cryptography 50 accepts any 32 bytes here
         raise KeyFileError("not a valid Ed25519 public key") from exc
 
 
@@ -156,7 +156,7 @@ class _Agreement:
     def __init__(self, recipient: X25519PublicKey, made: float, ephemeral: X25519PrivateKey):
         self.public = ephemeral.public_key().public_bytes_raw()
         self.shared = ephemeral.exchange(recipient)
-        self.salt = self.public + recipient.public_bytes_raw()
+        self.salt = self.public + recipient.public_bytes_raw()  # unread (mutation-equivalent)
         self.made = made
         self.uses = 0
 
@@ -226,7 +226,8 @@ def open_sealed(
 ) -> bytes:
     """Decrypt an envelope v1, or v2 when ``disclosure_id`` is given; one opaque
     DecryptionError for a wrong key, tampering or a malformed envelope."""
-    try:
+    try:  # mutation-equivalent: these ValueErrors' texts, and "and" for "or" below (a bad
+        # length alone fails in X25519 or AES-GCM): each still ends as the one DecryptionError
         if len(sealed.ephemeral_public_key) != _KEY_BYTES or len(sealed.nonce) != _NONCE_BYTES:
             raise ValueError("malformed envelope")
         ephemeral = X25519PublicKey.from_public_bytes(sealed.ephemeral_public_key)
@@ -293,6 +294,7 @@ class Pseudonymiser:
             raise KeyFileError(f"a pseudonymisation secret must be {_KEY_BYTES} bytes")
         self.recipient = recipient
         info = _PSEUDONYM_INFO + recipient.encode()
+        # salt=None is HKDF's default (so leaving it out is mutation-equivalent)
         kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
         self._key = kdf.derive(secret)
         self._known = _Remembered()
@@ -303,7 +305,8 @@ class Pseudonymiser:
 
     def _make(self, value: str) -> str:
         digest = hmac.new(self._key, value.encode(), hashlib.sha256).digest()
-        return "ps-" + base64.b32encode(digest[:15]).decode().lower()[:20]  # 15 bytes: 24 chars
+        # 15 bytes: 24 chars, cut to 20 (mutation-equivalent: 16 bytes give the same first 20)
+        return "ps-" + base64.b32encode(digest[:15]).decode().lower()[:20]
 
     def __repr__(self) -> str:
         return f"Pseudonymiser(recipient={self.recipient!r})"  # never the key
@@ -350,7 +353,8 @@ class SubjectLinker:
 
     def _make(self, subject_id: str) -> str:
         digest = hmac.new(self._key, subject_id.encode(), hashlib.sha256).digest()
-        return "sl-" + base64.b32encode(digest[:20]).decode().lower()[:26]  # 20 bytes: 32 chars
+        # 20 bytes: 32 chars, cut to 26 (mutation-equivalent: 21 bytes give the same first 26)
+        return "sl-" + base64.b32encode(digest[:20]).decode().lower()[:26]
 
     def __repr__(self) -> str:
         return "SubjectLinker()"  # never the key

@@ -123,6 +123,7 @@ class Decision(NamedTuple):
 
 
 def _text(check: Checker, obj: Mapping[str, Any], key: str) -> str:
+    # "" only where a problem is recorded, so it is never used (mutation-equivalent: any text)
     value = obj.get(key)
     if value is None:
         check.fail(key, "is required text")
@@ -162,12 +163,14 @@ def _sources(check: Checker, match: Mapping[str, Any]) -> tuple[int, ...]:
     for value in values:
         if type(value) is not int or value not in SOURCES:
             check.fail("match.sources", f"{show(value, 40)} is not a source evaluation 1, 2 or 3")
+    # any other value was named above, so parse_agreement raises (mutation-equivalent: or)
     return tuple(v for v in values if type(v) is int and v in SOURCES)
 
 
 def _max_tlp(check: Checker, match: Mapping[str, Any]) -> Tlp:
     value = match.get("max_tlp")
     try:
+        # "" fails as any non-TLP text would (mutation-equivalent)
         tlp = Tlp.from_symbol(value if isinstance(value, str) else "")
     except ValueError:
         check.fail("match.max_tlp", "is required: CLEAR, GREEN, AMBER or AMBER+STRICT")
@@ -205,7 +208,8 @@ def parse_agreement(obj: object, label: str = "agreement") -> Agreement:
     version = obj.get("version")
     if type(version) is not int or not 1 <= version <= _MAX_INT:
         check.fail("version", "must be a whole number from 1, raised with every change")
-        version = 0
+        version = 0  # never used: a problem is recorded (mutation-equivalent: any value)
+    # "" only where a problem is recorded, so never used (mutation-equivalent: any text)
     recipient = check.agency_id(obj.get("recipient"), "recipient") or ""
     purpose = _text(check, obj, "purpose")
     legal_basis = _text(check, obj, "legal_basis")
@@ -245,6 +249,8 @@ def parse_agreement(obj: object, label: str = "agreement") -> Agreement:
             check.fail("pseudonymise", f"{path} is not disclosed; disclose it or drop it")
     if "facility_id" in pseudonymise and "facility_name" in disclose:
         check.fail("pseudonymise", "facility_id is pseudonymised but facility_name names it")
+    # a missing time is always a problem too: the None tests are for the type checker only
+    # (mutation-equivalent: "and" for the second "or")
     if check or valid_from is None or valid_until is None:
         raise AgreementInvalidError(check.problems, label=label)
     return Agreement(

@@ -147,6 +147,8 @@ def validate_report(obj: object, *, now: datetime, label: str = "report") -> dic
         )
     check.unknown(obj, FIELDS, "", "the report")
     record: dict[str, Any] = {}
+    # check.required's path defaults to its key, so the key given again below as the path,
+    # None or no path are alike (mutation-equivalent)
     record["event_id"] = _event_id(check, check.required(obj, "event_id", "event_id"))
     kind = check.required(obj, "kind", "kind")
     record["kind"] = check.choice(kind, Kind, "kind") if kind is not None else None

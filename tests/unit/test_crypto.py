@@ -195,8 +195,9 @@ def test_tampering_is_one_opaque_error(recipient: X25519PrivateKey, part: str) -
 def test_tampered_tag_fails(recipient: X25519PrivateKey) -> None:
     """A flipped bit in the authentication tag (the last 16 bytes) gives DecryptionError."""
     sealed = seal(b"payload", recipient.public_key(), AAD)
+    tag_flipped = sealed.ciphertext[:-1] + bytes([sealed.ciphertext[-1] ^ 0x80])
     with pytest.raises(DecryptionError, match=OPAQUE):
-        open_sealed(sealed._replace(ciphertext=sealed.ciphertext[:-1] + b"\x00"), recipient, AAD)
+        open_sealed(sealed._replace(ciphertext=tag_flipped), recipient, AAD)
 
 
 @pytest.mark.parametrize(
