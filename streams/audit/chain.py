@@ -133,15 +133,17 @@ class ChainVerifier:
         public = self._keys.get(key)
         if public is None:
             raise ChainBrokenError(expected, f"signed with unknown key {key[:40]!r}")
-        retired = self._retired.get(key)
-        if retired is not None and record["recorded_at"] > retired:
-            raise ChainBrokenError(expected, f"signed with key {key} after it was retired")
         try:
             verify(public, signature, stored)
         except SignatureError:
             raise ChainBrokenError(
                 expected, "the signature does not verify: the record was forged or altered"
             ) from None
+        retired = self._retired.get(key)
+        if retired is not None and (
+            not isinstance(record["recorded_at"], datetime) or record["recorded_at"] > retired
+        ):  # after the signature: a forged record's time is not worth comparing
+            raise ChainBrokenError(expected, f"signed with key {key} after it was retired")
         if ident in self._seen:
             raise ChainBrokenError(expected, "a second record for one disclosure was inserted")
         self._seen.add(ident)

@@ -169,10 +169,11 @@ def _read_private(path: Path) -> bytes:
         raise KeyFileError(f"no key {path}: generate it with `intelshare keys generate`") from exc
     except OSError as exc:
         raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from exc
+    mode = os.fstat(fd).st_mode  # of the file opened, not of whatever the path names later
+    if not stat.S_ISREG(mode):  # checked before fdopen, which refuses a folder with its own error
+        os.close(fd)
+        raise KeyFileError(f"{path} is not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd).st_mode  # of the file opened, not of whatever the path names later
-        if not stat.S_ISREG(mode):
-            raise KeyFileError(f"{path} is not a regular file")
         if mode & 0o077:
             raise KeyFileError(
                 f"{path} is open to group or others (mode {stat.S_IMODE(mode):o}); "
