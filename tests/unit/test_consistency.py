@@ -9,6 +9,7 @@ the leaves with ``tree_hash`` (pymerkle, GPL, is not used).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -231,3 +232,13 @@ def test_checkpoint_json_round_trips_and_names_bad_input() -> None:
         checkpoint_from_json({"tree_size": "3"}, "old.json")
     with pytest.raises(ConfigError):
         checkpoint_from_json(None, "old.json")
+
+
+def test_from_the_empty_tree_only_the_empty_proof_is_consistent() -> None:
+    """Every tree extends the empty one, with an empty proof; a non-empty proof from size 0 is
+    refused (RFC 9162 2.1.4: there is nothing for it to prove)."""
+    new_root = hashlib.sha256(b"any root").digest()
+    assert consistency_problem(0, 5, b"", new_root, []) is None
+    assert consistency_problem(0, 5, b"", new_root, [new_root]) == (
+        "a proof from the empty tree must be empty"
+    )
