@@ -130,6 +130,8 @@ class Shell:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "INTELSHARE_TOPIC_PREFIX": f"w{uuid.uuid4().hex[:10]}.",
             "INTELSHARE_WEB_PORT": str(self.web_port),
+            # a signed checkpoint each second (default 10 s), for the witness and exports
+            "INTELSHARE_CHECKPOINT_SECONDS": "1",
         }
         self.ran: set[str] = set()
 
