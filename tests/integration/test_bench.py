@@ -25,10 +25,10 @@ FIELDS = {
 
 @pytest.mark.timeout(240)
 def test_bench_prints_every_figure_as_one_json_object(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """200 reports, three disclosures each, and small floors: stdout is the JSON alone."""
+    """60 reports, three disclosures each, and small floors: stdout is the JSON alone."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTELSHARE_")}
     env |= {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "INTELSHARE_HOME": str(tmp_path)}
-    command = [sys.executable, "-m", "ops.bench", "--reports", "200", "--json"]
+    command = [sys.executable, "-m", "ops.bench", "--reports", "60", "--json"]
     done = subprocess.run(
         [*command, "--floor-records", "5000"], env=env, cwd=PROJECT_ROOT, capture_output=True,
         text=True, timeout=230, check=False,
@@ -36,7 +36,7 @@ def test_bench_prints_every_figure_as_one_json_object(kafka_bootstrap: str, tmp_
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout)
     assert FIELDS - set(figures) == set()
-    assert (figures["reports"], figures["disclosures"]) == (200, 600)
+    assert (figures["reports"], figures["disclosures"]) == (60, 180)
     assert (figures["route_instances"], figures["rate"]) == (1, 0)
     assert figures["cpu_us_per_report"] > 0
     assert figures["broker_floor_produce_per_s"] > 0

@@ -59,16 +59,16 @@ def _instance(worker: Worker, agent: str) -> dict[str, Any]:
 def test_two_route_instances_share_the_load_and_survive_one_kill(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """1,200 reports through two route instances; kill -9 one mid-stream: the survivor owns
+    """600 reports through two route instances; kill -9 one mid-stream: the survivor owns
     all 12 input partitions within 20 s and every disclosure is still made exactly once."""
     x = pair_exchange(kafka_bootstrap, tmp_path, dict(os.environ))
     main = _worker(x, "main", "intake,enrich,route,sequencer", 1)
     second = _worker(x, "second", "route", 2)
     main.start()
     second.start()
-    reports = pair_reports(1200)
+    reports = pair_reports(600)
     x.submit(reports)
-    wait_until(lambda: audited(x) > 480, timeout=240, what="a fifth of the audit records")
+    wait_until(lambda: audited(x) > 240, timeout=240, what="a fifth of the audit records")
     shares = [_instance(w, "route") for w in (main, second)]
     assert all(share.get("processed", 0) > 0 for share in shares), shares
     owned = [set(share.get("partitions", [])) for share in shares]
@@ -78,7 +78,7 @@ def test_two_route_instances_share_the_load_and_survive_one_kill(
     killed_at = audited(x)
     second.kill()
     killed, wall = time.monotonic(), time.time()
-    assert killed_at < 2400, "the kill came after the stream ended"
+    assert killed_at < 1200, "the kill came after the stream ended"
     wait_until(
         lambda: _instance(main, "route").get("partitions") == list(range(12)),
         timeout=20,
@@ -144,9 +144,9 @@ def test_a_restarted_worker_resumes_within_seconds(kafka_bootstrap: str, tmp_pat
     x = pair_exchange(kafka_bootstrap, tmp_path, dict(os.environ))
     STARTED.append(x.worker)
     x.worker.start()
-    reports = pair_reports(600)
+    reports = pair_reports(400)
     x.submit(reports)
-    wait_until(lambda: audited(x) > 200, timeout=240, what="the first audit records")
+    wait_until(lambda: audited(x) > 150, timeout=240, what="the first audit records")
     x.worker.kill()
     killed = time.monotonic()
     before = audited(x)
