@@ -7,7 +7,6 @@ requests of that interval), in a thread so the event loop stays free.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from streams.kafka.auditlog import audit_records, cosignatures, latest_checkpoin
 from streams.kafka.registry import published_agreements
 from streams.settings import Settings
 from streams.topics import Topics
+from streams.web.cache import TimedCache
 from streams.web.page import (
     agreement_status,
     disclosure_row,
@@ -65,7 +65,7 @@ class Snapshot(NamedTuple):
     """Each witness's last cosignature, or None when the cosignatures could not be read."""
 
 
-class SnapshotCache:
+class SnapshotCache(TimedCache[Snapshot]):
     """Reads the log again once the last snapshot is ``ttl`` seconds old."""
 
     def __init__(
@@ -74,21 +74,7 @@ class SnapshotCache:
         ttl: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._read = read
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._taken: float | None = None
-        self._snapshot: Snapshot | None = None
-
-    async def get(self) -> Snapshot:
-        """The current snapshot, read anew when stale."""
-        async with self._lock:
-            now = self._clock()
-            if self._snapshot is None or self._taken is None or now - self._taken >= self._ttl:
-                self._snapshot = await asyncio.to_thread(self._read)
-                self._taken = now
-            return self._snapshot
+        super().__init__(read, ttl, clock)
 
 
 def _reader(settings: Settings, keys: VerificationKeys) -> Callable[[], Snapshot]:

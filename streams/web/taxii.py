@@ -13,7 +13,6 @@ agency's ``consume`` position is not moved.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hmac
@@ -27,6 +26,7 @@ from aiohttp import web
 
 from streams.errors import BadRequestError, IntelshareError
 from streams.web.app import LOCAL_HOSTS, host_guard
+from streams.web.cache import TimedCache
 from streams.web.collection import Entry, collection_entries, page, parse_query, taxii_time
 
 __all__ = ["API_ROOT", "TAXII_MEDIA_TYPE", "FeedCache", "collection_id", "taxii_app"]
@@ -45,7 +45,7 @@ def collection_id(agency: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, agency))
 
 
-class FeedCache:
+class FeedCache(TimedCache[list[Entry]]):
     """The collection's entries, read anew once they are ``ttl`` seconds old."""
 
     def __init__(
@@ -54,24 +54,7 @@ class FeedCache:
         ttl: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._read = read
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._taken: float | None = None
-        self._entries: list[Entry] = []
-
-    async def get(self) -> list[Entry]:
-        """The current entries, read anew when stale."""
-        async with self._lock:
-            now = self._clock()
-            if self._taken is None or now - self._taken >= self._ttl:
-                self._entries = await asyncio.to_thread(self._load)
-                self._taken = now
-            return self._entries
-
-    def _load(self) -> list[Entry]:
-        return collection_entries(self._read())
+        super().__init__(lambda: collection_entries(read()), ttl, clock)
 
 
 def _error(status: type[web.HTTPException], title: str, **headers: str) -> web.HTTPException:
