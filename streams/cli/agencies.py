@@ -14,17 +14,17 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streams.cli.common import Commands, actions, key_file, read_text
 from streams.cli.tables import AGENCY_COLUMNS, agency_json, agency_row, table
-from streams.core.crypto import parse_ed25519_public, parse_x25519_public
-from streams.core.reference import ReferenceRecord, agency_changes, agency_details
 from streams.core.times import format_time
 from streams.errors import AgencyConflictError
-from streams.kafka.auditlog import agencies as registered_agencies
-from streams.kafka.registry import agency_record, register_agency
 from streams.settings import Settings
 from streams.topics import Topics
+
+if TYPE_CHECKING:
+    from streams.core.reference import ReferenceRecord
 
 __all__ = ["load_agencies", "register"]
 
@@ -65,6 +65,11 @@ def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare agencies register --id ID --name NAME --public-key FILE [--country CC]
     [--replace]``: exit 0 when registered, replaced or unchanged; 1 when it differs from the
     registered record and ``--replace`` is not given; 2 for a malformed option."""
+    from streams.core.crypto import parse_x25519_public
+    from streams.core.reference import agency_changes, agency_details
+    from streams.kafka.auditlog import agencies as registered_agencies
+    from streams.kafka.registry import agency_record, register_agency
+
     ident, name, country = agency_details(args.id, args.name, args.country)
     public_file = key_file(settings, args.public_key)
     public = parse_x25519_public(read_text(str(public_file)).strip()).public_bytes_raw()
@@ -93,6 +98,8 @@ def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
 def _receipt_key(settings: Settings, args: argparse.Namespace, public_file: Path) -> bytes:
     """The agency's raw Ed25519 receipt key: ``--signing-key``, or ``ID.sign.pub`` beside
     its public key when there is one; empty when the agency sends no receipts."""
+    from streams.core.crypto import parse_ed25519_public
+
     path = key_file(settings, args.signing_key) if args.signing_key else None
     if path is None:
         beside = public_file.with_name(f"{args.id}.sign.pub")
@@ -105,6 +112,8 @@ def _receipt_key(settings: Settings, args: argparse.Namespace, public_file: Path
 def agencies_list(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare agencies list [--json]``: a table (or JSON lines) sorted by agency id;
     "no agencies registered" on stderr, and exit 0, when there are none."""
+    from streams.kafka.auditlog import agencies as registered_agencies
+
     found = sorted(registered_agencies(settings).values(), key=lambda a: str(a["agency_id"]))
     if not found:
         print("no agencies registered: `intelshare agencies register` adds one", file=sys.stderr)
@@ -122,6 +131,10 @@ def load_agencies(settings: Settings, lines: Iterable[ReferenceRecord], *, repla
     """The agency lines of ``reference load``, treated as ``agencies register`` treats one:
     each gets its feed, the same details again change nothing, and different ones (a new key)
     are refused unless ``replace``; returns how many were refused (each said on stderr)."""
+    from streams.core.reference import agency_changes
+    from streams.kafka.auditlog import agencies as registered_agencies
+    from streams.kafka.registry import register_agency
+
     current = registered_agencies(settings)
     published = refused = 0
     for line in lines:

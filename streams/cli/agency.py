@@ -7,15 +7,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.cli.common import Commands, actions, key_file, keys_dir, verification_keys
 from streams.cli.https import add_options as add_https_options
 from streams.cli.https import listening
-from streams.core.keyfiles import agency_keys, load_ed25519_private, password_file
 from streams.errors import ConfigError, KeyFileError
-from streams.kafka.consume import FeedReader, ReceiptSender, skipped_file
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.kafka.consume import ReceiptSender
 
 __all__ = ["register"]
 
@@ -133,6 +134,9 @@ def _private_key_files(settings: Settings, args: argparse.Namespace) -> list[Pat
 
 
 def _receipts(settings: Settings, args: argparse.Namespace) -> ReceiptSender | None:
+    from streams.core.keyfiles import load_ed25519_private
+    from streams.kafka.consume import ReceiptSender
+
     default = keys_dir(settings) / f"{args.agency}.sign.key"
     path = Path(args.sign_key) if args.sign_key else (default if default.is_file() else None)
     if path is None:
@@ -148,6 +152,9 @@ def _receipts(settings: Settings, args: argparse.Namespace) -> ReceiptSender | N
 def consume_feed(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare consume --agency ID [--key FILE]... [--follow] [--from-beginning]
     [--format json|stix21|misp]``."""
+    from streams.core.keyfiles import agency_keys
+    from streams.kafka.consume import FeedReader, skipped_file
+
     private = agency_keys(_private_key_files(settings, args))
     reader = FeedReader(
         settings, args.agency, private, verification_keys(settings, args.exchange_key).keys
@@ -187,6 +194,9 @@ def _feed_reader(
     settings: Settings, args: argparse.Namespace
 ) -> Callable[[], list[dict[str, Any]]]:
     """Reads the whole feed, opened, without moving consume's position."""
+    from streams.core.keyfiles import agency_keys
+    from streams.kafka.consume import FeedReader
+
     private = agency_keys(_private_key_files(settings, args))
     exchange = verification_keys(settings, args.exchange_key).keys
 
@@ -212,6 +222,7 @@ def taxii_serve(settings: Settings, args: argparse.Namespace) -> int:
     feed over TAXII 2.1 on 127.0.0.1 until interrupted."""
     from aiohttp import web
 
+    from streams.core.keyfiles import password_file
     from streams.web.taxii import FeedCache, taxii_app
 
     default = settings.home / "taxii" / f"{args.agency}.password"

@@ -3,25 +3,31 @@
 Each audience's module (:mod:`.unit`, :mod:`.agency`, :mod:`.oversight`, :mod:`.operator`)
 has a ``register(commands)`` that declares its commands' options beside their handlers; a
 handler is ``(settings, args) -> exit code`` and is attached with ``set_defaults(handler=...)``.
+
+Building the parser imports no Kafka client, codec or audit code: every ``intelshare`` run
+builds all of it, so a handler imports what only it needs inside itself (or is named with
+:func:`later`), and ``intelshare keys generate`` starts without loading Kafka.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from streams.audit.records import AuditFilter
-from streams.audit.verify import VerificationKeys
-from streams.audit.witness import WitnessPolicy
-from streams.core.crypto import SubjectLinker, key_id, parse_ed25519_public
-from streams.core.keyfiles import exchange_public_keys, load_link_key
 from streams.errors import ConfigError, KeyFileError
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from streams.audit.records import AuditFilter
+    from streams.audit.verify import VerificationKeys
+    from streams.audit.witness import WitnessPolicy
+    from streams.core.crypto import SubjectLinker
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -30,6 +36,7 @@ __all__ = [
     "actions",
     "key_file",
     "keys_dir",
+    "later",
     "read_text",
     "subject_linker",
     "verification_keys",
@@ -54,6 +61,17 @@ def actions(
         parsers[action] = sub.add_parser(action, help=text)
         parsers[action].set_defaults(handler=handler)
     return parsers
+
+
+def later(module: str, name: str) -> Handler:
+    """The handler ``name`` of ``module``, imported only when its command runs."""
+
+    def handler(settings: Settings, args: argparse.Namespace) -> int:
+        found: Handler = getattr(importlib.import_module(module), name)
+        return found(settings, args)
+
+    handler.__qualname__ = handler.__name__ = name
+    return handler
 
 
 def read_text(name: str) -> str:
@@ -96,6 +114,8 @@ def key_file(settings: Settings, name: str) -> Path:
 def subject_linker(settings: Settings, file: str | None) -> SubjectLinker | None:
     """The oversight link key (``--link-key``, default ``oversight.link.key`` or, on the
     exchange's machine, derived from its pseudonymisation secret), or None."""
+    from streams.core.keyfiles import load_link_key
+
     return load_link_key(keys_dir(settings), key_file(settings, file) if file else None)
 
 
@@ -119,6 +139,9 @@ def verification_keys(settings: Settings, files: list[str] | None) -> Verificati
     """The exchange keys to verify signatures with: ``--exchange-key`` files (each with its
     ``.retired`` file beside it, if rotated out), or every ``exchange*.pub`` in the keys
     folder with the retirement times published there."""
+    from streams.audit.verify import VerificationKeys
+    from streams.core.keyfiles import exchange_public_keys
+
     named = [key_file(settings, f) for f in files or ()]
     keys, retired = exchange_public_keys(keys_dir(settings), named)
     return VerificationKeys(keys, retired)
@@ -129,6 +152,8 @@ def witness_policy(
 ) -> WitnessPolicy | None:
     """The witnesses to require (``--witness-key``, repeatable) and how many must have
     cosigned (``--min-cosignatures``, default 1 when keys are given); None for neither."""
+    from streams.audit.witness import WitnessPolicy
+
     keys = witness_keys(settings, files)
     wanted = (1 if keys else 0) if minimum is None else minimum
     if wanted < 0 or wanted > len(keys):
@@ -141,6 +166,8 @@ def witness_policy(
 
 def witness_keys(settings: Settings, files: list[str] | None) -> dict[str, Ed25519PublicKey]:
     """Witnesses' public keys (``--witness-key`` files, see :func:`key_file`) by key id."""
+    from streams.core.crypto import key_id, parse_ed25519_public
+
     keys = {}
     for name in files or ():
         try:

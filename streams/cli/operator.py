@@ -1,5 +1,6 @@
-"""Commands of the exchange's operators: broker, topics, users, keys, agencies (declared in
-:mod:`.agencies`), reference data, agreements, the worker and dead letters."""
+"""Commands of the exchange's operators: broker, topics, users, keys (declared in :mod:`.keys`),
+agencies (:mod:`.agencies`), certificates (:mod:`.certs`), reference data, agreements, the
+worker and dead letters."""
 
 from __future__ import annotations
 
@@ -8,38 +9,16 @@ import dataclasses
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 from streams.cli.agencies import load_agencies
 from streams.cli.agencies import register as register_agencies
 from streams.cli.certs import register as register_certs
-from streams.cli.common import Commands, actions, keys_dir, read_text
-from streams.core.codec import record_codec
-from streams.core.fields import AGENCY_ID, AGENCY_RULE
-from streams.core.inputs import load_yaml
-from streams.core.keyfiles import (
-    export_link_key,
-    generate_agency_keys,
-    generate_exchange_keys,
-    generate_signing_key,
-    rotate_agency_keys,
-    rotate_exchange_key,
-)
-from streams.core.reference import parse_reference_line, read_reference_lines
+from streams.cli.common import Commands, actions, read_text
+from streams.cli.keys import register as register_keys
 from streams.core.times import format_time
 from streams.errors import ConfigError, IntelshareError, MalformedInputError
-from streams.kafka.clients import create_topics
-from streams.kafka.deadletters import dead_letters, replay, replayed_sources, summary
-from streams.kafka.registry import (
-    agreement_history,
-    plan_agreements,
-    publish_agreements,
-    publish_reference,
-    published_agreements,
-)
-from streams.kafka.users import Role, add_user, unit_key_file
 from streams.settings import Settings
-from streams.topics import CATALOGUE, INTERNAL, feed_topic
+from streams.topics import CATALOGUE, INTERNAL
 
 __all__ = ["register"]
 
@@ -99,28 +78,7 @@ def register(commands: Commands) -> None:
     )  # fmt: skip
     worker.set_defaults(handler=run_worker)
 
-    keys = actions(
-        commands,
-        "keys",
-        "key pairs",
-        {
-            "generate": ("write a key pair (private key mode 0600)", keys_generate),
-            "rotate": ("keep the current pair under its key id and write a new one", keys_generate),
-            "export-link": ("write the oversight link key for the oversight body", export_link),
-        },
-    )
-    for action in ("generate", "rotate"):
-        who = keys[action].add_mutually_exclusive_group(required=True)
-        who.add_argument("--agency", metavar="ID", help="an X25519 pair for a partner agency")
-        who.add_argument("--exchange", action="store_true", help="the exchange's signing key")
-        if action == "generate":
-            who.add_argument(
-                "--witness", metavar="NAME",
-                help="a witness's Ed25519 pair: NAME.witness.key (0600) and NAME.witness.pub",
-            )  # fmt: skip
-    for parser in keys.values():
-        parser.add_argument("--out", metavar="DIR", help="default $INTELSHARE_HOME/keys")
-
+    register_keys(commands)
     register_agencies(commands)
     register_certs(commands)
 
@@ -208,6 +166,8 @@ def broker_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def topics_create(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare topics create``: idempotent; reports drift."""
+    from streams.kafka.clients import create_topics
+
     problems = 0
     for outcome in create_topics(settings, CATALOGUE + INTERNAL):
         state = "created" if outcome.created else "exists"
@@ -221,6 +181,8 @@ def topics_create(settings: Settings, args: argparse.Namespace) -> int:
 def users_add(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare users add --role ROLE NAME [--unit UNIT_ID ...]``: prints the password
     file, and for a unit its submission key file on a second line."""
+    from streams.kafka.users import Role, add_user, unit_key_file
+
     role = Role(args.role)
     print(add_user(settings, role, args.name, args.units))
     if role is Role.UNIT:
@@ -241,65 +203,11 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     return run(settings)
 
 
-def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare keys generate|rotate --agency ID | --exchange [--out DIR]``."""
-    folder = Path(args.out) if args.out else keys_dir(settings)
-    if getattr(args, "witness", None) is not None:
-        return _witness_keys(folder, args.witness)
-    if not args.exchange:
-        feed_topic(args.agency)  # refuses an id that could not name a feed
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if args.action == "rotate":
-        if args.exchange:
-            private, public, old = rotate_exchange_key(folder, datetime.now(UTC))
-        else:
-            private, public, old = rotate_agency_keys(folder, args.agency)
-        print(f"previous key kept as {old} (still needed to read or verify older records)")
-        if args.exchange:
-            print("now restart the worker, and give the new exchange.pub to the agencies and")
-            print("oversight bodies (with the old one and its .retired file)")
-        else:
-            print("now register the new public key with the exchange's operators:")
-            print(
-                f"  intelshare agencies register --id {args.agency} --name NAME "
-                f"--public-key {public} --replace"
-            )
-    elif args.exchange:
-        private, public = generate_exchange_keys(folder)
-    else:
-        private, public = generate_agency_keys(folder, args.agency)
-        signing, _ = generate_signing_key(folder, f"{args.agency}.sign")
-        print(f"receipt key: {signing} (mode 0600; signs consultation receipts)")
-    print(f"private key: {private} (mode 0600, keep it secret)")
-    print(f"public key:  {public}")
-    return 0
-
-
-def _witness_keys(folder: Path, name: str) -> int:
-    """``keys generate --witness NAME``: an Ed25519 pair for a witness of the audit log."""
-    if not AGENCY_ID.fullmatch(name):  # the name becomes a file name and the cosigner's name
-        raise ConfigError(f"witness name {name!r} must be {AGENCY_RULE}")
-    if name.startswith("exchange"):  # exchange*.pub in the keys folder are the exchange's keys
-        raise ConfigError(f"witness name {name!r} must not start with 'exchange'")
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    private, public = generate_signing_key(folder, f"{name}.witness")
-    print(f"private key: {private} (mode 0600, keep it secret; `intelshare witness run` uses it)")
-    print(f"public key:  {public} (give it to whoever checks cosignatures: --witness-key)")
-    return 0
-
-
-def export_link(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare keys export-link [--out DIR]``: the oversight body's link key (0600)."""
-    out = Path(args.out) if args.out else keys_dir(settings)
-    path = export_link_key(keys_dir(settings), out)
-    print(f"oversight link key: {path} (mode 0600)")
-    print("give it to the oversight body with exchange.pub: with it, `audit query --subject ID`")
-    print("finds every disclosure about that person under any pseudonym; keep it from agencies")
-    return 0
-
-
 def load(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare reference load FILE``: JSON lines of facilities, subjects and agencies."""
+    from streams.core.reference import parse_reference_line, read_reference_lines
+    from streams.kafka.registry import publish_reference
+
     now = datetime.now(UTC)
     records, rejected = [], 0
     for label, obj, problem in read_reference_lines(read_text(args.file)):
@@ -322,6 +230,9 @@ def load(settings: Settings, args: argparse.Namespace) -> int:
 
 def agreements_apply(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare agreements apply FILE``: validate all, then publish all or none."""
+    from streams.core.inputs import load_yaml
+    from streams.kafka.registry import plan_agreements, publish_agreements
+
     try:
         loaded = load_yaml(read_text(args.file))
     except MalformedInputError as exc:
@@ -345,6 +256,8 @@ def agreements_apply(settings: Settings, args: argparse.Namespace) -> int:
 
 def agreements_list(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare agreements list``: one line per agreement with its state now."""
+    from streams.kafka.registry import published_agreements
+
     now = datetime.now(UTC)
     for a in published_agreements(settings).values():
         window = f"{format_time(a.valid_from)}..{format_time(a.valid_until)}"
@@ -355,6 +268,8 @@ def agreements_list(settings: Settings, args: argparse.Namespace) -> int:
 def agreements_history(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare agreements history ID``: one line per version applied, oldest first; exit 1
     when none was kept."""
+    from streams.kafka.registry import agreement_history
+
     versions = [v for v in agreement_history(settings) if v.agreement.id == args.agreement_id]
     if not versions:
         print(
@@ -377,6 +292,9 @@ def agreements_history(settings: Settings, args: argparse.Namespace) -> int:
 
 def deadletter_list(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare deadletter list``: one JSON object per rejected message, bytes withheld."""
+    from streams.core.codec import record_codec
+    from streams.kafka.deadletters import dead_letters, replayed_sources, summary
+
     replayed = replayed_sources(settings)
     reports = record_codec(settings.schemas_dir, "Report")
     for letter in dead_letters(settings):
@@ -386,6 +304,8 @@ def deadletter_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def deadletter_replay(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare deadletter replay``: resubmit the dead letters that now pass."""
+    from streams.kafka.deadletters import dead_letters, replay
+
     outcomes = replay(settings, dead_letters(settings))
     for outcome in outcomes:
         word = "replayed" if outcome.replayed else "kept"

@@ -8,33 +8,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streams.audit.offline import export_trailer
 from streams.audit.records import FILTERS, export_row, matches, parse_filter, stats, to_csv
-from streams.audit.witness import of_checkpoint
 from streams.cli.common import (
     Commands,
     actions,
+    later,
     subject_linker,
     verification_keys,
     with_link,
     witness_keys,
 )
-from streams.cli.consistency import audit_consistency
 from streams.cli.https import add_options as add_https_options
 from streams.cli.https import listening
 from streams.cli.tables import DISCLOSURE_COLUMNS, disclosure_row, table
-from streams.cli.verify import audit_check_proof, audit_prove, audit_verify
 from streams.cli.witness import register as register_witness
 from streams.core.fields import show
 from streams.core.times import format_time
 from streams.errors import UnknownAgencyError
-from streams.kafka.auditlog import (
-    agencies,
-    audit_records,
-    checkpoints,
-    readable_cosignatures,
-    receipt_times,
-)
 from streams.settings import Settings
 
 __all__ = ["HOST", "register"]
@@ -51,15 +41,24 @@ def register(commands: Commands) -> None:
         "audit",
         "oversight of the disclosure log",
         {
-            "verify": ("check the chain and reconcile it with the feeds", audit_verify),
+            "verify": (
+                "check the chain and reconcile it with the feeds",
+                later("streams.cli.verify", "audit_verify"),
+            ),
             "query": ("disclosures matching filters: a table, or records as JSON", audit_query),
             "export": ("the whole log as JSON lines or CSV", audit_export),
             "stats": ("disclosures per recipient, agreement and day", audit_stats),
-            "prove": ("an inclusion proof of one disclosure", audit_prove),
-            "check-proof": ("verify an inclusion or consistency proof offline", audit_check_proof),
+            "prove": (
+                "an inclusion proof of one disclosure",
+                later("streams.cli.verify", "audit_prove"),
+            ),
+            "check-proof": (
+                "verify an inclusion or consistency proof offline",
+                later("streams.cli.verify", "audit_check_proof"),
+            ),
             "consistency": (
                 "is NEW an append-only extension of OLD (RFC 9162 consistency)",
-                audit_consistency,
+                later("streams.cli.consistency", "audit_consistency"),
             ),
         },
     )
@@ -133,6 +132,8 @@ def _warn(message: str) -> None:
 def audit_query(settings: Settings, args: argparse.Namespace) -> int:
     """Disclosures matching every filter given: a table, one line each, or with ``--json`` the
     whole records, one JSON object per line. Exit 1 for a ``--recipient`` that is no agency."""
+    from streams.kafka.auditlog import audit_records, receipt_times
+
     wanted = parse_filter({name: getattr(args, name) for name in FILTERS})
     wanted = with_link(wanted, subject_linker(settings, args.link_key), _warn)
     records = audit_records(settings)
@@ -158,6 +159,8 @@ def audit_query(settings: Settings, args: argparse.Namespace) -> int:
 
 def _known_recipient(settings: Settings, recipient: str, records: list[dict[str, Any]]) -> None:
     """UnknownAgencyError unless ``recipient`` is a registered agency or in the log."""
+    from streams.kafka.auditlog import agencies
+
     if recipient in agencies(settings) or any(r["recipient"] == recipient for r in records):
         return
     raise UnknownAgencyError(
@@ -169,6 +172,10 @@ def _known_recipient(settings: Settings, recipient: str, records: list[dict[str,
 def audit_export(settings: Settings, args: argparse.Namespace) -> int:
     """The whole log as JSON lines (verifiable offline: a last line carries the latest signed
     checkpoint over the records) or CSV."""
+    from streams.audit.offline import export_trailer
+    from streams.audit.witness import of_checkpoint
+    from streams.kafka.auditlog import audit_records, checkpoints, readable_cosignatures
+
     if args.format == "csv":
         rows = [export_row(r) for r in audit_records(settings)]
         text = to_csv(rows)
@@ -207,6 +214,8 @@ def audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
     """Disclosures per recipient, per agreement and per day."""
+    from streams.kafka.auditlog import audit_records
+
     figures = stats(audit_records(settings))
     print(f"disclosures: {figures['disclosures']}")
     for title in ("per_recipient", "per_agreement", "per_day"):

@@ -6,14 +6,17 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from streams.cli.common import Commands, read_text
 from streams.core.fields import show
 from streams.core.times import format_time
 from streams.errors import FieldProblem, ReportInvalidError, StixMappingError
-from streams.kafka.submit import Candidate, Submitter, read_reports
-from streams.kafka.tracking import ReportStatus, report_status
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.kafka.submit import Candidate
+    from streams.kafka.tracking import ReportStatus
 
 __all__ = ["register"]
 
@@ -36,6 +39,8 @@ def register(commands: Commands) -> None:
 
 def submit_reports(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare submit FILE|-``: validate all, send the valid ones, print each sent id."""
+    from streams.kafka.submit import Submitter, read_reports
+
     text = read_text(args.file)
     candidates = read_reports(text, max_bytes=settings.max_report_bytes)
     unmapped: list[ReportInvalidError] = []
@@ -63,6 +68,7 @@ def _from_bundles(
     """The reports of each STIX bundle; a bundle the mapping cannot carry goes to ``unmapped``
     (its problems name each object id and property), and none of its reports is sent."""
     from streams.formats.stix_import import reports_from_bundle  # stix2 loads slowly
+    from streams.kafka.submit import Candidate
 
     for bundle in bundles:
         label = bundle.label.replace("report", "bundle")
@@ -83,6 +89,8 @@ def _from_bundles(
 def report_state(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare status EVENT_ID [--json]``: exit 0 when the exchange has seen the report,
     1 when it has not (a mistyped id, or not submitted to this exchange)."""
+    from streams.kafka.tracking import report_status
+
     status = report_status(settings, args.event_id)
     if not status.found:
         print(

@@ -25,7 +25,6 @@ from streams.audit.witness import cosign, to_cosign
 from streams.cli.common import Commands, actions, key_file, read_text, verification_keys
 from streams.core.crypto import key_id
 from streams.core.fields import AGENCY_ID
-from streams.core.inputs import load_json
 from streams.core.keyfiles import load_ed25519_private
 from streams.errors import (
     ChainBrokenError,
@@ -35,7 +34,6 @@ from streams.errors import (
     MalformedInputError,
     SignatureError,
 )
-from streams.kafka.auditlog import audit_records, checkpoints, publish_cosignatures
 from streams.settings import Settings
 
 __all__ = ["register"]
@@ -77,6 +75,8 @@ def witness_name(path: Path) -> str:
 
 def load_state(folder: Path) -> dict[str, Any] | None:
     """The checkpoint the witness last cosigned, or None before its first round."""
+    from streams.core.inputs import load_json  # imports yaml: only where a state is read
+
     path = folder / STATE
     if not path.exists():
         return None
@@ -104,6 +104,8 @@ def save_state(folder: Path, witness: str, checkpoint: Any, now: datetime) -> No
 
 def witness_run(settings: Settings, args: argparse.Namespace) -> int:
     """Rounds until interrupted (or one with ``--once``); exit 1 on a refusal."""
+    from streams.kafka.auditlog import audit_records, checkpoints, publish_cosignatures
+
     private, folder = key_file(settings, args.key), Path(args.state)
     name, key = witness_name(private), load_ed25519_private(private)
     keys = verification_keys(settings, args.exchange_key)

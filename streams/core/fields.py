@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-import pycountry
-
 from streams.core.times import parse_time
 from streams.errors import FieldProblem
 
@@ -138,6 +136,8 @@ class Checker:
         code = self.pattern(
             value, path, COUNTRY, "an ISO 3166-1 alpha-2 code (two upper-case letters, e.g. KZ)"
         )
+        import pycountry  # 60 ms to load: only where a country is checked
+
         if code is not None and pycountry.countries.get(alpha_2=code) is None:
             self.fail(path, f"{code} is not an assigned ISO 3166-1 alpha-2 code (e.g. KZ, IQ)")
             return None

@@ -13,8 +13,9 @@ import pytest
 from streams import cli
 from streams.audit.chain import GENESIS, seal_record
 from streams.audit.recheck import breach, recheck
-from streams.cli import operator, verify
+from streams.cli import verify
 from streams.core.policy import Agreement
+from streams.kafka import registry
 from streams.kafka.registry import AppliedVersion
 from tests.factories import NOW
 from tests.unit.core import make_agreement
@@ -98,7 +99,7 @@ def test_agreements_history_prints_every_version(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One line per version, oldest first, the older superseded; an unknown id exits 1."""
-    _applied(monkeypatch, operator)
+    _applied(monkeypatch, registry)  # `agreements history` imports it when it runs
     assert cli.main(["agreements", "history", "KZ-KNB-2026-01"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in lines] == ["v1", "v2"]

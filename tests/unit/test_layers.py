@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,20 @@ def test_no_module_over_400_lines() -> None:
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400
     }
     assert long == {}
+
+
+SLOW_TO_LOAD = ("kafka", "confluent_kafka", "quixstreams", "fastavro", "avro", "pycountry", "yaml")
+"""Libraries that take tens to hundreds of milliseconds to import."""
+
+
+def test_the_command_line_parser_loads_no_kafka_client_or_codec() -> None:
+    """Every ``intelshare`` run builds the whole parser, so it must not load what only some
+    commands use: ``intelshare --help`` or ``keys generate`` starts in a fraction of a second."""
+    script = (
+        "import sys; from streams.cli import build_parser; build_parser(); "
+        f"print(','.join(m for m in {SLOW_TO_LOAD!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == ""

@@ -30,6 +30,7 @@ from streams.audit.witness import (
 from streams.cli import witness as witness_cli
 from streams.core.crypto import key_id
 from streams.errors import ChainBrokenError, InconsistentLogError, SignatureError
+from streams.kafka import auditlog
 from streams.kafka.users import Role, grants_for
 from tests.factories import NOW
 from tests.unit.test_checkpoint import KEY, KEYS, log
@@ -192,10 +193,10 @@ def _fake_log(
 ) -> list[dict[str, Any]]:
     """Stand in for the broker: the records and checkpoints read, the cosignatures written."""
     written: list[dict[str, Any]] = []
-    monkeypatch.setattr(witness_cli, "audit_records", lambda settings: records)
-    monkeypatch.setattr(witness_cli, "checkpoints", lambda settings: signed)
+    monkeypatch.setattr(auditlog, "audit_records", lambda settings: records)
+    monkeypatch.setattr(auditlog, "checkpoints", lambda settings: signed)
     monkeypatch.setattr(
-        witness_cli, "publish_cosignatures", lambda settings, items: written.extend(items)
+        auditlog, "publish_cosignatures", lambda settings, items: written.extend(items)
     )
     return written
 
