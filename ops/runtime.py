@@ -83,9 +83,10 @@ def settled(port: int) -> bool:
 
 
 def launch_worker(
-    log: Path, port: int, env: dict[str, str] | None = None
+    log: Path, port: int, env: dict[str, str] | None = None, *, wait: bool = True
 ) -> subprocess.Popen[bytes]:
-    """``intelshare worker`` as a child in its own session; returns once every step consumes."""
+    """``intelshare worker`` as a child in its own session; returns once every step consumes
+    (or at once without ``wait``: then :func:`await_worker`)."""
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"],
@@ -94,6 +95,13 @@ def launch_worker(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    if wait:
+        await_worker(process, port, log)
+    return process
+
+
+def await_worker(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Return once the worker of :func:`launch_worker` has every step consuming."""
 
     def ready() -> bool:
         if process.poll() is not None:
@@ -101,7 +109,6 @@ def launch_worker(
         return bool((worker_status(port) or {}).get("ready"))
 
     wait_for("the worker to start", ready, 90)
-    return process
 
 
 def stop_worker(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:

@@ -13,7 +13,6 @@ import stat
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import kafka.errors
 import pytest
@@ -33,6 +32,7 @@ from streams.settings import Settings
 from streams.topics import CATALOGUE, feed_spec
 from tests.integration.helpers import run_cli
 from tests.integration.secure_broker import PREFIX
+from tests.integration.secure_exchange import SecureExchange
 
 # The module's secure broker is the package's (conftest.py, secure_broker.py): these tests use
 # its SASL_PLAINTEXT listener; test_tls.py its TLS ones.
@@ -182,79 +182,6 @@ def test_worker_credentials_work_with_confluent_kafka(secure_admin: Settings) ->
         view.stop()
 
 
-class _SecureExchange:
-    """An exchange under a prefix and home of its own on the secure broker, set up by the admin
-    through the command line: topics, the exchange's keys, agency e-one with its feed, facility
-    KZ-F-1 and an agreement E-1 disclosing to e-one."""
-
-    def __init__(self, secure_admin: Settings, home: Path) -> None:
-        import json
-
-        import yaml
-
-        from tests.integration.exchange import agreement, facility
-
-        prefix = f"e{uuid.uuid4().hex[:8]}."
-        self.home = home
-        self.admin = dataclasses.replace(secure_admin, topic_prefix=prefix, home=home)
-        self.base = {k: v for k, v in os.environ.items() if not k.startswith("INTELSHARE_")} | {
-            "KAFKA_BOOTSTRAP_SERVERS": self.admin.bootstrap_servers,
-            "INTELSHARE_TOPIC_PREFIX": prefix,
-            "INTELSHARE_HOME": str(home),
-            "INTELSHARE_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-            "INTELSHARE_REQUEST_TIMEOUT": "10",
-        }
-        self.as_admin = self.env("admin", Path(str(secure_admin.sasl_password_file)))
-        self.cli(self.as_admin, "topics", "create")
-        self.cli(self.as_admin, "keys", "generate", "--exchange")
-        self.cli(self.as_admin, "keys", "generate", "--agency", "e-one")
-        self.keys = home / "keys"
-        self.cli(self.as_admin, "agencies", "register", "--id", "e-one", "--name", "e-one",
-                 "--public-key", str(self.keys / "e-one.pub"))  # fmt: skip
-        (home / "ref.jsonl").write_text(json.dumps(facility("KZ-F-1", "KZ")) + "\n")
-        self.cli(self.as_admin, "reference", "load", str(home / "ref.jsonl"))
-        (home / "agreements.yaml").write_text(yaml.safe_dump([agreement("E-1", "e-one")]))
-        self.cli(self.as_admin, "agreements", "apply", str(home / "agreements.yaml"))
-
-    def env(self, user: str, password_file: Path) -> dict[str, str]:
-        """The environment of a command run as ``user``."""
-        return self.base | {
-            "INTELSHARE_SASL_USERNAME": user,
-            "INTELSHARE_SASL_PASSWORD_FILE": str(password_file),
-        }
-
-    def cli(self, environment: dict[str, str], *args: str) -> Any:
-        """Run ``intelshare ARGS``, which must succeed."""
-        done = run_cli(*args, env=environment)
-        assert done.returncode == 0, f"intelshare {' '.join(args)}: {done.stderr[-2000:]}"
-        return done
-
-    def consume(self, agency: dict[str, str], expect: int, timeout: float = 60) -> list[Any]:
-        """e-one's decrypted disclosures, once at least ``expect`` are there (or the timeout)."""
-        import json
-
-        deadline = time.monotonic() + timeout
-        opened: list[Any] = []
-        while len(opened) < expect and time.monotonic() < deadline:
-            done = run_cli("consume", "--agency", "e-one", "--key", str(self.keys / "e-one.key"),
-                           "--from-beginning", env=agency)  # fmt: skip
-            opened = [json.loads(line) for line in done.stdout.splitlines()]
-            time.sleep(1)
-        return opened
-
-    def dead_letters(self, expect: int, timeout: float = 60) -> list[dict[str, Any]]:
-        """`deadletter list` as the admin, once at least ``expect`` are there (or the timeout)."""
-        import json
-
-        deadline = time.monotonic() + timeout
-        letters: list[dict[str, Any]] = []
-        while len(letters) < expect and time.monotonic() < deadline:
-            done = self.cli(self.as_admin, "deadletter", "list")
-            letters = [json.loads(line) for line in done.stdout.splitlines()]
-            time.sleep(0.5)
-        return letters
-
-
 def test_a_unit_may_submit_only_for_its_own_units(secure_admin: Settings, tmp_path: Path) -> None:
     """The whole exchange with least-privilege credentials (worker, unit, agency, oversight,
     each its own role), and issue 17: kz-piu-karaganda, registered with --unit
@@ -272,7 +199,7 @@ def test_a_unit_may_submit_only_for_its_own_units(secure_admin: Settings, tmp_pa
     from tests.factories import incident
     from tests.integration.helpers import read_all
 
-    exchange = _SecureExchange(secure_admin, tmp_path)
+    exchange = SecureExchange(secure_admin, tmp_path)
     admin, env, cli = exchange.admin, exchange.env, exchange.cli
     added = cli(exchange.as_admin, "users", "add", "--role", "unit", "kz-piu-karaganda",
                 "--unit", "KZ-PIU-KARAGANDA")  # fmt: skip

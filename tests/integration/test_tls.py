@@ -8,7 +8,6 @@ is refused with the setting to fix, and a capture of a client's bytes shows no n
 from __future__ import annotations
 
 import dataclasses
-import os
 import select
 import socket
 import ssl
@@ -28,6 +27,7 @@ from streams.settings import Settings
 from streams.topics import CATALOGUE, feed_spec
 from tests.integration.helpers import run_cli
 from tests.integration.secure_broker import LOOPBACK_PORT, MTLS_PORT, PREFIX
+from tests.integration.secure_exchange import env_of
 
 NARRATIVE = "a narrative that must never cross the wire in clear 7f3a9c"
 
@@ -79,33 +79,9 @@ def test_scram_users_publish_and_read_over_sasl_ssl(tls_admin: Settings) -> None
 def test_a_cli_command_runs_over_sasl_ssl(tls_admin: Settings) -> None:
     """`intelshare topics create` as the admin with INTELSHARE_SECURITY_PROTOCOL=SASL_SSL and
     INTELSHARE_SSL_CAFILE: exit 0, every topic there already."""
-    done = run_cli("topics", "create", env=_cli_env(tls_admin))
+    done = run_cli("topics", "create", env=env_of(tls_admin))
     assert done.returncode == 0, done.stderr
     assert f"{PREFIX}intel.submissions" in done.stdout
-
-
-def _cli_env(settings: Settings, **more: str) -> dict[str, str]:
-    """The environment of a command run with ``settings``' broker, user and TLS files."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTELSHARE_", "KAFKA_"))}
-    named = {
-        "INTELSHARE_SASL_USERNAME": settings.sasl_username,
-        "INTELSHARE_SASL_PASSWORD_FILE": settings.sasl_password_file,
-        "INTELSHARE_SSL_CAFILE": settings.ssl_cafile,
-        "INTELSHARE_SSL_CERTFILE": settings.ssl_certfile,
-        "INTELSHARE_SSL_KEYFILE": settings.ssl_keyfile,
-    }
-    return (
-        env
-        | {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "INTELSHARE_HOME": str(settings.home),
-            "INTELSHARE_TOPIC_PREFIX": settings.topic_prefix,
-            "INTELSHARE_REQUEST_TIMEOUT": "3",
-            "INTELSHARE_SECURITY_PROTOCOL": settings.security_protocol,
-        }
-        | {name: str(value) for name, value in named.items() if value}
-        | more
-    )
 
 
 def test_a_certificate_user_has_its_roles_acls(tls_admin: Settings) -> None:
@@ -140,7 +116,7 @@ def test_a_unit_submits_over_mutual_tls_with_its_certificate(
     unit = _certified(tls_admin, "tls-cert-unit")
     report = incident(unit_id="KZ-PIU-CERT")
     (tmp_path / "report.json").write_text(json.dumps(report))
-    done = run_cli("submit", str(tmp_path / "report.json"), env=_cli_env(unit))
+    done = run_cli("submit", str(tmp_path / "report.json"), env=env_of(unit))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [report["event_id"]]
     sent = [
@@ -185,7 +161,7 @@ def test_a_client_trusting_another_ca_is_refused(tls_admin: Settings, tmp_path: 
     done = run_cli(
         "topics",
         "create",
-        env=_cli_env(
+        env=env_of(
             tls_admin, INTELSHARE_SSL_CAFILE=str(other.ca_cert), INTELSHARE_REQUEST_TIMEOUT="1"
         ),
     )
@@ -380,7 +356,7 @@ def test_the_oversight_page_serves_https_and_reads_over_sasl_ssl(
     assert all(o.problem is None for o in create_topics(empty, CATALOGUE))
     (tmp_path / "keys").mkdir()
     generate_exchange_keys(tmp_path / "keys")
-    env = _cli_env(empty, INTELSHARE_HOME=str(tmp_path))
+    env = env_of(empty, INTELSHARE_HOME=str(tmp_path))
     refused = run_cli("oversight", "serve", "--host", "192.0.2.10", env=env)
     assert refused.returncode == 2
     assert "will not serve plain HTTP on 192.0.2.10" in refused.stderr
