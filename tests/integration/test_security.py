@@ -264,7 +264,6 @@ def test_a_unit_may_submit_only_for_its_own_units(secure_admin: Settings, tmp_pa
 
 
 # Issue 10: the whole role matrix, tried operation by operation with plain clients.
-MATRIX_PREFIX = f"m{uuid.uuid4().hex[:8]}."
 _RD, _WR = {"read", "describe"}, {"write", "describe"}
 _WORKER_IN, _WORKER_OUT = _RD | {"describe_configs"}, _WR | {"describe_configs"}
 EXPECTED_TOPICS: dict[str, dict[str, set[str]]] = {
@@ -298,10 +297,14 @@ EXPECTED_GROUPS = {
 """Role -> the consumer groups (without prefix) it may read, describe... and nothing else."""
 
 
-def test_each_role_may_do_exactly_what_its_job_needs(secure_admin: Settings) -> None:
+@pytest.mark.parametrize("way_in", ["scram", "certificate"])
+def test_each_role_may_do_exactly_what_its_job_needs(secure_admin: Settings, way_in: str) -> None:
     """Every role's user tries every operation on every topic of the catalogue (two feeds
     among them), every consumer group and the agents' transactional ids: the allowed set is
-    exactly the expected matrix; nothing is allowed that is not listed."""
+    exactly the expected matrix; nothing is allowed that is not listed. Each user is a SCRAM
+    user over SASL_PLAINTEXT, or (issue 16) a certificate user over mutual TLS, whose common
+    name the broker maps to the same principal (ssl.principal.mapping.rules)."""
+    from streams.core.certs import CertStore
     from streams.topics import AGENT_NAMES, VIEW_GROUP
     from tests.integration.role_probe import (
         probe_groups,
@@ -309,37 +312,47 @@ def test_each_role_may_do_exactly_what_its_job_needs(secure_admin: Settings) -> 
         probe_transactional_ids,
         seed,
     )
+    from tests.integration.secure_exchange import certified
 
-    admin = dataclasses.replace(secure_admin, topic_prefix=MATRIX_PREFIX)
+    prefix = f"m{uuid.uuid4().hex[:8]}."
+    admin = dataclasses.replace(secure_admin, topic_prefix=prefix)
+    certs = CertStore(secure_admin.certs_dir)
+
+    def user(role: Role, name: str, units: tuple[str, ...] = ()) -> Settings:
+        if way_in == "scram":
+            return _as(admin, role, name, units)
+        add_user(admin, role, name, units)  # the ACLs of User:NAME (a SCRAM credential too)
+        return certified(admin, name, certs)
+
     specs = (*CATALOGUE, feed_spec("mx-agency"), feed_spec("mx-other"))
     assert all(o.problem is None for o in create_topics(admin, specs))
-    topics = [MATRIX_PREFIX + spec.name for spec in specs]
+    topics = [prefix + spec.name for spec in specs]
     seed(admin, topics)
-    groups = [MATRIX_PREFIX + g for g in sorted(set().union(*EXPECTED_GROUPS.values()))]
-    groups += [MATRIX_PREFIX + "intelshare-agency-mx-other", VIEW_GROUP]
-    transactional = [f"{MATRIX_PREFIX}intelshare-{agent}-0" for agent in AGENT_NAMES]
-    transactional.append(f"{MATRIX_PREFIX}intelshare-agency-mx-agency-0")
+    groups = [prefix + g for g in sorted(set().union(*EXPECTED_GROUPS.values()))]
+    groups += [prefix + "intelshare-agency-mx-other", VIEW_GROUP]
+    transactional = [f"{prefix}intelshare-{agent}-0" for agent in AGENT_NAMES]
+    transactional.append(f"{prefix}intelshare-agency-mx-agency-0")
     users = {
-        "unit": _as(admin, Role.UNIT, "mx-unit", ("KZ-PIU-MATRIX",)),
-        "agency": _as(admin, Role.AGENCY, "mx-agency"),
-        "oversight": _as(admin, Role.OVERSIGHT, "mx-oversight"),
-        "worker": _as(admin, Role.WORKER, "mx-worker"),
+        "unit": user(Role.UNIT, "mx-unit", ("KZ-PIU-MATRIX",)),
+        "agency": user(Role.AGENCY, "mx-agency"),
+        "oversight": user(Role.OVERSIGHT, "mx-oversight"),
+        "worker": user(Role.WORKER, "mx-worker"),
     }
     observed, expected = {}, {}
     for role, user in users.items():
         allowed = probe_topics(user, topics)
         for topic in topics:
-            name = topic.removeprefix(MATRIX_PREFIX)
+            name = topic.removeprefix(prefix)
             observed[role, name] = sorted(allowed[topic])
             expected[role, name] = sorted(EXPECTED_TOPICS[role].get(name, set()))
         for group, operations in probe_groups(user, groups, topics[0]).items():
-            name = group.removeprefix(MATRIX_PREFIX)
+            name = group.removeprefix(prefix)
             observed[role, f"group {name}"] = sorted(operations)
             own = name in EXPECTED_GROUPS[role] or (role == "worker" and group == VIEW_GROUP)
             expected[role, f"group {name}"] = ["describe", "read"] if own else []
         mine = probe_transactional_ids(user, transactional)
         for transactional_id in transactional:
-            name = transactional_id.removeprefix(MATRIX_PREFIX)
+            name = transactional_id.removeprefix(prefix)
             observed[role, f"transactional_id {name}"] = (
                 ["write"] if transactional_id in mine else []
             )
