@@ -5,6 +5,10 @@ twice a second; the worker that started them serves ``GET /status`` (JSON: ready
 agent, and per instance its assigned partitions, lag, commits and state restore) and
 ``GET /metrics`` (Prometheus text, with prometheus-client) on 127.0.0.1:``web_port``.
 Files, not sockets, so a crashed agent's last figures stay readable.
+
+On any address but a loopback one (``INTELSHARE_WEB_HOST``) the server speaks HTTPS only, from
+``INTELSHARE_HTTPS_CERTFILE`` and ``INTELSHARE_HTTPS_KEYFILE``, and refuses to start without
+them (:func:`status_listening`), as the oversight page does.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +29,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["Progress", "StatusServer", "read_status", "run_folder"]
+from streams.settings import Settings
+from streams.web.https import Listening, listening_at
+
+__all__ = ["Progress", "StatusServer", "read_status", "run_folder", "status_listening"]
 
 
 @dataclasses.dataclass
@@ -209,10 +218,42 @@ class _Collector(Collector):
         yield disclosed
 
 
-class StatusServer(threading.Thread):
-    """``/status`` and ``/metrics`` of a worker, from its agents' progress files."""
+def status_listening(settings: Settings) -> Listening:
+    """Where and how the worker's status server listens: plain HTTP on a loopback
+    ``web_host``; HTTPS from ``https_certfile`` and ``https_keyfile`` when they are given; on
+    any other address without them it refuses (:class:`ConfigError`), unless ``web_allow_http``
+    says a container's published port is on its host's loopback only."""
+    cert, key = settings.https_certfile, settings.https_keyfile
+    if settings.web_allow_http and cert is None and key is None:
+        return Listening(settings.web_host, None, ())
+    return listening_at(
+        settings.web_host, cert, key,
+        server="the worker's status page",
+        options=("INTELSHARE_HTTPS_CERTFILE", "INTELSHARE_HTTPS_KEYFILE"),
+        plain_hint="set INTELSHARE_WEB_HOST=127.0.0.1",
+    )  # fmt: skip
 
-    def __init__(self, host: str, port: int, home: Path, wanted: list[tuple[str, int]]) -> None:
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that fails the TLS handshake or hangs up is no error of the server's:
+        nothing on stderr (http.server would print a traceback)."""
+        if not isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class StatusServer(threading.Thread):
+    """``/status`` and ``/metrics`` of a worker, from its agents' progress files; over HTTPS
+    when given a TLS ``context``."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        home: Path,
+        wanted: list[tuple[str, int]],
+        context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(name="status", daemon=True)
         registry = CollectorRegistry()
         registry.register(_Collector(home, wanted))
@@ -236,7 +277,11 @@ class StatusServer(threading.Thread):
             def log_message(self, format: str, *args: Any) -> None:
                 return  # no access log
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = _Server((host, port), Handler)
+        if context is not None:  # the handshake on the request's first read, in its thread
+            self.server.socket = context.wrap_socket(
+                self.server.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def run(self) -> None:
         self.server.serve_forever(poll_interval=0.2)

@@ -39,7 +39,14 @@ from agents.intake import IntakeAgent
 from agents.keys import load_exchange_keys
 from agents.route import RouteAgent
 from agents.sequencer import SequencerAgent
-from agents.status import Progress, ProgressWriter, StatusServer, read_status, run_folder
+from agents.status import (
+    Progress,
+    ProgressWriter,
+    StatusServer,
+    read_status,
+    run_folder,
+    status_listening,
+)
 from agents.views import TopicView
 from streams.core.codec import record_codec
 from streams.core.policy import agreement_from_record
@@ -181,6 +188,7 @@ def _spawn(settings: Settings, name: str) -> subprocess.Popen[bytes]:
 
 
 def _supervise(settings: Settings, wanted: list[str]) -> int:
+    where = status_listening(settings)  # a page it may not serve stops it before anything runs
     stopping: list[int] = []
 
     def stop(signum: int, frame: Any) -> None:
@@ -196,7 +204,7 @@ def _supervise(settings: Settings, wanted: list[str]) -> int:
         return BrokerUnavailableError.exit_code
     instance = settings.worker_instance
     keys = [(name, instance) for name in wanted]
-    server = StatusServer(settings.web_host, settings.web_port, settings.home, keys)
+    server = StatusServer(settings.web_host, settings.web_port, settings.home, keys, where.context)
     server.start()
     for name, number in keys:  # a figure left by an earlier run must not read as ready
         (run_folder(settings.home) / f"{name}-{number}.json").unlink(missing_ok=True)
@@ -210,7 +218,7 @@ def _supervise(settings: Settings, wanted: list[str]) -> int:
             time.sleep(0.2)
             failed = restarts.tend(children)
             if not announced and _all_started(settings, keys):
-                url = f"http://{settings.web_host}:{settings.web_port}/status"
+                url = where.url(settings.web_port, "/status")
                 log.warning("worker_ready", agents=wanted, instance=instance, status_url=url)
                 announced = True
     finally:

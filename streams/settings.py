@@ -67,6 +67,11 @@ class Settings:
     """Address of the worker's web views; only a container should widen it."""
     web_port: int = 6066
     """Port of the worker's web views."""
+    web_allow_http: bool = False
+    """Let the worker serve plain HTTP on a non-loopback ``web_host`` without a certificate
+    (``INTELSHARE_WEB_ALLOW_HTTP``): only for a container whose port is published on its
+    host's 127.0.0.1 (docker-compose.yml). Otherwise such an address needs
+    ``INTELSHARE_HTTPS_CERTFILE`` and ``INTELSHARE_HTTPS_KEYFILE``."""
     dedup_window_days: int = 30
     """How long an event id is remembered: a resubmission within it is dropped."""
     commit_seconds: float = 0.1
@@ -99,7 +104,7 @@ class Settings:
     """The private key of ``ssl_certfile`` (``INTELSHARE_SSL_KEYFILE``; mode 0600)."""
     https_certfile: Path | None = None
     """Certificate (PEM chain) the oversight page and TAXII server serve HTTPS with, unless
-    ``--tls-cert`` is given (``INTELSHARE_HTTPS_CERTFILE``)."""
+    ``--tls-cert`` is given, and the worker's status page (``INTELSHARE_HTTPS_CERTFILE``)."""
     https_keyfile: Path | None = None
     """Its private key (``INTELSHARE_HTTPS_KEYFILE``)."""
     broker_host: str = "127.0.0.1"
