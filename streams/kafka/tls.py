@@ -11,6 +11,7 @@ name, a broker that refused this client's certificate, or TLS on one side only.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 from datetime import UTC, datetime
@@ -175,10 +176,13 @@ def _verification_problem(
         info = _server_certificate(host, port, timeout)
         state = "expired on" if code in _EXPIRED else "is valid only from"
         when = info.not_after if code in _EXPIRED else info.not_before
+        node = info.name.removeprefix("node-") if re.fullmatch(r"node-\d+", info.name) else "N"
+        hosts = " ".join(f"--host {name}" for name in info.hosts) or f"--host {host}"
         return TLSHandshakeError(
-            f"the broker's certificate at {where} {state} {when:%Y-%m-%d %H:%M} UTC; the "
-            "exchange's operator must issue a new one (`intelshare certs issue --node N`) and "
-            "restart the broker"
+            f"the broker's certificate at {where} ({info.name}) {state} "
+            f"{when:%Y-%m-%d %H:%M} UTC: not a setting of this client. The exchange's operator "
+            f"must issue a new one (`intelshare certs issue --node {node} {hosts}`) and restart "
+            "the broker"
         )
     return TLSHandshakeError(
         f"the broker's certificate at {where} is not trusted: {exc.verify_message}; "
