@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from streams.errors import IntelshareError
 from streams.settings import Settings
 
 __all__ = [
+    "await_worker",
     "free_port",
     "isolated",
     "launch_worker",
@@ -55,10 +57,12 @@ def isolated(base: Settings, kind: str, now: datetime) -> tuple[Settings, Path, 
     return Settings.load(), work, port
 
 
-def worker_status(port: int) -> dict[str, Any] | None:
-    """The worker's /status/ page, or None when it does not answer."""
+def worker_status(port: int, context: ssl.SSLContext | None = None) -> dict[str, Any] | None:
+    """The worker's /status/ page (over HTTPS with a TLS ``context``), or None when it does
+    not answer."""
+    url = f"{'https' if context else 'http'}://127.0.0.1:{port}/status/"
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status/", timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310
             loaded: dict[str, Any] = json.loads(response.read())
             return loaded
     except OSError:
@@ -100,13 +104,16 @@ def launch_worker(
     return process
 
 
-def await_worker(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    """Return once the worker of :func:`launch_worker` has every step consuming."""
+def await_worker(
+    process: subprocess.Popen[bytes], port: int, log: Path, context: ssl.SSLContext | None = None
+) -> None:
+    """Return once the worker of :func:`launch_worker` has every step consuming (its status
+    page read over HTTPS with a TLS ``context``)."""
 
     def ready() -> bool:
         if process.poll() is not None:
             raise IntelshareError(f"the worker exited with {process.returncode}; see {log}")
-        return bool((worker_status(port) or {}).get("ready"))
+        return bool((worker_status(port, context) or {}).get("ready"))
 
     wait_for("the worker to start", ready, 90)
 

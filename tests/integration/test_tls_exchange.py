@@ -7,9 +7,12 @@ ACLs; the worker as the README's three-machine section runs it.
 from __future__ import annotations
 
 import json
+import ssl
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ops.runtime import await_worker, free_port, launch_worker, stop_worker
+from ops.runtime import await_worker, free_port, launch_worker, stop_worker, worker_status
+from streams.core.certs import Kind
 from streams.kafka.users import Role, add_user
 from streams.settings import Settings
 from tests.factories import incident
@@ -19,17 +22,24 @@ from tests.integration.secure_exchange import SecureExchange
 def test_a_report_travels_over_tls_from_unit_to_agency_and_audit(
     tls_admin: Settings, tmp_path: Path
 ) -> None:
-    """The worker as SCRAM user over SASL_SSL; unit tls-flow-unit submits over mutual TLS with
-    its certificate (signed and authorised as the certificate's user); agency e-one reads and
-    decrypts the disclosure over mutual TLS with its certificate, and its receipt is recorded;
-    the admin's `audit verify` over SASL_SSL finds the chain sound and every feed message
-    audited once, and the oversight body's certificate reads the log and the receipt."""
+    """The worker as SCRAM user over SASL_SSL, its status page over HTTPS; unit
+    tls-flow-unit submits over mutual TLS with its certificate (signed and authorised as the
+    certificate's user); agency e-one reads and decrypts the disclosure over mutual TLS with its
+    certificate, and its receipt is recorded; the admin's `audit verify` over SASL_SSL finds
+    the chain sound and every feed message audited once, and the oversight body's certificate
+    reads the log and the receipt."""
     exchange = SecureExchange(tls_admin, tmp_path, share=False)
     admin, cli = exchange.admin, exchange.cli
     assert admin.security_protocol == "SASL_SSL"
     port, log = free_port(), tmp_path / "worker.log"
+    page = exchange.certs.issue(Kind.NODE, "tls-flow-status", ["127.0.0.1"], datetime.now(UTC))
     worker_env = exchange.env("tls-flow-worker", add_user(admin, Role.WORKER, "tls-flow-worker"))
-    worker = launch_worker(log, port, worker_env | {"INTELSHARE_WEB_PORT": str(port)}, wait=False)
+    worker_env |= {
+        "INTELSHARE_WEB_PORT": str(port),
+        "INTELSHARE_HTTPS_CERTFILE": str(page),
+        "INTELSHARE_HTTPS_KEYFILE": str(exchange.certs.key_of("tls-flow-status")),
+    }
+    worker = launch_worker(log, port, worker_env, wait=False)
     try:
         exchange.share()  # while the worker starts
         add_user(admin, Role.UNIT, "tls-flow-unit", ("KZ-PIU-TLSFLOW",))
@@ -39,7 +49,9 @@ def test_a_report_travels_over_tls_from_unit_to_agency_and_audit(
         as_oversight = exchange.cert_env("tls-flow-ombudsman")
         assert as_unit["INTELSHARE_SECURITY_PROTOCOL"] == "SSL"
         assert "INTELSHARE_SASL_USERNAME" not in as_unit
-        await_worker(worker, port, log)
+        trusting = ssl.create_default_context(cafile=str(exchange.certs.ca_cert))
+        await_worker(worker, port, log, trusting)  # its status page, over HTTPS
+        assert worker_status(port) is None  # and not over plain HTTP
 
         report = incident(unit_id="KZ-PIU-TLSFLOW", facility_id="KZ-F-1")
         (tmp_path / "report.json").write_text(json.dumps(report))
@@ -57,5 +69,6 @@ def test_a_report_travels_over_tls_from_unit_to_agency_and_audit(
         rows = [json.loads(line) for line in queried.splitlines()]
         assert rows[0]["recipient"] == "e-one"
         assert rows[0]["received_at"] is not None  # the agency's receipt, sent over mutual TLS
+        assert f"https://127.0.0.1:{port}/status" in log.read_text()  # worker_ready's URL
     finally:
         stop_worker(worker)
