@@ -42,7 +42,7 @@ from ops.bench_exchange import Follower, make_reports, running, submit_reports
 from ops.floor import client_floor, kafka_tools_floor
 from ops.runtime import stop_worker
 from streams.core.codec import record_codec
-from streams.kafka.clients import create_topics
+from streams.kafka.topics import create_topics
 from streams.log import configure_logging
 from streams.settings import Settings
 from streams.topics import Topics, TopicSpec

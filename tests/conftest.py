@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from streams.errors import IntelshareError
-from streams.kafka.clients import admin_client, create_topics
+from streams.kafka.clients import admin_client
+from streams.kafka.topics import create_topics
 from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL
 

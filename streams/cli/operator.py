@@ -166,7 +166,7 @@ def broker_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def topics_create(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare topics create``: idempotent; reports drift."""
-    from streams.kafka.clients import create_topics
+    from streams.kafka.topics import create_topics
 
     problems = 0
     for outcome in create_topics(settings, CATALOGUE + INTERNAL):

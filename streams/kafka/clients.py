@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import kafka.errors
 from confluent_kafka import KafkaError, KafkaException
@@ -26,20 +26,16 @@ from streams.errors import (
 )
 from streams.kafka.tls import client_context, diagnose, user_of, uses_tls
 from streams.settings import Settings
-from streams.topics import TopicSpec
 
 __all__ = [
     "BrokerProbe",
-    "TopicOutcome",
     "admin_client",
     "consumer",
-    "create_topics",
     "latest_by_key",
     "librdkafka_config",
     "producer",
     "publish",
     "read_topic",
-    "replication_for",
     "translate_errors",
 ]
 
@@ -193,68 +189,6 @@ def consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsume
     }
     with translate_errors(settings, "connecting a consumer"):
         return KafkaConsumer(*topics, **(config | overrides))
-
-
-class TopicOutcome(NamedTuple):
-    """What ``create_topics`` did with one topic."""
-
-    name: str
-    """Full topic name, prefix included."""
-    created: bool
-    """True if this call created it; False if it already existed."""
-    partitions: int
-    """Partition count on the broker."""
-    problem: str | None
-    """Set when an existing topic differs from the catalogue (e.g. too few partitions)."""
-
-
-def replication_for(brokers: int) -> tuple[int, dict[str, str]]:
-    """The replication factor of new topics on a cluster of ``brokers`` (three copies at most),
-    and the topic configs that go with it: with three copies, a write is acknowledged once two
-    hold it (``min.insync.replicas=2``), so one broker may fail without loss or refusal."""
-    replicas = max(1, min(3, brokers))
-    return replicas, ({"min.insync.replicas": "2"} if replicas >= 3 else {})
-
-
-def create_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[TopicOutcome]:
-    """Create every missing topic of ``specs``; idempotent, and reports drift of existing ones.
-
-    New topics get as many replicas as the cluster has live brokers, three at most
-    (:func:`replication_for`): one on the single local broker, three on the local cluster.
-    """
-    wanted = {settings.topic_prefix + spec.name: spec for spec in specs}
-    outcomes: list[TopicOutcome] = []
-    with admin_client(settings) as admin, translate_errors(settings, "creating topics"):
-        existing = set(admin.list_topics())
-        missing = {name: spec for name, spec in wanted.items() if name not in existing}
-        if missing:
-            brokers = admin.describe_cluster()["brokers"]
-            replicas, durable = replication_for(sum(not b.get("is_fenced") for b in brokers))
-            admin.create_topics(
-                {
-                    name: {
-                        "num_partitions": spec.partitions,
-                        "replication_factor": replicas,
-                        "configs": durable | spec.config,
-                    }
-                    for name, spec in missing.items()
-                },
-                raise_errors=False,
-                wait_for_metadata=True,
-            )
-        described = admin.describe_topics(sorted(wanted))
-    partitions = {
-        t["name"]: len(t.get("partitions") or []) for t in described if not t["error_code"]
-    }
-    for name, spec in wanted.items():
-        count = partitions.get(name, 0)
-        problem = None
-        if count == 0:
-            problem = "was not created; see the broker log"
-        elif name not in missing and count != spec.partitions:
-            problem = f"has {count} partitions, the catalogue says {spec.partitions}"
-        outcomes.append(TopicOutcome(name, name in missing, count, problem))
-    return outcomes
 
 
 def publish(settings: Settings, topic: str, items: Iterable[tuple[bytes, bytes | None]]) -> int:

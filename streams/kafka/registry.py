@@ -20,7 +20,8 @@ from streams.core.policy import (
 )
 from streams.core.reference import ReferenceRecord
 from streams.errors import AgreementInvalidError, FieldProblem, IntelshareError
-from streams.kafka.clients import create_topics, latest_by_key, publish, read_topic
+from streams.kafka.clients import latest_by_key, publish, read_topic
+from streams.kafka.topics import create_topics
 from streams.settings import Settings
 from streams.topics import CATALOGUE, UNITS, Topics, feed_spec
 

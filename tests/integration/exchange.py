@@ -22,9 +22,10 @@ from streams.core.crypto import key_id, parse_ed25519_public
 from streams.core.keyfiles import load_x25519_private
 from streams.core.schemas import SchemaSet
 from streams.errors import IntelshareError
-from streams.kafka.clients import create_topics, read_topic
+from streams.kafka.clients import read_topic
 from streams.kafka.consume import FeedReader
 from streams.kafka.submit import Candidate, Submitter
+from streams.kafka.topics import create_topics
 from streams.settings import PROJECT_ROOT, Settings
 from streams.topics import CATALOGUE, INTERNAL
 from tests.factories import incident

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from streams.core.certs import CertStore, Kind
-from streams.kafka.clients import create_topics
+from streams.kafka.topics import create_topics
 from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL, feed_spec
 

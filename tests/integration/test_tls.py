@@ -21,7 +21,8 @@ import pytest
 
 from streams.core.certs import CertStore, Kind
 from streams.errors import NotAuthorisedError, TLSHandshakeError
-from streams.kafka.clients import admin_client, create_topics, producer, publish, read_topic
+from streams.kafka.clients import admin_client, producer, publish, read_topic
+from streams.kafka.topics import create_topics
 from streams.kafka.users import Role, add_user
 from streams.settings import Settings
 from streams.topics import CATALOGUE, feed_spec

@@ -10,7 +10,7 @@ import pytest
 from ops import cluster
 from ops.broker_config import server_properties
 from streams.errors import BrokerError, ConfigError
-from streams.kafka.clients import replication_for
+from streams.kafka.topics import replication_for
 from streams.settings import Settings
 
 
