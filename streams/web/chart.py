@@ -61,12 +61,16 @@ def _y_ticks(tallest: int) -> list[int]:
     return sorted({0, tallest // 2, tallest}) if tallest >= 2 else [0, tallest]
 
 
-def chart_svg(title: str, points: Sequence[tuple[datetime, str]]) -> str:
+def chart_svg(
+    title: str, points: Sequence[tuple[datetime, str]], weights: Sequence[int] | None = None
+) -> str:
     """A stacked bar chart (inline SVG) of how many disclosures each series had per interval.
 
-    ``points`` are (time, series) pairs, e.g. (disclosed_at, recipient); the interval is
+    ``points`` are (time, series) pairs, e.g. (disclosed_at, recipient), each counting one or,
+    given ``weights``, its weight (the oversight index's counts per day); the interval is
     chosen so the whole span fits in at most 30 bars.
     """
+    weight = list(weights) if weights is not None else [1] * len(points)
     label = html.escape(title)
     if not points:
         return (
@@ -76,9 +80,11 @@ def chart_svg(title: str, points: Sequence[tuple[datetime, str]]) -> str:
     times = [moment.astimezone(UTC) for moment, _ in points]
     size = _bucket_size(min(times), max(times))
     counts: dict[int, Counter[str]] = {}
-    for moment, (_, series) in zip(times, points, strict=True):
+    totals: Counter[str] = Counter()
+    for moment, (_, series), n in zip(times, points, weight, strict=True):
         start = int(moment.timestamp()) // size * size
-        counts.setdefault(start, Counter())[series] += 1
+        counts.setdefault(start, Counter())[series] += n
+        totals[series] += n
     names = sorted({series for _, series in points})
     colour = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
     starts = list(range(min(counts), max(counts) + 1, size))
@@ -90,7 +96,6 @@ def chart_svg(title: str, points: Sequence[tuple[datetime, str]]) -> str:
     first = datetime.fromtimestamp(starts[0], UTC)
     end = first + timedelta(seconds=size * len(starts))
     caption = f"bars of {_interval(size)}, UTC, {_span(first, end, size)}"
-    totals = Counter(series for _, series in points)
     legend = [f"{name}: {totals[name]}" for name in names]
     width = max(
         axis_end + _RIGHT,
