@@ -77,7 +77,8 @@ class Positions(NamedTuple):
 
     audit: int
     checkpoints: int
-    receipts: int
+    receipts: dict[int, int]
+    """By partition: intel.receipts has several."""
 
 
 class IndexStatus(NamedTuple):
@@ -144,7 +145,12 @@ class AuditIndex:
 
     def positions(self) -> Positions:
         """Where to read on from."""
-        return Positions(*(int(self._meta(f"{t}_offset", "0")) for t in Positions._fields))
+        receipts = json.loads(self._meta("receipts_offset", "{}"))
+        return Positions(
+            int(self._meta("audit_offset", "0")),
+            int(self._meta("checkpoints_offset", "0")),
+            {int(p): int(o) for p, o in receipts.items()},
+        )
 
     def count(self) -> int:
         """Records verified and indexed."""
@@ -281,14 +287,15 @@ class AuditIndex:
         return None
 
     def add_receipts(
-        self, items: Iterable[tuple[int, Mapping[str, Any]]], keys: Mapping[str, bytes]
+        self, items: Iterable[tuple[int, int, Mapping[str, Any]]], keys: Mapping[str, bytes]
     ) -> None:
         """Keep the first verified receipt time of each disclosure (``keys``: each agency's
         registered raw receipt key)."""
-        offset = None
+        at = self.positions().receipts
         pairs = []
-        for offset, receipt in items:  # noqa: B007  # the last offset is kept
+        for partition, offset, receipt in items:
             pairs.append(receipt)
+            at[partition] = offset + 1
         good = [(r["disclosure_id"], ms(r["received_at"])) for r in verified_receipts(pairs, keys)]
         self.db.execute("BEGIN")
         self.db.executemany(
@@ -296,8 +303,7 @@ class AuditIndex:
             "SET received_at = min(received_at, excluded.received_at)",
             good,
         )
-        if offset is not None:
-            self._set("receipts_offset", offset + 1)
+        self._set("receipts_offset", json.dumps(at, sort_keys=True))
         self.db.execute("COMMIT")
 
     def status(self) -> IndexStatus:

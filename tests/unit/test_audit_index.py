@@ -213,13 +213,14 @@ def test_only_verified_receipts_count_and_the_first_time_is_kept() -> None:
     early, late = START + timedelta(hours=1), START + timedelta(hours=2)
     index = _incremental(chain, [3])
     index.add_receipts(
-        [(0, make_receipt(chain[0]["disclosure_id"], recipient, agency, late))], keys
+        [(0, 0, make_receipt(chain[0]["disclosure_id"], recipient, agency, late))], keys
     )
     index.add_receipts(
         [
-            (1, make_receipt(chain[0]["disclosure_id"], recipient, agency, early)),
+            (0, 1, make_receipt(chain[0]["disclosure_id"], recipient, agency, early)),
             (
-                2,
+                1,
+                0,
                 make_receipt(
                     chain[1]["disclosure_id"], recipient, Ed25519PrivateKey.generate(), early
                 ),
@@ -229,4 +230,4 @@ def test_only_verified_receipts_count_and_the_first_time_is_kept() -> None:
     )
     times = dict(index.db.execute("SELECT disclosure_id, received_at FROM receipts"))
     assert times == {chain[0]["disclosure_id"]: int(early.timestamp() * 1000)}
-    assert index.positions().receipts == 3
+    assert index.positions().receipts == {0: 2, 1: 1}
