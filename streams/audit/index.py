@@ -122,6 +122,8 @@ class AuditIndex:
         self._keys = keys
         db.executescript(_SCHEMA)
         self._broken: tuple[int, str] | None = None
+        self.broken_record: dict[str, Any] | None = None
+        """The record that did not verify, if one did not."""
         self._recheck_checkpoints()
 
     @classmethod
@@ -177,7 +179,7 @@ class AuditIndex:
                 try:
                     verifier.feed(record)
                 except ChainBrokenError as exc:
-                    self._broken = (exc.sequence, exc.reason)
+                    self._broken, self.broken_record = (exc.sequence, exc.reason), dict(record)
                     break
                 self._insert(offset, record, frontier)
                 added += 1

@@ -61,6 +61,21 @@ def _y_ticks(tallest: int) -> list[int]:
     return sorted({0, tallest // 2, tallest}) if tallest >= 2 else [0, tallest]
 
 
+def _fewer_series(
+    points: Sequence[tuple[datetime, str]], weights: Sequence[int]
+) -> Sequence[tuple[datetime, str]]:
+    """At most as many series as the palette has colours: beyond that, the largest but one
+    keep their names and the rest are drawn as one, ``other (N)``."""
+    totals: Counter[str] = Counter()
+    for (_, series), n in zip(points, weights, strict=True):
+        totals[series] += n
+    if len(totals) <= len(_PALETTE):
+        return points
+    kept = {name for name, _ in totals.most_common(len(_PALETTE) - 1)}
+    other = f"other ({len(totals) - len(kept)})"
+    return [(moment, series if series in kept else other) for moment, series in points]
+
+
 def chart_svg(
     title: str, points: Sequence[tuple[datetime, str]], weights: Sequence[int] | None = None
 ) -> str:
@@ -71,6 +86,7 @@ def chart_svg(
     chosen so the whole span fits in at most 30 bars.
     """
     weight = list(weights) if weights is not None else [1] * len(points)
+    points = _fewer_series(points, weight)
     label = html.escape(title)
     if not points:
         return (

@@ -17,15 +17,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streams.audit.chain import GENESIS, seal_record
 from streams.audit.checkpoint import sign_checkpoint
+from streams.audit.index import AuditIndex
 from streams.audit.merkle import leaf_hash, tree_hash
 from streams.audit.records import AuditFilter, parse_filter
 from streams.audit.verify import VerificationKeys, verify_log
 from streams.core.crypto import key_id
 from streams.core.policy import Agreement, parse_agreement
 from streams.errors import ConfigError, NotAuthorisedError
+from streams.kafka.auditindex import Round
 from streams.settings import Settings
 from streams.web import app as web_app
-from streams.web.app import Snapshot, SnapshotCache
+from streams.web.cache import RefreshingValue
 from streams.web.chart import chart_svg
 from streams.web.page import disclosure_row, render_page
 from tests.factories import NOW
@@ -157,24 +159,28 @@ def test_row_has_a_received_column_and_no_digest() -> None:
     assert "payload_sha256" not in row
 
 
-def test_cache_reads_again_only_when_stale() -> None:
-    """Requests within the interval share one read of the log."""
+def test_the_index_is_read_again_only_when_stale_and_requests_do_not_wait() -> None:
+    """Requests within the interval share one round; a stale one answers with the value at
+    hand and starts the next round, whose result the following request sees."""
     reads: list[int] = []
     now = [0.0]
 
-    def read() -> Snapshot:
+    def read() -> int:
         reads.append(1)
-        return Snapshot([], None, verify_log([], None, VERIFY), {})
+        return len(reads)
 
-    async def scenario() -> None:
-        cache = SnapshotCache(read, ttl=3.0, clock=lambda: now[0])
-        await cache.get()
+    async def scenario() -> list[int]:
+        cache = RefreshingValue(read, 0, ttl=3.0, clock=lambda: now[0])
+        seen = [await cache.get()]
         now[0] = 2.0
-        await cache.get()
+        seen.append(await cache.get())
         now[0] = 3.5
-        await cache.get()
+        seen.append(await cache.get())
+        await asyncio.sleep(0.05)
+        seen.append(await cache.get())
+        return seen
 
-    asyncio.run(scenario())
+    assert asyncio.run(scenario()) == [1, 1, 1, 2]
     assert len(reads) == 2
 
 
@@ -365,15 +371,23 @@ def test_tick_labels_are_short_spaced_and_below_the_bars(
     assert len(bars) == count
 
 
+def _feeding(chain: list[dict[str, Any]]) -> Any:
+    """A stand-in for reading the log into the index: feeds ``chain`` (what is new of it)."""
+
+    def refresh(settings: Settings, index: AuditIndex, now: Any = None) -> Round:
+        added = index.add_records(list(enumerate(chain))[index.count() :], NOW)
+        return Round(added, 0, None)
+
+    return refresh
+
+
 def test_the_api_lists_newest_first_with_statuses_and_agreements_may_be_unreadable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The JSON rows come newest first with each agreement's status; a broker user that may
     not read the agreements still gets the page, saying why the status is unknown."""
     chain = records(["a", "b", "a"])
-    monkeypatch.setattr(web_app, "audit_records", lambda settings: chain)
-    monkeypatch.setattr(web_app, "latest_checkpoint", lambda settings: None)
-    monkeypatch.setattr(web_app, "receipt_times", lambda settings: {})
+    monkeypatch.setattr(web_app, "refresh_index", _feeding(chain))
     published = {"A-a": _agreement("A-a", 3, revoked=True)}
 
     def agreements(settings: Settings) -> dict[str, Agreement]:
@@ -405,9 +419,7 @@ def test_the_page_answers_only_to_its_own_host_names(
     """A request whose Host is another name (DNS rebinding: evil.example resolved to
     127.0.0.1) gets 421 and no data; 127.0.0.1, localhost and an --allow-host name are
     served, with or without a port."""
-    monkeypatch.setattr(web_app, "audit_records", lambda settings: records(["a"]))
-    monkeypatch.setattr(web_app, "latest_checkpoint", lambda settings: None)
-    monkeypatch.setattr(web_app, "receipt_times", lambda settings: {})
+    monkeypatch.setattr(web_app, "refresh_index", _feeding(records(["a"])))
     monkeypatch.setattr(web_app, "published_agreements", lambda settings: {})
 
     async def statuses() -> dict[str, tuple[int, str]]:
