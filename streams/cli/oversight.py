@@ -147,10 +147,10 @@ def _warn(message: str) -> None:
     print(f"note: {message}", file=sys.stderr)
 
 
-def fresh_index(settings: Settings, args: argparse.Namespace) -> tuple[Any, int]:
-    """The oversight index of this log, with what is new on the log read into it, and how many
-    records were new; a note on stderr when the log did not verify (only the records before
-    the first bad one are in it)."""
+def fresh_index(settings: Settings, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The oversight index of this log, with what is new on the log read into it, and what
+    that round found (:class:`streams.kafka.auditindex.Round`); a note on stderr when the log
+    did not verify (only the records before the first bad one are in it)."""
     from streams.audit.index import AuditIndex
     from streams.kafka.auditindex import index_path, refresh_index
 
@@ -169,7 +169,7 @@ def fresh_index(settings: Settings, args: argparse.Namespace) -> tuple[Any, int]
             f"the log did not verify ({status.detail}): the answers cover the {status.verified} "
             "records verified; `intelshare audit verify` says more"
         )
-    return index, done.records
+    return index, done
 
 
 def audit_query(settings: Settings, args: argparse.Namespace) -> int:
@@ -288,14 +288,15 @@ def oversight_index(settings: Settings, args: argparse.Namespace) -> int:
     from streams.kafka.auditindex import index_path
 
     began = time.monotonic()
-    status = fresh_index(settings, args)[0].status()
+    index, done = fresh_index(settings, args)
+    status = index.status()
     took = time.monotonic() - began
-    state = "sound" if status.sound else "BROKEN"
+    state = "sound" if status.sound and done.problem is None else "BROKEN"
     print(
         f"{state}: {status.verified} records verified and indexed in {index_path(settings)} "
         f"({took:.1f} s)"
     )
-    return 0 if status.sound else 1
+    return 0 if state == "sound" else 1
 
 
 def oversight_serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -117,8 +117,11 @@ def _verify_new(settings: Settings, args: argparse.Namespace) -> int:
     index, :mod:`streams.audit.index`); the last record checked before must still be there."""
     from streams.cli.oversight import fresh_index
 
-    index, new = fresh_index(settings, args)
+    index, done = fresh_index(settings, args)
     status = index.status()
+    if done.problem is not None:
+        print(f"BROKEN: {done.problem}")
+        return 1
     if not status.sound:
         return _broken(ChainStatus(False, status.verified, status.broken_at, status.detail))
     covered = (
@@ -128,7 +131,7 @@ def _verify_new(settings: Settings, args: argparse.Namespace) -> int:
     )
     print(
         f"sound: {status.verified} records, chain verified{covered} (only what was new since "
-        f"the last check: {new} records; the full check: `audit verify`)"
+        f"the last check: {done.records} records; the full check: `audit verify`)"
     )
     return 0
 

@@ -4,6 +4,8 @@ receipts (a synthetic log from ops/synthlog), and a log rewritten after indexing
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,8 +39,15 @@ def _recreate_audit_topic(settings: Settings) -> None:
         time.sleep(0.5)
 
 
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "intelshare"), *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def test_index_follows_the_log_and_reports_one_rewritten_after_indexing(
-    settings: Settings, tmp_path: Path
+    settings: Settings, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Records, checkpoints and receipts are indexed and verified; nothing is read twice; a
     log deleted and written again under the same key is reported, not indexed on top of."""
@@ -54,12 +63,20 @@ def test_index_follows_the_log_and_reports_one_rewritten_after_indexing(
     assert status.checkpoint["tree_size"] == 40
     assert index.db.execute("SELECT count(*) FROM receipts").fetchone()[0] > 0
     assert refresh_index(settings, index).records == 0
+    built = _cli(cli_env, "oversight", "index")  # the README's commands, on the same log
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.startswith("sound: 40 records verified and indexed")
+    new = _cli(cli_env, "audit", "verify", "--since-checkpoint")
+    assert "(only what was new since the last check: 0 records" in new.stdout
 
     _recreate_audit_topic(settings)
     _write(settings, seed=2)  # same key, different content: a sound chain of its own
     again = refresh_index(settings, index)
     assert again.problem is not None
     assert "record 39 of the index is not in the log as indexed" in again.problem
+    refused = _cli(cli_env, "audit", "verify", "--since-checkpoint")
+    assert refused.returncode == 1
+    assert refused.stdout.startswith("BROKEN: record 39 of the index is not in the log")
     log = (
         (o, r)
         for _, o, r in read_from(settings, Topics(settings.topic_prefix).audit, {}, "AuditRecord")
