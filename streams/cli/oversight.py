@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from streams.cli.tables import DISCLOSURE_COLUMNS, disclosure_row, table
 from streams.cli.witness import register as register_witness
 from streams.core.fields import show
 from streams.core.times import format_time
-from streams.errors import UnknownAgencyError
+from streams.errors import KeyFileError, UnknownAgencyError
 from streams.settings import Settings
 
 __all__ = ["HOST", "fresh_index", "register"]
@@ -175,48 +177,75 @@ def fresh_index(settings: Settings, args: argparse.Namespace) -> tuple[Any, Any]
 def audit_query(settings: Settings, args: argparse.Namespace) -> int:
     """Disclosures matching every filter given, from the oversight index: a table, one line
     each, or with ``--json`` the whole records, one JSON object per line. Exit 1 for a
-    ``--recipient`` that is no agency."""
+    ``--recipient`` that is no agency. Without the exchange's public key nothing can be
+    verified, so the log is read whole, as it is, and not indexed."""
     from streams.audit.indexquery import count, page, received
 
     wanted = parse_filter({name: getattr(args, name) for name in FILTERS})
     wanted = with_link(wanted, subject_linker(settings, args.link_key), _warn)
-    index, _ = fresh_index(settings, args)
+    try:
+        index, _ = fresh_index(settings, args)
+    except KeyFileError as exc:
+        _warn(f"{exc}; without it the log is read whole, unverified and not indexed")
+        return _query_unverified(settings, args, wanted)
     if wanted.recipient is not None:
-        _known_recipient(settings, wanted.recipient, index.db)
-    after: str | None = None
-    matched = 0
-    rows: list[tuple[object, ...]] = []
-    while True:
-        found = page(index.db, wanted, newest_first=False, after=after, limit=1000)
-        opened = received(index.db, [r["disclosure_id"] for r in found.records])
-        matched += len(found.records)
-        for record in found.records:
-            moment = opened.get(record["disclosure_id"])
-            if args.json:
-                row = export_row(record)
-                row["received_at"] = format_time(moment) if moment else None
-                print(json.dumps(row, ensure_ascii=False))
-            else:
-                rows.append(disclosure_row(record, moment))
-        if found.next is None:
-            break
-        after = found.next
-    if not matched:
+        in_log = count(index.db, parse_filter({"recipient": wanted.recipient})) > 0
+        _known_recipient(settings, wanted.recipient, in_log)
+    found = page(index.db, wanted, newest_first=False, limit=1000)
+    pages = [found]
+    while found.next is not None:
+        found = page(index.db, wanted, newest_first=False, after=found.next, limit=1000)
+        pages.append(found)
+    pairs = (
+        (record, opened.get(record["disclosure_id"]))
+        for got in pages
+        for opened in [received(index.db, [r["disclosure_id"] for r in got.records])]
+        for record in got.records
+    )
+    if not _show(pairs, args.json):
         total = count(index.db, parse_filter({}))
         print(f"no disclosures match (of {total} in the log)", file=sys.stderr)
-    elif rows:
-        for line in table(DISCLOSURE_COLUMNS, rows):
-            print(line)
     return 0
 
 
-def _known_recipient(settings: Settings, recipient: str, db: Any) -> None:
-    """UnknownAgencyError unless ``recipient`` is a registered agency or in the log."""
-    from streams.audit.indexquery import count
-    from streams.audit.records import AuditFilter
+def _query_unverified(settings: Settings, args: argparse.Namespace, wanted: Any) -> int:
+    from streams.audit.records import matches
+    from streams.kafka.auditlog import audit_records, receipt_times
+
+    records = audit_records(settings)
+    if wanted.recipient is not None:
+        in_log = any(r["recipient"] == wanted.recipient for r in records)
+        _known_recipient(settings, wanted.recipient, in_log)
+    opened = receipt_times(settings)
+    pairs = ((r, opened.get(r["disclosure_id"])) for r in records if matches(r, wanted))
+    if not _show(pairs, args.json):
+        print(f"no disclosures match (of {len(records)} in the log)", file=sys.stderr)
+    return 0
+
+
+def _show(pairs: Iterable[tuple[dict[str, Any], datetime | None]], as_json: bool) -> int:
+    """Print the records (with when each was opened) as a table or JSON lines; how many."""
+    shown = 0
+    rows: list[tuple[object, ...]] = []
+    for record, moment in pairs:
+        shown += 1
+        if as_json:
+            row = export_row(record)
+            row["received_at"] = format_time(moment) if moment else None
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            rows.append(disclosure_row(record, moment))
+    if rows:
+        for line in table(DISCLOSURE_COLUMNS, rows):
+            print(line)
+    return shown
+
+
+def _known_recipient(settings: Settings, recipient: str, in_log: bool) -> None:
+    """UnknownAgencyError unless ``recipient`` is in the log or a registered agency."""
     from streams.kafka.auditlog import agencies
 
-    if count(db, AuditFilter(recipient=recipient)) or recipient in agencies(settings):
+    if in_log or recipient in agencies(settings):
         return
     raise UnknownAgencyError(
         f"--recipient {show(recipient, 40)} is no registered agency and has no disclosure in the "
@@ -271,7 +300,14 @@ def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
     """Disclosures per recipient, per agreement and per day, from the oversight index."""
     from streams.audit.indexquery import stats
 
-    figures = stats(fresh_index(settings, args)[0].db)
+    try:
+        figures = stats(fresh_index(settings, args)[0].db)
+    except KeyFileError as exc:
+        from streams.audit.records import stats as count_records
+        from streams.kafka.auditlog import audit_records
+
+        _warn(f"{exc}; without it the log is read whole, unverified and not indexed")
+        figures = count_records(audit_records(settings))
     print(f"disclosures: {figures['disclosures']}")
     for title in ("per_recipient", "per_agreement", "per_day"):
         print(title.replace("_", " ") + ":")
