@@ -35,7 +35,7 @@ from streams.audit.receipts import make_receipt
 from streams.core.codec import Codec, record_codec
 from streams.core.crypto import key_id
 from streams.core.keyfiles import generate_exchange_keys, load_ed25519_private
-from streams.kafka.clients import create_topics, producer
+from streams.kafka.clients import consumer, create_topics, producer
 from streams.settings import Settings
 from streams.topics import CATALOGUE, Topics
 
@@ -141,6 +141,49 @@ def write_log(settings: Settings, args: argparse.Namespace) -> dict[str, float]:
         "records": args.records, "checkpoints": checkpoints, "receipts": receipts,
         "seconds": round(time.monotonic() - began, 1),
     }  # fmt: skip
+
+
+def _last_record(settings: Settings, topic: str) -> dict[str, Any]:
+    from kafka import TopicPartition
+
+    from streams.kafka.auditindex import read_from
+
+    reader = consumer(settings, group_id=None)
+    try:
+        partition = TopicPartition(topic, 0)
+        end = reader.end_offsets([partition])[partition]
+    finally:
+        reader.close()
+    found = [
+        record for _, _, record in read_from(settings, topic, {0: max(end - 1, 0)}, "AuditRecord")
+    ]
+    if not found:
+        raise SystemExit("the log is empty: write one with --records first")
+    return found[-1]
+
+
+def append_records(settings: Settings, keys: Path, count: int, now: datetime) -> int:
+    """Chain ``count`` more records onto the end of the log (as the sequencer would) and wait
+    until the broker has them; returns the sequence number of the last. For measuring how soon
+    a new record shows on the oversight page."""
+    topic = Topics(settings.topic_prefix).audit
+    codec = record_codec(settings.schemas_dir, "AuditRecord")
+    key = load_ed25519_private(keys / "exchange.key")
+    kid = key_id(key.public_key().public_bytes_raw())
+    last = _last_record(settings, topic)
+    client = producer(settings)
+    prev, sequence = last["hash"], int(last["sequence"])
+    for _ in range(count):
+        sequence += 1
+        pending = dict(last, disclosure_id=f"syn-new-{sequence:08d}", disclosed_at=now)
+        record = seal_record(
+            pending, sequence=sequence, prev_hash=prev, key_id=kid, signing_key=key, now=now
+        )
+        prev = record["hash"]
+        client.send(topic, key=record["disclosure_id"].encode(), value=codec.encode(record))
+    client.flush(timeout=60)
+    client.close()
+    return sequence
 
 
 def main(argv: list[str] | None = None) -> int:

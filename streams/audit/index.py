@@ -47,6 +47,8 @@ CREATE INDEX IF NOT EXISTS records_recipient ON records (recipient, seq);
 CREATE INDEX IF NOT EXISTS records_agreement ON records (agreement_id, seq);
 CREATE INDEX IF NOT EXISTS records_event ON records (event_id, seq);
 CREATE INDEX IF NOT EXISTS records_time ON records (disclosed_at);
+CREATE INDEX IF NOT EXISTS records_recipient_time ON records (recipient, disclosed_at);
+CREATE INDEX IF NOT EXISTS records_agreement_time ON records (agreement_id, disclosed_at);
 CREATE TABLE IF NOT EXISTS subjects (
     subject TEXT NOT NULL, link INTEGER NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (subject, link, seq)) WITHOUT ROWID;

@@ -28,9 +28,11 @@ __all__ = [
     "choices",
     "count",
     "counts",
+    "cursor_after",
     "matching",
     "page",
     "received",
+    "span",
     "stats",
 ]
 
@@ -73,7 +75,9 @@ def _where(wanted: AuditFilter) -> tuple[str, list[Any]]:
     return " AND ".join(clauses) or "1", params
 
 
-def _cursor(value: Any, seq: int) -> str:
+def cursor_after(value: Any, seq: int) -> str:
+    """The cursor of the page that follows the row of sequence ``seq`` whose sort column
+    holds ``value`` (what a page gives as its ``next``)."""
     return base64.urlsafe_b64encode(json.dumps([value, seq]).encode()).decode()
 
 
@@ -113,15 +117,20 @@ def page(
             where += f" AND ({column}, seq) {op} (?, ?)"
             params += [value, seq]
     order = "seq" if column == "seq" else f"{column} {way}, seq"
+    # the keys first, from an index alone; then the rows of this page only
     sql = (
-        f"SELECT seq, {column}, row FROM records WHERE {where} "  # noqa: S608  # columns are ours
+        f"SELECT seq, {column} FROM records WHERE {where} "  # noqa: S608  # columns are ours
         f"ORDER BY {order} {way} LIMIT ?"
     )
-    rows = db.execute(sql, [*params, limit + 1]).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    records = [import_row(json.loads(row), "index row") for _, _, row in rows]
-    following = _cursor(rows[-1][1], rows[-1][0]) if more and rows else None
+    keys = db.execute(sql, [*params, limit + 1]).fetchall()
+    more = len(keys) > limit
+    keys = keys[:limit]
+    marks = ",".join("?" * len(keys))
+    stored = dict(
+        db.execute(f"SELECT seq, row FROM records WHERE seq IN ({marks})", [k for k, _ in keys])  # noqa: S608
+    )
+    records = [import_row(json.loads(stored[seq]), "index row") for seq, _ in keys]
+    following = cursor_after(keys[-1][1], keys[-1][0]) if more and keys else None
     return Page(records, following)
 
 
@@ -154,38 +163,62 @@ def _by_day(wanted: AuditFilter) -> bool:
     return wanted.subject is None and wanted.event is None and whole
 
 
-def chart_points(
-    db: sqlite3.Connection, wanted: AuditFilter, by: str
-) -> tuple[list[tuple[datetime, str]], list[int]]:
-    """(time, series) points and their weights for a chart of the records that meet
-    ``wanted``, per ``by`` (``recipient`` or ``agreement``: ``ID vN``): per-day totals of the
-    index where they answer, else per record."""
+def _day_clauses(wanted: AuditFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = ["1"]
+    params: list[Any] = []
+    if wanted.recipient is not None:
+        clauses.append("recipient = ?")
+        params.append(wanted.recipient)
+    if wanted.agreement is not None:
+        clauses.append("agreement >= ? AND agreement < ?")  # "ID v1", "ID v2", ...
+        params += [wanted.agreement + " v", wanted.agreement + " w"]
+    if wanted.since is not None:
+        clauses.append("day >= ?")
+        params.append(ms(wanted.since))
+    if wanted.until is not None:
+        clauses.append("day < ?")
+        params.append(ms(wanted.until))
+    return " AND ".join(clauses), params
+
+
+def span(db: sqlite3.Connection, wanted: AuditFilter) -> tuple[datetime, datetime] | None:
+    """The first and last time of the records that meet ``wanted`` (to the day when the
+    per-day totals answer), or None when none does."""
     if _by_day(wanted):
-        clauses: list[str] = ["1"]
-        params: list[Any] = []
-        if wanted.recipient is not None:
-            clauses.append("recipient = ?")
-            params.append(wanted.recipient)
-        if wanted.agreement is not None:
-            clauses.append("agreement >= ? AND agreement < ?")  # "ID v1", "ID v2", ...
-            params += [wanted.agreement + " v", wanted.agreement + " w"]
-        if wanted.since is not None:
-            clauses.append("day >= ?")
-            params.append(ms(wanted.since))
-        if wanted.until is not None:
-            clauses.append("day < ?")
-            params.append(ms(wanted.until))
+        where, params = _day_clauses(wanted)
+        sql = f"SELECT min(day), max(day) + {_DAY_S * 1000 - 1} FROM daily WHERE {where}"  # noqa: S608
+    else:
+        where, params = _where(wanted)
+        sql = f"SELECT min(disclosed_at), max(disclosed_at) FROM records WHERE {where}"  # noqa: S608
+    first, last = db.execute(sql, params).fetchone()
+    if first is None:
+        return None
+    return datetime.fromtimestamp(first / 1000, UTC), datetime.fromtimestamp(last / 1000, UTC)
+
+
+def chart_points(
+    db: sqlite3.Connection, wanted: AuditFilter, by: str, size: int = _DAY_S
+) -> tuple[list[tuple[datetime, str]], list[int]]:
+    """(bar start, series) points and their counts for a chart, bars of ``size`` seconds, of
+    the records that meet ``wanted``, per ``by`` (``recipient``, or ``agreement``: ``ID
+    vN``): from the per-day totals of the index where they answer (bars of a day or more),
+    else from the records."""
+    bar = size * 1000
+    if _by_day(wanted) and size % _DAY_S == 0:
+        where, params = _day_clauses(wanted)
         column = "recipient" if by == "recipient" else "agreement"
         sql = (
-            f"SELECT day, {column}, sum(n) FROM daily WHERE {' AND '.join(clauses)} "  # noqa: S608
-            f"GROUP BY day, {column}"
+            f"SELECT day / {bar} * {bar} AS start, {column}, sum(n) FROM daily "  # noqa: S608
+            f"WHERE {where} GROUP BY start, {column}"
         )
-        rows = db.execute(sql, params).fetchall()
     else:
         where, params = _where(wanted)
         series = "recipient" if by == "recipient" else "agreement_id || ' v' || agreement_version"
-        sql = f"SELECT disclosed_at, {series}, 1 FROM records WHERE {where}"  # noqa: S608
-        rows = db.execute(sql, params).fetchall()
+        sql = (
+            f"SELECT disclosed_at / {bar} * {bar} AS start, {series} AS series, count(*) "  # noqa: S608
+            f"FROM records WHERE {where} GROUP BY start, series"
+        )
+    rows = db.execute(sql, params).fetchall()
     points = [(datetime.fromtimestamp(t / 1000, UTC), str(s)) for t, s, _ in rows]
     return points, [int(n) for _, _, n in rows]
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from streams.core.times import format_time
 
-__all__ = ["chart_svg"]
+__all__ = ["bucket_size", "chart_svg"]
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 _BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
@@ -76,14 +76,23 @@ def _fewer_series(
     return [(moment, series if series in kept else other) for moment, series in points]
 
 
+def bucket_size(first: datetime, last: datetime) -> int:
+    """Seconds a bar stands for, so that the span from ``first`` to ``last`` fits in at most 30
+    bars (one minute up to 30 days)."""
+    return _bucket_size(first, last)
+
+
 def chart_svg(
-    title: str, points: Sequence[tuple[datetime, str]], weights: Sequence[int] | None = None
+    title: str,
+    points: Sequence[tuple[datetime, str]],
+    weights: Sequence[int] | None = None,
+    size: int | None = None,
 ) -> str:
     """A stacked bar chart (inline SVG) of how many disclosures each series had per interval.
 
     ``points`` are (time, series) pairs, e.g. (disclosed_at, recipient), each counting one or,
-    given ``weights``, its weight (the oversight index's counts per day); the interval is
-    chosen so the whole span fits in at most 30 bars.
+    given ``weights``, its weight (the oversight index's counts per bar); the interval is
+    ``size`` seconds, or else chosen so the whole span fits in at most 30 bars.
     """
     weight = list(weights) if weights is not None else [1] * len(points)
     points = _fewer_series(points, weight)
@@ -94,7 +103,7 @@ def chart_svg(
             '<text x="10" y="24" font-size="12">no disclosures</text></svg>'
         )
     times = [moment.astimezone(UTC) for moment, _ in points]
-    size = _bucket_size(min(times), max(times))
+    size = size or _bucket_size(min(times), max(times))
     counts: dict[int, Counter[str]] = {}
     totals: Counter[str] = Counter()
     for moment, (_, series), n in zip(times, points, weight, strict=True):

@@ -15,14 +15,14 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from streams.audit.index import IndexStatus
-from streams.audit.indexquery import SORTS, Page, chart_points, choices, count, received
+from streams.audit.indexquery import SORTS, Page, chart_points, choices, count, received, span
 from streams.audit.records import AuditFilter
 from streams.audit.verify import ChainStatus
 from streams.audit.witness import WitnessView
 from streams.core.policy import Agreement
 from streams.core.times import format_time
 from streams.web import page as html_page
-from streams.web.chart import chart_svg
+from streams.web.chart import bucket_size, chart_svg
 
 __all__ = ["Listing", "chain_status", "render_index_page", "rows_of"]
 
@@ -144,8 +144,10 @@ def render_index_page(
     wanted = listing.wanted
     chain = chain_status(status)
     rows = rows_of(db, found, agreements, now)
-    recipient_points = chart_points(db, wanted, "recipient")
-    agreement_points = chart_points(db, wanted, "agreement")
+    first_last = span(db, wanted)
+    size = bucket_size(*first_last) if first_last else 86_400
+    recipient_points = chart_points(db, wanted, "recipient", size)
+    agreement_points = chart_points(db, wanted, "agreement", size)
     per_recipient, per_agreement = _totals(*recipient_points), _totals(*agreement_points)
     states = {
         version: html_page.agreement_status(
@@ -153,8 +155,8 @@ def render_index_page(
         )
         for version in per_agreement
     }
-    by_recipient = chart_svg("disclosures per recipient over time", *recipient_points)
-    by_agreement = chart_svg("disclosures per agreement over time", *agreement_points)
+    by_recipient = chart_svg("disclosures per recipient over time", *recipient_points, size)
+    by_agreement = chart_svg("disclosures per agreement over time", *agreement_points, size)
     hint = html_page.key_problem_hint(
         chain, [broken_record] if broken_record else [], status.checkpoint, key_ids
     )
