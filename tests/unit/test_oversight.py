@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -455,3 +456,48 @@ def test_the_page_answers_only_to_its_own_host_names(
             assert "disclosure_id" not in body
         else:
             assert status == 200, (key, body[:200])
+
+
+def test_the_api_pages_by_cursor_and_downloads_give_the_whole_filter(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """API pages of 2 followed by ``next`` give every matching disclosure once, newest first;
+    the page links the next page; CSV and JSON lines downloads hold the whole filtered log."""
+    chain = records(["a", "b", "a", "a", "b", "a", "a"])
+    monkeypatch.setattr(web_app, "refresh_index", _feeding(chain))
+    monkeypatch.setattr(web_app, "published_agreements", lambda settings: {})
+
+    async def scenario() -> tuple[list[int], str, str, str, int]:
+        app = web_app.oversight_app(Settings(home=tmp_path), VERIFY, ttl=0)
+        seen: list[int] = []
+        async with TestClient(TestServer(app)) as client:
+            after = ""
+            while True:
+                got = await client.get(f"/api/disclosures?recipient=a&limit=2{after}")
+                api = await got.json()
+                assert api["count"] == 5
+                seen += [row["sequence"] for row in api["disclosures"]]
+                if api["next"] is None:
+                    break
+                after = f"&after={api['next']}"
+            page = await (await client.get("/?recipient=a")).text()
+            csv = await (await client.get("/download.csv?recipient=a")).text()
+            jsonl = await (await client.get("/download.jsonl?recipient=b")).text()
+            bad = (await client.get("/api/disclosures?after=nonsense")).status
+        return seen, page, csv, jsonl, bad
+
+    seen, page, csv, jsonl, bad = asyncio.run(scenario())
+    assert seen == [6, 5, 3, 2, 0]
+    assert 'id="verified">7<' in page
+    assert 'id="last"' in page  # five fit on one page of the page
+    assert 'href="/download.csv?recipient=a"' in page
+    assert [line.split(",")[0] for line in csv.splitlines()] == [
+        "sequence",
+        "0",
+        "2",
+        "3",
+        "5",
+        "6",
+    ]
+    assert [json.loads(line)["sequence"] for line in jsonl.splitlines()] == [1, 4]
+    assert bad == 400
