@@ -112,7 +112,10 @@ def refresh_index(settings: Settings, index: AuditIndex, now: datetime | None = 
     added = 0
     found = _records(read_from(settings, topics.audit, {0: at.audit}, "AuditRecord"))
     while chunk := list(itertools.islice(found, _CHUNK)):
-        added += index.add_records(chunk, now or datetime.now(UTC))
+        taken = index.add_records(chunk, now or datetime.now(UTC))
+        added += taken
+        if taken < len(chunk):  # a record did not verify: nothing after it is read
+            break
     if added == 0:
         index.add_records([], now or datetime.now(UTC))  # the time of the last check
     try:

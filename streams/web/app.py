@@ -103,7 +103,10 @@ class IndexFeed:
         except IntelshareError as exc:
             return self.state._replace(problem=f"cannot read the disclosure log: {exc}")
         self._rounds += 1
-        state = FeedState(self.index.status(), done.problem, self._rounds)
+        status = self.index.status()
+        if done.problem is not None:  # the log no longer holds what was indexed
+            status = status._replace(sound=False, detail=done.problem)
+        state = FeedState(status, done.problem, self._rounds)
         state = state._replace(broken_record=self.index.broken_record)
         if self._witness_keys:
             state = state._replace(
