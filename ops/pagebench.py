@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             "first_page": "/",
             "last_page": f"/?after={last}",
             "recipient_page": "/?recipient=kz-knb",
-            "recipient_since_page": "/?recipient=kz-knb&since=2025-01-01T00:00:00Z",
+            "recipient_month_page": (
+                "/?recipient=kz-knb&since=2024-03-01T00:00:00Z&until=2024-04-01T00:00:00Z"
+            ),
             "subject_page": "/?subject=KZ-P-000123",
             "event_page": "/?event=ev-00000100",
             "sorted_by_agreement_page": "/?sort=agreement&order=oldest",
