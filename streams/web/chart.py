@@ -1,7 +1,8 @@
 """The oversight page's charts, pure: stacked bars of disclosures per interval, as inline SVG.
 
-The interval is chosen so the span of the data fits in at most 30 bars; the time axis is as
-long as the bars (never one end of a wide empty axis); tick labels are spaced so that no two
+The interval (one minute up to a year) is chosen so the span of the data fits in at most 30
+bars; the time axis is as long as the bars (never one end of a wide empty axis); tick labels
+are spaced so that no two
 overlap, say ``HH:MM`` for bars shorter than a day and ``MM-DD`` for longer ones, with the day
 (or the year) under the first tick and wherever it changes; the caption gives the interval and
 the whole span with its year. Every value is escaped.
@@ -20,7 +21,7 @@ from streams.core.times import format_time
 __all__ = ["bucket_size", "chart_svg"]
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
-_BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
+_BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 91 * 86400, 365 * 86400)
 _MAX_BARS = 30
 _MAX_BAR_WIDTH = 48.0
 _WIDTH, _HEIGHT, _LEFT, _RIGHT, _TOP, _BOTTOM = 640, 230, 44, 16, 10, 60

@@ -501,3 +501,12 @@ def test_the_api_pages_by_cursor_and_downloads_give_the_whole_filter(
     ]
     assert [json.loads(line)["sequence"] for line in jsonl.splitlines()] == [1, 4]
     assert bad == 400
+
+
+def test_years_of_disclosures_fit_in_thirty_bars() -> None:
+    """Three years of a log (the scale of issue 15) are drawn in quarters, not 37 months."""
+    start = NOW - timedelta(days=1100)
+    points = [(start + timedelta(days=d), "a") for d in range(0, 1100, 5)]
+    svg = chart_svg("per recipient", points)
+    assert "bars of 91 d" in svg
+    assert svg.count("<rect") <= 30
