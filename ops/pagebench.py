@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise
                 time.sleep(0.2)
         print(f"records {total}", flush=True)
-        last = cursor_after(total % 50 or 50, total % 50 or 50)
+        last = cursor_after(50, 50)  # the 50 oldest: the last page, newest first
         pages = {
             "first_page": "/",
             "last_page": f"/?after={last}",
