@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from streams.audit.chain import ChainVerifier
 from streams.audit.checkpoint import verify_checkpoint
+from streams.audit.indexschema import SCHEMA
 from streams.audit.merkle import Frontier, leaf_hash, node_hash
 from streams.audit.receipts import verified_receipts
 from streams.audit.records import export_row, import_row
@@ -36,36 +37,9 @@ from streams.errors import ChainBrokenError, SignatureError
 
 __all__ = ["AuditIndex", "IndexStatus", "Positions", "ms"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY, offset INTEGER NOT NULL, disclosure_id TEXT NOT NULL UNIQUE,
-    event_id TEXT NOT NULL, agreement_id TEXT NOT NULL, agreement_version INTEGER NOT NULL,
-    recipient TEXT NOT NULL, disclosed_at INTEGER NOT NULL, hash BLOB NOT NULL,
-    row TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS records_recipient ON records (recipient, seq);
-CREATE INDEX IF NOT EXISTS records_agreement ON records (agreement_id, seq);
-CREATE INDEX IF NOT EXISTS records_event ON records (event_id, seq);
-CREATE INDEX IF NOT EXISTS records_time ON records (disclosed_at);
-CREATE INDEX IF NOT EXISTS records_recipient_time ON records (recipient, disclosed_at);
-CREATE INDEX IF NOT EXISTS records_agreement_time ON records (agreement_id, disclosed_at);
-CREATE TABLE IF NOT EXISTS subjects (
-    subject TEXT NOT NULL, link INTEGER NOT NULL, seq INTEGER NOT NULL,
-    PRIMARY KEY (subject, link, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS daily (
-    day INTEGER NOT NULL, recipient TEXT NOT NULL, agreement TEXT NOT NULL, n INTEGER NOT NULL,
-    PRIMARY KEY (day, recipient, agreement)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS nodes (
-    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
-    PRIMARY KEY (level, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoints (
-    tree_size INTEGER PRIMARY KEY, offset INTEGER NOT NULL, row TEXT NOT NULL,
-    state TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS receipts (
-    disclosure_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL) WITHOUT ROWID;
-"""
 _VERIFIED = "verified"
 _PENDING = "pending"
+_SPLIT = "split view:"
 _DAY_MS = 86_400_000
 
 
@@ -122,7 +96,7 @@ class AuditIndex:
     def __init__(self, db: sqlite3.Connection, keys: VerificationKeys) -> None:
         self.db = db
         self._keys = keys
-        db.executescript(_SCHEMA)
+        db.executescript(SCHEMA)
         self._broken: tuple[int, str] | None = None
         self.broken_record: dict[str, Any] | None = None
         """The record that did not verify, if one did not."""
@@ -259,14 +233,29 @@ class AuditIndex:
                 (checkpoint["tree_size"], offset, json.dumps(row, sort_keys=True), _PENDING),
             )
             added += cursor.rowcount
+            if not cursor.rowcount:
+                self._same_root(checkpoint)
             self._set("checkpoints_offset", offset + 1)
         self._check_checkpoints(self.count())
         self.db.execute("COMMIT")
         return added
 
+    def _same_root(self, checkpoint: Mapping[str, Any]) -> None:
+        """A second checkpoint at a size already kept must name the same root."""
+        size = checkpoint["tree_size"]
+        kept = self.db.execute("SELECT row FROM checkpoints WHERE tree_size = ?", (size,))
+        if _checkpoint(kept.fetchone()[0])["root_hash"] != checkpoint["root_hash"]:
+            self.db.execute(
+                "UPDATE checkpoints SET state = ? WHERE tree_size = ?",
+                (f"{_SPLIT} two checkpoints of this size name different roots", size),
+            )
+
     def _recheck_checkpoints(self) -> None:
         """On opening: check again those that did not verify (the keys may have changed)."""
-        self.db.execute("UPDATE checkpoints SET state = ? WHERE state != ?", (_PENDING, _VERIFIED))
+        self.db.execute(
+            "UPDATE checkpoints SET state = ? WHERE state != ? AND state NOT LIKE ?",
+            (_PENDING, _VERIFIED, _SPLIT + "%"),
+        )
         self._check_checkpoints(self.count())
 
     def _check_checkpoints(self, count: int) -> None:

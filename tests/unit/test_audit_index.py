@@ -120,6 +120,11 @@ def test_a_checkpoint_the_records_disagree_with_is_reported() -> None:
     index.add_records(_offsets(chain), NOW)
     assert not index.status().sound
     assert "do not hash to the signed root" in index.status().detail
+    forked = _incremental(chain, [10])
+    forked.add_checkpoints([(9, _checkpoint(_resealed(chain, 3), 10))])
+    assert "different roots" in forked.status().detail
+    forked._recheck_checkpoints()  # as on opening again: the evidence is kept
+    assert "different roots" in forked.status().detail
     cut = AuditIndex.open(":memory:", KEYS)
     cut.add_checkpoints([(0, _checkpoint(chain, 10))])
     cut.add_records(_offsets(chain[:8]), NOW)
