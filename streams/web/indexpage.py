@@ -80,16 +80,16 @@ def _form(db: sqlite3.Connection, listing: Listing) -> str:
     order = "newest" if listing.newest_first else "oldest"
     return (
         '<form method="get" action="/" id="filters">'
-        + html_page._options("recipient", recipients, wanted.recipient)
-        + html_page._options("agreement", agreement_ids, wanted.agreement)
-        + html_page._text_input("subject", wanted.subject)
-        + html_page._text_input("event", wanted.event)
-        + html_page._text_input("since", since, example)
-        + html_page._text_input("until", until, example)
-        + html_page._options("sort", SORTS, listing.sort).replace(
+        + html_page.options_html("recipient", recipients, wanted.recipient)
+        + html_page.options_html("agreement", agreement_ids, wanted.agreement)
+        + html_page.text_input_html("subject", wanted.subject)
+        + html_page.text_input_html("event", wanted.event)
+        + html_page.text_input_html("since", since, example)
+        + html_page.text_input_html("until", until, example)
+        + html_page.options_html("sort", SORTS, listing.sort).replace(
             '<option value="">any</option>', ""
         )
-        + html_page._options("order", ("newest", "oldest"), order).replace(
+        + html_page.options_html("order", ("newest", "oldest"), order).replace(
             '<option value="">any</option>', ""
         )
         + '<button type="submit" id="apply">filter</button> <a href="/">clear</a></form>'
@@ -98,30 +98,30 @@ def _form(db: sqlite3.Connection, listing: Listing) -> str:
 
 def _links(query: Mapping[str, str], following: str | None) -> str:
     kept = {k: v for k, v in query.items() if k != "after" and v}
-    first = f'<a id="first" href="/?{html_page._e(urlencode(kept))}">first page</a>'
+    first = f'<a id="first" href="/?{html_page.esc(urlencode(kept))}">first page</a>'
     more = (
-        f' <a id="next" href="/?{html_page._e(urlencode(kept | {"after": following}))}">'
+        f' <a id="next" href="/?{html_page.esc(urlencode(kept | {"after": following}))}">'
         "next page</a>"
         if following
         else ' <span id="last">last page</span>'
     )
-    filtered = html_page._e(urlencode({k: v for k, v in kept.items() if k not in ("order",)}))
+    filtered = html_page.esc(urlencode({k: v for k, v in kept.items() if k not in ("order",)}))
     return (
         f"<p>{first}{more}</p>"
         f'<p>Download the disclosures matching the filters: <a id="csv" '
         f'href="/download.csv?{filtered}">CSV</a>, <a id="jsonl" '
         f'href="/download.jsonl?{filtered}">JSON lines</a> (the whole records); JSON: '
-        f'<a href="/api/disclosures?{html_page._e(urlencode(kept))}">/api/disclosures</a> '
+        f'<a href="/api/disclosures?{html_page.esc(urlencode(kept))}">/api/disclosures</a> '
         "(same filters, a page at a time)</p>"
     )
 
 
 def _checked(status: IndexStatus, problem: str | None) -> str:
     when = format_time(status.checked_at) if status.checked_at else "not yet"
-    note = f'<p class="hint" id="index-problem">{html_page._e(problem)}</p>' if problem else ""
+    note = f'<p class="hint" id="index-problem">{html_page.esc(problem)}</p>' if problem else ""
     return (
         f'<p>Verified: <span id="verified">{status.verified}</span> records, each once as it '
-        f'was read; last check <span id="checked-at">{html_page._e(when)}</span></p>{note}'
+        f'was read; last check <span id="checked-at">{html_page.esc(when)}</span></p>{note}'
     )
 
 
@@ -164,24 +164,24 @@ def render_index_page(
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         "<title>intelshare oversight</title>"
-        f"<style>{html_page._STYLE}</style></head><body>"
+        f"<style>{html_page.STYLE}</style></head><body>"
         "<h1>intelshare: disclosure log for oversight</h1>"
-        f"{html_page._status_html(chain, status.checkpoint, hint)}"
+        f"{html_page.status_html(chain, status.checkpoint, hint)}"
         f"{_checked(status, problem)}"
-        f"{html_page._witnesses_html(witnesses)}"
+        f"{html_page.witnesses_html(witnesses)}"
         f"{_form(db, listing)}"
         f'<h2>Disclosures matching the filters: <span id="total">{count(db, wanted)}</span> of '
         f'<span id="in-log">{status.verified}</span> in the log</h2>'
         '<div class="charts">'
         f"<div><h3>Per recipient</h3>{by_recipient}"
-        f"{html_page._counts_table('per-recipient', 'recipient', per_recipient, None)}</div>"
+        f"{html_page.counts_table('per-recipient', 'recipient', per_recipient, None)}</div>"
         f"<div><h3>Per agreement</h3>{by_agreement}"
-        f"{html_page._counts_table('per-agreement', 'agreement', per_agreement, states)}</div>"
+        f"{html_page.counts_table('per-agreement', 'agreement', per_agreement, states)}</div>"
         "</div>"
-        f"<h2>Disclosures shown, by {html_page._e(listing.sort)}, {order} first: "
+        f"<h2>Disclosures shown, by {html_page.esc(listing.sort)}, {order} first: "
         f'<span id="shown">{len(rows)}</span></h2>'
-        f"{html_page._agreements_note(agreements, agreements_problem)}"
-        f"{html_page._disclosure_table(rows)}"
+        f"{html_page.agreements_note(agreements, agreements_problem)}"
+        f"{html_page.disclosure_table(rows)}"
         f"{_links(listing.query, found.next)}"
         "</body></html>"
     )
