@@ -8,12 +8,10 @@ stopped. Each checkpoint is verified against the records it covers, from Merkle 
 index keeps as records arrive (the root at any past size is then O(log n) reads). Consultation
 receipts count when they verify against the receipt key their agency registered.
 
-The index is a cache: deleting it and feeding the log again gives the same tables
-(:meth:`AuditIndex.fingerprint`), and :meth:`AuditIndex.compare` reports a record of the index
-that the log no longer holds. Queries are in :mod:`streams.audit.indexquery`.
-
-Feed checkpoints before records (a checkpoint read first covers records read after it): a
-checkpoint larger than the records then found says records were removed from the log's end.
+A cache: feeding the log again gives the same tables (:meth:`AuditIndex.fingerprint`);
+:meth:`AuditIndex.compare` names a record the log no longer holds. Queries: :mod:`.indexquery`.
+Feed checkpoints before records (one read first covers records read after it): a checkpoint
+larger than the records then found says records were removed from the log's end.
 """
 
 from __future__ import annotations
@@ -100,7 +98,27 @@ class AuditIndex:
         self._broken: tuple[int, str] | None = None
         self.broken_record: dict[str, Any] | None = None
         """The record that did not verify, if one did not."""
+        self._same_keys()
         self._recheck_checkpoints()
+
+    def _same_keys(self) -> None:
+        """What was verified with other keys is not taken on trust: the index starts again."""
+        given = json.dumps(
+            [sorted((k, v.public_bytes_raw().hex()) for k, v in self._keys.keys.items()),
+             sorted((k, v.isoformat()) for k, v in self._keys.retired.items())]
+        )  # fmt: skip
+        if self._meta("keys", given) != given:
+            for table in (
+                "records",
+                "subjects",
+                "daily",
+                "nodes",
+                "checkpoints",
+                "receipts",
+                "meta",
+            ):
+                self.db.execute(f"DELETE FROM {table}")  # noqa: S608  # our own table names
+        self._set("keys", given)
 
     @classmethod
     def open(cls, path: Path | str, keys: VerificationKeys) -> AuditIndex:
@@ -306,8 +324,7 @@ class AuditIndex:
         at = datetime.fromisoformat(checked) if checked else None
         latest = self.latest_checkpoint()
         if self._broken is not None:
-            sequence, reason = self._broken
-            return IndexStatus(False, count, sequence, reason, at, latest)
+            return IndexStatus(False, count, *self._broken, at, latest)
         bad = self.db.execute(
             "SELECT tree_size, state FROM checkpoints WHERE state NOT IN (?, ?) "
             "ORDER BY tree_size LIMIT 1", (_VERIFIED, _PENDING),
@@ -319,11 +336,10 @@ class AuditIndex:
             "SELECT max(tree_size) FROM checkpoints WHERE state = ?", (_PENDING,)
         ).fetchone()[0]
         if beyond is not None:
-            detail = (
-                f"against the checkpoint of {beyond} records: the log holds only {count}: "
-                "records were removed from its end"
+            cut = f"the log holds only {count}: records were removed from its end"
+            return IndexStatus(
+                False, count, None, f"against the checkpoint of {beyond} records: {cut}", at, latest
             )
-            return IndexStatus(False, count, None, detail, at, latest)
         return IndexStatus(True, count, None, "hash links and signatures verified", at, latest)
 
     def latest_checkpoint(self) -> dict[str, Any] | None:

@@ -236,3 +236,13 @@ def test_only_verified_receipts_count_and_the_first_time_is_kept() -> None:
     times = dict(index.db.execute("SELECT disclosure_id, received_at FROM receipts"))
     assert times == {chain[0]["disclosure_id"]: int(early.timestamp() * 1000)}
     assert index.positions().receipts == {0: 2, 1: 1}
+
+
+def test_an_index_opened_with_other_keys_starts_again(tmp_path: Path) -> None:
+    """Records verified with one set of keys are not shown as verified under another."""
+    path = tmp_path / "index.sqlite"
+    _incremental(_log(5), [5], path).close()
+    assert AuditIndex.open(path, KEYS).count() == 5
+    other = Ed25519PrivateKey.generate().public_key()
+    again = AuditIndex.open(path, VerificationKeys({"other": other}, {}))
+    assert (again.count(), again.positions().audit) == (0, 0)
