@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -27,6 +27,7 @@ __all__ = [
     "GENESIS",
     "HASHED_FIELDS",
     "ChainVerifier",
+    "SeenIds",
     "record_hash",
     "seal_record",
     "verify_chain",
@@ -78,6 +79,14 @@ def seal_record(
     return record
 
 
+class SeenIds(Protocol):
+    """The disclosure ids verified so far: a set, or an index's table of them."""
+
+    def __contains__(self, ident: object, /) -> bool: ...
+
+    def add(self, ident: str, /) -> None: ...
+
+
 class ChainVerifier:
     """Checks audit records one at a time, in order, as a consumer reads them.
 
@@ -96,7 +105,24 @@ class ChainVerifier:
         self._retired = dict(retired or {})
         self._count = 0
         self._head = GENESIS
-        self._seen: set[str] = set()
+        self._seen: SeenIds = set()
+
+    @classmethod
+    def resume(
+        cls,
+        keys: Mapping[str, Ed25519PublicKey],
+        retired: Mapping[str, datetime] | None,
+        *,
+        count: int,
+        head: bytes,
+        seen: SeenIds,
+    ) -> ChainVerifier:
+        """A verifier that continues after ``count`` records already verified, the last of
+        which hashed to ``head`` (an index's incremental verification): each new record is
+        checked once, against that head and the keys."""
+        verifier = cls(keys, retired)
+        verifier._count, verifier._head, verifier._seen = count, head, seen
+        return verifier
 
     @property
     def count(self) -> int:

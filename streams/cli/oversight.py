@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from streams.audit.records import FILTERS, export_row, matches, parse_filter, stats, to_csv
+from streams.audit.records import FILTERS, export_row, parse_filter, to_csv
 from streams.cli.common import (
     Commands,
     actions,
@@ -24,10 +26,10 @@ from streams.cli.tables import DISCLOSURE_COLUMNS, disclosure_row, table
 from streams.cli.witness import register as register_witness
 from streams.core.fields import show
 from streams.core.times import format_time
-from streams.errors import UnknownAgencyError
+from streams.errors import KeyFileError, UnknownAgencyError
 from streams.settings import Settings
 
-__all__ = ["HOST", "register"]
+__all__ = ["HOST", "fresh_index", "register"]
 
 HOST = "127.0.0.1"
 """The page's default address; elsewhere (``--host``) only with HTTPS, and an authenticating
@@ -67,6 +69,10 @@ def register(commands: Commands) -> None:
             "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
         )
     audit["verify"].add_argument("--file", metavar="EXPORT", help="verify an export offline")
+    audit["verify"].add_argument(
+        "--since-checkpoint", action="store_true",
+        help="verify only what is new since the last check, into the oversight index",
+    )  # fmt: skip
     for action in ("verify", "check-proof"):
         audit[action].add_argument(
             "--witness-key", action="append", metavar="PUB",
@@ -100,12 +106,26 @@ def register(commands: Commands) -> None:
     )
 
     register_witness(commands)
-    serve = actions(
+    pages = actions(
         commands,
         "oversight",
         "the oversight body's web page",
-        {"serve": ("serve it on 127.0.0.1", oversight_serve)},
-    )["serve"]
+        {
+            "serve": ("serve it on 127.0.0.1", oversight_serve),
+            "index": (
+                "read what is new on the log into the local index, verifying it",
+                oversight_index,
+            ),
+        },
+    )
+    index = pages["index"]
+    index.add_argument(
+        "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
+    )
+    index.add_argument(
+        "--rebuild", action="store_true", help="delete the index and read the whole log again"
+    )
+    serve = pages["serve"]
     serve.add_argument("--port", type=int, default=6067, help="default 6067")
     serve.add_argument(
         "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
@@ -129,39 +149,103 @@ def _warn(message: str) -> None:
     print(f"note: {message}", file=sys.stderr)
 
 
+def fresh_index(settings: Settings, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The oversight index of this log, with what is new on the log read into it, and what
+    that round found (:class:`streams.kafka.auditindex.Round`); a note on stderr when the log
+    did not verify (only the records before the first bad one are in it)."""
+    from streams.audit.index import AuditIndex
+    from streams.kafka.auditindex import index_path, refresh_index
+
+    path = index_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if getattr(args, "rebuild", False):
+        for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            stale.unlink(missing_ok=True)
+    index = AuditIndex.open(path, verification_keys(settings, args.exchange_key))
+    done = refresh_index(settings, index)
+    status = index.status()
+    if done.problem:
+        _warn(done.problem)
+    if not status.sound:
+        _warn(
+            f"the log did not verify ({status.detail}): the answers cover the {status.verified} "
+            "records verified; `intelshare audit verify` says more"
+        )
+    return index, done
+
+
 def audit_query(settings: Settings, args: argparse.Namespace) -> int:
-    """Disclosures matching every filter given: a table, one line each, or with ``--json`` the
-    whole records, one JSON object per line. Exit 1 for a ``--recipient`` that is no agency."""
-    from streams.kafka.auditlog import audit_records, receipt_times
+    """Disclosures matching every filter given, from the oversight index: a table, one line
+    each, or with ``--json`` the whole records, one JSON object per line. Exit 1 for a
+    ``--recipient`` that is no agency. Without the exchange's public key nothing can be
+    verified, so the log is read whole, as it is, and not indexed."""
+    from streams.audit.indexquery import count, page, received
 
     wanted = parse_filter({name: getattr(args, name) for name in FILTERS})
     wanted = with_link(wanted, subject_linker(settings, args.link_key), _warn)
-    records = audit_records(settings)
+    try:
+        index, _ = fresh_index(settings, args)
+    except KeyFileError as exc:
+        _warn(f"{exc}; without it the log is read whole, unverified and not indexed")
+        return _query_unverified(settings, args, wanted)
     if wanted.recipient is not None:
-        _known_recipient(settings, wanted.recipient, records)
-    received = receipt_times(settings)
-    found = [r for r in records if matches(r, wanted)]
-    if not found:
-        print(f"no disclosures match (of {len(records)} in the log)", file=sys.stderr)
-        return 0
-    if not args.json:
-        rows = (disclosure_row(r, received.get(r["disclosure_id"])) for r in found)
-        for line in table(DISCLOSURE_COLUMNS, rows):
-            print(line)
-        return 0
-    for record in found:
-        row = export_row(record)
-        moment = received.get(record["disclosure_id"])
-        row["received_at"] = format_time(moment) if moment else None
-        print(json.dumps(row, ensure_ascii=False))
+        in_log = count(index.db, parse_filter({"recipient": wanted.recipient})) > 0
+        _known_recipient(settings, wanted.recipient, in_log)
+    found = page(index.db, wanted, newest_first=False, limit=1000)
+    pages = [found]
+    while found.next is not None:
+        found = page(index.db, wanted, newest_first=False, after=found.next, limit=1000)
+        pages.append(found)
+    pairs = (
+        (record, opened.get(record["disclosure_id"]))
+        for got in pages
+        for opened in [received(index.db, [r["disclosure_id"] for r in got.records])]
+        for record in got.records
+    )
+    if not _show(pairs, args.json):
+        total = count(index.db, parse_filter({}))
+        print(f"no disclosures match (of {total} in the log)", file=sys.stderr)
     return 0
 
 
-def _known_recipient(settings: Settings, recipient: str, records: list[dict[str, Any]]) -> None:
-    """UnknownAgencyError unless ``recipient`` is a registered agency or in the log."""
+def _query_unverified(settings: Settings, args: argparse.Namespace, wanted: Any) -> int:
+    from streams.audit.records import matches
+    from streams.kafka.auditlog import audit_records, receipt_times
+
+    records = audit_records(settings)
+    if wanted.recipient is not None:
+        in_log = any(r["recipient"] == wanted.recipient for r in records)
+        _known_recipient(settings, wanted.recipient, in_log)
+    opened = receipt_times(settings)
+    pairs = ((r, opened.get(r["disclosure_id"])) for r in records if matches(r, wanted))
+    if not _show(pairs, args.json):
+        print(f"no disclosures match (of {len(records)} in the log)", file=sys.stderr)
+    return 0
+
+
+def _show(pairs: Iterable[tuple[dict[str, Any], datetime | None]], as_json: bool) -> int:
+    """Print the records (with when each was opened) as a table or JSON lines; how many."""
+    shown = 0
+    rows: list[tuple[object, ...]] = []
+    for record, moment in pairs:
+        shown += 1
+        if as_json:
+            row = export_row(record)
+            row["received_at"] = format_time(moment) if moment else None
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            rows.append(disclosure_row(record, moment))
+    if rows:
+        for line in table(DISCLOSURE_COLUMNS, rows):
+            print(line)
+    return shown
+
+
+def _known_recipient(settings: Settings, recipient: str, in_log: bool) -> None:
+    """UnknownAgencyError unless ``recipient`` is in the log or a registered agency."""
     from streams.kafka.auditlog import agencies
 
-    if recipient in agencies(settings) or any(r["recipient"] == recipient for r in records):
+    if in_log or recipient in agencies(settings):
         return
     raise UnknownAgencyError(
         f"--recipient {show(recipient, 40)} is no registered agency and has no disclosure in the "
@@ -213,16 +297,42 @@ def audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
-    """Disclosures per recipient, per agreement and per day."""
-    from streams.kafka.auditlog import audit_records
+    """Disclosures per recipient, per agreement and per day, from the oversight index."""
+    from streams.audit.indexquery import stats
 
-    figures = stats(audit_records(settings))
+    try:
+        figures = stats(fresh_index(settings, args)[0].db)
+    except KeyFileError as exc:
+        from streams.audit.records import stats as count_records
+        from streams.kafka.auditlog import audit_records
+
+        _warn(f"{exc}; without it the log is read whole, unverified and not indexed")
+        figures = count_records(audit_records(settings))
     print(f"disclosures: {figures['disclosures']}")
     for title in ("per_recipient", "per_agreement", "per_day"):
         print(title.replace("_", " ") + ":")
         for key, count in figures[title].items():
             print(f"  {key:<32} {count:>7}")
     return 0
+
+
+def oversight_index(settings: Settings, args: argparse.Namespace) -> int:
+    """Bring the oversight index up to date (``--rebuild``: from nothing); exit 1 when the log
+    does not verify."""
+    import time
+
+    from streams.kafka.auditindex import index_path
+
+    began = time.monotonic()
+    index, done = fresh_index(settings, args)
+    status = index.status()
+    took = time.monotonic() - began
+    state = "sound" if status.sound and done.problem is None else "BROKEN"
+    print(
+        f"{state}: {status.verified} records verified and indexed in {index_path(settings)} "
+        f"({took:.1f} s)"
+    )
+    return 0 if state == "sound" else 1
 
 
 def oversight_serve(settings: Settings, args: argparse.Namespace) -> int:

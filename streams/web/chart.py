@@ -1,7 +1,8 @@
 """The oversight page's charts, pure: stacked bars of disclosures per interval, as inline SVG.
 
-The interval is chosen so the span of the data fits in at most 30 bars; the time axis is as
-long as the bars (never one end of a wide empty axis); tick labels are spaced so that no two
+The interval (one minute up to a year) is chosen so the span of the data fits in at most 30
+bars; the time axis is as long as the bars (never one end of a wide empty axis); tick labels
+are spaced so that no two
 overlap, say ``HH:MM`` for bars shorter than a day and ``MM-DD`` for longer ones, with the day
 (or the year) under the first tick and wherever it changes; the caption gives the interval and
 the whole span with its year. Every value is escaped.
@@ -17,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 from streams.core.times import format_time
 
-__all__ = ["chart_svg"]
+__all__ = ["bucket_size", "chart_svg"]
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
-_BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
+_BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 91 * 86400, 365 * 86400)
 _MAX_BARS = 30
 _MAX_BAR_WIDTH = 48.0
 _WIDTH, _HEIGHT, _LEFT, _RIGHT, _TOP, _BOTTOM = 640, 230, 44, 16, 10, 60
@@ -61,12 +62,41 @@ def _y_ticks(tallest: int) -> list[int]:
     return sorted({0, tallest // 2, tallest}) if tallest >= 2 else [0, tallest]
 
 
-def chart_svg(title: str, points: Sequence[tuple[datetime, str]]) -> str:
+def _fewer_series(
+    points: Sequence[tuple[datetime, str]], weights: Sequence[int]
+) -> Sequence[tuple[datetime, str]]:
+    """At most as many series as the palette has colours: beyond that, the largest but one
+    keep their names and the rest are drawn as one, ``other (N)``."""
+    totals: Counter[str] = Counter()
+    for (_, series), n in zip(points, weights, strict=True):
+        totals[series] += n
+    if len(totals) <= len(_PALETTE):
+        return points
+    kept = {name for name, _ in totals.most_common(len(_PALETTE) - 1)}
+    other = f"other ({len(totals) - len(kept)})"
+    return [(moment, series if series in kept else other) for moment, series in points]
+
+
+def bucket_size(first: datetime, last: datetime) -> int:
+    """Seconds a bar stands for, so that the span from ``first`` to ``last`` fits in at most 30
+    bars (one minute up to 30 days)."""
+    return _bucket_size(first, last)
+
+
+def chart_svg(
+    title: str,
+    points: Sequence[tuple[datetime, str]],
+    weights: Sequence[int] | None = None,
+    size: int | None = None,
+) -> str:
     """A stacked bar chart (inline SVG) of how many disclosures each series had per interval.
 
-    ``points`` are (time, series) pairs, e.g. (disclosed_at, recipient); the interval is
-    chosen so the whole span fits in at most 30 bars.
+    ``points`` are (time, series) pairs, e.g. (disclosed_at, recipient), each counting one or,
+    given ``weights``, its weight (the oversight index's counts per bar); the interval is
+    ``size`` seconds, or else chosen so the whole span fits in at most 30 bars.
     """
+    weight = list(weights) if weights is not None else [1] * len(points)
+    points = _fewer_series(points, weight)
     label = html.escape(title)
     if not points:
         return (
@@ -74,11 +104,13 @@ def chart_svg(title: str, points: Sequence[tuple[datetime, str]]) -> str:
             '<text x="10" y="24" font-size="12">no disclosures</text></svg>'
         )
     times = [moment.astimezone(UTC) for moment, _ in points]
-    size = _bucket_size(min(times), max(times))
+    size = size or _bucket_size(min(times), max(times))
     counts: dict[int, Counter[str]] = {}
-    for moment, (_, series) in zip(times, points, strict=True):
+    totals: Counter[str] = Counter()
+    for moment, (_, series), n in zip(times, points, weight, strict=True):
         start = int(moment.timestamp()) // size * size
-        counts.setdefault(start, Counter())[series] += 1
+        counts.setdefault(start, Counter())[series] += n
+        totals[series] += n
     names = sorted({series for _, series in points})
     colour = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
     starts = list(range(min(counts), max(counts) + 1, size))
@@ -90,7 +122,6 @@ def chart_svg(title: str, points: Sequence[tuple[datetime, str]]) -> str:
     first = datetime.fromtimestamp(starts[0], UTC)
     end = first + timedelta(seconds=size * len(starts))
     caption = f"bars of {_interval(size)}, UTC, {_span(first, end, size)}"
-    totals = Counter(series for _, series in points)
     legend = [f"{name}: {totals[name]}" for name in names]
     width = max(
         axis_end + _RIGHT,

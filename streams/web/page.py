@@ -25,12 +25,21 @@ from streams.web.chart import chart_svg
 
 __all__ = [
     "NOT_RECEIVED",
+    "STYLE",
     "agreement_status",
+    "agreements_note",
     "chart_svg",
+    "counts_table",
     "disclosure_row",
+    "disclosure_table",
+    "esc",
     "key_problem_hint",
     "newest_first",
+    "options_html",
     "render_page",
+    "status_html",
+    "text_input_html",
+    "witnesses_html",
 ]
 
 NOT_RECEIVED = "—"
@@ -118,7 +127,7 @@ def key_problem_hint(
     )
 
 
-_STYLE = """
+STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}
 table{border-collapse:collapse;font-size:.85rem}
@@ -131,20 +140,20 @@ th{background:#eee}.sound{color:#176c17;font-weight:bold}.broken{color:#b00;font
 """
 
 
-def _e(value: Any) -> str:
+def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None, hint: str) -> str:
+def status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None, hint: str) -> str:
     if status.sound:
         chain = f'<span class="sound" id="chain">verified</span>: {status.records} records, '
     else:
         where = f"at sequence {status.broken_at}" if status.broken_at is not None else ""
-        chain = f'<span class="broken" id="chain">BROKEN {_e(where)}</span>: '
-    chain += _e(status.detail)
+        chain = f'<span class="broken" id="chain">BROKEN {esc(where)}</span>: '
+    chain += esc(status.detail)
     likely = (
         f'<p class="hint" id="key-hint">Likely cause: the exchange keys given, not the log. '
-        f"{_e(hint)}.</p>"
+        f"{esc(hint)}.</p>"
         if hint
         else ""
     )
@@ -152,8 +161,8 @@ def _status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None, hint
         signed = "no signed checkpoint yet"
     else:
         signed = (
-            f"{_e(checkpoint['tree_size'])} records, signed at "
-            f"{_e(format_time(checkpoint['created_at']))}"
+            f"{esc(checkpoint['tree_size'])} records, signed at "
+            f"{esc(format_time(checkpoint['created_at']))}"
         )
     return (
         f"<p>Chain: {chain}</p>{likely}"
@@ -162,19 +171,19 @@ def _status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None, hint
     )
 
 
-def _options(name: str, values: Iterable[str], chosen: str | None) -> str:
+def options_html(name: str, values: Iterable[str], chosen: str | None) -> str:
     listed = sorted(set(values) | ({chosen} if chosen else set()))
     items = ['<option value="">any</option>'] + [
-        f'<option value="{_e(v)}"{" selected" if v == chosen else ""}>{_e(v)}</option>'
+        f'<option value="{esc(v)}"{" selected" if v == chosen else ""}>{esc(v)}</option>'
         for v in listed
     ]
     return f'<label>{name} <select name="{name}" id="f-{name}">{"".join(items)}</select></label>'
 
 
-def _text_input(name: str, value: str | None, placeholder: str = "") -> str:
-    hint = f' placeholder="{_e(placeholder)}"' if placeholder else ""
+def text_input_html(name: str, value: str | None, placeholder: str = "") -> str:
+    hint = f' placeholder="{esc(placeholder)}"' if placeholder else ""
     return (
-        f'<label>{name} <input name="{name}" id="f-{name}" value="{_e(value or "")}"{hint} '
+        f'<label>{name} <input name="{name}" id="f-{name}" value="{esc(value or "")}"{hint} '
         'size="22"></label>'
     )
 
@@ -185,12 +194,12 @@ def _form(records: Sequence[Mapping[str, Any]], wanted: AuditFilter) -> str:
     example = "2026-11-01T00:00:00Z"
     return (
         '<form method="get" action="/" id="filters">'
-        + _options("recipient", (r["recipient"] for r in records), wanted.recipient)
-        + _options("agreement", (r["agreement_id"] for r in records), wanted.agreement)
-        + _text_input("subject", wanted.subject)
-        + _text_input("event", wanted.event)
-        + _text_input("since", since, example)
-        + _text_input("until", until, example)
+        + options_html("recipient", (r["recipient"] for r in records), wanted.recipient)
+        + options_html("agreement", (r["agreement_id"] for r in records), wanted.agreement)
+        + text_input_html("subject", wanted.subject)
+        + text_input_html("event", wanted.event)
+        + text_input_html("since", since, example)
+        + text_input_html("until", until, example)
         + '<button type="submit" id="apply">filter</button> <a href="/">clear</a></form>'
     )
 
@@ -200,17 +209,17 @@ def _state_class(state: str | None) -> str:
     return f"st-{word}" if word in ("active", "expired", "revoked", "superseded") else "st-unknown"
 
 
-def _counts_table(
+def counts_table(
     ident: str, title: str, counts: Mapping[str, int], states: Mapping[str, str | None] | None
 ) -> str:
     def status(key: str) -> str:
         if states is None:
             return ""
         state = states.get(key)
-        return f'<td class="status {_state_class(state)}">{_e(state or UNKNOWN_STATUS)}</td>'
+        return f'<td class="status {_state_class(state)}">{esc(state or UNKNOWN_STATUS)}</td>'
 
     rows = "".join(
-        f'<tr><td class="key nowrap">{_e(k)}</td>{status(k)}<td class="count">{v}</td></tr>'
+        f'<tr><td class="key nowrap">{esc(k)}</td>{status(k)}<td class="count">{v}</td></tr>'
         for k, v in sorted(counts.items())
     )
     extra = "<th>status</th>" if states is not None else ""
@@ -218,10 +227,10 @@ def _counts_table(
 
 
 def _link(name: str, value: str) -> str:
-    return f'<a href="{_e("/?" + urlencode({name: value}))}">{_e(value)}</a>'
+    return f'<a href="{esc("/?" + urlencode({name: value}))}">{esc(value)}</a>'
 
 
-def _disclosure_table(rows: Sequence[Mapping[str, Any]]) -> str:
+def disclosure_table(rows: Sequence[Mapping[str, Any]]) -> str:
     head = "".join(
         f"<th>{h}</th>"
         for h in (
@@ -233,23 +242,23 @@ def _disclosure_table(rows: Sequence[Mapping[str, Any]]) -> str:
     body = "".join(
         '<tr class="disclosure">'
         f'<td class="sequence">{row["sequence"]}</td>'
-        f'<td class="time nowrap">{_e(row["disclosed_at"])}</td>'
+        f'<td class="time nowrap">{esc(row["disclosed_at"])}</td>'
         f'<td class="event nowrap">{_link("event", row["event_id"])}</td>'
-        f'<td class="disclosure nowrap">{_e(row["disclosure_id"])}</td>'
-        f'<td class="recipient nowrap">{_e(row["recipient"])}</td>'
-        f'<td class="agreement nowrap">{_e(row["agreement_id"])} '
-        f"v{_e(row['agreement_version'])}</td>"
+        f'<td class="disclosure nowrap">{esc(row["disclosure_id"])}</td>'
+        f'<td class="recipient nowrap">{esc(row["recipient"])}</td>'
+        f'<td class="agreement nowrap">{esc(row["agreement_id"])} '
+        f"v{esc(row['agreement_version'])}</td>"
         f'<td class="status {_state_class(row["agreement_status"])}">'
-        f"{_e(row['agreement_status'] or UNKNOWN_STATUS)}</td>"
+        f"{esc(row['agreement_status'] or UNKNOWN_STATUS)}</td>"
         '<td class="subjects">'
         + (
             ", ".join(f'<span class="nowrap">{_link("subject", s)}</span>' for s in row["subjects"])
             or "-"
         )
         + "</td>"
-        f"<td>{_e(row['legal_basis'])}</td><td>{_e(row['purpose'])}</td>"
-        f"<td>{_e(', '.join(row['fields_disclosed']))}</td>"
-        f'<td class="received nowrap">{_e(row["received"] or NOT_RECEIVED)}</td></tr>'
+        f"<td>{esc(row['legal_basis'])}</td><td>{esc(row['purpose'])}</td>"
+        f"<td>{esc(', '.join(row['fields_disclosed']))}</td>"
+        f'<td class="received nowrap">{esc(row["received"] or NOT_RECEIVED)}</td></tr>'
         for row in rows
     )
     table = f'<div class="wide"><table id="disclosures"><tr>{head}</tr>{body}</table></div>'
@@ -262,7 +271,7 @@ def _version(record: Mapping[str, Any]) -> str:
     return f"{record['agreement_id']} v{record['agreement_version']}"
 
 
-def _witnesses_html(witnesses: Sequence[WitnessView] | None) -> str:
+def witnesses_html(witnesses: Sequence[WitnessView] | None) -> str:
     """Each trusted witness's last cosigned size and time; nothing when no witness key was
     given (or the cosignatures could not be read)."""
     if witnesses is None:
@@ -273,18 +282,18 @@ def _witnesses_html(witnesses: Sequence[WitnessView] | None) -> str:
             "cosigned a checkpoint.</p>"
         )
     items = "".join(
-        f"<li>{_e(w.witness)} (key {_e(w.key_id)}): cosigned {w.tree_size} records at "
-        f"{_e(format_time(w.cosigned_at))}</li>"
+        f"<li>{esc(w.witness)} (key {esc(w.key_id)}): cosigned {w.tree_size} records at "
+        f"{esc(format_time(w.cosigned_at))}</li>"
         for w in witnesses
     )
     return f'<h2>Witnesses</h2><ul id="witnesses">{items}</ul>'
 
 
-def _agreements_note(agreements: Mapping[str, Agreement] | None, problem: str | None) -> str:
+def agreements_note(agreements: Mapping[str, Agreement] | None, problem: str | None) -> str:
     if agreements is not None:
         return ""
     why = problem or "the published agreements were not read"
-    return f'<p class="note" id="agreements-note">Agreement status unknown: {_e(why)}.</p>'
+    return f'<p class="note" id="agreements-note">Agreement status unknown: {esc(why)}.</p>'
 
 
 def render_page(
@@ -326,22 +335,22 @@ def render_page(
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         "<title>intelshare oversight</title>"
-        f"<style>{_STYLE}</style></head><body>"
+        f"<style>{STYLE}</style></head><body>"
         "<h1>intelshare: disclosure log for oversight</h1>"
-        f"{_status_html(status, checkpoint, hint)}"
-        f"{_witnesses_html(witnesses)}"
+        f"{status_html(status, checkpoint, hint)}"
+        f"{witnesses_html(witnesses)}"
         f"{_form(records, wanted)}"
         f'<h2>Disclosures matching the filters: <span id="total">{len(chosen)}</span> of '
         f'<span id="in-log">{len(records)}</span> in the log</h2>'
         '<div class="charts">'
         f"<div><h3>Per recipient</h3>{by_recipient}"
-        f"{_counts_table('per-recipient', 'recipient', recipients, None)}</div>"
+        f"{counts_table('per-recipient', 'recipient', recipients, None)}</div>"
         f"<div><h3>Per agreement</h3>{by_agreement}"
-        f"{_counts_table('per-agreement', 'agreement', per_agreement, states)}</div>"
+        f"{counts_table('per-agreement', 'agreement', per_agreement, states)}</div>"
         "</div>"
         f'<h2>Disclosures shown, newest first: <span id="shown">{len(rows)}</span></h2>'
-        f"{_agreements_note(agreements, agreements_problem)}"
-        f"{_disclosure_table(rows)}"
+        f"{agreements_note(agreements, agreements_problem)}"
+        f"{disclosure_table(rows)}"
         '<p>JSON: <a href="/api/disclosures">/api/disclosures</a> (same filters)</p>'
         "</body></html>"
     )

@@ -94,6 +94,9 @@ ELSEWHERE = {
     "exchange.pub": "integration/test_witness.py (with --once; this form runs until stopped)",
     "intelshare oversight serve --witness-key w-one.witness.pub":
         "unit/test_witness.py (the page's witnesses)",
+    # issue 15: the oversight index
+    "intelshare oversight index": "integration/test_oversight_index.py (on a synthetic log)",
+    "intelshare audit verify --since-checkpoint": "integration/test_oversight_index.py",
 }  # fmt: skip
 """README lines run by another test (or by CI itself), and which."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -17,15 +18,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from streams.audit.chain import GENESIS, seal_record
 from streams.audit.checkpoint import sign_checkpoint
+from streams.audit.index import AuditIndex
 from streams.audit.merkle import leaf_hash, tree_hash
 from streams.audit.records import AuditFilter, parse_filter
 from streams.audit.verify import VerificationKeys, verify_log
 from streams.core.crypto import key_id
 from streams.core.policy import Agreement, parse_agreement
 from streams.errors import ConfigError, NotAuthorisedError
+from streams.kafka.auditindex import Round
 from streams.settings import Settings
 from streams.web import app as web_app
-from streams.web.app import Snapshot, SnapshotCache
+from streams.web.cache import RefreshingValue
 from streams.web.chart import chart_svg
 from streams.web.page import disclosure_row, render_page
 from tests.factories import NOW
@@ -157,24 +160,28 @@ def test_row_has_a_received_column_and_no_digest() -> None:
     assert "payload_sha256" not in row
 
 
-def test_cache_reads_again_only_when_stale() -> None:
-    """Requests within the interval share one read of the log."""
+def test_the_index_is_read_again_only_when_stale_and_requests_do_not_wait() -> None:
+    """Requests within the interval share one round; a stale one answers with the value at
+    hand and starts the next round, whose result the following request sees."""
     reads: list[int] = []
     now = [0.0]
 
-    def read() -> Snapshot:
+    def read() -> int:
         reads.append(1)
-        return Snapshot([], None, verify_log([], None, VERIFY), {})
+        return len(reads)
 
-    async def scenario() -> None:
-        cache = SnapshotCache(read, ttl=3.0, clock=lambda: now[0])
-        await cache.get()
+    async def scenario() -> list[int]:
+        cache = RefreshingValue(read, 0, ttl=3.0, clock=lambda: now[0])
+        seen = [await cache.get()]
         now[0] = 2.0
-        await cache.get()
+        seen.append(await cache.get())
         now[0] = 3.5
-        await cache.get()
+        seen.append(await cache.get())
+        await asyncio.sleep(0.05)
+        seen.append(await cache.get())
+        return seen
 
-    asyncio.run(scenario())
+    assert asyncio.run(scenario()) == [1, 1, 1, 2]
     assert len(reads) == 2
 
 
@@ -365,15 +372,23 @@ def test_tick_labels_are_short_spaced_and_below_the_bars(
     assert len(bars) == count
 
 
+def _feeding(chain: list[dict[str, Any]]) -> Any:
+    """A stand-in for reading the log into the index: feeds ``chain`` (what is new of it)."""
+
+    def refresh(settings: Settings, index: AuditIndex, now: Any = None) -> Round:
+        added = index.add_records(list(enumerate(chain))[index.count() :], NOW)
+        return Round(added, 0, None)
+
+    return refresh
+
+
 def test_the_api_lists_newest_first_with_statuses_and_agreements_may_be_unreadable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The JSON rows come newest first with each agreement's status; a broker user that may
     not read the agreements still gets the page, saying why the status is unknown."""
     chain = records(["a", "b", "a"])
-    monkeypatch.setattr(web_app, "audit_records", lambda settings: chain)
-    monkeypatch.setattr(web_app, "latest_checkpoint", lambda settings: None)
-    monkeypatch.setattr(web_app, "receipt_times", lambda settings: {})
+    monkeypatch.setattr(web_app, "refresh_index", _feeding(chain))
     published = {"A-a": _agreement("A-a", 3, revoked=True)}
 
     def agreements(settings: Settings) -> dict[str, Agreement]:
@@ -405,9 +420,7 @@ def test_the_page_answers_only_to_its_own_host_names(
     """A request whose Host is another name (DNS rebinding: evil.example resolved to
     127.0.0.1) gets 421 and no data; 127.0.0.1, localhost and an --allow-host name are
     served, with or without a port."""
-    monkeypatch.setattr(web_app, "audit_records", lambda settings: records(["a"]))
-    monkeypatch.setattr(web_app, "latest_checkpoint", lambda settings: None)
-    monkeypatch.setattr(web_app, "receipt_times", lambda settings: {})
+    monkeypatch.setattr(web_app, "refresh_index", _feeding(records(["a"])))
     monkeypatch.setattr(web_app, "published_agreements", lambda settings: {})
 
     async def statuses() -> dict[str, tuple[int, str]]:
@@ -443,3 +456,57 @@ def test_the_page_answers_only_to_its_own_host_names(
             assert "disclosure_id" not in body
         else:
             assert status == 200, (key, body[:200])
+
+
+def test_the_api_pages_by_cursor_and_downloads_give_the_whole_filter(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """API pages of 2 followed by ``next`` give every matching disclosure once, newest first;
+    the page links the next page; CSV and JSON lines downloads hold the whole filtered log."""
+    chain = records(["a", "b", "a", "a", "b", "a", "a"])
+    monkeypatch.setattr(web_app, "refresh_index", _feeding(chain))
+    monkeypatch.setattr(web_app, "published_agreements", lambda settings: {})
+
+    async def scenario() -> tuple[list[int], str, str, str, int]:
+        app = web_app.oversight_app(Settings(home=tmp_path), VERIFY, ttl=0)
+        seen: list[int] = []
+        async with TestClient(TestServer(app)) as client:
+            after = ""
+            while True:
+                got = await client.get(f"/api/disclosures?recipient=a&limit=2{after}")
+                api = await got.json()
+                assert api["count"] == 5
+                seen += [row["sequence"] for row in api["disclosures"]]
+                if api["next"] is None:
+                    break
+                after = f"&after={api['next']}"
+            page = await (await client.get("/?recipient=a")).text()
+            csv = await (await client.get("/download.csv?recipient=a")).text()
+            jsonl = await (await client.get("/download.jsonl?recipient=b")).text()
+            bad = (await client.get("/api/disclosures?after=nonsense")).status
+        return seen, page, csv, jsonl, bad
+
+    seen, page, csv, jsonl, bad = asyncio.run(scenario())
+    assert seen == [6, 5, 3, 2, 0]
+    assert 'id="verified">7<' in page
+    assert 'id="last"' in page  # five fit on one page of the page
+    assert 'href="/download.csv?recipient=a"' in page
+    assert [line.split(",")[0] for line in csv.splitlines()] == [
+        "sequence",
+        "0",
+        "2",
+        "3",
+        "5",
+        "6",
+    ]
+    assert [json.loads(line)["sequence"] for line in jsonl.splitlines()] == [1, 4]
+    assert bad == 400
+
+
+def test_years_of_disclosures_fit_in_thirty_bars() -> None:
+    """Three years of a log (the scale of issue 15) are drawn in quarters, not 37 months."""
+    start = NOW - timedelta(days=1100)
+    points = [(start + timedelta(days=d), "a") for d in range(0, 1100, 5)]
+    svg = chart_svg("per recipient", points)
+    assert "bars of 91 d" in svg
+    assert svg.count("<rect") <= 30

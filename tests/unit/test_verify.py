@@ -15,14 +15,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from streams import cli
 from streams.audit.chain import GENESIS, seal_record
 from streams.audit.checkpoint import sign_checkpoint
+from streams.audit.index import AuditIndex
 from streams.audit.merkle import leaf_hash, tree_hash
 from streams.audit.offline import export_trailer
 from streams.audit.records import AuditFilter, export_row
 from streams.audit.verify import key_hint, verify_log
 from streams.cli.common import verification_keys
 from streams.core.crypto import key_id
+from streams.kafka.auditindex import Round
 from streams.settings import Settings
 from streams.web import app as web_app
+from streams.web.indexpage import chain_status
 from streams.web.page import render_page
 from tests.factories import NOW
 
@@ -93,11 +96,17 @@ def _cli_verify(home: Path, records: list[dict[str, Any]], monkeypatch: Any) -> 
 
 
 def _page_status(home: Path, records: list[dict[str, Any]], monkeypatch: Any) -> Any:
-    monkeypatch.setattr(web_app, "audit_records", lambda settings: records)
-    monkeypatch.setattr(web_app, "latest_checkpoint", lambda settings: None)
-    monkeypatch.setattr(web_app, "receipt_times", lambda settings: {})
+    """The page's status: the oversight index fed ``records`` (what a round reads)."""
+
+    def refresh(settings: Settings, index: AuditIndex, now: Any = None) -> Round:
+        return Round(index.add_records(list(enumerate(records)), NOW), 0, None)
+
+    monkeypatch.setattr(web_app, "refresh_index", refresh)
+    monkeypatch.setattr(web_app, "published_agreements", lambda settings: {})
     settings = Settings(home=home)
-    return web_app._reader(settings, verification_keys(settings, None))()
+    feed = web_app.IndexFeed(settings, verification_keys(settings, None), home / "i.sqlite", {})
+    state = feed.round()
+    return state._replace(status=chain_status(state.status))
 
 
 def test_a_record_signed_after_retirement_is_broken_for_cli_and_page(

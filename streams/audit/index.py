@@ -1,0 +1,399 @@
+"""The oversight body's local index of the disclosure log (SQLite), fed incrementally.
+
+Pure: decoded records come in with their Kafka offsets (reading the topics is
+:mod:`streams.kafka.auditindex`'s). Each new record is verified once, on the way in, against
+the previous record's hash and the signing keys (:meth:`ChainVerifier.resume`); the index keeps
+only records that verified, in order, with the offset read to, so a restart continues where it
+stopped. Each checkpoint is verified against the records it covers, from Merkle nodes the
+index keeps as records arrive (the root at any past size is then O(log n) reads). Consultation
+receipts count when they verify against the receipt key their agency registered.
+
+A cache: feeding the log again gives the same tables (:meth:`AuditIndex.fingerprint`);
+:meth:`AuditIndex.compare` names a record the log no longer holds. Queries: :mod:`.indexquery`.
+Feed checkpoints before records (one read first covers records read after it): a checkpoint
+larger than the records then found says records were removed from the log's end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from streams.audit.chain import ChainVerifier
+from streams.audit.checkpoint import verify_checkpoint
+from streams.audit.indexschema import SCHEMA
+from streams.audit.merkle import Frontier, leaf_hash, node_hash
+from streams.audit.receipts import verified_receipts
+from streams.audit.records import export_row, import_row
+from streams.audit.verify import VerificationKeys
+from streams.errors import ChainBrokenError, SignatureError
+
+__all__ = ["AuditIndex", "IndexStatus", "Positions", "ms"]
+
+_VERIFIED = "verified"
+_PENDING = "pending"
+_SPLIT = "split view:"
+_DAY_MS = 86_400_000
+
+
+def ms(moment: datetime) -> int:
+    """Milliseconds since the epoch, as the index stores times."""
+    return int(moment.timestamp() * 1000)
+
+
+class Positions(NamedTuple):
+    """The next offset to read of each topic the index is fed from."""
+
+    audit: int
+    checkpoints: int
+    receipts: dict[int, int]
+    """By partition: intel.receipts has several."""
+
+
+class IndexStatus(NamedTuple):
+    """What the index's incremental verification says."""
+
+    sound: bool
+    """Every record indexed verified, and every checkpoint reached agrees with them."""
+    verified: int
+    """Records verified, in order from the first: the verified length."""
+    broken_at: int | None
+    """The first sequence number that did not verify, or None."""
+    detail: str
+    """One line: what was verified, or what is wrong."""
+    checked_at: datetime | None
+    """When the log was last read and checked."""
+    checkpoint: dict[str, Any] | None
+    """The largest checkpoint verified against the records."""
+
+
+class _Ids:
+    """The disclosure ids already indexed, for the verifier's duplicate check."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db, self._new = db, set[str]()
+
+    def __contains__(self, ident: object, /) -> bool:
+        if ident in self._new:
+            return True
+        sql = "SELECT 1 FROM records WHERE disclosure_id = ?"
+        return self._db.execute(sql, (ident,)).fetchone() is not None
+
+    def add(self, ident: str, /) -> None:
+        self._new.add(ident)
+
+
+class AuditIndex:
+    """The index in one SQLite database; ``keys`` verify what is fed to it."""
+
+    def __init__(self, db: sqlite3.Connection, keys: VerificationKeys) -> None:
+        self.db = db
+        self._keys = keys
+        db.executescript(SCHEMA)
+        self._broken: tuple[int, str] | None = None
+        self.broken_record: dict[str, Any] | None = None
+        """The record that did not verify, if one did not."""
+        self._same_keys()
+        self._recheck_checkpoints()
+
+    def _same_keys(self) -> None:
+        """What was verified with other keys is not taken on trust: the index starts again."""
+        given = json.dumps(
+            [sorted((k, v.public_bytes_raw().hex()) for k, v in self._keys.keys.items()),
+             sorted((k, v.isoformat()) for k, v in self._keys.retired.items())]
+        )  # fmt: skip
+        if self._meta("keys", given) != given:
+            for table in (
+                "records",
+                "subjects",
+                "daily",
+                "nodes",
+                "checkpoints",
+                "receipts",
+                "meta",
+            ):
+                self.db.execute(f"DELETE FROM {table}")  # noqa: S608  # our own table names
+        self._set("keys", given)
+
+    @classmethod
+    def open(cls, path: Path | str, keys: VerificationKeys) -> AuditIndex:
+        """The index at ``path`` (created when absent; ``:memory:`` for none on disk)."""
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return cls(db, keys)
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def _meta(self, key: str, default: str = "") -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def _set(self, key: str, value: object) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+
+    def positions(self) -> Positions:
+        """Where to read on from."""
+        receipts = json.loads(self._meta("receipts_offset", "{}"))
+        return Positions(
+            int(self._meta("audit_offset", "0")),
+            int(self._meta("checkpoints_offset", "0")),
+            {int(p): int(o) for p, o in receipts.items()},
+        )
+
+    def count(self) -> int:
+        """Records verified and indexed."""
+        return int(self._meta("count", "0"))
+
+    def _head(self) -> bytes:
+        row = self.db.execute("SELECT hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        return bytes(row[0]) if row else bytes(32)
+
+    def add_records(self, items: Iterable[tuple[int, Mapping[str, Any]]], now: datetime) -> int:
+        """Verify and index the next records (with their offsets); stops at the first that does
+        not verify, which :meth:`status` then names. Returns how many were indexed."""
+        count = self.count()
+        verifier = ChainVerifier.resume(
+            self._keys.keys, self._keys.retired, count=count, head=self._head(), seen=_Ids(self.db)
+        )
+        frontier = self._frontier(count)
+        added = 0
+        self.db.execute("BEGIN")
+        try:
+            for offset, record in items:
+                if self._broken is not None:
+                    break
+                try:
+                    verifier.feed(record)
+                except ChainBrokenError as exc:
+                    self._broken, self.broken_record = (exc.sequence, exc.reason), dict(record)
+                    break
+                self._insert(offset, record, frontier)
+                added += 1
+                self._set("audit_offset", offset + 1)
+            self._set("count", verifier.count)
+            self._set("checked_at", now.isoformat())
+            self._check_checkpoints(verifier.count)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return added
+
+    def _insert(self, offset: int, record: Mapping[str, Any], frontier: Frontier) -> None:
+        seq, when = record["sequence"], ms(record["disclosed_at"])
+        row = json.dumps(export_row(record), ensure_ascii=False, separators=(",", ":"))
+        self.db.execute(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, offset, record["disclosure_id"], record["event_id"], record["agreement_id"],
+             record["agreement_version"], record["recipient"], when, record["hash"], row),
+        )  # fmt: skip
+        subjects = {(s, 0) for s in record["subjects"]}
+        subjects |= {(s, 1) for s in record.get("subject_links") or ()}
+        self.db.executemany(
+            "INSERT OR IGNORE INTO subjects VALUES (?, ?, ?)", [(s, k, seq) for s, k in subjects]
+        )
+        agreement = f"{record['agreement_id']} v{record['agreement_version']}"
+        self.db.execute(
+            "INSERT INTO daily VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1",
+            (when // _DAY_MS * _DAY_MS, record["recipient"], agreement),
+        )
+        self._append_leaf(frontier, leaf_hash(record["hash"]))
+
+    def _append_leaf(self, frontier: Frontier, leaf: bytes) -> None:
+        """:meth:`Frontier.append`, keeping every inner node it completes."""
+        index, node, level = frontier.size, leaf, 0
+        while index & 1:
+            node = node_hash(frontier.roots.pop(), node)
+            index, level = index >> 1, level + 1
+            self.db.execute("INSERT INTO nodes VALUES (?, ?, ?)", (level, index, node))
+        frontier.roots.append(node)
+        frontier.size += 1
+
+    def _leaf(self, seq: int) -> bytes:
+        row = self.db.execute("SELECT hash FROM records WHERE seq = ?", (seq,)).fetchone()
+        return leaf_hash(bytes(row[0]))
+
+    def _node(self, level: int, idx: int) -> bytes:
+        if level == 0:
+            return self._leaf(idx)
+        row = self.db.execute(
+            "SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, idx)
+        ).fetchone()
+        return bytes(row[0])
+
+    def _frontier(self, size: int) -> Frontier:
+        """The perfect subtrees of the first ``size`` leaves, from the stored nodes."""
+        roots, start = [], 0
+        for level in range(size.bit_length() - 1, -1, -1):
+            if size >> level & 1:
+                roots.append(self._node(level, start >> level))
+                start += 1 << level
+        return Frontier(size, roots)
+
+    def add_checkpoints(self, items: Iterable[tuple[int, Mapping[str, Any]]]) -> int:
+        """Keep the next signed checkpoints; each is verified once the records it covers are
+        indexed. Returns how many were new."""
+        added = 0
+        self.db.execute("BEGIN")
+        for offset, checkpoint in items:
+            row = {k: v.hex() if isinstance(v, bytes) else v for k, v in checkpoint.items()}
+            row["created_at"] = checkpoint["created_at"].isoformat()
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO checkpoints VALUES (?, ?, ?, ?)",
+                (checkpoint["tree_size"], offset, json.dumps(row, sort_keys=True), _PENDING),
+            )
+            added += cursor.rowcount
+            if not cursor.rowcount:
+                self._same_root(checkpoint)
+            self._set("checkpoints_offset", offset + 1)
+        self._check_checkpoints(self.count())
+        self.db.execute("COMMIT")
+        return added
+
+    def _same_root(self, checkpoint: Mapping[str, Any]) -> None:
+        """A second checkpoint at a size already kept must name the same root."""
+        size = checkpoint["tree_size"]
+        kept = self.db.execute("SELECT row FROM checkpoints WHERE tree_size = ?", (size,))
+        if _checkpoint(kept.fetchone()[0])["root_hash"] != checkpoint["root_hash"]:
+            self.db.execute(
+                "UPDATE checkpoints SET state = ? WHERE tree_size = ?",
+                (f"{_SPLIT} two checkpoints of this size name different roots", size),
+            )
+
+    def _recheck_checkpoints(self) -> None:
+        """On opening: check again those that did not verify (the keys may have changed)."""
+        self.db.execute(
+            "UPDATE checkpoints SET state = ? WHERE state != ? AND state NOT LIKE ?",
+            (_PENDING, _VERIFIED, _SPLIT + "%"),
+        )
+        self._check_checkpoints(self.count())
+
+    def _check_checkpoints(self, count: int) -> None:
+        sql = "SELECT tree_size, row FROM checkpoints WHERE state = ? AND tree_size <= ?"
+        for size, row in self.db.execute(sql, (_PENDING, count)).fetchall():
+            state = self._checkpoint_problem(_checkpoint(row)) or _VERIFIED
+            self.db.execute("UPDATE checkpoints SET state = ? WHERE tree_size = ?", (state, size))
+
+    def _checkpoint_problem(self, checkpoint: Mapping[str, Any]) -> str | None:
+        try:
+            verify_checkpoint(checkpoint, self._keys.keys)
+        except SignatureError as exc:
+            return str(exc)
+        size = checkpoint["tree_size"]
+        if size == 0:
+            return None
+        if self._frontier(size).root() != checkpoint["root_hash"]:
+            return "the first records do not hash to the signed root"
+        head = self.db.execute("SELECT hash FROM records WHERE seq = ?", (size - 1,)).fetchone()
+        if bytes(head[0]) != checkpoint["head_hash"]:
+            return "its head hash is not that of its last record"
+        return None
+
+    def add_receipts(
+        self, items: Iterable[tuple[int, int, Mapping[str, Any]]], keys: Mapping[str, bytes]
+    ) -> None:
+        """Keep the first verified receipt time of each disclosure (``keys``: each agency's
+        registered raw receipt key)."""
+        at = self.positions().receipts
+        pairs = []
+        for partition, offset, receipt in items:
+            pairs.append(receipt)
+            at[partition] = offset + 1
+        good = [(r["disclosure_id"], ms(r["received_at"])) for r in verified_receipts(pairs, keys)]
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "INSERT INTO receipts VALUES (?, ?) ON CONFLICT DO UPDATE "
+            "SET received_at = min(received_at, excluded.received_at)",
+            good,
+        )
+        self._set("receipts_offset", json.dumps(at, sort_keys=True))
+        self.db.execute("COMMIT")
+
+    def status(self) -> IndexStatus:
+        """The verified length and what is wrong, if anything."""
+        count = self.count()
+        checked = self._meta("checked_at")
+        at = datetime.fromisoformat(checked) if checked else None
+        latest = self.latest_checkpoint()
+        if self._broken is not None:
+            return IndexStatus(False, count, *self._broken, at, latest)
+        bad = self.db.execute(
+            "SELECT tree_size, state FROM checkpoints WHERE state NOT IN (?, ?) "
+            "ORDER BY tree_size LIMIT 1", (_VERIFIED, _PENDING),
+        ).fetchone()  # fmt: skip
+        if bad is not None:
+            detail = f"against the checkpoint of {bad[0]} records: {bad[1]}"
+            return IndexStatus(False, count, None, detail, at, latest)
+        beyond = self.db.execute(
+            "SELECT max(tree_size) FROM checkpoints WHERE state = ?", (_PENDING,)
+        ).fetchone()[0]
+        if beyond is not None:
+            cut = f"the log holds only {count}: records were removed from its end"
+            return IndexStatus(
+                False, count, None, f"against the checkpoint of {beyond} records: {cut}", at, latest
+            )
+        return IndexStatus(True, count, None, "hash links and signatures verified", at, latest)
+
+    def latest_checkpoint(self) -> dict[str, Any] | None:
+        """The largest checkpoint verified against the records."""
+        row = self.db.execute(
+            "SELECT row FROM checkpoints WHERE state = ? ORDER BY tree_size DESC LIMIT 1",
+            (_VERIFIED,),
+        ).fetchone()
+        return _checkpoint(row[0]) if row else None
+
+    def last(self) -> tuple[int, bytes] | None:
+        """The offset and hash of the last record indexed."""
+        row = self.db.execute(
+            "SELECT offset, hash FROM records ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return (int(row[0]), bytes(row[1])) if row else None
+
+    def compare(self, items: Iterable[tuple[int, Mapping[str, Any]]]) -> str | None:
+        """The first record of the index that the log (``items``, read from its start) does
+        not hold as indexed, or None when every indexed record is there unchanged."""
+        seen = 0
+        cursor = self.db.execute("SELECT seq, offset, hash FROM records ORDER BY seq")
+        for (offset, record), row in zip(items, cursor, strict=False):
+            seq, at, digest = row
+            if offset != at or record.get("hash") != bytes(digest):
+                return f"record {seq} of the index is not in the log as indexed: rebuild the index"
+            seen += 1
+        if seen < self.count():
+            return f"the log holds only {seen} of the {self.count()} records indexed"
+        return None
+
+    def record(self, row: str) -> dict[str, Any]:
+        """A decoded audit record from its stored row."""
+        return import_row(json.loads(row), "index row")
+
+    def fingerprint(self) -> str:
+        """SHA-256 over every table but the time of the last check: equal for an index built
+        incrementally and one rebuilt from the same log."""
+        digest = hashlib.sha256()
+        for table, order in (
+            ("records", "seq"), ("subjects", "subject, link, seq"),
+            ("daily", "day, recipient, agreement"), ("nodes", "level, idx"),
+            ("checkpoints", "tree_size"), ("receipts", "disclosure_id"),
+            ("meta WHERE key != 'checked_at'", "key"),
+        ):  # fmt: skip
+            for row in self.db.execute(f"SELECT * FROM {table} ORDER BY {order}"):  # noqa: S608
+                digest.update(repr(row).encode())
+        return digest.hexdigest()
+
+
+def _checkpoint(row: str) -> dict[str, Any]:
+    raw = json.loads(row)
+    out: dict[str, Any] = dict(raw)
+    for key in ("root_hash", "head_hash", "signature"):
+        out[key] = bytes.fromhex(raw[key])
+    out["created_at"] = datetime.fromisoformat(raw["created_at"]).astimezone(UTC)
+    return out

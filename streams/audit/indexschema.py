@@ -1,0 +1,43 @@
+"""The tables of the oversight index (:mod:`streams.audit.index`), in SQLite.
+
+``records`` holds each verified audit record (its export row as JSON, and the columns the
+filters and sorts use, each with an index), ``subjects`` its subjects and oversight links,
+``daily`` the disclosures per day, recipient and agreement version (for counts and charts),
+``nodes`` the inner Merkle nodes completed so far (for the root at any past size),
+``checkpoints`` each signed checkpoint and whether it agreed with the records, ``receipts`` the
+first verified receipt time of each disclosure, ``meta`` the offsets read to and the time of
+the last check.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SCHEMA"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY, offset INTEGER NOT NULL, disclosure_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL, agreement_id TEXT NOT NULL, agreement_version INTEGER NOT NULL,
+    recipient TEXT NOT NULL, disclosed_at INTEGER NOT NULL, hash BLOB NOT NULL,
+    row TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS records_recipient ON records (recipient, seq);
+CREATE INDEX IF NOT EXISTS records_agreement ON records (agreement_id, seq);
+CREATE INDEX IF NOT EXISTS records_event ON records (event_id, seq);
+CREATE INDEX IF NOT EXISTS records_time ON records (disclosed_at);
+CREATE INDEX IF NOT EXISTS records_recipient_time ON records (recipient, disclosed_at);
+CREATE INDEX IF NOT EXISTS records_agreement_time ON records (agreement_id, disclosed_at);
+CREATE TABLE IF NOT EXISTS subjects (
+    subject TEXT NOT NULL, link INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (subject, link, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS daily (
+    day INTEGER NOT NULL, recipient TEXT NOT NULL, agreement TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (day, recipient, agreement)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    tree_size INTEGER PRIMARY KEY, offset INTEGER NOT NULL, row TEXT NOT NULL,
+    state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS receipts (
+    disclosure_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL) WITHOUT ROWID;
+"""
