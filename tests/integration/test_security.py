@@ -21,12 +21,12 @@ from streams.errors import AuthenticationFailedError, NotAuthorisedError
 from streams.kafka.clients import (
     admin_client,
     consumer,
-    create_topics,
     producer,
     publish,
     read_topic,
     translate_errors,
 )
+from streams.kafka.topics import create_topics
 from streams.kafka.users import Role, add_user
 from streams.settings import Settings
 from streams.topics import CATALOGUE, feed_spec
