@@ -61,6 +61,8 @@ log = structlog.get_logger(__name__)
 _CHILD = "INTELSHARE_AGENT_PROCESS"
 """Set in a child's environment: run the one agent named, in this process."""
 VIEW_TIMEOUT = 120.0
+STOP_GRACE = 60.0
+"""Seconds the agents have to end their transactions once the worker stops, before SIGKILL."""
 _EXIT_FOR_GOOD = 78
 """A child's exit code when starting it again cannot help (a missing key, a bad setting)."""
 RESTARTS = (5, 60.0)
@@ -222,15 +224,7 @@ def _supervise(settings: Settings, wanted: list[str]) -> int:
                 log.warning("worker_ready", agents=wanted, instance=instance, status_url=url)
                 announced = True
     finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children.values():
-            try:
-                child.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        _stop_children(list(children.values()))
         server.stop()
     if failed is not None:
         code = children[failed].returncode
@@ -238,6 +232,23 @@ def _supervise(settings: Settings, wanted: list[str]) -> int:
         return EXIT_AGENT_FAILED
     log.info("worker_stopped")
     return 0
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each agent still running, again each second until it ends: quixstreams loses a
+    SIGTERM that lands while its loop starts (``run`` sets it running after installing the
+    handler); one still running after STOP_GRACE seconds is killed (its transaction aborts)."""
+    deadline = time.monotonic() + STOP_GRACE
+    while (running := [c for c in children if c.poll() is None]) and time.monotonic() < deadline:
+        for child in running:
+            child.send_signal(signal.SIGTERM)
+        until = min(time.monotonic() + 1.0, deadline)
+        while any(c.poll() is None for c in running) and time.monotonic() < until:
+            time.sleep(0.05)
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def _await_broker(settings: Settings, stopping: list[int]) -> bool:
