@@ -60,12 +60,7 @@ def _where(wanted: AuditFilter) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
-    if wanted.since is not None:
-        clauses.append("disclosed_at >= ?")
-        params.append(ms(wanted.since))
-    if wanted.until is not None:
-        clauses.append("disclosed_at < ?")
-        params.append(ms(wanted.until))
+    _window(wanted, "disclosed_at", clauses, params)
     if wanted.subject is not None:
         clauses.append(
             "seq IN (SELECT seq FROM subjects WHERE (subject = ? AND link = 0) "
@@ -73,6 +68,14 @@ def _where(wanted: AuditFilter) -> tuple[str, list[Any]]:
         )
         params += [wanted.subject, wanted.subject_link]
     return " AND ".join(clauses) or "1", params
+
+
+def _window(wanted: AuditFilter, column: str, clauses: list[str], params: list[Any]) -> None:
+    """``wanted``'s since (inclusive) and until (exclusive) as clauses on the time ``column``."""
+    for value, op in ((wanted.since, ">="), (wanted.until, "<")):
+        if value is not None:
+            clauses.append(f"{column} {op} ?")
+            params.append(ms(value))
 
 
 def cursor_after(value: Any, seq: int) -> str:
@@ -172,12 +175,7 @@ def _day_clauses(wanted: AuditFilter) -> tuple[str, list[Any]]:
     if wanted.agreement is not None:
         clauses.append("agreement >= ? AND agreement < ?")  # "ID v1", "ID v2", ...
         params += [wanted.agreement + " v", wanted.agreement + " w"]
-    if wanted.since is not None:
-        clauses.append("day >= ?")
-        params.append(ms(wanted.since))
-    if wanted.until is not None:
-        clauses.append("day < ?")
-        params.append(ms(wanted.until))
+    _window(wanted, "day", clauses, params)
     return " AND ".join(clauses), params
 
 
