@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.errors import ConfigError
+from streams.settings import Settings
 
 __all__ = [
     "AGENT_NAMES",
@@ -27,9 +28,11 @@ __all__ = [
     "CHAIN_KEY",
     "DEDUP_KEY",
     "INTERNAL",
+    "PLAINTEXT_INTERMEDIATE",
     "VIEW_GROUP",
     "TopicSpec",
     "Topics",
+    "configured",
     "feed_spec",
     "feed_topic",
 ]
@@ -102,6 +105,29 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(AGENCIES, 1, _COMPACT, "partner agencies and their public keys"),
     TopicSpec(UNITS, 1, _COMPACT, "unit users, the units each speaks for, their submission keys"),
 )
+
+PLAINTEXT_INTERMEDIATE = frozenset({SUBMISSIONS, VALIDATED, ENRICHED})
+"""The topics that hold whole reports in clear between the agents: kept
+``Settings.retention_intermediate_days`` (7 by default), no longer than a stopped worker needs
+to catch up."""
+
+
+def configured(spec: TopicSpec, settings: Settings) -> TopicSpec:
+    """``spec`` with the retention its settings ask for: the plaintext intermediate topics,
+    the dead letters (their replay window) and the agencies' feeds; the catalogue's own
+    configuration for every other topic. Retention counts from a record's timestamp; the broker
+    deletes a whole segment once its newest record is older, checking every five minutes
+    (``log.retention.check.interval.ms``), so a record lives at most that much longer."""
+    if spec.name in PLAINTEXT_INTERMEDIATE:
+        days = settings.retention_intermediate_days
+    elif spec.name == DEADLETTER:
+        days = settings.retention_deadletter_days
+    elif spec.name.startswith(FEED_PREFIX):
+        days = settings.retention_feed_days
+    else:
+        return spec
+    return spec._replace(config=spec.config | _retain(days))
+
 
 INTERNAL: tuple[TopicSpec, ...] = ()
 """Topics of the exchange outside the intel.* contract: none to create by hand. The agents'

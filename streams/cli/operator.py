@@ -50,6 +50,12 @@ def register(commands: Commands) -> None:
         "whose bootstrap list it prints last",
     )  # fmt: skip
     actions(commands, "topics", "the topic catalogue", {"create": ("every topic", topics_create)})
+    actions(
+        commands,
+        "retention",
+        "how long each topic keeps what it holds",
+        {"report": ("every topic: cleanup policy, retention, oldest record", retention_report)},
+    )
     users = actions(
         commands,
         "users",
@@ -165,7 +171,10 @@ def broker_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def topics_create(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare topics create``: idempotent; reports drift."""
+    """``intelshare topics create``: idempotent; reports drift, and sets on existing topics (the
+    catalogue's and the agencies' feeds) the configs the catalogue and the retention settings
+    ask for, one ``changed`` line per value set."""
+    from streams.kafka.retention import align_configs, existing_feeds
     from streams.kafka.topics import create_topics
 
     problems = 0
@@ -175,7 +184,20 @@ def topics_create(settings: Settings, args: argparse.Namespace) -> int:
         if outcome.problem:
             problems += 1
             print(f"{outcome.name}: {outcome.problem}", file=sys.stderr)
+    for change in align_configs(settings, CATALOGUE + INTERNAL + tuple(existing_feeds(settings))):
+        print(f"{change.topic}\tchanged\t{change.key}={change.new} (was {change.old or 'unset'})")
     return 1 if problems else 0
+
+
+def retention_report(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare retention report``: one line per topic of the exchange: its cleanup policy,
+    its retention, and the time of the oldest record it still holds (``empty`` when none)."""
+    from streams.core.retention import report_line
+    from streams.kafka.retention import retention_rows
+
+    for row in retention_rows(settings):
+        print(report_line(row))
+    return 0
 
 
 def users_add(settings: Settings, args: argparse.Namespace) -> int:

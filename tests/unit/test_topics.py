@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from streams.errors import ConfigError
-from streams.topics import CATALOGUE, Topics, feed_spec, feed_topic
+from streams.settings import Settings
+from streams.topics import CATALOGUE, Topics, configured, feed_spec, feed_topic
 
 BY_NAME = {spec.name: spec for spec in CATALOGUE}
 
@@ -72,3 +73,24 @@ def test_hostile_agency_ids_make_no_topic(agency: str) -> None:
     """Agency ids that could name another topic or an invalid one are refused."""
     with pytest.raises(ConfigError):
         feed_topic(agency)
+
+
+def test_retention_settings_reach_the_plaintext_topics_dead_letters_and_feeds() -> None:
+    """The settings' retention replaces the catalogue's on the topics it names, and no other."""
+    settings = Settings(
+        retention_intermediate_days=2, retention_deadletter_days=5, retention_feed_days=9
+    )
+    day = 24 * 60 * 60 * 1000
+    for name in ("intel.submissions", "intel.validated", "intel.enriched"):
+        config = configured(BY_NAME[name], settings).config
+        assert (config["retention.ms"], config["cleanup.policy"]) == (str(2 * day), "delete")
+    assert configured(BY_NAME["intel.deadletter"], settings).config["retention.ms"] == str(5 * day)
+    assert configured(feed_spec("kz-knb"), settings).config["retention.ms"] == str(9 * day)
+    for name in ("intel.audit", "intel.agreements", "intel.audit.pending"):
+        assert configured(BY_NAME[name], settings) == BY_NAME[name]
+
+
+def test_default_retention_is_a_week_for_reports_in_clear() -> None:
+    """With default settings, no topic holding whole reports in clear keeps them over 7 days."""
+    for name in ("intel.submissions", "intel.validated", "intel.enriched"):
+        assert configured(BY_NAME[name], Settings()).config["retention.ms"] == str(7 * 86400000)
