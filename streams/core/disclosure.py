@@ -152,6 +152,10 @@ def build_disclosure(
         "hash": b"",
         "key_id": "",
         "signature": b"",
+        "kind": "disclosure",
+        "refers_to": None,
+        "reason": None,
+        "useful": None,
     }
     return disclosure, pending
 
