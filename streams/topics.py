@@ -10,7 +10,9 @@ shared by the instances of intake and route); ``intel.validated`` by the constan
 feeds a stateful agent whose state must see every record (enrich's dedup and correlation, the
 sequencer's hash chain), and quixstreams scopes state to the message key;
 ``intel.agreements`` by agreement id (``intel.agreements.history`` by ``id:vN``);
-``intel.ref.*`` by the record's own id (``intel.ref.units`` by the unit's user name); feeds and
+``intel.ref.*`` by the record's own id (``intel.ref.units`` by the unit's user name);
+``intel.keys.subjects`` by an HMAC of the subject id (``streams.core.erasure.KeyLookup``),
+``intel.keys.commitments`` by the subject's oversight link; feeds and
 audit topics by disclosure id (cosignatures by ``witness:tree_size``).
 """
 
@@ -53,6 +55,8 @@ FACILITIES = "intel.ref.facilities"
 SUBJECTS = "intel.ref.subjects"
 AGENCIES = "intel.ref.agencies"
 UNITS = "intel.ref.units"
+SUBJECT_KEYS = "intel.keys.subjects"
+SUBJECT_COMMITMENTS = "intel.keys.commitments"
 FEED_PREFIX = "intel.feed."
 INTEL_PREFIX = "intel."
 """Every topic of the contract starts with this."""
@@ -87,6 +91,18 @@ def _retain(days: int) -> dict[str, str]:
 
 _FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
 _COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+_DESTROYABLE = _COMPACT | {
+    "segment.ms": "60000",
+    "min.cleanable.dirty.ratio": "0.01",
+    "max.compaction.lag.ms": "60000",
+    "delete.retention.ms": "60000",
+}
+"""A compacted topic whose overwritten and tombstoned values really leave the disks: a segment
+is rolled after a minute (the active one is never compacted), the cleaner takes it as soon as
+there is anything to clean and at the latest a minute later, and the tombstone itself goes a
+minute after that. On the subjects' data keys and commitments, so ``intelshare erase``
+destroys a key within minutes (streams.core.erasure), and on the subjects' reference data,
+keyed by subject id in clear, whose tombstone ``erase`` writes too."""
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(SUBMISSIONS, 12, _retain(30), "reports as units submitted them"),
@@ -101,9 +117,11 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(AGREEMENTS, 1, _COMPACT, "sharing agreements, latest version per id"),
     TopicSpec(AGREEMENT_HISTORY, 1, _FOREVER, "every applied version of every agreement"),
     TopicSpec(FACILITIES, 1, _COMPACT, "facility reference data"),
-    TopicSpec(SUBJECTS, 1, _COMPACT, "subject reference data"),
+    TopicSpec(SUBJECTS, 1, _DESTROYABLE, "subject reference data, keyed by subject id"),
     TopicSpec(AGENCIES, 1, _COMPACT, "partner agencies and their public keys"),
     TopicSpec(UNITS, 1, _COMPACT, "unit users, the units each speaks for, their submission keys"),
+    TopicSpec(SUBJECT_KEYS, 1, _DESTROYABLE, "each subject's data key, until it is erased"),
+    TopicSpec(SUBJECT_COMMITMENTS, 1, _DESTROYABLE, "each subject's commitment, by oversight link"),
 )
 
 PLAINTEXT_INTERMEDIATE = frozenset({SUBMISSIONS, VALIDATED, ENRICHED})
@@ -174,6 +192,8 @@ class Topics:
         self.subjects = prefix + SUBJECTS
         self.agencies = prefix + AGENCIES
         self.units = prefix + UNITS
+        self.subject_keys = prefix + SUBJECT_KEYS
+        self.subject_commitments = prefix + SUBJECT_COMMITMENTS
         self.intel = prefix + INTEL_PREFIX
         self.internal = prefix + INTERNAL_PREFIX
         self.groups = prefix + GROUP_PREFIX

@@ -110,6 +110,15 @@ def register(commands: Commands) -> None:
     agreements["apply"].add_argument("file", metavar="FILE|-", help="YAML: a mapping or a list")
     agreements["history"].add_argument("agreement_id", metavar="ID")
 
+    erase = commands.add_parser(
+        "erase",
+        help="destroy a subject's data key, notify the agencies that received its data, and "
+        "record the erasure in the audit log",
+    )
+    erase.add_argument("--subject", required=True, metavar="ID", help="the subject id")
+    erase.add_argument("--reason", required=True, metavar="TEXT", help="e.g. the order's reference")
+    erase.set_defaults(handler=erase_subject)
+
     actions(
         commands,
         "deadletter",
@@ -334,4 +343,17 @@ def deadletter_replay(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{word}\t{outcome.source}\t{outcome.reason}".rstrip())
     replayed = sum(o.replayed for o in outcomes)
     print(f"{replayed} replayed, {len(outcomes) - replayed} kept", file=sys.stderr)
+    return 0
+
+
+def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare erase --subject ID --reason TEXT``: on the exchange's machine (its keys);
+    prints what it did, never the subject id (it may be logged)."""
+    from streams.kafka.erasure import erase
+
+    done = erase(settings, args.subject, args.reason)
+    print(f"erasure recorded\tdisclosures={done.disclosures}")
+    for recipient in done.recipients:
+        print(f"notified\t{recipient}")
+    print("key destroyed" if done.key_destroyed else "no data key held (records before keys)")
     return 0

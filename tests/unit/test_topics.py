@@ -29,6 +29,8 @@ def test_catalogue_holds_every_topic_of_the_design() -> None:
         "intel.ref.subjects",
         "intel.ref.agencies",
         "intel.ref.units",
+        "intel.keys.subjects",
+        "intel.keys.commitments",
     }
 
 
@@ -94,3 +96,14 @@ def test_default_retention_is_a_week_for_reports_in_clear() -> None:
     """With default settings, no topic holding whole reports in clear keeps them over 7 days."""
     for name in ("intel.submissions", "intel.validated", "intel.enriched"):
         assert configured(BY_NAME[name], Settings()).config["retention.ms"] == str(7 * 86400000)
+
+
+def test_key_topics_are_compacted_so_that_erased_keys_leave_the_disks() -> None:
+    """The subjects' keys and commitments are compacted, with segments rolled and cleaned
+    within minutes and tombstones dropped a minute later: a destroyed key does not linger."""
+    for name in ("intel.keys.subjects", "intel.keys.commitments"):
+        config = BY_NAME[name].config
+        assert config["cleanup.policy"] == "compact"
+        for key in ("segment.ms", "max.compaction.lag.ms", "delete.retention.ms"):
+            assert int(config[key]) <= 60_000
+        assert float(config["min.cleanable.dirty.ratio"]) <= 0.01
