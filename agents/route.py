@@ -14,7 +14,9 @@ view of the key topic holds it, so an aborted transaction never leaves an entry 
 a key the topic lacks. Two route instances that meet a new subject at the same moment each make
 a key; compaction keeps the last written, and the entries under the other become unlinkable
 early (they cannot be found by subject any more, as if erased). One instance, the default,
-never races.
+never races. An ``erase`` in the moment between a key's first use and the view's catching up
+with it (well under a second) would be undone by the next report naming the subject, which
+writes the remembered key again: erase a subject whose reports have stopped coming.
 """
 
 from __future__ import annotations

@@ -35,19 +35,32 @@ Erasing publishes a tombstone; the topic's catalogue entry makes the broker roll
 after a minute and compact almost at once, so the old key's bytes leave the broker's disks
 within minutes (``streams.topics``).
 
-What still holds a subject id or narrative in clear after an erasure, until its retention ends
-(``intelshare retention report`` shows each): the plaintext intermediate topics
-(``intel.submissions``, ``intel.validated``, ``intel.enriched``: 7 days by default) and the dead
-letters (14 days), which units write before any subject key exists; ``intel.audit.pending`` (30
-days) holds the same commitments as the log, not ids; enrich's correlation state
-(``subject:<id>:<category>`` keys, in RocksDB and its compacted changelog) keeps an id for the
-dedup window (``dedup_window_days``, 30 by default); ``intel.ref.subjects`` until ``erase``'s
-tombstone is compacted away; the oversight index, a copy the oversight body keeps, holds what
-the log holds; route keeps the keys it created in memory only until its view of the key topic
-has them.
-Audit records written before this change hold links under the exchange-wide oversight link key
-and, where the agreement did not pseudonymise, ids in clear: erasure cannot reach those without
-rewriting the log, which the chain forbids. What the recipients hold is theirs to erase: the
+What still holds a subject id or narrative in clear after an erasure (``intelshare retention
+report`` shows each topic's retention):
+
+- the plaintext intermediate topics (``intel.submissions``, ``intel.validated``,
+  ``intel.enriched``: 7 days by default) and the dead letters (14 days), which units write
+  before any subject key exists; sealing their subject-bearing fields under the subject key
+  (:func:`seal_field`) would need intake to hold the keys: not done;
+- ``intel.ref.subjects`` until ``erase``'s tombstone is compacted away (minutes);
+- enrich's correlation state keeps ``subject:<id>:<category>`` keys in RocksDB and in its
+  compacted changelog; quixstreams' TTL (the dedup window) filters expired entries on read
+  without tombstoning them, so the id stays until the key is overwritten: NOT bounded, a known
+  gap (the fix: key that index by :class:`KeyLookup`, which needs the exchange's secret in
+  enrich);
+- the audit records' ``subjects`` field, where an agreement discloses ids in clear (what the
+  recipient received, as the oversight body may see it), and every record written before
+  subject keys existed (links under the exchange-wide link key): erasure cannot reach those
+  without rewriting the log, which the chain forbids. Agreements about people who may be
+  erased should pseudonymise (``pseudonymise: [subjects.subject_id]``); but a pseudonym there
+  is an HMAC under the exchange's pseudonymisation secret, so whoever holds that secret (the
+  exchange) can still test a guessed id against it after the erasure: deriving pseudonyms from
+  the subject key instead would close that, and was not done;
+- ``intel.audit.pending`` (30 days) holds what the log holds; the oversight index, the
+  oversight body's copy, too; route keeps the keys it made in memory only until its view of
+  the key topic has them.
+
+What the recipients hold is theirs to erase: the
 erasure notice asks them to.
 """
 

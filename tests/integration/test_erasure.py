@@ -11,15 +11,21 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import pytest
+from kafka import TopicPartition
 
+from streams.cli.agencies import load_agencies
 from streams.core.crypto import SubjectLinker
 from streams.core.erasure import KeyLookup
-from streams.core.keyfiles import load_pseudonym_secret
-from streams.kafka.clients import admin_client, latest_by_key, read_topic
+from streams.core.keyfiles import generate_agency_keys, load_pseudonym_secret
+from streams.core.reference import parse_reference_line
+from streams.kafka.clients import admin_client, consumer, latest_by_key
 from streams.kafka.erasure import commitment_of
+from streams.kafka.registry import plan_agreements, publish_agreements, publish_reference
+from streams.settings import Settings
 from tests.factories import incident
 from tests.integration.exchange import Exchange, agreement, facility, wait_until
 
@@ -33,10 +39,11 @@ RECEIVER, BYSTANDER = "e-one", "e-two"
 BOUNDED = {"intel.submissions", "intel.validated", "intel.enriched", "intel.ref.subjects"}
 """The topics that may still hold the subject or the narrative in clear right after an
 erasure: reports between the agents (7 days' retention) and the subject's reference record
-until its tombstone is compacted (streams.core.erasure says what remains and for how long);
-and enrich's state changelog (:data:`ENRICH_STATE`)."""
+until its tombstone is compacted (streams.core.erasure says what remains and for how long).
+Enrich's state changelog (:data:`ENRICH_STATE`) holds it too, unbounded: a known gap."""
 ENRICH_STATE = "intelshare-enrich--"
-"""Enrich's correlation index keys ``subject:<id>:<category>`` for the dedup window."""
+"""Enrich's correlation index keys ``subject:<id>:<category>``, whose expiry (quixstreams'
+TTL) filters on read and writes no tombstone."""
 
 
 class Erased(NamedTuple):
@@ -57,15 +64,19 @@ def erased(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     """An exchange that disclosed one report about SUBJECT to RECEIVER (pseudonymised), then
     erased SUBJECT; BYSTANDER received only another report."""
     x = Exchange(kafka_bootstrap, tmp_path_factory.mktemp("erasure"), dict(os.environ))
-    x.agency(RECEIVER)
-    x.agency(BYSTANDER)
+    agencies = []
+    for agency in (RECEIVER, BYSTANDER):  # one `reference load` registers both (and feeds)
+        _, public = generate_agency_keys(x.home / "keys", agency)
+        key = public.read_text().strip()
+        agencies.append({"type": "agency", "agency_id": agency, "name": agency, "public_key": key})
     person = {"type": "subject", "subject_id": SUBJECT, "risk_level": "HIGH", "rftf": True}
-    x.reference([facility("KZ-F-E1", "KZ"), facility("KZ-F-E2", "KZ"), person])
-    x.agreements(
+    _set_up(
+        x.settings,
+        [facility("KZ-F-E1", "KZ"), facility("KZ-F-E2", "KZ"), person, *agencies],
         [
             agreement("E-1", RECEIVER, facilities=["KZ-F-E1"]),
             agreement("E-2", BYSTANDER, facilities=["KZ-F-E2"]),
-        ]
+        ],
     )
     about = incident(
         facility_id="KZ-F-E1",
@@ -84,6 +95,20 @@ def erased(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         yield Erased(x, before, found, erase)
     finally:
         x.worker.stop()
+
+
+def _set_up(
+    settings: Settings, reference: list[dict[str, Any]], agreements: list[dict[str, Any]]
+) -> None:
+    """What `reference load` and `agreements apply` do, in this process: the CI budget does
+    not pay for two more command starts (the other integration tests run the commands)."""
+    now = datetime.now(UTC)
+    records = [parse_reference_line(line, f"line {n}", now) for n, line in enumerate(reference)]
+    publish_reference(settings, [r for r in records if r.kind != "agency"])
+    assert load_agencies(settings, [r for r in records if r.kind == "agency"], replace=False) == 0
+    plans, errors = plan_agreements(settings, [(a["id"], a) for a in agreements])
+    assert not errors, errors
+    publish_agreements(settings, [p.agreement for p in plans])
 
 
 def _secret(x: Exchange) -> bytes:
@@ -150,15 +175,34 @@ def test_only_bounded_topics_still_hold_the_subject_or_narrative(erased: Erased)
             n for n in admin.list_topics() if n.startswith((prefix, f"changelog__{prefix}"))
         )
     holding = set()
-    for name in names:
-        for record in read_topic(erased.x.settings, name):
-            raw = b"".join(
-                [record.key or b"", record.value or b""]
-                + [v or b"" for _, v in record.headers or ()]
-            )
-            if SUBJECT.encode() in raw or CANARY.encode() in raw:
-                holding.add(name.removeprefix(prefix))
+    for record in _every_record(erased.x.settings, names):
+        raw = b"".join(
+            [record.key or b"", record.value or b""] + [v or b"" for _, v in record.headers or ()]
+        )
+        if SUBJECT.encode() in raw or CANARY.encode() in raw:
+            holding.add(record.topic.removeprefix(prefix))
     assert f"intel.feed.{RECEIVER}" in {n.removeprefix(prefix) for n in names}
     assert "intel.audit" in {n.removeprefix(prefix) for n in names}
     state = {n for n in holding if n.startswith("changelog__") and ENRICH_STATE in n}
     assert holding - BOUNDED - state == set(), holding
+    assert len(state) == 1  # the known gap: when it is closed, drop ENRICH_STATE
+
+
+def _every_record(settings: Settings, names: list[str]) -> list[Any]:
+    """Every record of every topic of ``names``, uncommitted ones too (read_uncommitted: an
+    aborted transaction's records are on the broker's disks as well), with one consumer."""
+    client = consumer(settings, group_id=None, isolation_level="read_uncommitted")
+    try:
+        partitions = [
+            TopicPartition(name, p) for name in names for p in client.partitions_for_topic(name)
+        ]
+        client.assign(partitions)
+        client.seek_to_beginning()
+        ends = client.end_offsets(partitions)
+        records: list[Any] = []
+        while any(client.position(tp) < end for tp, end in ends.items()):
+            for batch in client.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return records
+    finally:
+        client.close()
