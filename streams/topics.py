@@ -97,12 +97,13 @@ _DESTROYABLE = _COMPACT | {
     "max.compaction.lag.ms": "60000",
     "delete.retention.ms": "60000",
 }
-"""A compacted topic whose overwritten and tombstoned values really leave the disks: a segment
-is rolled after a minute (the active one is never compacted), the cleaner takes it as soon as
-there is anything to clean and at the latest a minute later, and the tombstone itself goes a
-minute after that. On the subjects' data keys and commitments, so ``intelshare erase``
-destroys a key within minutes (streams.core.erasure), and on the subjects' reference data,
-keyed by subject id in clear, whose tombstone ``erase`` writes too."""
+"""A compacted topic whose overwritten and tombstoned values really leave the disks: the
+active segment (never compacted) is rolled by the first append a minute after it began, the
+cleaner then takes it as soon as there is anything to clean (at the latest a minute later),
+and a tombstone goes at the first cleaning a minute after it was written. Kafka rolls only on
+an append, so ``intelshare erase --roll`` appends twice (streams.kafka.erasure.roll_erased). On
+the subjects' data keys and commitments, and on the subjects' reference data, keyed by subject
+id in clear, whose tombstone ``erase`` writes too."""
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(SUBMISSIONS, 12, _retain(30), "reports as units submitted them"),

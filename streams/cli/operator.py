@@ -117,6 +117,11 @@ def register(commands: Commands) -> None:
     )
     erase.add_argument("--subject", required=True, metavar="ID", help="the subject id")
     erase.add_argument("--reason", required=True, metavar="TEXT", help="e.g. the order's reference")
+    erase.add_argument(
+        "--roll", action="store_true",
+        help="stay (about two minutes) to roll the key topics' segments twice, so the broker "
+        "compacts the destroyed key off its disks even when nothing else is written",
+    )  # fmt: skip
     erase.set_defaults(handler=erase_subject)
 
     actions(
@@ -349,11 +354,14 @@ def deadletter_replay(settings: Settings, args: argparse.Namespace) -> int:
 def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare erase --subject ID --reason TEXT``: on the exchange's machine (its keys);
     prints what it did, never the subject id (it may be logged)."""
-    from streams.kafka.erasure import erase
+    from streams.kafka.erasure import erase, roll_erased
 
     done = erase(settings, args.subject, args.reason)
     print(f"erasure recorded\tdisclosures={done.disclosures}")
     for recipient in done.recipients:
         print(f"notified\t{recipient}")
     print("key destroyed" if done.key_destroyed else "no data key held (records before keys)")
+    if args.roll:
+        roll_erased(settings, say=lambda line: print(line, file=sys.stderr, flush=True))
+        print("segments rolled")
     return 0

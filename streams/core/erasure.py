@@ -31,9 +31,12 @@ deliberate, stated leak: it lets an oversight body check that an order was carri
 The keys' topic (``intel.keys.subjects``, compacted, read and written only by the worker and
 the operators) is keyed by :class:`KeyLookup`, an HMAC of the subject id under a key derived
 from the exchange's pseudonymisation secret, so not even its message keys hold an id in clear.
-Erasing publishes a tombstone; the topic's catalogue entry makes the broker roll segments
-after a minute and compact almost at once, so the old key's bytes leave the broker's disks
-within minutes (``streams.topics``).
+Erasing publishes a tombstone. The broker never cleans a topic's active segment, and rolls it
+only when a record is appended after ``segment.ms``; the catalogue sets that, the cleaner's
+thresholds and the tombstones' lifetime to a minute (``streams.topics``), and ``erase --roll``
+appends two roll markers a minute apart (``streams.kafka.erasure.roll_erased``), so the key's
+bytes, and then the tombstones, leave the broker's disks within about four minutes. Without
+``--roll`` they leave at the next writes to the key topic (the next new subjects).
 
 What still holds a subject id or narrative in clear after an erasure (``intelshare retention
 report`` shows each topic's retention):

@@ -12,6 +12,7 @@ ids); a run after the key is gone finds only records written before subject keys
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -34,9 +35,12 @@ from streams.errors import NotAuthorisedError, TopicMissingError
 from streams.kafka.auditlog import agencies, audit_records
 from streams.kafka.clients import latest_by_key, producer, translate_errors
 from streams.settings import Settings
-from streams.topics import CHAIN_KEY, Topics
+from streams.topics import CATALOGUE, CHAIN_KEY, SUBJECT_KEYS, Topics
 
-__all__ = ["Erasure", "commitment_of", "erase"]
+__all__ = ["ROLL_KEY", "Erasure", "commitment_of", "erase", "roll_erased", "roll_wait"]
+
+ROLL_KEY = b"intelshare-roll"
+"""The key of the tombstones ``roll_erased`` appends: a fixed word, no one's id."""
 
 
 class Erasure(NamedTuple):
@@ -140,3 +144,37 @@ def commitment_of(settings: Settings, link: str) -> str | None:
     if held is None:
         return None
     return str(record_codec(settings.schemas_dir, "SubjectCommitment").decode(held)["commitment"])
+
+
+def roll_wait() -> float:
+    """Seconds after which the broker rolls the active segment of a destroyable topic on the
+    next append, and drops a tombstone at the next cleaning: the longer of the catalogue's
+    ``segment.ms`` and ``delete.retention.ms`` there, and a few seconds."""
+    config = next(s.config for s in CATALOGUE if s.name == SUBJECT_KEYS)
+    longest = max(int(config["segment.ms"]), int(config["delete.retention.ms"]))
+    return longest / 1000 + 5
+
+
+def roll_erased(
+    settings: Settings,
+    wait: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    say: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Make the broker compact the erased records away now rather than at the next write.
+
+    A compacted topic's active segment is never cleaned, and Kafka rolls it only when a record
+    is appended after ``segment.ms``: on a quiet exchange the destroyed key, and the tombstone
+    that names a subject's reference record by its id, would stay on disk until the next
+    subject is keyed. So, twice: wait ``wait`` seconds (:func:`roll_wait`), then append a
+    tombstone of :data:`ROLL_KEY` to the key topics and ``intel.ref.subjects``. The first roll
+    lets the cleaner drop the key and the reference record (leaving their tombstones); the
+    second, once ``delete.retention.ms`` has passed, the tombstones. The broker deletes the
+    old segment files ``file.delete.delay.ms`` (a minute) after each cleaning."""
+    topics = Topics(settings.topic_prefix)
+    names = (topics.subject_keys, topics.subject_commitments, topics.subjects)
+    pause = roll_wait() if wait is None else wait
+    for step in (1, 2):
+        say(f"rolling the erased topics' segments ({step}/2) in {pause:.0f} s")
+        sleep(pause)
+        _send(settings, [(name, ROLL_KEY, None) for name in names])

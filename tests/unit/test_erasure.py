@@ -242,3 +242,11 @@ def test_erase_refuses_a_bad_order_before_touching_anything(
         code = main(["erase", "--subject", subject, "--reason", reason])
     assert code == 2  # usage
     assert named in capsys.readouterr().err
+
+
+def test_roll_waits_for_the_longest_of_segment_and_tombstone_lifetime() -> None:
+    """`erase --roll` waits long enough for each append to roll the segment and, the second
+    time, for the tombstones to be droppable: the catalogue's minute, and a margin."""
+    from streams.kafka.erasure import roll_wait
+
+    assert roll_wait() == 65.0
