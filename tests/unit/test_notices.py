@@ -266,3 +266,30 @@ def test_the_recall_command_refuses_a_malformed_request_before_any_connection(
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
     assert cli.main(["recall", *args]) == 1
     assert says in capsys.readouterr().err
+
+
+def test_a_signed_request_passes_only_for_a_unit_its_user_may_speak_for() -> None:
+    """Secure mode: intake checks the unit user's signature over the request and that the user
+    speaks for its unit_id, as for a report; unsigned or another unit's, it is refused."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from streams.core.codec import Codec
+    from streams.core.submission import sign_submission, unit_record
+    from streams.errors import UnitNotAuthorisedError
+
+    key = Ed25519PrivateKey.generate()
+    record = unit_record("piu-1", ["KZ-PIU-1"], key.public_key().public_bytes_raw(), NOW)
+    registry = {"piu-1": record}.get
+    codec = Codec(SCHEMAS, "intelshare.ReportNotice")
+    mine = codec.encode(recall())
+    headers = sign_submission(mine, "piu-1", key)
+    checked = check_notice(mine, EVENT.encode(), codec, headers=headers, units=registry)
+    assert checked["unit_id"] == "KZ-PIU-1"
+    theirs = codec.encode(recall(unit="KG-PIU-2"))
+    with pytest.raises(UnitNotAuthorisedError):
+        check_notice(
+            theirs, EVENT.encode(), codec,
+            headers=sign_submission(theirs, "piu-1", key), units=registry,
+        )  # fmt: skip
+    with pytest.raises(UnitNotAuthorisedError):
+        check_notice(mine, EVENT.encode(), codec, headers=[], units=registry)
