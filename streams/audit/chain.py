@@ -26,6 +26,8 @@ from streams.errors import ChainBrokenError, SignatureError
 __all__ = [
     "GENESIS",
     "HASHED_FIELDS",
+    "KIND_FIELDS",
+    "RECORD_KINDS",
     "ChainVerifier",
     "SeenIds",
     "record_hash",
@@ -37,13 +39,25 @@ GENESIS = bytes(32)
 """The previous hash of the first record."""
 _DOMAIN = "intelshare-audit-v1"
 _DOMAIN_LINKS = "intelshare-audit-v3"
+_DOMAIN_KIND = "intelshare-audit-v4"
 HASHED_FIELDS = (
     "sequence", "disclosure_id", "event_id", "agreement_id", "agreement_version", "recipient",
     "purpose", "legal_basis", "fields_disclosed", "subjects", "payload_sha256",
     "disclosure_sha256", "disclosed_at", "recorded_at", "prev_hash", "key_id",
 )  # fmt: skip
 """Every field of schemas/audit_record.v2.avsc but hash and signature, in the order hashed
-(``subject_links`` of v3 follows when it is not empty)."""
+(``subject_links`` of v3 follows when it is not empty, then the v4 fields, see KIND_FIELDS)."""
+KIND_FIELDS = ("kind", "refers_to", "reason", "useful")
+"""The fields audit record v4 added, hashed after ``subject_links`` (empty or not) under the
+v4 domain when any of them differs from its default: ``kind`` "disclosure", the others None."""
+RECORD_KINDS = (
+    "collection", "alteration", "consultation", "disclosure", "combination", "erasure",
+    "recall", "correction", "feedback",
+)  # fmt: skip
+"""The processing operations an audit record can name (``kind``): the six of the Law
+Enforcement Directive's logging article (Directive (EU) 2016/680, Art. 25(1)), then the
+notices about a disclosure."""
+_KIND_DEFAULTS = {"kind": "disclosure", "refers_to": None, "reason": None, "useful": None}
 _MALFORMED = "the record is malformed: a field is missing or of the wrong type"
 
 
@@ -52,10 +66,23 @@ def record_hash(record: Mapping[str, Any]) -> bytes:
 
     ``subject_links`` (audit record v3) is hashed, after the others and under its own domain,
     when it is not empty; records without links hash as they always did, so older records
-    still verify and links cannot be added to or removed from a record unnoticed.
+    still verify and links cannot be added to or removed from a record unnoticed. Likewise the
+    v4 fields (KIND_FIELDS): a record whose kind is not "disclosure", or that has a
+    ``refers_to``, ``reason`` or ``useful``, hashes them all, with the links, under the v4
+    domain; a plain disclosure hashes as it did before v4. A v4 field holding a value of the
+    wrong type is refused (TypeError) rather than hashed as if it were absent.
     """
     values = [record[f] for f in HASHED_FIELDS]
     links = record.get("subject_links")
+    extra = [record.get(f, _KIND_DEFAULTS[f]) for f in KIND_FIELDS]
+    if extra != list(_KIND_DEFAULTS.values()):
+        if not isinstance(extra[0], str) or not all(
+            isinstance(v, (str, type(None))) for v in extra[1:3]
+        ):
+            raise TypeError("kind, refers_to and reason must be text")
+        if extra[3] is not None and not isinstance(extra[3], bool):
+            raise TypeError("useful must be a boolean")
+        return hashlib.sha256(canonical(_DOMAIN_KIND, *values, links or [], *extra)).digest()
     if links:
         return hashlib.sha256(canonical(_DOMAIN_LINKS, *values, links)).digest()
     return hashlib.sha256(canonical(_DOMAIN, *values)).digest()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from streams.audit.chain import HASHED_FIELDS, ChainVerifier
+from streams.audit.chain import HASHED_FIELDS, KIND_FIELDS, ChainVerifier
 from streams.audit.checkpoint import log_against_checkpoint
 from streams.audit.consistency import checkpoint_from_json, checkpoint_json
 from streams.audit.records import import_row
@@ -31,9 +31,10 @@ __all__ = [
 
 EXPORT_FORMAT = "intelshare-audit-export-v2"
 """The ``format`` of an export's last line; exports without one predate it."""
-_SIGNED = frozenset(HASHED_FIELDS) | {"hash", "signature", "subject_links"}
+_SIGNED = frozenset(HASHED_FIELDS) | {"hash", "signature", "subject_links", *KIND_FIELDS}
 """The fields a row may hold: every one is covered by the record's hash and signature
-(``subject_links`` when not empty; empty, it adds nothing)."""
+(``subject_links`` when not empty; empty, it adds nothing; the v4 fields of KIND_FIELDS when
+one differs from its default; at their defaults, they add nothing)."""
 _REQUIRED = frozenset(HASHED_FIELDS) | {"hash", "signature"}
 
 

@@ -219,6 +219,19 @@ def test_record_hash_with_links_known_answer() -> None:
     assert record_hash(without) == record_hash(record | {"subject_links": []}) == v2
 
 
+def test_record_hash_of_a_notice_known_answer() -> None:
+    """A record whose v4 fields differ from their defaults (here a recall notice) hashes under
+    the v4 domain: the sixteen fields, the links (even empty), then kind, refers_to, reason and
+    useful."""
+    record = _audit_record([]) | {"kind": "recall", "refers_to": "d-1", "reason": "withdrawn"}
+    values = [record[f] for f in ORDER]
+    expected = ref("intelshare-audit-v4", *values, [], "recall", "d-1", "withdrawn", None)
+    assert record_hash(record | {"useful": None}) == hashlib.sha256(expected).digest()
+    feedback = _audit_record(["sl-a"]) | {"kind": "feedback", "refers_to": "d-1", "useful": False}
+    expected = ref("intelshare-audit-v4", *values, ["sl-a"], "feedback", "d-1", None, False)
+    assert record_hash(feedback) == hashlib.sha256(expected).digest()
+
+
 def test_seal_record_signs_its_hash() -> None:
     """A sealed record carries the known-answer hash of its fields and an Ed25519 signature
     over exactly that hash (deterministic, so its bytes are known too)."""
