@@ -95,8 +95,9 @@ class Agent:
     source: str = ""
     """Full name of the topic it consumes."""
     stateful: bool = False
-    """True when ``process`` keeps state: it then gets a :class:`State`, and its input must
-    be keyed by one constant, since a quixstreams state is scoped to the message key."""
+    """True when ``process`` keeps state: it then gets a :class:`State`, scoped by quixstreams
+    to the message key. An agent whose state must see every record keys its input by one
+    constant (enrich, the sequencer); route keeps one state per event id, its input's key."""
     tick_seconds: float | None = None
     """When set, the engine sends a tick to ``source`` this often."""
     views: Sequence[TopicView[Any]] = ()

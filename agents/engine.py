@@ -13,8 +13,9 @@ offsets; a crash anywhere aborts it, and the records are processed again.
 Agents with state (enrich's dedup, the sequencer's chain head) keep it in quixstreams' RocksDB
 store, scoped by quixstreams to the message key: their input is keyed by one constant, so one
 partition holds the whole state and a second instance is a standby that takes over when the
-active one dies. Stateless agents (intake, route) share their input partitions across
-instances. Decision record: docs/decisions/0001-stream-engine.md.
+active one dies. Route's state (each event's ledger) is scoped to the event id, its input's key,
+so its instances share the input partitions as the stateless intake's do, each partition's state
+moving with it. Decision record: docs/decisions/0001-stream-engine.md.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Deduplication and correlation state (:class:`streams.core.dedup.DedupState`) liv
 agent's quixstreams state store, whose changelog is written in the same transaction as the
 output, so a restart forgets nothing and repeats nothing. Entries expire with the dedup window.
 intel.validated is keyed by one constant, so one partition and one instance hold all of it.
+Recall and correction requests pass through unchanged, keyed by their event id, so they reach
+the route instance of their report after it.
 """
 
 from __future__ import annotations
@@ -56,12 +58,16 @@ class EnrichAgent(Agent):
         self.subjects = context.view("subjects")
         self.views = (self.facilities, self.subjects)
         self.reports = context.codec("Report")
+        self.notices = context.codec("ReportNotice")
         self.dead_letters = DeadLetters(context)
         self.window = timedelta(days=context.settings.dedup_window_days)
         self.clock = context.clock
 
     def process(self, record: Record, state: State | None) -> list[Output]:
         now = self.clock()
+        if self.notices.knows(record.value):  # a recall or correction: on to its report's route
+            event = self.notices.decode(record.value or b"")["event_id"]
+            return [Output(self.enriched, event.encode(), record.value)]
         report = self.reports.decode(record.value or b"")
         try:
             facility = facility_of(report, self.facilities.get)

@@ -3,13 +3,15 @@
 On a secure broker (``security_protocol`` not PLAINTEXT) each submission must also be signed by
 a unit user registered on ``intel.ref.units`` that may speak for the report's ``unit_id``
 (:mod:`streams.core.submission`); the view of that topic is caught up before the first record.
+A recall or correction request (a ReportNotice, :mod:`streams.core.notices`) on the same topic
+is checked the same way and passed on to intel.validated.
 """
 
 from __future__ import annotations
 
 from agents.base import Agent, Context, Output, Record, State
 from agents.deadletter import DeadLetters
-from streams.core.intake import check_submission
+from streams.core.intake import check_notice, check_submission
 from streams.core.submission import Registry
 from streams.errors import IntelshareError
 from streams.topics import DEDUP_KEY
@@ -26,6 +28,7 @@ class IntakeAgent(Agent):
         self.source = context.topics.submissions
         self.validated = context.topics.validated
         self.reports = context.codec("Report")
+        self.notices = context.codec("ReportNotice")
         self.dead_letters = DeadLetters(context)
         self.clock = context.clock
         self.units: Registry | None = None
@@ -36,13 +39,20 @@ class IntakeAgent(Agent):
 
     def process(self, record: Record, state: State | None) -> list[Output]:
         now = self.clock()
+        notice = self.notices.knows(record.value)
         try:
-            report = check_submission(
-                record.value, record.key, self.reports, now,
-                headers=record.headers, units=self.units,
-            )  # fmt: skip
+            if notice:  # a recall or correction request (streams.core.notices)
+                checked = check_notice(
+                    record.value, record.key, self.notices, headers=record.headers, units=self.units
+                )
+            else:
+                checked = check_submission(
+                    record.value, record.key, self.reports, now,
+                    headers=record.headers, units=self.units,
+                )  # fmt: skip
         except IntelshareError as exc:
             if not exc.dead_letter:
                 raise
             return [self.dead_letters.output(record, exc, now)]
-        return [Output(self.validated, DEDUP_KEY, self.reports.encode(report))]
+        codec = self.notices if notice else self.reports
+        return [Output(self.validated, DEDUP_KEY, codec.encode(checked))]

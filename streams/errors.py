@@ -32,6 +32,8 @@ __all__ = [
     "MalformedInputError",
     "NotAuthorisedError",
     "NotSingleObjectError",
+    "NoticeInvalidError",
+    "NoticeRefusedError",
     "ReferenceInvalidError",
     "ReportInvalidError",
     "SchemaError",
@@ -202,6 +204,22 @@ class UnknownAgencyError(IntelshareError):
 
 class ReferenceInvalidError(IntelshareError):
     """A reference-data record (facility, subject, agency) is malformed."""
+
+    exit_code = 1
+    dead_letter = True
+
+
+class NoticeInvalidError(_FieldsRejectedError):
+    """A recall, correction or feedback request failed validation; ``problems`` names every
+    field at fault."""
+
+    dead_letter = True
+    default_label = "request"
+
+
+class NoticeRefusedError(IntelshareError):
+    """The exchange refuses a recall, correction or feedback: the event is unknown to it, or the
+    one asking did not submit (or receive) what it names; the message says which."""
 
     exit_code = 1
     dead_letter = True

@@ -5,10 +5,12 @@ other module asks :class:`Topics` (built from ``Settings.topic_prefix``, empty i
 unique per integration test) for them. Names are the contract.
 
 Keys: ``intel.submissions`` and ``intel.enriched`` are keyed by ``event_id`` (12 partitions,
-shared by the instances of intake and route); ``intel.validated`` by the constant ``dedup`` and
-``intel.audit.pending`` by the constant ``chain`` (:data:`DEDUP_KEY`, :data:`CHAIN_KEY`): each
-feeds a stateful agent whose state must see every record (enrich's dedup and correlation, the
-sequencer's hash chain), and quixstreams scopes state to the message key;
+shared by the instances of intake and route; a recall or correction request about a report is
+keyed by that report's event id, so it follows the report to its route instance);
+``intel.validated`` by the constant ``dedup`` and ``intel.audit.pending`` by the constant
+``chain`` (:data:`DEDUP_KEY`, :data:`CHAIN_KEY`): each feeds a stateful agent whose state must
+see every record (enrich's dedup and correlation, the sequencer's hash chain), and quixstreams
+scopes state to the message key;
 ``intel.agreements`` by agreement id (``intel.agreements.history`` by ``id:vN``);
 ``intel.ref.*`` by the record's own id (``intel.ref.units`` by the unit's user name);
 ``intel.keys.subjects`` by an HMAC of the subject id (``streams.core.erasure.KeyLookup``),

@@ -8,6 +8,13 @@ Where the broker comes from (``INTELSHARE_KAFKA``):
 - any value, with ``KAFKA_BOOTSTRAP_SERVERS`` set: that external broker.
 
 If the broker cannot be had the tests that need it fail with the reason; they never skip.
+
+Under pytest-xdist (``ops/test`` runs ``-n 2 --dist loadgroup``) each worker process asks for the
+local broker (``ops.broker.start`` holds a lock, so one starts it and the other finds it), no
+worker stops it, and the controller stops it at the end if it was not running at the start.
+Tests are sent to workers a module at a time (:func:`pytest_collection_modifyitems`), so a
+module's fixtures are set up once; the modules of the secure broker, whose ports are fixed, all go
+to one worker.
 """
 
 from __future__ import annotations
@@ -26,6 +33,53 @@ from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL
 
 KAFKA_IMAGE = "apache/kafka:4.4.0"
+
+
+SECURE_BROKER = "secure_broker_run"
+"""The package fixture of tests/integration/conftest.py: one secure broker on fixed ports."""
+
+
+_BROKER_WAS_UP = pytest.StashKey[bool]()
+
+
+def _xdist_worker() -> bool:
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", None))
+
+
+def _local_mode() -> bool:
+    return (
+        "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
+        and os.environ.get("INTELSHARE_KAFKA", "local") == "local"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The xdist controller notes whether the local broker already ran, to stop it at the end."""
+    if _xdist_controller(config) and _local_mode():
+        from ops import broker
+
+        config.stash[_BROKER_WAS_UP] = broker.status(Settings.load()).answering
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_BROKER_WAS_UP, True) is False:
+        from ops import broker
+
+        broker.stop(Settings.load())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One xdist group per test module (its module fixtures are set up once), and one for every
+    module that uses the secure broker; runs before xdist reads the groups."""
+    secure = {item.path for item in items if SECURE_BROKER in getattr(item, "fixturenames", ())}
+    for item in items:
+        group = "secure-broker" if item.path in secure else str(item.path)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _answers(bootstrap: str) -> None:
@@ -63,7 +117,7 @@ def _local_broker() -> Iterator[str]:
     try:
         yield bootstrap
     finally:
-        if not already:
+        if not already and not _xdist_worker():
             broker.stop(settings)
 
 

@@ -201,10 +201,11 @@ class AuditIndex:
             "INSERT OR IGNORE INTO subjects VALUES (?, ?, ?)", [(s, k, seq) for s, k in subjects]
         )
         agreement = f"{record['agreement_id']} v{record['agreement_version']}"
-        self.db.execute(
-            "INSERT INTO daily VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1",
-            (when // _DAY_MS * _DAY_MS, record["recipient"], agreement),
-        )
+        if record.get("kind", "disclosure") == "disclosure":  # notices are not disclosures
+            self.db.execute(
+                "INSERT INTO daily VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1",
+                (when // _DAY_MS * _DAY_MS, record["recipient"], agreement),
+            )
         self._append_leaf(frontier, leaf_hash(record["hash"]))
 
     def _append_leaf(self, frontier: Frontier, leaf: bytes) -> None:

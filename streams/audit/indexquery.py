@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from streams.audit.index import ms
-from streams.audit.records import AuditFilter, import_row
+from streams.audit.records import AuditFilter, import_row, stats_figures
 from streams.errors import ConfigError
 
 __all__ = [
@@ -246,16 +246,25 @@ def received(db: sqlite3.Connection, ids: list[str]) -> dict[str, datetime]:
 
 
 def stats(db: sqlite3.Connection) -> dict[str, Any]:
-    """Disclosures in all, per recipient, per agreement and per day (UTC): as
-    :func:`streams.audit.records.stats`, from the per-day totals."""
+    """Records per kind, disclosures in all, per recipient, per agreement and per day (UTC),
+    feedback per recipient: as :func:`streams.audit.records.stats`, the disclosures from the
+    per-day totals, the kinds from the records (a row without a kind predates audit record
+    v4: a disclosure)."""
     recipients, agreements, days = Counter[str](), Counter[str](), Counter[str]()
     for day, recipient, agreement, n in db.execute("SELECT * FROM daily"):
         recipients[recipient] += n
         agreements[agreement] += n
         days[datetime.fromtimestamp(day / 1000, UTC).date().isoformat()] += n
-    return {
-        "disclosures": sum(recipients.values()),
-        "per_recipient": dict(sorted(recipients.items())),
-        "per_agreement": dict(sorted(agreements.items())),
-        "per_day": dict(sorted(days.items())),
-    }
+    kinds = Counter[str]()
+    sql = "SELECT COALESCE(json_extract(row, '$.kind'), 'disclosure'), COUNT(*) FROM records"
+    for kind, n in db.execute(sql + " GROUP BY 1"):
+        kinds[kind] += n
+    feedback: dict[str, Counter[str]] = {}
+    sql = (
+        "SELECT recipient, json_extract(row, '$.useful'), COUNT(*) FROM records "
+        "WHERE json_extract(row, '$.kind') = 'feedback' GROUP BY 1, 2"
+    )
+    for recipient, useful, n in db.execute(sql):
+        feedback.setdefault(recipient, Counter())["useful" if useful else "not useful"] += n
+    total = sum(recipients.values())
+    return stats_figures(total, kinds, recipients, agreements, days, feedback)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from streams.audit.chain import RECORD_KINDS
 from streams.core.disclosure import disclosure_digest
 from streams.core.times import format_time, parse_time
 from streams.errors import ConfigError
@@ -28,6 +29,7 @@ __all__ = [
     "parse_filter",
     "reconcile",
     "stats",
+    "stats_figures",
     "to_csv",
 ]
 
@@ -141,18 +143,46 @@ def _links(record: Mapping[str, Any]) -> list[str]:
 
 
 def stats(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Disclosures in all, per recipient, per agreement and per day (UTC)."""
+    """Records per kind (every kind of RECORD_KINDS, zero included), disclosures in all, per
+    recipient, per agreement and per day (UTC), and feedback per recipient (useful or not)."""
     total, recipients, agreements, days = 0, Counter[str](), Counter[str](), Counter[str]()
+    kinds = Counter[str](dict.fromkeys(RECORD_KINDS, 0))
+    feedback: dict[str, Counter[str]] = {}
     for record in records:
+        kind = record.get("kind") or "disclosure"
+        kinds[kind] += 1
+        if kind == "feedback":
+            answer = "useful" if record.get("useful") else "not useful"
+            feedback.setdefault(record["recipient"], Counter())[answer] += 1
+        if kind != "disclosure":
+            continue
         total += 1
         recipients[record["recipient"]] += 1
         agreements[f"{record['agreement_id']} v{record['agreement_version']}"] += 1
         days[record["disclosed_at"].astimezone(UTC).date().isoformat()] += 1
+    return stats_figures(total, kinds, recipients, agreements, days, feedback)
+
+
+def stats_figures(
+    total: int,
+    kinds: Mapping[str, int],
+    recipients: Mapping[str, int],
+    agreements: Mapping[str, int],
+    days: Mapping[str, int],
+    feedback: Mapping[str, Mapping[str, int]],
+) -> dict[str, Any]:
+    """The figures of ``audit stats`` in one shape, from the log or from the index."""
+    known = {kind: kinds.get(kind, 0) for kind in RECORD_KINDS}
     return {
         "disclosures": total,
+        "per_kind": known | dict(sorted((k, n) for k, n in kinds.items() if k not in known)),
         "per_recipient": dict(sorted(recipients.items())),
         "per_agreement": dict(sorted(agreements.items())),
         "per_day": dict(sorted(days.items())),
+        "feedback": {
+            r: {"useful": c.get("useful", 0), "not useful": c.get("not useful", 0)}
+            for r, c in sorted(feedback.items())
+        },
     }
 
 

@@ -102,6 +102,8 @@ def _as_stix(disclosure: dict[str, Any], pretty: bool) -> str:
 
 
 def _as_misp(disclosure: dict[str, Any], pretty: bool) -> str:
+    if "type" in disclosure:  # a recall or correction notice: MISP has no form for it
+        return _as_json(disclosure, pretty)
     from streams.formats import misp  # pymisp and stix2 load slowly: only when asked for
 
     text = misp.event_text(disclosure)

@@ -301,7 +301,8 @@ def audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
-    """Disclosures per recipient, per agreement and per day, from the oversight index."""
+    """Records per kind; disclosures per recipient, per agreement and per day; feedback per
+    recipient: from the oversight index."""
     from streams.audit.indexquery import stats
 
     try:
@@ -313,10 +314,13 @@ def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
         _warn(f"{exc}; without it the log is read whole, unverified and not indexed")
         figures = count_records(audit_records(settings))
     print(f"disclosures: {figures['disclosures']}")
-    for title in ("per_recipient", "per_agreement", "per_day"):
+    for title in ("per_kind", "per_recipient", "per_agreement", "per_day"):
         print(title.replace("_", " ") + ":")
         for key, count in figures[title].items():
             print(f"  {key:<32} {count:>7}")
+    print("feedback:")
+    for recipient, answers in figures["feedback"].items():
+        print(f"  {recipient:<32} useful {answers['useful']}, not useful {answers['not useful']}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Commands of a prison intelligence unit: ``intelshare submit`` and ``status``."""
+"""Commands of a prison intelligence unit: ``intelshare submit``, ``status`` and ``recall``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from streams.cli.common import Commands, read_text
@@ -35,6 +36,52 @@ def register(commands: Commands) -> None:
     status.add_argument("event_id", metavar="EVENT_ID", help="the event id `submit` printed")
     status.add_argument("--json", action="store_true", help="one JSON object")
     status.set_defaults(handler=report_state)
+    recall = commands.add_parser("recall", help="recall a report the unit submitted")
+    recall.add_argument("event_id", metavar="EVENT_ID", help="the event id `submit` printed")
+    recall.add_argument("--reason", required=True, help="why (sent to every recipient)")
+    recall.add_argument(
+        "--unit", help="the unit recalling (the report's own unit_id); on a secure broker "
+        "default: the user name, on the local plaintext broker: the report's unit",
+    )  # fmt: skip
+    recall.set_defaults(handler=recall_report)
+
+
+def recall_report(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare recall EVENT_ID --reason TEXT [--unit ID]``: exit 1 when the request is
+    malformed or (on the plaintext broker, where the command can look) the report is unknown
+    or another unit's; the exchange checks again and refuses what this cannot see."""
+    from streams.core.notices import request
+    from streams.errors import NoticeRefusedError
+    from streams.kafka.submit import Submitter
+    from streams.kafka.tls import user_of
+    from streams.kafka.tracking import report_unit
+
+    request("recall", args.event_id, args.unit or "UNIT", datetime.now(UTC), reason=args.reason)
+    event_id = args.event_id.lower()
+    if settings.security_protocol == "PLAINTEXT":
+        owner = report_unit(settings, event_id)
+        if owner is None:
+            raise NoticeRefusedError(
+                f"recall refused: no report with event id {event_id} has reached the "
+                f"exchange; check it with `intelshare status {event_id}`"
+            )
+        if args.unit is not None and args.unit != owner:
+            raise NoticeRefusedError(
+                f"recall refused: report {event_id} was submitted by unit {owner}, not "
+                f"{args.unit}; a unit may recall only its own reports"
+            )
+        unit_id = owner
+    else:  # the unit cannot read the exchange's topics: the exchange checks it
+        unit_id = args.unit or user_of(settings)
+    with Submitter(settings) as submitter:
+        submitter.recall(event_id, unit_id, args.reason)
+    print(f"recall of {event_id} sent", flush=True)
+    print(
+        "each agency that received the report gets a recall notice, and it is disclosed to "
+        "no one again",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def submit_reports(settings: Settings, args: argparse.Namespace) -> int:

@@ -67,6 +67,11 @@ class Codec:
         """The record's full Avro name."""
         return self.reader.name
 
+    def knows(self, data: bytes | None) -> bool:
+        """Whether ``data`` is single-object encoded with a version of this record type (for a
+        topic that carries two types, e.g. reports and report notices)."""
+        return data is not None and data[:2] == MAGIC and data[2:_HEADER] in self._known
+
     def encode(self, record: Mapping[str, Any]) -> bytes:
         """Encode with the reader's schema; the record must already be valid for it."""
         out = io.BytesIO()

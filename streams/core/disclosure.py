@@ -39,6 +39,7 @@ from streams.core.times import format_time, to_millis
 from streams.errors import DecryptionError, SignatureError
 
 __all__ = [
+    "NOTICE_FIELDS",
     "SIGNED_FIELDS",
     "build_disclosure",
     "disclosure_digest",
@@ -53,6 +54,10 @@ _NAMESPACE = uuid.UUID("8d1f6a52-3c7e-4b1a-9e0f-5a2b7c4d6e81")
 """Fixed namespace of intelshare disclosure ids; changing it changes every id."""
 _DOMAIN = "intelshare-disclosure-v1"
 _DOMAIN_V2 = "intelshare-disclosure-v2"
+_DOMAIN_V3 = "intelshare-disclosure-v3"
+NOTICE_FIELDS = ("kind", "refers_to")
+"""The fields disclosure v3 added: signed after SIGNED_FIELDS, under the v3 domain, when either
+differs from its default (``kind`` "disclosure", ``refers_to`` None)."""
 SIGNED_FIELDS = (
     "disclosure_id", "event_id", "agreement_id", "agreement_version", "recipient",
     "disclosed_at", "recipient_key_id", "ephemeral_public_key", "nonce", "ciphertext",
@@ -61,7 +66,9 @@ SIGNED_FIELDS = (
 """Every field of schemas/disclosure.v2.avsc but the signature, in the order signed. A
 disclosure with envelope 1 (every one written before v2) is signed without ``envelope``, under
 the v1 domain, as it always was; one with envelope 2 with it, under the v2 domain, so the
-envelope cannot be changed without breaking the signature."""
+envelope cannot be changed without breaking the signature. A notice (disclosure v3, ``kind``
+recall or correction, ``refers_to`` its disclosure) is signed with every field and then those
+two, under the v3 domain."""
 
 
 def disclosure_id(event_id: str, agreement_id: str) -> str:
@@ -71,6 +78,12 @@ def disclosure_id(event_id: str, agreement_id: str) -> str:
 
 def signed_bytes(disclosure: Mapping[str, Any]) -> bytes:
     """What the exchange signs: every field but the signature, canonically encoded."""
+    kind, refers_to = disclosure.get("kind", "disclosure"), disclosure.get("refers_to")
+    if kind != "disclosure" or refers_to is not None:
+        if not isinstance(kind, str) or not isinstance(refers_to, str | None):
+            raise TypeError("kind and refers_to must be text")
+        return canonical(_DOMAIN_V3, *(disclosure[f] for f in SIGNED_FIELDS), kind, refers_to)
+    # a disclosure at the defaults is signed as before v3, so every earlier signature holds
     envelope = disclosure.get("envelope", ENVELOPE_V1)
     if envelope == ENVELOPE_V1:
         return canonical(_DOMAIN, *(disclosure[f] for f in SIGNED_FIELDS[:-1]))
@@ -133,6 +146,8 @@ def build_disclosure(
         "ciphertext": sealed.ciphertext,
         "exchange_key_id": exchange_key_id,
         "envelope": envelope,
+        "kind": "disclosure",
+        "refers_to": None,
     }
     signed = signed_bytes(disclosure)  # once: signed, and digested for the audit record
     disclosure["signature"] = sign(signing_key, signed)
@@ -206,8 +221,9 @@ def open_disclosure(
 
 def feed_entry(disclosure: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
     """What the recipient reads of an opened disclosure (``intelshare consume``'s JSON form):
-    its envelope's ids and time, and the decrypted payload."""
-    return {
+    its envelope's ids and time, and the decrypted payload. A notice (recall, correction)
+    starts with its ``type`` and names the disclosure it concerns in ``refers_to``."""
+    entry = {
         "disclosure_id": disclosure["disclosure_id"],
         "event_id": disclosure["event_id"],
         "agreement_id": disclosure["agreement_id"],
@@ -216,3 +232,7 @@ def feed_entry(disclosure: Mapping[str, Any], payload: Mapping[str, Any]) -> dic
         "disclosed_at": format_time(disclosure["disclosed_at"]),
         "payload": dict(payload),
     }
+    kind = disclosure.get("kind", "disclosure")
+    if kind != "disclosure":
+        entry = {"type": kind, **entry, "refers_to": disclosure.get("refers_to")}
+    return entry

@@ -43,6 +43,7 @@ __all__ = [
     "bundle_text",
     "disclosure_bundle",
     "disclosure_tlp",
+    "notice_bundle",
     "report_id",
     "shipped_definitions",
     "stix_id",
@@ -293,8 +294,53 @@ def _indicator_text(indicator: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
+def notice_bundle(notice: Mapping[str, Any]) -> stix2.v21.Bundle:
+    """The STIX 2.1 bundle of a recall or correction notice (as ``consume`` prints it).
+
+    A recall is the recalled disclosure's report again, with the same id and creation time
+    and ``revoked: true`` (STIX 2.1 §3.6: a revoked object is no longer valid and must not be
+    updated further); a correction is a note on that report naming the report that corrects
+    it."""
+    payload = notice["payload"]
+    original, when = payload["refers_to"], notice["disclosed_at"]
+    first = payload["disclosed_at"]
+    exchange = stix_id("identity", original, "exchange")
+    identity = stix2.v21.Identity(
+        id=exchange, name="intelshare exchange", identity_class="system", roles=["exchange"],
+        created=first, modified=first,
+    )  # fmt: skip
+    references = [
+        {"source_name": "intelshare-disclosure", "external_id": original},
+        {"source_name": "intelshare-event", "external_id": payload["event_id"]},
+    ]
+    obj: Any
+    if payload["type"] == "recall":
+        obj = stix2.v21.Report(
+            id=report_id(original), name=f"intelshare disclosure {original}", published=first,
+            object_refs=[exchange], external_references=references, created=first,
+            modified=when, created_by_ref=exchange, revoked=True,
+            description=f"recalled by the reporting unit: {payload['reason']}",
+        )  # fmt: skip
+    else:
+        obj = stix2.v21.Note(
+            id=stix_id("note", notice["disclosure_id"]), abstract="correction",
+            content=f"corrected by the report of event {payload['corrected_by']}",
+            object_refs=[report_id(original)], external_references=[
+                *references,
+                {"source_name": "intelshare-event", "external_id": payload["corrected_by"]},
+            ],
+            created=when, modified=when, created_by_ref=exchange,
+        )  # fmt: skip
+    return stix2.v21.Bundle(
+        objects=[identity, obj], id=stix_id("bundle", notice["disclosure_id"]), allow_custom=False
+    )
+
+
 def disclosure_bundle(disclosure: Mapping[str, Any]) -> stix2.v21.Bundle:
-    """The STIX 2.1 bundle of one opened disclosure (as ``consume`` prints it)."""
+    """The STIX 2.1 bundle of one opened disclosure (as ``consume`` prints it); a notice's
+    bundle (:func:`notice_bundle`) for a recall or correction."""
+    if disclosure.get("type") in ("recall", "correction"):
+        return notice_bundle(disclosure)
     build = _Builder(disclosure)
     report = report_id(build.ident)
     identities = build.identities()

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from streams.core.codec import Codec
 from streams.core.inputs import load_json
 from streams.core.keyfiles import load_ed25519_private
+from streams.core.notices import request
 from streams.core.report import validate_report
 from streams.core.schemas import SchemaSet
 from streams.core.submission import sign_submission
@@ -33,6 +34,7 @@ from streams.errors import (
     IntelshareError,
     KeyFileError,
     MalformedInputError,
+    NoticeInvalidError,
     ReportInvalidError,
     TopicMissingError,
 )
@@ -112,6 +114,10 @@ class Prepared(NamedTuple):
     """The report's idempotency key, also the message key."""
     value: bytes
     """Avro single-object encoding of the report."""
+    corrects: str | None = None
+    """The event id of the earlier report this one corrects (``corrects`` in its JSON form)."""
+    notice: bytes | None = None
+    """For a correction: the encoded correction request, sent keyed by ``corrects``."""
 
 
 class SubmitResult(NamedTuple):
@@ -142,9 +148,9 @@ class Submitter:
     ) -> None:
         self.settings = settings
         self.topic = Topics(settings.topic_prefix).submissions
-        self.codec = Codec(
-            schemas or SchemaSet.from_directory(settings.schemas_dir), "intelshare.Report"
-        )
+        schemas = schemas or SchemaSet.from_directory(settings.schemas_dir)
+        self.codec = Codec(schemas, "intelshare.Report")
+        self.notices = Codec(schemas, "intelshare.ReportNotice")
         self.clock = clock
         self._producer: Any = None
         self._key = _submission_key(settings)
@@ -155,7 +161,11 @@ class Submitter:
             raise ReportInvalidError(
                 [FieldProblem("report", candidate.problem)], label=candidate.label
             )
-        record = validate_report(candidate.value, now=self.clock(), label=candidate.label)
+        value_in, corrects = candidate.value, None
+        if isinstance(value_in, dict) and "corrects" in value_in:
+            value_in = dict(value_in)
+            corrects = value_in.pop("corrects")
+        record = validate_report(value_in, now=self.clock(), label=candidate.label)
         value = self.codec.encode(record)
         if len(value) > self.settings.max_report_bytes:
             raise ReportInvalidError(
@@ -168,7 +178,30 @@ class Submitter:
                 ],
                 label=candidate.label,
             )
-        return Prepared(record["event_id"], value)
+        if corrects is None:
+            return Prepared(record["event_id"], value)
+        try:
+            notice = request(
+                "correction", corrects, record["unit_id"], self.clock(),
+                corrected_by=record["event_id"],
+            )  # fmt: skip
+        except NoticeInvalidError as exc:
+            raise ReportInvalidError(exc.problems, label=candidate.label) from None
+        return Prepared(record["event_id"], value, notice["event_id"], self.notices.encode(notice))
+
+    def recall(self, event_id: str, unit_id: str, reason: str) -> str:
+        """Send a recall request for one of the unit's reports (NoticeInvalidError when the
+        request is malformed); the exchange answers it (:mod:`streams.core.notices`)."""
+        notice = request("recall", event_id, unit_id, self.clock(), reason=reason)
+        value = self.notices.encode(notice)
+        client = self._connect()
+        with translate_errors(self.settings, f"sending to {self.topic}"):
+            key = notice["event_id"].encode()
+            future = client.send(self.topic, key=key, value=value, headers=self.headers(value))
+            client.flush(timeout=self.settings.request_timeout * 4)
+            future.get(timeout=self.settings.request_timeout)
+        log.info("recall_sent")
+        return str(notice["event_id"])
 
     def submit(
         self, candidates: Iterable[Candidate], on_sent: Callable[[str], None] | None = None
@@ -219,6 +252,15 @@ class Submitter:
                 sent.append(event_id)
                 if on_sent is not None:
                     on_sent(event_id)
+            corrections = [  # after the corrections themselves, so they are on the topic first
+                client.send(self.topic, key=r.corrects.encode(), value=r.notice,
+                            headers=self.headers(r.notice))
+                for r in reports
+                if r.corrects is not None and r.notice is not None
+            ]  # fmt: skip
+            client.flush(timeout=self.settings.request_timeout * 4)
+            for future in corrections:
+                future.get(timeout=self.settings.request_timeout)
         return sent
 
     def headers(self, value: bytes) -> list[tuple[str, bytes]] | None:

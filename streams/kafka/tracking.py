@@ -22,7 +22,7 @@ from streams.kafka.deadletters import dead_letters, replayed_sources, summary
 from streams.settings import Settings
 from streams.topics import Topics
 
-__all__ = ["ReportStatus", "report_status"]
+__all__ = ["ReportStatus", "report_status", "report_unit"]
 
 
 class ReportStatus(NamedTuple):
@@ -106,3 +106,19 @@ def report_status(settings: Settings, event_id: str) -> ReportStatus:
         correlated_with=list(enrichment["correlated_with"]) if enrichment else [],
         disclosures=disclosures,
     )
+
+
+def report_unit(settings: Settings, event_id: str) -> str | None:
+    """The unit that submitted ``event_id``, from the report as the exchange accepted it
+    (``intel.enriched``); None when no such report reached routing."""
+    topics = Topics(settings.topic_prefix)
+    key = event_id.encode()
+    reports = record_codec(settings.schemas_dir, "Report")
+    unit = None
+    for record in read_topic(settings, topics.enriched):
+        if record.key == key and reports.knows(record.value):
+            try:
+                unit = reports.decode(record.value)["unit_id"]
+            except IntelshareError:
+                continue
+    return unit

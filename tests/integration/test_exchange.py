@@ -9,15 +9,19 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from streams.audit.records import stats
 from streams.core.codec import MAGIC, Codec
 from streams.core.report import Tlp, report_to_json, validate_report
 from streams.formats.stix import TLP_MARKING_IDS
+from streams.kafka.deadletters import dead_letters
+from streams.kafka.submit import Submitter
 from tests.factories import incident, observation
 from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
 
@@ -35,7 +39,7 @@ def exchange(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         [facility(f, "KZ") for f in ("KZ-F-F1", "KZ-F-F2", "KZ-F-K", "KZ-F-CAT", "KZ-F-T")]
         + [facility(f, "KZ") for f in ("KZ-F-R", "KZ-F-S", "KZ-F-A", "KZ-F-H", "KZ-F-H2")]
         + [facility(f, "KZ") for f in ("KZ-F-V", "KZ-F-X", "KZ-F-MIN", "KZ-F-DUP", "KZ-F-C2")]
-        + [facility("KZ-F-STX", "KZ")]
+        + [facility("KZ-F-STX", "KZ"), facility("KZ-F-R1", "KZ"), facility("KZ-F-R2", "KZ")]
         + [facility("KG-F-C1", "KG")]
         + [{"type": "subject", "subject_id": "KZ-P-1", "risk_level": "HIGH", "rftf": True}]
     )
@@ -290,3 +294,142 @@ def test_consume_prints_one_stix_bundle_per_disclosure(exchange: Exchange) -> No
     (stix_report,) = [o for o in mine["objects"] if o["type"] == "report"]
     assert stix_report["object_marking_refs"][0] == TLP_MARKING_IDS[Tlp.GREEN]
     assert "KZ-PIU-STIXUNIT" not in json.dumps(mine)  # unit_id is not disclosed
+
+
+# --- recall and correction (issue 13): on this module's exchange, whose worker start is the
+# expensive part; after the tests above, which compare whole feeds. a-one receives every report
+# of KZ-F-R1 and KZ-F-R2 (R-1), a-two only those of KZ-F-R1 (R-2) until R-3 opens KZ-F-R2.
+
+RECALL_UNIT = "KZ-PIU-ASTANA"
+
+
+@pytest.fixture(scope="module")
+def recall_reports(exchange: Exchange) -> dict[str, dict[str, Any]]:
+    """``both``: disclosed to a-one and a-two; ``one``: to a-one only (agreements R-1, R-2).
+    The tests below add the reports they make, to count the disclosures of all at the end."""
+    exchange.agreements(
+        [
+            agreement("R-1", AGENCY, facilities=["KZ-F-R1", "KZ-F-R2"]),
+            agreement("R-2", OTHER, facilities=["KZ-F-R1"]),
+        ]
+    )
+    made = {"both": _report("KZ-F-R1"), "one": _report("KZ-F-R2")}
+    exchange.submit(list(made.values()))
+    events = {r["event_id"] for r in made.values()}
+    wait_until(
+        lambda: len([r for r in exchange.audit() if r["event_id"] in events]) >= 3,
+        what="three disclosures",
+    )
+    return made
+
+
+def _report(facility_id: str) -> dict[str, Any]:
+    """A distinct incident of RECALL_UNIT (distinct narratives: the same content is a
+    duplicate)."""
+    return incident(facility_id=facility_id, unit_id=RECALL_UNIT, narrative=f"{uuid.uuid4()}")
+
+
+def _of_kind(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in records if r["kind"] == kind]
+
+
+def _notices(exchange: Exchange, agency: str, kind: str) -> list[dict[str, Any]]:
+    return [d for d in exchange.feed(agency) if d.get("type") == kind]
+
+
+def test_a_recall_reaches_exactly_the_recipients_once(
+    exchange: Exchange, recall_reports: dict[str, dict[str, Any]]
+) -> None:
+    """A recall of the report a-one alone received reaches a-one once, even when asked twice,
+    with an audit record of kind recall naming the disclosure; a-two gets nothing. consume
+    prints it as its own kind of line (``type``; its STIX form: tests/unit/test_notices.py)."""
+    event = recall_reports["one"]["event_id"]
+    done = exchange.cli("recall", event, "--reason", "the source withdrew")
+    assert done.stdout.strip() == f"recall of {event} sent"
+    with Submitter(exchange.settings) as submitter:  # the producer API, and a duplicate
+        submitter.recall(event, RECALL_UNIT, "asked again")
+    wait_until(lambda: _of_kind(exchange.audit(), "recall"), what="the recall's audit record")
+    wait_until(lambda: _drained(exchange), what="the worker to drain")
+    (disclosed,) = [d for d in exchange.feed(AGENCY) if d["event_id"] == event and "type" not in d]
+    (notice,) = _notices(exchange, AGENCY, "recall")
+    assert notice["refers_to"] == disclosed["disclosure_id"]
+    assert notice["payload"]["reason"] == "the source withdrew"
+    assert _notices(exchange, OTHER, "recall") == []
+    (record,) = _of_kind(exchange.audit(), "recall")
+    assert (record["refers_to"], record["recipient"]) == (disclosed["disclosure_id"], AGENCY)
+    assert (record["disclosure_id"], record["reason"]) == (
+        notice["disclosure_id"],
+        "the source withdrew",
+    )
+    assert [d["type"] for d in exchange.feed(AGENCY) if "type" in d] == ["recall"]  # consume's json
+
+
+def test_a_recall_by_another_unit_is_refused_naming_the_reason(
+    exchange: Exchange, recall_reports: dict[str, dict[str, Any]]
+) -> None:
+    """The command refuses (exit 1) a recall naming another unit; one sent past it (the
+    producer API) is refused by the exchange as a dead letter that says why."""
+    event = recall_reports["both"]["event_id"]
+    done = exchange.cli(
+        "recall", event, "--reason", "not ours", "--unit", "KG-PIU-BISHKEK", ok=False
+    )
+    assert done.returncode == 1
+    assert f"submitted by unit {RECALL_UNIT}, not KG-PIU-BISHKEK" in done.stderr
+    with Submitter(exchange.settings) as submitter:
+        submitter.recall(event, "KG-PIU-BISHKEK", "not ours either")
+    wait_until(
+        lambda: any("not KG-PIU-BISHKEK" in d["reason"] for d in dead_letters(exchange.settings)),
+        what="the refused recall's dead letter",
+    )
+    assert _notices(exchange, AGENCY, "recall") == _notices(exchange, AGENCY, "recall")[:1]
+    assert _notices(exchange, OTHER, "recall") == []
+
+
+def test_a_recall_of_an_unknown_event_is_refused(exchange: Exchange) -> None:
+    """Exit 1 naming the event; a malformed request is refused before any connection
+    (tests/unit/test_notices.py)."""
+    unknown = "00000000-0000-4000-8000-000000000000"
+    done = exchange.cli("recall", unknown, "--reason", "x", ok=False)
+    assert (done.returncode, f"no report with event id {unknown}" in done.stderr) == (1, True)
+
+
+def test_a_recalled_report_is_not_disclosed_under_a_new_agreement(
+    exchange: Exchange, recall_reports: dict[str, dict[str, Any]]
+) -> None:
+    """After R-3 opens KZ-F-R2 to a-two, a new report there reaches a-two, but the recalled
+    one, submitted again, does not."""
+    exchange.agreements([agreement("R-3", OTHER, facilities=["KZ-F-R2"])])
+    fresh = recall_reports["fresh"] = _report("KZ-F-R2")
+    exchange.submit([recall_reports["one"], fresh])
+    wait_until(
+        lambda: any(d["event_id"] == fresh["event_id"] for d in exchange.feed(OTHER)),
+        what="the new report on a-two's feed",
+    )
+    wait_until(lambda: _drained(exchange), what="the worker to drain")
+    assert recall_reports["one"]["event_id"] not in {d["event_id"] for d in exchange.feed(OTHER)}
+
+
+def test_a_correction_reaches_the_recipients(
+    exchange: Exchange, recall_reports: dict[str, dict[str, Any]]
+) -> None:
+    """A report with ``corrects`` is disclosed as any report, and each agency that received the
+    report it corrects gets one correction notice naming both; the log verifies and counts every
+    kind."""
+    original = recall_reports["both"]["event_id"]
+    correction = recall_reports["correction"] = _report("KZ-F-R1") | {"corrects": original}
+    exchange.submit([correction])
+    wait_until(
+        lambda: len(_of_kind(exchange.audit(), "correction")) >= 2, what="two correction records"
+    )
+    for agency in (AGENCY, OTHER):
+        assert correction["event_id"] in {d["event_id"] for d in exchange.feed(agency)}
+        (notice,) = _notices(exchange, agency, "correction")
+        assert notice["event_id"] == original
+        assert notice["payload"]["corrected_by"] == correction["event_id"]
+    verified = exchange.cli("audit", "verify", ok=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    events = {r["event_id"] for r in recall_reports.values()}
+    figures = stats(r for r in exchange.audit() if r["event_id"] in events)  # `audit stats`
+    kinds = figures["per_kind"]
+    assert (kinds["recall"], kinds["correction"], kinds["feedback"]) == (1, 2, 0)
+    assert kinds["disclosure"] == figures["disclosures"] == 7  # nothing disclosed twice

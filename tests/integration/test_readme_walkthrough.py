@@ -240,10 +240,12 @@ def test_every_readme_command_runs_as_printed(kafka_bootstrap: str, tmp_path: Pa
     sh("intelshare agreements apply agreements.yaml")
     assert "KZ-KNB-2026-01" in sh("intelshare agreements list").stdout
 
-    worker = sh.background("intelshare worker", tmp_path / "worker.log")
+    log = tmp_path / "worker.log"
+    worker = sh.background("intelshare worker", log)
     try:
         _wait("the worker", lambda: bool((worker_status(sh.web_port) or {}).get("ready")))
-        assert "worker_ready" in (tmp_path / "worker.log").read_text()
+        # the log line follows the status page's "ready" by one turn of the worker's loop
+        _wait("worker_ready in its log", lambda: "worker_ready" in log.read_text(), timeout=10)
         _unit_and_agency(sh, files, tmp_path)
         _overseer(sh, tmp_path)
         _later(sh, files, tmp_path)

@@ -32,7 +32,7 @@ def relations(event: MISPEvent, name: str) -> dict[str, list[Any]]:
     return found
 
 
-@pytest.mark.parametrize("disclosure", GENERATED, ids=lambda d: d["disclosure_id"][:8])
+@pytest.mark.parametrize("disclosure", GENERATED, ids=[f"n{i}" for i in range(len(GENERATED))])
 def test_every_export_loads_with_its_distribution_and_tlp_tag(disclosure: dict[str, Any]) -> None:
     """pymisp loads each event (the generated set and the demo's disclosures); distribution
     and tlp: tag follow the (marked) TLP."""
