@@ -264,8 +264,9 @@ def erasure_notice(
     reason: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """The erasure notice to one recipient, on its feed like a disclosure (signed by the
-    exchange, the payload encrypted to the agency, ``intelshare consume`` opens it): the
+    """The erasure notice to one recipient, on its feed like a disclosure (disclosure v3 of
+    kind ``erasure``, signed by the exchange, the payload encrypted to the agency;
+    ``intelshare consume`` prints it with ``"type": "erasure"``): the
     subject as the agency received it (``subjects``: its pseudonym, or the id where the
     agreement disclosed it in clear; the agency holds it already), the disclosures concerned
     and the reason. Its id is that of the erasure record that names its digest."""
@@ -292,6 +293,8 @@ def erasure_notice(
         "ciphertext": sealed.ciphertext,
         "exchange_key_id": exchange_key_id,
         "envelope": ENVELOPE_V1,
+        "kind": ERASURE,
+        "refers_to": None,
     }
     notice["signature"] = sign(signing_key, signed_bytes(notice))
     return notice

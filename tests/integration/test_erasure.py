@@ -157,12 +157,12 @@ def test_the_receiving_agency_alone_gets_a_notice(erased: Erased) -> None:
     """The agency that received the subject's data reads an erasure notice naming the subject
     as it received it (its pseudonym) and the disclosure; the bystander gets none."""
     entries = erased.x.feed(RECEIVER)  # as `consume` prints them, verified and decrypted
-    disclosure = next(e for e in entries if "notice" not in e["payload"])
-    notices = [e["payload"] for e in entries if e["payload"].get("notice") == "erasure"]
+    disclosure = next(e for e in entries if "type" not in e)
+    notices = [e["payload"] for e in entries if e.get("type") == "erasure"]
     assert len(notices) == 1
     assert notices[0]["subjects"] == [s["subject_id"] for s in disclosure["payload"]["subjects"]]
     assert notices[0]["disclosures"] == [disclosure["disclosure_id"]]
-    assert all("notice" not in e["payload"] for e in erased.x.feed(BYSTANDER))
+    assert all("type" not in e for e in erased.x.feed(BYSTANDER))
 
 
 def test_only_bounded_topics_still_hold_the_subject_or_narrative(erased: Erased) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,7 @@ from streams.audit.chain import verify_chain as verify
 from streams.audit.records import reconcile
 from streams.core.codec import Codec
 from streams.core.crypto import SubjectLinker
-from streams.core.disclosure import disclosure_digest, open_disclosure
+from streams.core.disclosure import disclosure_digest, feed_entry, open_disclosure
 from streams.core.erasure import (
     ERASURE,
     MAX_REASON,
@@ -28,7 +29,8 @@ from streams.core.erasure import (
     received,
     seal_field,
 )
-from streams.errors import DecryptionError, ErasureOrderError, KeyFileError
+from streams.errors import DecryptionError, ErasureOrderError, KeyFileError, SignatureError
+from streams.formats.stix import bundle_text, report_id
 from tests.unit.test_chain import KEY, KEYS, KID, NOW, SCHEMAS, pending
 
 SECRET = bytes(range(32))
@@ -250,3 +252,26 @@ def test_roll_waits_for_the_longest_of_segment_and_tombstone_lifetime() -> None:
     from streams.kafka.erasure import roll_wait
 
     assert roll_wait() == 65.0
+
+
+def test_the_erasure_notice_reads_as_its_own_kind_in_json_and_stix() -> None:
+    """`consume` prints an erasure notice with "type": "erasure" (its kind is signed: changed
+    to "disclosure" it no longer verifies), and as STIX a note on each report concerned."""
+    agency = X25519PrivateKey.generate()
+    notice = erasure_notice(
+        subject_link="sl-x", recipient="kz-knb", recipient_public=agency.public_key(),
+        recipient_key_id="kid", signing_key=KEY, exchange_key_id=KID, subjects=["ps-bbb"],
+        disclosures=["d1", "d2"], reason="court order 12", now=WHEN,
+    )  # fmt: skip
+    entry = feed_entry(notice, open_disclosure(notice, agency, KEYS))
+    assert entry["type"] == "erasure"
+    with pytest.raises(SignatureError):
+        open_disclosure(notice | {"kind": "disclosure"}, agency, KEYS)
+    codec = Codec(SCHEMAS, "intelshare.Disclosure")
+    assert codec.decode(codec.encode(notice))["kind"] == "erasure"
+    bundle = json.loads(bundle_text(entry))
+    (note,) = [o for o in bundle["objects"] if o["type"] == "note"]
+    assert note["abstract"] == "erasure"
+    assert "ps-bbb" in note["content"]
+    assert "court order 12" in note["content"]
+    assert note["object_refs"] == [report_id("d1"), report_id("d2")]
