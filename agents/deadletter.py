@@ -1,4 +1,19 @@
-"""The one way an agent turns a rejected input record into a dead letter."""
+"""The one way an agent turns a rejected input record into a dead letter.
+
+A dead letter holds the rejected bytes whole, and they are often a report in clear, with its
+subjects and narrative. They are kept no longer than their replay window
+(``Settings.retention_deadletter_days``, 14 days by default: ``intel.deadletter``'s retention,
+see :func:`streams.topics.configured`) rather than encrypted at rest to the exchange, because:
+
+- the one purpose of a dead letter is that an operator reads its reason and replays it once
+  the cause is fixed (``intelshare deadletter list/replay``); after the window that purpose is
+  gone, and deleting the bytes ends the risk instead of moving it into a key;
+- encrypting them would put the exchange's private key on every operator's machine that lists
+  or replays them, and the same bytes sit in clear on ``intel.submissions`` anyway, whose
+  retention (``retention_intermediate_days``) bounds them the same way;
+- an erasure order (``intelshare erase``) cannot reach bytes that failed to decode, whatever
+  key they were under; a short, stated lifetime is the honest bound for those.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,19 @@ ledger (:class:`streams.core.notices.EventLedger`): its unit and whom it was dis
 recall or correction request reaches route on the same partition, keyed by the same event id,
 and is answered from that ledger: one notice per recipient, in the same transaction as the
 ledger's mark (see :mod:`streams.core.notices` for why there and not from the audit log).
+
+The audit entry names each subject by its commitment under the subject's data key
+(``streams.core.erasure``). Route makes a subject's key the first time it routes a report that
+names the subject, and writes it to ``intel.keys.subjects`` (with the commitment, keyed by the
+subject's oversight link, to ``intel.keys.commitments``) in the same transaction as the entry
+that uses it; it keeps the key in memory, and writes it again with each use, only until its
+view of the key topic holds it, so an aborted transaction never leaves an entry committed under
+a key the topic lacks. Two route instances that meet a new subject at the same moment each make
+a key; compaction keeps the last written, and the entries under the other become unlinkable
+early (they cannot be found by subject any more, as if erased). One instance, the default,
+never races. An ``erase`` in the moment between a key's first use and the view's catching up
+with it (well under a second) would be undone by the next report naming the subject, which
+writes the remembered key again: erase a subject whose reports have stopped coming.
 """
 
 from __future__ import annotations
@@ -22,8 +35,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from agents.base import Agent, Context, Output, Record, State
 from agents.deadletter import DeadLetters
-from streams.core.crypto import BatchSealer
+from streams.core.crypto import BatchSealer, SubjectLinker
 from streams.core.disclosure import build_disclosure
+from streams.core.erasure import KeyLookup, commitment, new_subject_key
 from streams.core.notices import EventLedger, build_notice, check_request
 from streams.core.policy import route
 from streams.core.report import report_to_json
@@ -44,6 +58,12 @@ def _public_key(raw: bytes) -> X25519PublicKey:
     return X25519PublicKey.from_public_bytes(raw)
 
 
+@functools.lru_cache(maxsize=4)
+def _lookup(secret: bytes) -> KeyLookup:
+    """The key topic's lookup of the exchange's secret, derived once."""
+    return KeyLookup(secret)
+
+
 class RecipientUnavailableError(IntelshareError):
     """An agreement names an agency with no registered public key."""
 
@@ -62,7 +82,12 @@ class RouteAgent(Agent):
         self.pending = context.topics.audit_pending
         self.agreements = context.view("agreements")
         self.agencies = context.view("agencies")
-        self.views = (self.agreements, self.agencies)
+        self.subject_keys = context.view("subject_keys")
+        self.views = (self.agreements, self.agencies, self.subject_keys)
+        self.key_records = context.codec("SubjectKey")
+        self.commitments = context.codec("SubjectCommitment")
+        self._made: dict[str, bytes] = {}
+        """Keys made here that the view does not hold yet, by lookup."""
         self.reports = context.codec("Report")
         self.disclosures = context.codec("Disclosure")
         self.notices = context.codec("ReportNotice")
@@ -87,6 +112,13 @@ class RouteAgent(Agent):
         report = self.reports.decode(record.value or b"")
         outputs: list[Output] = []
         json_form = report_to_json(report)  # once per report, for every agreement's payload
+        committed: dict[str, str] = {}
+
+        def commit(subject_id: str) -> str:
+            if subject_id not in committed:
+                committed[subject_id] = self._commitment(subject_id, now, outputs)
+            return committed[subject_id]
+
         for agreement in ledger.to_disclose(report, route(self.agreements, report, now)):
             agency = self.agencies.get(agreement.recipient)
             if agency is None:
@@ -108,6 +140,7 @@ class RouteAgent(Agent):
                 now=now,
                 json_form=json_form,
                 sealer=self.sealer,
+                commit=commit,
             )
             ledger.disclosed(disclosure["disclosure_id"], agreement, now)
             key = disclosure["disclosure_id"].encode()
@@ -156,3 +189,24 @@ class RouteAgent(Agent):
             outputs.append(Output(self.pending, CHAIN_KEY, self.audits.encode(pending)))
         log.info("notices_sent", kind=notice["kind"], count=len(due))
         return outputs
+
+    def _commitment(self, subject_id: str, now: datetime, outputs: list[Output]) -> str:
+        """The subject's commitment under its data key; a key made here (or not yet in the
+        view) is written with the outputs that use it (see the module's docstring)."""
+        secret = self.keys.pseudonym_secret
+        lookup = _lookup(secret)(subject_id)
+        held = self.subject_keys.get(lookup)
+        if held is not None:
+            self._made.pop(lookup, None)
+            return commitment(held["key"], subject_id)
+        key = self._made.get(lookup) or new_subject_key()
+        self._made[lookup] = key
+        made = commitment(key, subject_id)
+        record = {"key": key, "created_at": now}
+        outputs.append(
+            Output(self.topics.subject_keys, lookup.encode(), self.key_records.encode(record))
+        )
+        link = SubjectLinker.from_secret(secret)(subject_id)
+        value = self.commitments.encode({"commitment": made, "created_at": now})
+        outputs.append(Output(self.topics.subject_commitments, link.encode(), value))
+        return made

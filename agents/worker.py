@@ -108,6 +108,7 @@ def context(settings: Settings, clock: Callable[[], datetime] | None = None) -> 
             lambda raw: agreement_from_record(codec("Agreement").decode(raw)),
         ),
         "units": (topics.units, codec("Unit").decode),
+        "subject_keys": (topics.subject_keys, codec("SubjectKey").decode),
     }
 
     @functools.cache

@@ -24,6 +24,7 @@ __all__ = [
     "DecodeError",
     "DecryptionError",
     "EncodeError",
+    "ErasureOrderError",
     "FieldProblem",
     "InconsistentLogError",
     "IntelshareError",
@@ -62,6 +63,11 @@ class ConfigError(IntelshareError):
 class MalformedInputError(IntelshareError):
     """JSON input that is not well-formed or breaks the input discipline
     (:mod:`streams.core.inputs`: duplicate keys, too deep, over-long numbers)."""
+
+
+class ErasureOrderError(IntelshareError):
+    """``intelshare erase`` was given a malformed subject id or reason (usage, exit 2); the
+    message names the option and what is expected."""
 
 
 class BadRequestError(IntelshareError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from streams.errors import ConfigError
 
-__all__ = ["PROJECT_ROOT", "PROTOCOLS", "SASL_MECHANISM", "Settings"]
+__all__ = ["MAX_RETENTION_DAYS", "PROJECT_ROOT", "PROTOCOLS", "SASL_MECHANISM", "Settings"]
 
 PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
 """The values of ``INTELSHARE_SECURITY_PROTOCOL``: on a network, ``SASL_SSL`` or ``SSL``."""
@@ -73,6 +74,18 @@ class Settings:
     host's 127.0.0.1 (docker-compose.yml). Otherwise such an address needs
     ``INTELSHARE_HTTPS_CERTFILE`` and ``INTELSHARE_HTTPS_KEYFILE``."""
     dedup_window_days: int = 30
+    """How long an event id is remembered: a resubmission within it is dropped."""
+    retention_intermediate_days: int = 7
+    """Days ``intel.submissions``, ``intel.validated`` and ``intel.enriched`` keep a report
+    (``INTELSHARE_RETENTION_INTERMEDIATE_DAYS``): they hold reports in clear between the agents,
+    so they keep them only as long as a stopped worker may need to catch up (at most 36500)."""
+    retention_deadletter_days: int = 14
+    """Days ``intel.deadletter`` keeps a rejected message: its replay window
+    (``INTELSHARE_RETENTION_DEADLETTER_DAYS``); ``deadletter replay`` can resubmit a dead
+    letter only within it (see agents/deadletter.py for why kept short rather than encrypted)."""
+    retention_feed_days: int = 365
+    """Days an agency's feed ``intel.feed.<agency>`` keeps its encrypted disclosures
+    (``INTELSHARE_RETENTION_FEED_DAYS``)."""
     """How long an event id is remembered: a resubmission within it is dropped."""
     commit_seconds: float = 0.1
     """Seconds between an agent's transactions (``INTELSHARE_COMMIT_SECONDS``): read_committed
@@ -263,6 +276,14 @@ _OPTIONAL_PORTS = frozenset({"broker_mtls_port", "broker_loopback_port"})
 _MAY_BE_ZERO = frozenset({"broker_wait"})
 """Numeric settings for which 0 means something ("do not wait"); the others must be positive."""
 
+MAX_RETENTION_DAYS = 36500
+"""The longest retention a ``retention_*_days`` setting may ask for (a hundred years): more
+would overflow the broker's milliseconds; forever is only the audit log's, in the catalogue."""
+
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}")
+"""An integer setting as text: ASCII digits only (``int()`` would also take ``1_000`` and
+non-ASCII digits)."""
+
 
 def _coerce(raw: Any, default: Any, name: str) -> Any:
     if name in _PATHS:
@@ -272,9 +293,11 @@ def _coerce(raw: Any, default: Any, name: str) -> Any:
     if isinstance(default, bool):
         return str(raw).lower() in {"1", "true", "yes", "on"}
     if isinstance(default, int):
-        value = int(raw)
+        value = _whole_number(raw)
         if value <= 0:
             raise ValueError("must be a positive number")
+        if name.startswith("retention_") and value > MAX_RETENTION_DAYS:
+            raise ValueError(f"must be at most {MAX_RETENTION_DAYS} days")
         return value
     if isinstance(default, float):
         number = float(raw)
@@ -284,3 +307,12 @@ def _coerce(raw: Any, default: Any, name: str) -> Any:
             raise ValueError("must be a positive number")
         return number
     return str(raw)
+
+
+def _whole_number(raw: Any) -> int:
+    """An integer from TOML (not a boolean) or from text of ASCII digits."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise TypeError("must be a whole number")
+    if isinstance(raw, str) and not _WHOLE_NUMBER.fullmatch(raw.strip()):
+        raise ValueError("must be a whole number written in digits")
+    return int(raw)

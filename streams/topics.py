@@ -12,7 +12,9 @@ keyed by that report's event id, so it follows the report to its route instance)
 see every record (enrich's dedup and correlation, the sequencer's hash chain), and quixstreams
 scopes state to the message key;
 ``intel.agreements`` by agreement id (``intel.agreements.history`` by ``id:vN``);
-``intel.ref.*`` by the record's own id (``intel.ref.units`` by the unit's user name); feeds and
+``intel.ref.*`` by the record's own id (``intel.ref.units`` by the unit's user name);
+``intel.keys.subjects`` by an HMAC of the subject id (``streams.core.erasure.KeyLookup``),
+``intel.keys.commitments`` by the subject's oversight link; feeds and
 audit topics by disclosure id (cosignatures by ``witness:tree_size``).
 """
 
@@ -22,6 +24,7 @@ from typing import NamedTuple
 
 from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.errors import ConfigError
+from streams.settings import Settings
 
 __all__ = [
     "AGENT_NAMES",
@@ -29,9 +32,11 @@ __all__ = [
     "CHAIN_KEY",
     "DEDUP_KEY",
     "INTERNAL",
+    "PLAINTEXT_INTERMEDIATE",
     "VIEW_GROUP",
     "TopicSpec",
     "Topics",
+    "configured",
     "feed_spec",
     "feed_topic",
 ]
@@ -52,6 +57,8 @@ FACILITIES = "intel.ref.facilities"
 SUBJECTS = "intel.ref.subjects"
 AGENCIES = "intel.ref.agencies"
 UNITS = "intel.ref.units"
+SUBJECT_KEYS = "intel.keys.subjects"
+SUBJECT_COMMITMENTS = "intel.keys.commitments"
 FEED_PREFIX = "intel.feed."
 INTEL_PREFIX = "intel."
 """Every topic of the contract starts with this."""
@@ -86,6 +93,19 @@ def _retain(days: int) -> dict[str, str]:
 
 _FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
 _COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+_DESTROYABLE = _COMPACT | {
+    "segment.ms": "60000",
+    "min.cleanable.dirty.ratio": "0.01",
+    "max.compaction.lag.ms": "60000",
+    "delete.retention.ms": "60000",
+}
+"""A compacted topic whose overwritten and tombstoned values really leave the disks: the
+active segment (never compacted) is rolled by the first append a minute after it began, the
+cleaner then takes it as soon as there is anything to clean (at the latest a minute later),
+and a tombstone goes at the first cleaning a minute after it was written. Kafka rolls only on
+an append, so ``intelshare erase --roll`` appends twice (streams.kafka.erasure.roll_erased). On
+the subjects' data keys and commitments, and on the subjects' reference data, keyed by subject
+id in clear, whose tombstone ``erase`` writes too."""
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(SUBMISSIONS, 12, _retain(30), "reports as units submitted them"),
@@ -100,10 +120,35 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(AGREEMENTS, 1, _COMPACT, "sharing agreements, latest version per id"),
     TopicSpec(AGREEMENT_HISTORY, 1, _FOREVER, "every applied version of every agreement"),
     TopicSpec(FACILITIES, 1, _COMPACT, "facility reference data"),
-    TopicSpec(SUBJECTS, 1, _COMPACT, "subject reference data"),
+    TopicSpec(SUBJECTS, 1, _DESTROYABLE, "subject reference data, keyed by subject id"),
     TopicSpec(AGENCIES, 1, _COMPACT, "partner agencies and their public keys"),
     TopicSpec(UNITS, 1, _COMPACT, "unit users, the units each speaks for, their submission keys"),
+    TopicSpec(SUBJECT_KEYS, 1, _DESTROYABLE, "each subject's data key, until it is erased"),
+    TopicSpec(SUBJECT_COMMITMENTS, 1, _DESTROYABLE, "each subject's commitment, by oversight link"),
 )
+
+PLAINTEXT_INTERMEDIATE = frozenset({SUBMISSIONS, VALIDATED, ENRICHED})
+"""The topics that hold whole reports in clear between the agents: kept
+``Settings.retention_intermediate_days`` (7 by default), no longer than a stopped worker needs
+to catch up."""
+
+
+def configured(spec: TopicSpec, settings: Settings) -> TopicSpec:
+    """``spec`` with the retention its settings ask for: the plaintext intermediate topics,
+    the dead letters (their replay window) and the agencies' feeds; the catalogue's own
+    configuration for every other topic. Retention counts from a record's timestamp; the broker
+    deletes a whole segment once its newest record is older, checking every five minutes
+    (``log.retention.check.interval.ms``), so a record lives at most that much longer."""
+    if spec.name in PLAINTEXT_INTERMEDIATE:
+        days = settings.retention_intermediate_days
+    elif spec.name == DEADLETTER:
+        days = settings.retention_deadletter_days
+    elif spec.name.startswith(FEED_PREFIX):
+        days = settings.retention_feed_days
+    else:
+        return spec
+    return spec._replace(config=spec.config | _retain(days))
+
 
 INTERNAL: tuple[TopicSpec, ...] = ()
 """Topics of the exchange outside the intel.* contract: none to create by hand. The agents'
@@ -150,6 +195,8 @@ class Topics:
         self.subjects = prefix + SUBJECTS
         self.agencies = prefix + AGENCIES
         self.units = prefix + UNITS
+        self.subject_keys = prefix + SUBJECT_KEYS
+        self.subject_commitments = prefix + SUBJECT_COMMITMENTS
         self.intel = prefix + INTEL_PREFIX
         self.internal = prefix + INTERNAL_PREFIX
         self.groups = prefix + GROUP_PREFIX

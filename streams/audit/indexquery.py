@@ -64,9 +64,9 @@ def _where(wanted: AuditFilter) -> tuple[str, list[Any]]:
     if wanted.subject is not None:
         clauses.append(
             "seq IN (SELECT seq FROM subjects WHERE (subject = ? AND link = 0) "
-            "OR (subject = ? AND link = 1))"
+            "OR (subject = ? AND link = 1) OR (subject = ? AND link = 1))"
         )
-        params += [wanted.subject, wanted.subject_link]
+        params += [wanted.subject, wanted.subject_link, wanted.subject_commitment]
     return " AND ".join(clauses) or "1", params
 
 

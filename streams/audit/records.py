@@ -71,7 +71,7 @@ def reconcile(
             reason = "differs on the feed from what its audit record names"
             found.append(Discrepancy(record["sequence"], ident, reason))
     for ident, record in records.items():
-        if not seen[ident]:
+        if not seen[ident] and record["recipient"]:  # an erasure nobody was told of: no feed
             reason = f"is audited but missing from the feed of {record['recipient']}"
             found.append(Discrepancy(record["sequence"], ident, reason))
     return sorted(found, key=lambda d: (d.sequence is None, d.sequence or 0))
@@ -89,6 +89,9 @@ class AuditFilter(NamedTuple):
     subject_link: str | None = None
     """The oversight link of ``subject``, when the link key is at hand: it finds the records
     where that subject was disclosed under a pseudonym too."""
+    subject_commitment: str | None = None
+    """The commitment of ``subject`` under its data key (``intel.keys.commitments`` by its
+    link, until it is erased): it finds the records written since subjects have keys."""
 
 
 FILTERS = ("recipient", "agreement", "subject", "event", "since", "until")
@@ -123,6 +126,10 @@ def matches(record: Mapping[str, Any], wanted: AuditFilter) -> bool:
             wanted.subject is None
             or wanted.subject in record["subjects"]
             or (wanted.subject_link is not None and wanted.subject_link in _links(record))
+            or (
+                wanted.subject_commitment is not None
+                and wanted.subject_commitment in _links(record)
+            )
         )
         and (wanted.event is None or record["event_id"] == wanted.event)
         and (wanted.since is None or record["disclosed_at"] >= wanted.since)

@@ -50,6 +50,12 @@ def register(commands: Commands) -> None:
         "whose bootstrap list it prints last",
     )  # fmt: skip
     actions(commands, "topics", "the topic catalogue", {"create": ("every topic", topics_create)})
+    actions(
+        commands,
+        "retention",
+        "how long each topic keeps what it holds",
+        {"report": ("every topic: cleanup policy, retention, oldest record", retention_report)},
+    )
     users = actions(
         commands,
         "users",
@@ -103,6 +109,20 @@ def register(commands: Commands) -> None:
     )
     agreements["apply"].add_argument("file", metavar="FILE|-", help="YAML: a mapping or a list")
     agreements["history"].add_argument("agreement_id", metavar="ID")
+
+    erase = commands.add_parser(
+        "erase",
+        help="destroy a subject's data key, notify the agencies that received its data, and "
+        "record the erasure in the audit log",
+    )
+    erase.add_argument("--subject", required=True, metavar="ID", help="the subject id")
+    erase.add_argument("--reason", required=True, metavar="TEXT", help="e.g. the order's reference")
+    erase.add_argument(
+        "--roll", action="store_true",
+        help="stay (about two minutes) to roll the key topics' segments twice, so the broker "
+        "compacts the destroyed key off its disks even when nothing else is written",
+    )  # fmt: skip
+    erase.set_defaults(handler=erase_subject)
 
     actions(
         commands,
@@ -165,7 +185,10 @@ def broker_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def topics_create(settings: Settings, args: argparse.Namespace) -> int:
-    """``intelshare topics create``: idempotent; reports drift."""
+    """``intelshare topics create``: idempotent; reports drift, and sets on existing topics (the
+    catalogue's and the agencies' feeds) the configs the catalogue and the retention settings
+    ask for, one ``changed`` line per value set."""
+    from streams.kafka.retention import align_configs, existing_feeds
     from streams.kafka.topics import create_topics
 
     problems = 0
@@ -175,7 +198,20 @@ def topics_create(settings: Settings, args: argparse.Namespace) -> int:
         if outcome.problem:
             problems += 1
             print(f"{outcome.name}: {outcome.problem}", file=sys.stderr)
+    for change in align_configs(settings, CATALOGUE + INTERNAL + tuple(existing_feeds(settings))):
+        print(f"{change.topic}\tchanged\t{change.key}={change.new} (was {change.old or 'unset'})")
     return 1 if problems else 0
+
+
+def retention_report(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare retention report``: one line per topic of the exchange: its cleanup policy,
+    its retention, and the time of the oldest record it still holds (``empty`` when none)."""
+    from streams.core.retention import report_line
+    from streams.kafka.retention import retention_rows
+
+    for row in retention_rows(settings):
+        print(report_line(row))
+    return 0
 
 
 def users_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -312,4 +348,20 @@ def deadletter_replay(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{word}\t{outcome.source}\t{outcome.reason}".rstrip())
     replayed = sum(o.replayed for o in outcomes)
     print(f"{replayed} replayed, {len(outcomes) - replayed} kept", file=sys.stderr)
+    return 0
+
+
+def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
+    """``intelshare erase --subject ID --reason TEXT``: on the exchange's machine (its keys);
+    prints what it did, never the subject id (it may be logged)."""
+    from streams.kafka.erasure import erase, roll_erased
+
+    done = erase(settings, args.subject, args.reason)
+    print(f"erasure recorded\tdisclosures={done.disclosures}")
+    for recipient in done.recipients:
+        print(f"notified\t{recipient}")
+    print("key destroyed" if done.key_destroyed else "no data key held (records before keys)")
+    if args.roll:
+        roll_erased(settings, say=lambda line: print(line, file=sys.stderr, flush=True))
+        print("segments rolled")
     return 0

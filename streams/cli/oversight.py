@@ -183,6 +183,10 @@ def audit_query(settings: Settings, args: argparse.Namespace) -> int:
 
     wanted = parse_filter({name: getattr(args, name) for name in FILTERS})
     wanted = with_link(wanted, subject_linker(settings, args.link_key), _warn)
+    if wanted.subject_link is not None:
+        from streams.kafka.erasure import commitment_of
+
+        wanted = wanted._replace(subject_commitment=commitment_of(settings, wanted.subject_link))
     try:
         index, _ = fresh_index(settings, args)
     except KeyFileError as exc:
@@ -341,8 +345,11 @@ def oversight_index(settings: Settings, args: argparse.Namespace) -> int:
 
 def oversight_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the oversight page on 127.0.0.1 (or ``--host``, over HTTPS) until interrupted."""
+    import functools
+
     from aiohttp import web
 
+    from streams.kafka.erasure import commitment_of
     from streams.web.app import oversight_app
 
     where = listening(settings, args, "intelshare oversight serve")
@@ -352,6 +359,7 @@ def oversight_serve(settings: Settings, args: argparse.Namespace) -> int:
         _warn("no oversight link key: a subject filter finds only ids disclosed in clear")
     app = oversight_app(
         settings, keys, ttl=args.cache, linker=linker, hosts=[*args.allow_host, *where.names],
+        commitments=functools.partial(commitment_of, settings),
         witness_keys=witness_keys(settings, args.witness_key),
     )  # fmt: skip
     print(f"oversight page on {where.url(args.port)}", flush=True)

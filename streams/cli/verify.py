@@ -94,7 +94,7 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     if rechecked is None or not _no_split_view(settings, records):
         return 1
     covered += rechecked
-    feeds = feed_disclosures(settings, {r["recipient"] for r in records})
+    feeds = feed_disclosures(settings, {r["recipient"] for r in records if r["recipient"]})
     if feeds is None:
         print(
             f"sound: {status.records} records, chain verified{covered}; the feeds were not "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -112,12 +112,16 @@ def build_disclosure(
     now: datetime,
     json_form: Mapping[str, Any] | None = None,
     sealer: BatchSealer | None = None,
+    commit: Callable[[str], str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The disclosure record and its pending audit record (sequence -1, chain fields empty).
 
     ``report`` is an enriched intelshare.Report v2 record that ``agreement`` discloses; times
     are kept to the millisecond, as Avro carries them. With a ``sealer`` the payload is sealed
     in envelope v2 (one X25519 agreement per recipient and batch), else in envelope v1.
+    With ``commit`` (a subject id to its commitment under the subject's data key,
+    :mod:`streams.core.erasure`) the audit record names subjects by commitment, which an
+    erasure makes unlinkable; without it, by the exchange-wide oversight link (as before).
     """
     now = to_millis(now)
     alias = pseudonymiser(pseudonym_secret, agreement.recipient)
@@ -158,7 +162,7 @@ def build_disclosure(
         "legal_basis": agreement.legal_basis,
         "fields_disclosed": list(agreement.disclose),
         "subjects": oversight_subjects(report, agreement, alias),
-        "subject_links": oversight_links(report, agreement, linker),
+        "subject_links": oversight_links(report, agreement, commit or linker),
         "payload_sha256": hashlib.sha256(payload).digest(),
         "disclosure_sha256": hashlib.sha256(signed).digest(),
         "disclosed_at": now,

@@ -336,11 +336,40 @@ def notice_bundle(notice: Mapping[str, Any]) -> stix2.v21.Bundle:
     )
 
 
+def erasure_bundle(notice: Mapping[str, Any]) -> stix2.v21.Bundle:
+    """The STIX 2.1 bundle of an erasure notice (streams.core.erasure): a note on the report
+    of each disclosure concerned, asking the agency to erase the subject it names (as the
+    agency received it) and saying why."""
+    payload, when = notice["payload"], notice["disclosed_at"]
+    exchange = stix_id("identity", notice["disclosure_id"], "exchange")
+    identity = stix2.v21.Identity(
+        id=exchange, name="intelshare exchange", identity_class="system", roles=["exchange"],
+        created=when, modified=when,
+    )  # fmt: skip
+    subjects = ", ".join(payload["subjects"]) or "the subject"
+    note = stix2.v21.Note(
+        id=stix_id("note", notice["disclosure_id"]), abstract="erasure",
+        content=f"erase what you hold about {subjects}: {payload['reason']}",
+        object_refs=[report_id(d) for d in payload["disclosures"]] or [exchange],
+        external_references=[
+            {"source_name": "intelshare-disclosure", "external_id": d}
+            for d in payload["disclosures"]
+        ] or None,
+        created=when, modified=when, created_by_ref=exchange,
+    )  # fmt: skip
+    return stix2.v21.Bundle(
+        objects=[identity, note], id=stix_id("bundle", notice["disclosure_id"]), allow_custom=False
+    )
+
+
 def disclosure_bundle(disclosure: Mapping[str, Any]) -> stix2.v21.Bundle:
     """The STIX 2.1 bundle of one opened disclosure (as ``consume`` prints it); a notice's
-    bundle (:func:`notice_bundle`) for a recall or correction."""
+    bundle (:func:`notice_bundle`) for a recall or correction, :func:`erasure_bundle` for an
+    erasure."""
     if disclosure.get("type") in ("recall", "correction"):
         return notice_bundle(disclosure)
+    if disclosure.get("type") == "erasure":
+        return erasure_bundle(disclosure)
     build = _Builder(disclosure)
     report = report_id(build.ident)
     identities = build.identities()

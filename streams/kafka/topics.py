@@ -1,5 +1,7 @@
 """Creating the catalogue's topics (:mod:`streams.topics`) on the broker or the local cluster:
-idempotent, with as many replicas as the cluster allows, and drift of existing topics named."""
+idempotent, with as many replicas as the cluster allows, and drift of existing topics named;
+bringing existing topics' configuration (retention, compaction) in line with the catalogue and
+the settings; and what each topic holds now, for ``intelshare retention report``."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from kafka.admin import KafkaAdminClient
 
 from streams.kafka.clients import admin_client, translate_errors
 from streams.settings import Settings
-from streams.topics import TopicSpec
+from streams.topics import TopicSpec, configured
 
 __all__ = ["TopicOutcome", "create_topics", "replication_for"]
 
@@ -40,10 +42,12 @@ def replication_for(brokers: int) -> tuple[int, dict[str, str]]:
 def create_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[TopicOutcome]:
     """Create every missing topic of ``specs``; idempotent, and reports drift of existing ones.
 
-    New topics get as many replicas as the cluster has live brokers, three at most
-    (:func:`replication_for`): one on the single local broker, three on the local cluster.
+    Their configuration is the catalogue's with the retention of ``settings``
+    (:func:`streams.topics.configured`). New topics get as many replicas as the cluster has
+    live brokers, three at most (:func:`replication_for`): one on the single local broker,
+    three on the local cluster.
     """
-    wanted = {settings.topic_prefix + spec.name: spec for spec in specs}
+    wanted = {settings.topic_prefix + spec.name: configured(spec, settings) for spec in specs}
     outcomes: list[TopicOutcome] = []
     with admin_client(settings) as admin, translate_errors(settings, "creating topics"):
         existing = set(admin.list_topics())

@@ -99,6 +99,8 @@ def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
             # every version ever applied, to re-check each disclosure against its own
             *_topic(names.agreements, "read", "describe"),
             *_topic(names.agreement_history, "read", "describe"),
+            # a subject's commitment by its oversight link, while the subject is not erased
+            *_topic(names.subject_commitments, "read", "describe"),
             Grant("group", names.oversight_group, False, "read"),
         ]
     if role is Role.WITNESS:
@@ -117,9 +119,11 @@ def _worker_grants(names: Topics) -> list[Grant]:
     agreements, reference data, agencies' keys or units, nor submit), their own consumer
     groups and transactional ids only, and their state changelogs (created on first start)."""
     reads = (names.submissions, names.validated, names.enriched, names.audit_pending)
-    views = (names.agreements, names.facilities, names.subjects, names.agencies, names.units)
+    views = (names.agreements, names.facilities, names.subjects, names.agencies, names.units,
+             names.subject_keys)  # fmt: skip
     writes = (names.validated, names.enriched, names.audit_pending, names.audit,
-              names.checkpoints, names.deadletter)  # fmt: skip
+              names.checkpoints, names.deadletter, names.subject_keys,
+              names.subject_commitments)  # fmt: skip
     grants = [
         *(g for t in (*reads, *views) for g in _topic(t, "read", "describe", "describe_configs")),
         *(g for t in writes for g in _topic(t, "write", "describe", "describe_configs")),

@@ -10,6 +10,7 @@ disclosure's agreement status) and the witnesses' cosignatures are read in the s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -156,11 +157,14 @@ def oversight_app(
     hosts: Sequence[str] = (),
     witness_keys: Mapping[str, Ed25519PublicKey] | None = None,
     index: Path | None = None,
+    commitments: Callable[[str], str | None] | None = None,
 ) -> web.Application:
     """The oversight page's application over the index of the log of ``settings``' broker and
     prefix (``index``, default :func:`streams.kafka.auditindex.index_path`), kept fresh from
     the log; ``linker`` (the oversight link key) lets a subject filter find pseudonymised
-    disclosures. It answers only requests whose Host is 127.0.0.1, localhost or one of
+    disclosures, and ``commitments`` (an oversight link to the subject's commitment, from
+    ``intel.keys.commitments``) the disclosures recorded since subjects have data keys. It
+    answers only requests whose Host is 127.0.0.1, localhost or one of
     ``hosts``."""
     feed = IndexFeed(settings, keys, index or index_path(settings), witness_keys or {})
     cache = RefreshingValue(feed.round, feed.state, ttl)
@@ -173,6 +177,9 @@ def oversight_app(
                 wanted = wanted._replace(subject_link=linker(wanted.subject))
         except ConfigError as exc:
             raise web.HTTPBadRequest(text=f"{exc}\n", headers=_HEADERS) from exc
+        if wanted.subject_link is not None and commitments is not None:
+            found = await asyncio.to_thread(commitments, wanted.subject_link)
+            wanted = wanted._replace(subject_commitment=found)
         state = await cache.get()
         if state.rounds == 0 and state.problem is not None:
             raise web.HTTPServiceUnavailable(text=f"{state.problem}\n", headers=_HEADERS)

@@ -97,6 +97,9 @@ ELSEWHERE = {
     # issue 15: the oversight index
     "intelshare oversight index": "integration/test_oversight_index.py (on a synthetic log)",
     "intelshare audit verify --since-checkpoint": "integration/test_oversight_index.py",
+    # issue 13: retention and erasure
+    "intelshare retention report":
+        "integration/test_topics.py::test_retention_settings_reach_topics_and_the_report",
 }  # fmt: skip
 """README lines run by another test (or by CI itself), and which."""
 

@@ -69,3 +69,51 @@ def test_broker_wait_may_be_0_but_not_negative(tmp_path: Path) -> None:
         Settings.load({"INTELSHARE_BROKER_WAIT": "-1"}, config_file=tmp_path / "x")
     with pytest.raises(ConfigError, match="INTELSHARE_REQUEST_TIMEOUT"):
         Settings.load({"INTELSHARE_REQUEST_TIMEOUT": "0"}, config_file=tmp_path / "x")
+
+
+def test_retention_days_default_short_for_plaintext_topics(tmp_path: Path) -> None:
+    """Reports in clear between the agents are kept a week, dead letters two, feeds a year."""
+    settings = Settings.load({}, config_file=tmp_path / "absent.toml")
+    assert settings.retention_intermediate_days == 7
+    assert settings.retention_deadletter_days == 14
+    assert settings.retention_feed_days == 365
+
+
+def test_retention_days_from_file_and_environment(tmp_path: Path) -> None:
+    """Retention comes from intelshare.toml, and an INTELSHARE_RETENTION_* variable beats it."""
+    toml = tmp_path / "intelshare.toml"
+    toml.write_text("retention_intermediate_days = 3\nretention_feed_days = 90\n")
+    env = {"INTELSHARE_RETENTION_FEED_DAYS": "30"}
+    settings = Settings.load(env, config_file=toml)
+    assert (settings.retention_intermediate_days, settings.retention_feed_days) == (3, 30)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "-1",  # negative
+        "0",  # nothing kept would lose reports a stopped worker has not read
+        "7d",  # a unit
+        "7.5",
+        "1e3",
+        "1_000",  # int() would take it
+        "\u0667",  # an Arabic-Indic seven: int() would take it
+        "7; rm -rf /",
+        "",
+        "36501",  # more than a hundred years
+        "99999999999999999999999",  # would overflow the broker's milliseconds
+    ],
+)
+def test_bad_retention_is_refused_naming_the_setting(tmp_path: Path, raw: str) -> None:
+    """Malformed, negative, oversized and hostile retention values name the variable to fix."""
+    with pytest.raises(ConfigError, match="INTELSHARE_RETENTION_DEADLETTER_DAYS"):
+        Settings.load({"INTELSHARE_RETENTION_DEADLETTER_DAYS": raw}, config_file=tmp_path / "x")
+
+
+@pytest.mark.parametrize("value", ["true", "7.0", '"7 days"', "[7]"])
+def test_bad_retention_in_the_file_is_refused(tmp_path: Path, value: str) -> None:
+    """A TOML boolean, float, text or list is no number of days, and the setting is named."""
+    toml = tmp_path / "intelshare.toml"
+    toml.write_text(f"retention_intermediate_days = {value}\n")
+    with pytest.raises(ConfigError, match="retention_intermediate_days"):
+        Settings.load({}, config_file=toml)

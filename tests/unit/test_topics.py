@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from streams.errors import ConfigError
-from streams.topics import CATALOGUE, Topics, feed_spec, feed_topic
+from streams.settings import Settings
+from streams.topics import CATALOGUE, Topics, configured, feed_spec, feed_topic
 
 BY_NAME = {spec.name: spec for spec in CATALOGUE}
 
@@ -28,6 +29,8 @@ def test_catalogue_holds_every_topic_of_the_design() -> None:
         "intel.ref.subjects",
         "intel.ref.agencies",
         "intel.ref.units",
+        "intel.keys.subjects",
+        "intel.keys.commitments",
     }
 
 
@@ -72,3 +75,35 @@ def test_hostile_agency_ids_make_no_topic(agency: str) -> None:
     """Agency ids that could name another topic or an invalid one are refused."""
     with pytest.raises(ConfigError):
         feed_topic(agency)
+
+
+def test_retention_settings_reach_the_plaintext_topics_dead_letters_and_feeds() -> None:
+    """The settings' retention replaces the catalogue's on the topics it names, and no other."""
+    settings = Settings(
+        retention_intermediate_days=2, retention_deadletter_days=5, retention_feed_days=9
+    )
+    day = 24 * 60 * 60 * 1000
+    for name in ("intel.submissions", "intel.validated", "intel.enriched"):
+        config = configured(BY_NAME[name], settings).config
+        assert (config["retention.ms"], config["cleanup.policy"]) == (str(2 * day), "delete")
+    assert configured(BY_NAME["intel.deadletter"], settings).config["retention.ms"] == str(5 * day)
+    assert configured(feed_spec("kz-knb"), settings).config["retention.ms"] == str(9 * day)
+    for name in ("intel.audit", "intel.agreements", "intel.audit.pending"):
+        assert configured(BY_NAME[name], settings) == BY_NAME[name]
+
+
+def test_default_retention_is_a_week_for_reports_in_clear() -> None:
+    """With default settings, no topic holding whole reports in clear keeps them over 7 days."""
+    for name in ("intel.submissions", "intel.validated", "intel.enriched"):
+        assert configured(BY_NAME[name], Settings()).config["retention.ms"] == str(7 * 86400000)
+
+
+def test_key_topics_are_compacted_so_that_erased_keys_leave_the_disks() -> None:
+    """The subjects' keys and commitments are compacted, with segments rolled and cleaned
+    within minutes and tombstones dropped a minute later: a destroyed key does not linger."""
+    for name in ("intel.keys.subjects", "intel.keys.commitments"):
+        config = BY_NAME[name].config
+        assert config["cleanup.policy"] == "compact"
+        for key in ("segment.ms", "max.compaction.lag.ms", "delete.retention.ms"):
+            assert int(config[key]) <= 60_000
+        assert float(config["min.cleanable.dirty.ratio"]) <= 0.01

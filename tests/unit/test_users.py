@@ -49,8 +49,9 @@ def test_agency_may_only_read_its_own_feed_with_its_own_group() -> None:
 
 def test_oversight_may_only_read_the_audit_log() -> None:
     """Oversight reads intel.audit, its checkpoints, the receipts, the agencies' public keys
-    and the agreements (each disclosure's agreement status on the page); it reads no feed and
-    can write nothing."""
+    and the agreements (each disclosure's agreement status on the page), and each subject's
+    commitment by oversight link (to find a subject's records until it is erased); it reads
+    no feed, no subject's data key, and can write nothing."""
     grants = grants_for(Role.OVERSIGHT, "body", "")
     assert _topics(grants) == {
         "intel.agreements": {"read", "describe"},
@@ -60,6 +61,7 @@ def test_oversight_may_only_read_the_audit_log() -> None:
         "intel.audit.cosignatures": {"read", "describe"},
         "intel.receipts": {"read", "describe"},
         "intel.ref.agencies": {"read", "describe"},
+        "intel.keys.commitments": {"read", "describe"},
     }
     assert not any(g.operation in {"write", "idempotent_write"} for g in grants)
 
@@ -86,6 +88,8 @@ def test_worker_gets_what_the_agents_need_but_no_cluster_admin() -> None:
         "p.intel.ref.subjects": {"read", "describe", "describe_configs"},
         "p.intel.ref.agencies": {"read", "describe", "describe_configs"},
         "p.intel.ref.units": {"read", "describe", "describe_configs"},
+        "p.intel.keys.subjects": {"read", "write", "describe", "describe_configs"},
+        "p.intel.keys.commitments": {"write", "describe", "describe_configs"},
     }
     assert {name: ops for (name, prefixed), ops in topics.items() if not prefixed} == table
     assert topics[("p.intel.feed.", True)] == {"write", "describe"}

@@ -1,0 +1,323 @@
+"""Erasure by key destruction: one data key per subject, keyed commitments to subject ids, and
+the audit record of an erasure. Pure: the keys' topic and the audit log are the caller's.
+
+Why a key per subject, not per report. An erasure order names a person ("erase what you hold
+about TJ-P-004211"), and one report names several people: with a key per report, erasing one
+subject would destroy what the report holds about the others, or the report would need one
+key per (report, subject) anyway. A key per subject is destroyed once for every report that
+names that person, the key topic holds one record per person (not per report), and the
+commitments below need exactly that key. What it does not do: erase a whole report whose
+subjects all stay (that is a recall, issue 13 part A).
+
+Commitments. Audit records name subjects by ``commitment(key, id)``, an HMAC-SHA256 of the id
+under the subject's own key, never by the id itself (nor by an HMAC under one exchange-wide
+key, which anyone holding that key could recompute from a guessed id forever). While the key
+exists, the exchange recomputes the commitment, and the oversight body, which must not hold
+the keys, reads it from ``intel.keys.commitments``, keyed by the subject's oversight link
+(which it computes from the id with its link key): so ``audit query --subject X --link-key``
+finds X's records while X lives. Once ``intelshare erase`` has tombstoned the key and that
+entry, the commitment is 26 random-looking characters that no one can link to the id, yet the
+record's hash and signature, which cover the commitment and not the key, still verify: the
+chain is untouched. (An oversight body that copied the commitment before the erasure can still
+link it: what it copied is as much its own to erase as what an agency received.)
+
+Finding the erasure record afterwards. The erasure record carries, instead of a commitment,
+the subject's oversight link (:class:`streams.core.crypto.SubjectLinker`, HMAC under the
+oversight link key that ``intelshare keys export-link`` gives the oversight body), so
+``intelshare audit query --subject X --link-key FILE`` still finds it: whoever knows X and holds
+the link key learns that X was erased, when and why, and nothing of what was held. That is a
+deliberate, stated leak: it lets an oversight body check that an order was carried out.
+
+The keys' topic (``intel.keys.subjects``, compacted, read and written only by the worker and
+the operators) is keyed by :class:`KeyLookup`, an HMAC of the subject id under a key derived
+from the exchange's pseudonymisation secret, so not even its message keys hold an id in clear.
+Erasing publishes a tombstone. The broker never cleans a topic's active segment, and rolls it
+only when a record is appended after ``segment.ms``; the catalogue sets that, the cleaner's
+thresholds and the tombstones' lifetime to a minute (``streams.topics``), and ``erase --roll``
+appends two roll markers a minute apart (``streams.kafka.erasure.roll_erased``), so the key's
+bytes, and then the tombstones, leave the broker's disks within about four minutes. Without
+``--roll`` they leave at the next writes to the key topic (the next new subjects).
+
+What still holds a subject id or narrative in clear after an erasure (``intelshare retention
+report`` shows each topic's retention):
+
+- the plaintext intermediate topics (``intel.submissions``, ``intel.validated``,
+  ``intel.enriched``: 7 days by default) and the dead letters (14 days), which units write
+  before any subject key exists; sealing their subject-bearing fields under the subject key
+  (:func:`seal_field`) would need intake to hold the keys: not done;
+- ``intel.ref.subjects`` until ``erase``'s tombstone is compacted away (minutes);
+- enrich's correlation state keeps ``subject:<id>:<category>`` keys in RocksDB and in its
+  compacted changelog; quixstreams' TTL (the dedup window) filters expired entries on read
+  without tombstoning them, so the id stays until the key is overwritten: NOT bounded, a known
+  gap (the fix: key that index by :class:`KeyLookup`, which needs the exchange's secret in
+  enrich);
+- the audit records' ``subjects`` field, where an agreement discloses ids in clear (what the
+  recipient received, as the oversight body may see it), and every record written before
+  subject keys existed (links under the exchange-wide link key): erasure cannot reach those
+  without rewriting the log, which the chain forbids. Agreements about people who may be
+  erased should pseudonymise (``pseudonymise: [subjects.subject_id]``); but a pseudonym there
+  is an HMAC under the exchange's pseudonymisation secret, so whoever holds that secret (the
+  exchange) can still test a guessed id against it after the erasure: deriving pseudonyms from
+  the subject key instead would close that, and was not done;
+- ``intel.audit.pending`` (30 days) holds what the log holds; the oversight index, the
+  oversight body's copy, too; route keeps the keys it made in memory only until its view of
+  the key topic has them.
+
+What the recipients hold is theirs to erase: the
+erasure notice asks them to.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from streams.core.crypto import ENVELOPE_V1, disclosure_aad, seal, sign
+from streams.core.disclosure import payload_bytes, signed_bytes
+from streams.core.fields import IDENTIFIER, IDENTIFIER_RULE, clean_text, show
+from streams.core.times import format_time, to_millis
+from streams.errors import DecryptionError, ErasureOrderError, KeyFileError
+
+__all__ = [
+    "ERASURE",
+    "MAX_REASON",
+    "SUBJECT_KEY_BYTES",
+    "KeyLookup",
+    "check_erasure",
+    "commitment",
+    "erasure_id",
+    "erasure_notice",
+    "erasure_record",
+    "new_subject_key",
+    "open_field",
+    "received",
+    "seal_field",
+]
+
+ERASURE = "erasure"
+"""The ``kind`` of an erasure's audit record (audit record v4)."""
+SUBJECT_KEY_BYTES = 32
+"""A subject's data key: 256 bits, for HMAC-SHA256 commitments and AES-256-GCM."""
+MAX_REASON = 1000
+"""The longest reason an erasure may give, in characters."""
+
+_COMMITMENT = b"intelshare subject commitment v1|"
+_LOOKUP_INFO = b"intelshare subject key lookup v1"
+_FIELD = b"intelshare subject field v1|"
+_NONCE = 12
+_NAMESPACE = uuid.UUID("5b0c7e1a-2f4d-4c8e-9a6b-3d1e8f7a2c54")
+"""Fixed namespace of erasure ids."""
+
+
+def _b32(digest: bytes, length: int) -> str:
+    return base64.b32encode(digest).decode().lower()[:length]
+
+
+def new_subject_key(random: Callable[[int], bytes] = os.urandom) -> bytes:
+    """A fresh data key for one subject (``random`` is a parameter so tests can fix it)."""
+    key = random(SUBJECT_KEY_BYTES)
+    if len(key) != SUBJECT_KEY_BYTES:
+        raise KeyFileError(f"a subject key must be {SUBJECT_KEY_BYTES} bytes")
+    return key
+
+
+def commitment(subject_key: bytes, subject_id: str) -> str:
+    """``sc-`` and 26 base32 characters of HMAC-SHA256(subject_key, domain | id): what audit
+    records name a subject by; unlinkable to the id once the key is destroyed."""
+    if len(subject_key) != SUBJECT_KEY_BYTES:
+        raise KeyFileError(f"a subject key must be {SUBJECT_KEY_BYTES} bytes")
+    digest = hmac.new(subject_key, _COMMITMENT + subject_id.encode(), hashlib.sha256).digest()
+    return "sc-" + _b32(digest[:20], 26)
+
+
+class KeyLookup:
+    """The message key of a subject's data key on ``intel.keys.subjects``: ``sk-`` and 26 base32
+    characters of HMAC-SHA256 under HKDF(pseudonymisation secret, "...key lookup v1")."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < SUBJECT_KEY_BYTES:
+            raise KeyFileError(f"a pseudonymisation secret must be {SUBJECT_KEY_BYTES} bytes")
+        kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LOOKUP_INFO)
+        self._key = kdf.derive(secret)
+
+    def __call__(self, subject_id: str) -> str:
+        digest = hmac.new(self._key, subject_id.encode(), hashlib.sha256).digest()
+        return "sk-" + _b32(digest[:20], 26)
+
+    def __repr__(self) -> str:
+        return "KeyLookup()"  # never the key
+
+
+def seal_field(
+    subject_key: bytes, plaintext: bytes, context: str, nonce: bytes | None = None
+) -> bytes:
+    """AES-256-GCM of ``plaintext`` under the subject's key: nonce then ciphertext and tag.
+    ``context`` (e.g. the event id and field name) is bound as associated data, so a sealed
+    field cannot be moved to another report or field unnoticed."""
+    nonce = os.urandom(_NONCE) if nonce is None else nonce
+    return nonce + AESGCM(subject_key).encrypt(nonce, plaintext, _FIELD + context.encode())
+
+
+def open_field(subject_key: bytes | None, sealed: bytes, context: str) -> bytes:
+    """The plaintext of :func:`seal_field`; one opaque DecryptionError whatever went wrong (no
+    key any more, a wrong key, another context, altered bytes)."""
+    if subject_key is None or len(subject_key) != SUBJECT_KEY_BYTES or len(sealed) <= _NONCE:
+        raise DecryptionError()
+    try:
+        aead = AESGCM(subject_key)
+        return aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], _FIELD + context.encode())
+    except InvalidTag:
+        raise DecryptionError() from None
+
+
+def check_erasure(subject_id: object, reason: object) -> tuple[str, str]:
+    """The subject id and reason of an erasure order, or ErasureOrderError naming what is
+    wrong: an id as reports write it, a reason of 1 to 1000 characters on one line."""
+    if not isinstance(subject_id, str) or not IDENTIFIER.fullmatch(subject_id):
+        raise ErasureOrderError(f"--subject {show(subject_id)}: a subject id is {IDENTIFIER_RULE}")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ErasureOrderError(
+            "--reason: say why the subject is erased (e.g. the order's reference)"
+        )
+    if len(reason) > MAX_REASON or not clean_text(reason):
+        raise ErasureOrderError(
+            f"--reason: at most {MAX_REASON} characters on one line, without control characters"
+        )
+    return subject_id, reason.strip()
+
+
+def erasure_id(subject_link: str, recipient: str, now: datetime) -> str:
+    """The id of one erasure's record for one recipient (a UUID5): unique in the log like a
+    disclosure id, the same for the same erasure written twice."""
+    moment = to_millis(now).isoformat()
+    return str(uuid.uuid5(_NAMESPACE, f"{subject_link}|{recipient}|{moment}"))
+
+
+def erasure_record(
+    *,
+    subject_link: str,
+    recipient: str,
+    reason: str,
+    notice_sha256: bytes,
+    disclosures: list[str],
+    now: datetime,
+) -> dict[str, Any]:
+    """The pending audit record (sequence -1, chain fields empty) of an erasure, for one
+    recipient that received the subject's data (its notice's digest), or for the exchange
+    alone (``recipient`` empty, no notice) when none did.
+
+    It names the subject only by ``subject_link`` (see the module's docstring), lists in
+    ``fields_disclosed`` the disclosures the notice concerns, and holds the reason."""
+    now = to_millis(now)
+    return {
+        "sequence": -1,
+        "disclosure_id": erasure_id(subject_link, recipient, now),
+        "event_id": "",
+        "agreement_id": "",
+        "agreement_version": 0,
+        "recipient": recipient,
+        "purpose": "erasure",
+        "legal_basis": "",
+        "fields_disclosed": list(disclosures),
+        "subjects": [],
+        "subject_links": [subject_link],
+        "payload_sha256": b"",
+        "disclosure_sha256": notice_sha256,
+        "disclosed_at": now,
+        "recorded_at": now,
+        "prev_hash": b"",
+        "hash": b"",
+        "key_id": "",
+        "signature": b"",
+        "kind": ERASURE,
+        "refers_to": None,
+        "reason": reason,
+        "useful": None,
+    }
+
+
+def erasure_notice(
+    *,
+    subject_link: str,
+    recipient: str,
+    recipient_public: X25519PublicKey,
+    recipient_key_id: str,
+    signing_key: Ed25519PrivateKey,
+    exchange_key_id: str,
+    subjects: list[str],
+    disclosures: list[str],
+    reason: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The erasure notice to one recipient, on its feed like a disclosure (disclosure v3 of
+    kind ``erasure``, signed by the exchange, the payload encrypted to the agency;
+    ``intelshare consume`` prints it with ``"type": "erasure"``): the
+    subject as the agency received it (``subjects``: its pseudonym, or the id where the
+    agreement disclosed it in clear; the agency holds it already), the disclosures concerned
+    and the reason. Its id is that of the erasure record that names its digest."""
+    now = to_millis(now)
+    ident = erasure_id(subject_link, recipient, now)
+    payload = {
+        "notice": ERASURE,
+        "subjects": list(subjects),
+        "disclosures": list(disclosures),
+        "reason": reason,
+        "erased_at": format_time(now),
+    }
+    sealed = seal(payload_bytes(payload), recipient_public, disclosure_aad(ident, recipient))
+    notice: dict[str, Any] = {
+        "disclosure_id": ident,
+        "event_id": "",
+        "agreement_id": ERASURE,
+        "agreement_version": 0,
+        "recipient": recipient,
+        "disclosed_at": now,
+        "recipient_key_id": recipient_key_id,
+        "ephemeral_public_key": sealed.ephemeral_public_key,
+        "nonce": sealed.nonce,
+        "ciphertext": sealed.ciphertext,
+        "exchange_key_id": exchange_key_id,
+        "envelope": ENVELOPE_V1,
+        "kind": ERASURE,
+        "refers_to": None,
+    }
+    notice["signature"] = sign(signing_key, signed_bytes(notice))
+    return notice
+
+
+def received(
+    records: list[dict[str, Any]], candidates: set[str]
+) -> dict[str, tuple[list[str], list[str]]]:
+    """Per recipient, the disclosures whose ``subject_links`` hold one of ``candidates`` (the
+    subject's commitment or oversight link) and the subject as each named it (``subjects`` is
+    in the same order as ``subject_links``)."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for record in records:
+        if (record.get("kind") or "disclosure") != "disclosure":
+            continue
+        links = record.get("subject_links") or []
+        for index, link in enumerate(links):
+            if link in candidates:
+                ids, forms = found.setdefault(record["recipient"], ([], []))
+                ids.append(record["disclosure_id"])
+                subjects = record["subjects"]
+                form = subjects[index] if index < len(subjects) else None
+                if form is not None and form not in forms:
+                    forms.append(form)
+                break
+    return found
