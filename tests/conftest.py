@@ -9,12 +9,12 @@ Where the broker comes from (``INTELSHARE_KAFKA``):
 
 If the broker cannot be had the tests that need it fail with the reason; they never skip.
 
-Under pytest-xdist (``ops/test`` runs ``-n 2 --dist loadgroup``) each worker process asks for the
-local broker (``ops.broker.start`` holds a lock, so one starts it and the other finds it), no
-worker stops it, and the controller stops it at the end if it was not running at the start.
-Tests are sent to workers a module at a time (:func:`pytest_collection_modifyitems`), so a
-module's fixtures are set up once; the modules of the secure broker, whose ports are fixed, all go
-to one worker.
+Under pytest-xdist (``ops/test`` runs ``-n 2 --dist loadscope``: a module at a time per process,
+so a module's fixtures are set up once) each worker process asks for the local broker
+(``ops.broker.start`` holds a lock, so one starts it and the other finds it), no worker stops
+it, and the controller stops it at the end if it was not running at the start. A process that
+runs a module of the secure broker starts its own, on ports of its own
+(:mod:`tests.integration.secure_broker`).
 """
 
 from __future__ import annotations
@@ -33,10 +33,6 @@ from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL
 
 KAFKA_IMAGE = "apache/kafka:4.4.0"
-
-
-SECURE_BROKER = "secure_broker_run"
-"""The package fixture of tests/integration/conftest.py: one secure broker on fixed ports."""
 
 
 _BROKER_WAS_UP = pytest.StashKey[bool]()
@@ -70,16 +66,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from ops import broker
 
         broker.stop(Settings.load())
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One xdist group per test module (its module fixtures are set up once), and one for every
-    module that uses the secure broker; runs before xdist reads the groups."""
-    secure = {item.path for item in items if SECURE_BROKER in getattr(item, "fixturenames", ())}
-    for item in items:
-        group = "secure-broker" if item.path in secure else str(item.path)
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _answers(bootstrap: str) -> None:

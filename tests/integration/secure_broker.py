@@ -10,6 +10,7 @@ for the package, on its own ports and home, so the session's plaintext broker is
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,7 +24,11 @@ from streams.topics import CATALOGUE, INTERNAL, feed_spec
 
 __all__ = ["BROKER_PORT", "LOOPBACK_PORT", "MTLS_PORT", "PREFIX", "SecureBroker", "run"]
 
-BROKER_PORT, CONTROLLER_PORT, MTLS_PORT, LOOPBACK_PORT = 19592, 19593, 19594, 19595
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_BASE = 19592 + 10 * _WORKER
+BROKER_PORT, CONTROLLER_PORT, MTLS_PORT, LOOPBACK_PORT = _BASE, _BASE + 1, _BASE + 2, _BASE + 3
+"""Fixed ports, ten apart per pytest-xdist worker process (gw0, gw1...): each process that runs a
+module of the secure broker starts one of its own, and two must not meet."""
 PREFIX = f"s{uuid.uuid4().hex[:8]}."
 """The topic prefix of test_security.py's catalogue (feeds agency-a and agency-b)."""
 

@@ -276,6 +276,7 @@ EXPECTED_TOPICS: dict[str, dict[str, set[str]]] = {
         "intel.audit": _RD, "intel.audit.checkpoints": _RD, "intel.receipts": _RD,
         "intel.ref.agencies": _RD, "intel.agreements": _RD,
         "intel.audit.cosignatures": _RD, "intel.agreements.history": _RD,  # issue 12
+        "intel.keys.commitments": _RD,  # issue 13: a subject's commitment by its link
     },
     "worker": {
         "intel.submissions": _WORKER_IN, "intel.validated": _WORKER_IN | _WORKER_OUT,
@@ -285,6 +286,8 @@ EXPECTED_TOPICS: dict[str, dict[str, set[str]]] = {
         "intel.ref.facilities": _WORKER_IN, "intel.ref.subjects": _WORKER_IN,
         "intel.ref.agencies": _WORKER_IN, "intel.ref.units": _WORKER_IN,
         "intel.feed.mx-agency": _WR, "intel.feed.mx-other": _WR,
+        # issue 13: route makes a subject's data key and its oversight commitment
+        "intel.keys.subjects": _WORKER_IN | _WORKER_OUT, "intel.keys.commitments": _WORKER_OUT,
     },
 }  # fmt: skip
 """Role -> topic (without prefix) -> the operations allowed; every other pair is refused."""
