@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from streams.i18n import localise, msg
+
 __all__ = [
     "AgencyConflictError",
     "AgencyInvalidError",
@@ -152,6 +154,11 @@ class _FieldsRejectedError(IntelshareError):
         detail = "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
         super().__init__(f"{self.label} rejected: {detail}")
 
+    def localised(self, locale: str) -> str:
+        """The message in ``locale``: the label and each reason translated, fields as they are."""
+        detail = "; ".join(f"{p.field}: {localise(p.reason, locale)}" for p in self.problems)
+        return localise(msg("{label} rejected: {detail}", label=self.label, detail=detail), locale)
+
 
 class ReportInvalidError(_FieldsRejectedError):
     """A report failed validation; ``problems`` names every field at fault."""
@@ -213,6 +220,10 @@ class UnitNotAuthorisedError(IntelshareError):
         self.reason = reason
         super().__init__(f"{field}: {reason}")
 
+    def localised(self, locale: str) -> str:
+        """The message in ``locale``, the field as it is."""
+        return f"{self.field}: {localise(self.reason, locale)}"
+
 
 class KeyFileError(IntelshareError):
     """A key file is missing, unreadable, of the wrong kind, or readable by others."""
@@ -224,7 +235,7 @@ class DecryptionError(IntelshareError):
     exit_code = 1
 
     def __init__(self) -> None:
-        super().__init__("the payload cannot be decrypted with this key")
+        super().__init__(msg("the payload cannot be decrypted with this key"))
 
 
 class SignatureError(IntelshareError):
@@ -242,7 +253,13 @@ class ChainBrokenError(IntelshareError):
     def __init__(self, sequence: int, reason: str) -> None:
         self.sequence = sequence
         self.reason = reason
-        super().__init__(f"audit chain broken at sequence {sequence}: {reason}")
+        super().__init__(
+            msg(
+                "audit chain broken at sequence {sequence}: {reason}",
+                sequence=sequence,
+                reason=reason,
+            )
+        )
 
 
 class InconsistentLogError(IntelshareError):

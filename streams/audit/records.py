@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from streams.core.disclosure import disclosure_digest
 from streams.core.times import format_time, parse_time
 from streams.errors import ConfigError
+from streams.i18n import msg
 
 __all__ = [
     "FILTERS",
@@ -170,7 +171,12 @@ def import_row(row: Mapping[str, Any], label: str) -> dict[str, Any]:
         return record
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
-            f"{label}: not an audit export row ({type(exc).__name__}: {exc})"
+            msg(
+                "{label}: not an audit export row ({error_type}: {exc})",
+                label=label,
+                error_type=type(exc).__name__,
+                exc=exc,
+            )
         ) from exc
 
 

@@ -38,6 +38,7 @@ from streams.errors import (
     SignatureError,
     TopicMissingError,
 )
+from streams.i18n import _, msg
 from streams.kafka.auditlog import (
     audit_records,
     checkpoints,
@@ -97,8 +98,12 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     feeds = feed_disclosures(settings, {r["recipient"] for r in records})
     if feeds is None:
         print(
-            f"sound: {status.records} records, chain verified{covered}; the feeds were not "
-            "reconciled: this credential may not read them (the exchange's operator can)"
+            _(
+                "sound: {records} records, chain verified{covered}; the feeds were not "
+                "reconciled: this credential may not read them (the exchange's operator can)",
+                records=status.records,
+                covered=covered,
+            )
         )
         return 0
     discrepancies = reconcile(records, feeds)
@@ -106,7 +111,11 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         _print_discrepancies(discrepancies)
         return 1
     print(
-        f"sound: {status.records} records, chain verified{covered}, every feed message audited once"
+        _(
+            "sound: {records} records, chain verified{covered}, every feed message audited once",
+            records=status.records,
+            covered=covered,
+        )
     )
     return 0
 
@@ -130,8 +139,13 @@ def _verify_new(settings: Settings, args: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"sound: {status.verified} records, chain verified{covered} (only what was new since "
-        f"the last check: {done.records} records; the full check: `audit verify`)"
+        _(
+            "sound: {verified} records, chain verified{covered} (only what was new since the last "
+            "check: {records} records; the full check: `audit verify`)",
+            verified=status.verified,
+            covered=covered,
+            records=done.records,
+        )
     )
     return 0
 
@@ -159,8 +173,12 @@ def _rechecked(settings: Settings, records: list[dict[str, Any]]) -> str | None:
     if outcome.breached_at is not None:
         record = records[outcome.breached_at]
         print(
-            f"BROKEN at sequence {outcome.breached_at}: disclosure {record['disclosure_id']} "
-            f"{outcome.reason}"
+            _(
+                "BROKEN at sequence {breached_at}: disclosure {disclosure_id} {reason}",
+                breached_at=outcome.breached_at,
+                disclosure_id=record["disclosure_id"],
+                reason=outcome.reason,
+            )
         )
         return None
     if outcome.unknown:
@@ -205,12 +223,18 @@ def _witnessed(
     if checkpoint is None:
         latest = max(signed, key=lambda c: c["tree_size"], default=None)
         problem = policy_problem(latest, cosigned, policy) if latest else "no checkpoint yet"
-        print(f"BROKEN: no checkpoint has the cosignatures required: {problem}")
+        print(_("BROKEN: no checkpoint has the cosignatures required: {problem}", problem=problem))
         return None
     problem = log_against_checkpoint(records, checkpoint, keys.keys)
     if problem is not None:
         size = checkpoint["tree_size"]
-        print(f"BROKEN against the cosigned checkpoint of {size} records: {problem}")
+        print(
+            _(
+                "BROKEN against the cosigned checkpoint of {size} records: {problem}",
+                size=size,
+                problem=problem,
+            )
+        )
         return None
     count = len(cosigners(checkpoint, cosigned, policy.keys))
     return f", {checkpoint['tree_size']} under a checkpoint cosigned by {count} witness(es) given"
@@ -230,7 +254,13 @@ def _verify_copy(path: str, keys: VerificationKeys, policy: WitnessPolicy | None
         if problem is not None:
             print(f"BROKEN: {problem}")
             return 1
-    print(f"sound: {status.records} records, {status.detail} (offline)")
+    print(
+        _(
+            "sound: {records} records, {detail} (offline)",
+            records=status.records,
+            detail=status.detail,
+        )
+    )
     return 0
 
 
@@ -247,9 +277,23 @@ def _policy(
 def _print_discrepancies(discrepancies: list[Discrepancy]) -> None:
     first = discrepancies[0]
     where = f"sequence {first.sequence}" if first.sequence is not None else "a feed"
-    print(f"BROKEN at {where}: disclosure {first.disclosure_id} {first.reason}")
+    print(
+        _(
+            "BROKEN at {where}: disclosure {disclosure_id} {reason}",
+            where=where,
+            disclosure_id=first.disclosure_id,
+            reason=first.reason,
+        )
+    )
     for other in discrepancies[1:]:
-        print(f"  also: disclosure {other.disclosure_id} {other.reason}", file=sys.stderr)
+        print(
+            _(
+                "  also: disclosure {disclosure_id} {reason}",
+                disclosure_id=other.disclosure_id,
+                reason=other.reason,
+            ),
+            file=sys.stderr,
+        )
 
 
 def audit_prove(settings: Settings, args: argparse.Namespace) -> int:
@@ -257,12 +301,18 @@ def audit_prove(settings: Settings, args: argparse.Namespace) -> int:
     records = audit_records(settings)
     record = next((r for r in records if r["disclosure_id"] == args.disclosure_id), None)
     if record is None:
-        raise ConfigError(f"no audit record for disclosure {args.disclosure_id}")
+        raise ConfigError(
+            msg("no audit record for disclosure {disclosure_id}", disclosure_id=args.disclosure_id)
+        )
     checkpoint = latest_checkpoint(settings)
     if checkpoint is None or record["sequence"] >= checkpoint["tree_size"]:
         raise ConfigError(
-            f"record {record['sequence']} is not under a checkpoint yet; the worker signs one "
-            f"within {settings.checkpoint_seconds:.0f} s of new records: try again then"
+            msg(
+                "record {sequence} is not under a checkpoint yet; the worker signs one within "
+                "{checkpoint_seconds:.0f} s of new records: try again then",
+                sequence=record["sequence"],
+                checkpoint_seconds=settings.checkpoint_seconds,
+            )
         )
     proof = make_proof(record, [r["hash"] for r in records], checkpoint)
     cosigned, unread = readable_cosignatures(settings)
@@ -272,7 +322,7 @@ def audit_prove(settings: Settings, args: argparse.Namespace) -> int:
     text = json.dumps(proof, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
-        print(f"proof written to {args.out}", file=sys.stderr)
+        print(_("proof written to {out}", out=args.out), file=sys.stderr)
     else:
         print(text)
     return 0
@@ -283,23 +333,23 @@ def audit_check_proof(settings: Settings, args: argparse.Namespace) -> int:
     try:
         proof = load_json(read_text(args.file))
     except MalformedInputError as exc:
-        raise ConfigError(f"{args.file} is not a proof: {exc}") from exc
+        raise ConfigError(msg("{file} is not a proof: {exc}", file=args.file, exc=exc)) from exc
     if not isinstance(proof, dict):
-        raise ConfigError(f"{args.file} is not a proof: not a JSON object")
+        raise ConfigError(msg("{file} is not a proof: not a JSON object", file=args.file))
     keys = verification_keys(settings, args.exchange_key).keys
     policy = witness_policy(settings, args.witness_key, args.min_cosignatures)
     consistency = "consistency_path" in proof
     try:
         account = check_consistency(proof, keys) if consistency else check_proof(proof, keys)
     except (SignatureError, InconsistentLogError) as exc:
-        print(f"NOT PROVEN: {exc}")
+        print(_("NOT PROVEN: {exc}", exc=exc))
         return 1
     if policy is not None:
         raw = proof.get("new" if consistency else "checkpoint")
         checkpoint = checkpoint_from_json(raw, args.file)
         problem = _policy(checkpoint, proof.get("cosignatures"), policy, args.file)
         if problem is not None:
-            print(f"NOT PROVEN: {problem}")
+            print(_("NOT PROVEN: {problem}", problem=problem))
             return 1
         account += f", cosigned by {policy.minimum} or more of the witnesses given"
     print(("consistent: " if consistency else "proven: ") + account)

@@ -32,6 +32,7 @@ from streams.errors import (
     MalformedInputError,
     ReferenceInvalidError,
 )
+from streams.i18n import msg
 from streams.topics import AGENCIES, FACILITIES, SUBJECTS
 
 __all__ = [
@@ -117,11 +118,22 @@ def parse_reference_line(obj: object, label: str, now: datetime) -> ReferenceRec
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if not isinstance(obj, dict):
-        _reject(label, [FieldProblem("record", f"must be a JSON object, not {json_type(obj)}")])
+        _reject(
+            label,
+            [
+                FieldProblem(
+                    "record",
+                    msg("must be a JSON object, not {json_type}", json_type=json_type(obj)),
+                )
+            ],
+        )
     kind = obj.get("type")
     if not isinstance(kind, str) or kind not in _SPECS:
         reason = "is required:" if kind is None else f"{show(kind)} is not one of"
-        _reject(label, [FieldProblem("type", f"{reason} facility, subject or agency")])
+        _reject(
+            label,
+            [FieldProblem("type", msg("{reason} facility, subject or agency", reason=reason))],
+        )
     spec = _SPECS[kind]
     check = Checker()
     computed = _COMPUTED if kind == "agency" else {}
@@ -191,17 +203,21 @@ def _public_key(check: Checker, value: Any, path: str) -> bytes:
     if text is None:
         return b""
     if len(text) > _KEY_TEXT:
-        check.fail(path, f"is {len(text)} characters; base64 of a 32-byte key is 44")
+        check.fail(
+            path, msg("is {count} characters; base64 of a 32-byte key is 44", count=len(text))
+        )
         return b""
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        check.fail(path, "is not base64 (of the raw 32-byte X25519 public key)")
+        check.fail(path, msg("is not base64 (of the raw 32-byte X25519 public key)"))
         return b""
     if len(raw) != KEY_BYTES:
-        check.fail(path, f"decodes to {len(raw)} bytes; a raw X25519 public key is 32")
+        check.fail(
+            path, msg("decodes to {count} bytes; a raw X25519 public key is 32", count=len(raw))
+        )
     elif not any(raw):
-        check.fail(path, "is all zero bytes, not a public key")
+        check.fail(path, msg("is all zero bytes, not a public key"))
     return raw
 
 
@@ -229,8 +245,12 @@ def _security_level(check: Checker, obj: Mapping[str, Any]) -> str:
     if level not in SECURITY_LEVELS:
         check.fail(
             "security_level",
-            f"{show(text, 40)} is not a security level: use one of "
-            f"{', '.join(SECURITY_LEVELS)} (the prison service's own class, in those words)",
+            msg(
+                "{text} is not a security level: use one of {levels} (the prison "
+                "service's own class, in those words)",
+                text=show(text, 40),
+                SECURITY_LEVELS=", ".join(SECURITY_LEVELS),
+            ),
         )
         return ""
     return level

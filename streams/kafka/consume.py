@@ -31,6 +31,7 @@ from streams.core.disclosure import feed_entry, open_disclosure
 from streams.core.keyfiles import published_exchange_keys
 from streams.core.times import format_time
 from streams.errors import IntelshareError, TopicMissingError
+from streams.i18n import msg
 from streams.kafka.auditlog import latest_checkpoint
 from streams.kafka.clients import consumer, producer, translate_errors
 from streams.settings import Settings
@@ -135,8 +136,12 @@ class FeedReader:
         numbers = client.partitions_for_topic(self.topic)
         if not numbers:
             raise TopicMissingError(
-                f"no feed {self.topic}: is {self.agency_id} registered with "
-                "`intelshare agencies register`?"
+                msg(
+                    "no feed {topic}: is {agency_id} registered with `intelshare agencies "
+                    "register`?",
+                    topic=self.topic,
+                    agency_id=self.agency_id,
+                )
             )
         partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
         client.assign(partitions)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from streams.core.times import format_time
+from streams.i18n import _
 
 __all__ = ["bucket_size", "chart_svg"]
 
@@ -38,8 +39,8 @@ def _bucket_size(first: datetime, last: datetime) -> int:
 
 def _interval(size: int) -> str:
     if size >= 86400:
-        return f"{size // 86400} d"
-    return f"{size // 3600} h" if size >= 3600 else f"{size // 60} min"
+        return _("{n} d", n=size // 86400)
+    return _("{n} h", n=size // 3600) if size >= 3600 else _("{n} min", n=size // 60)
 
 
 def _tick(moment: datetime, size: int) -> tuple[str, str]:
@@ -52,10 +53,10 @@ def _tick(moment: datetime, size: int) -> tuple[str, str]:
 def _span(first: datetime, end: datetime, size: int) -> str:
     """The whole span of the bars, for the caption."""
     if size >= 86400:
-        return f"{first:%Y-%m-%d} to {end:%Y-%m-%d}"
+        return _("{first} to {end}", first=f"{first:%Y-%m-%d}", end=f"{end:%Y-%m-%d}")
     if first.date() == end.date():
-        return f"{first:%Y-%m-%d %H:%M} to {end:%H:%M}"
-    return f"{first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}"
+        return _("{first} to {end}", first=f"{first:%Y-%m-%d %H:%M}", end=f"{end:%H:%M}")
+    return _("{first} to {end}", first=f"{first:%Y-%m-%d %H:%M}", end=f"{end:%Y-%m-%d %H:%M}")
 
 
 def _y_ticks(tallest: int) -> list[int]:
@@ -68,12 +69,12 @@ def _fewer_series(
     """At most as many series as the palette has colours: beyond that, the largest but one
     keep their names and the rest are drawn as one, ``other (N)``."""
     totals: Counter[str] = Counter()
-    for (_, series), n in zip(points, weights, strict=True):
+    for (_moment, series), n in zip(points, weights, strict=True):
         totals[series] += n
     if len(totals) <= len(_PALETTE):
         return points
-    kept = {name for name, _ in totals.most_common(len(_PALETTE) - 1)}
-    other = f"other ({len(totals) - len(kept)})"
+    kept = {name for name, _count in totals.most_common(len(_PALETTE) - 1)}
+    other = _("other ({n})", n=len(totals) - len(kept))
     return [(moment, series if series in kept else other) for moment, series in points]
 
 
@@ -101,17 +102,17 @@ def chart_svg(
     if not points:
         return (
             f'<svg role="img" aria-label="{label}" width="240" height="40">'
-            '<text x="10" y="24" font-size="12">no disclosures</text></svg>'
+            f'<text x="10" y="24" font-size="12">{html.escape(_("no disclosures"))}</text></svg>'
         )
-    times = [moment.astimezone(UTC) for moment, _ in points]
+    times = [moment.astimezone(UTC) for moment, _series in points]
     size = size or _bucket_size(min(times), max(times))
     counts: dict[int, Counter[str]] = {}
     totals: Counter[str] = Counter()
-    for moment, (_, series), n in zip(times, points, weight, strict=True):
+    for moment, (_moment, series), n in zip(times, points, weight, strict=True):
         start = int(moment.timestamp()) // size * size
         counts.setdefault(start, Counter())[series] += n
         totals[series] += n
-    names = sorted({series for _, series in points})
+    names = sorted({series for _moment, series in points})
     colour = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
     starts = list(range(min(counts), max(counts) + 1, size))
     tallest = max(sum(c.values()) for c in counts.values())
@@ -121,7 +122,9 @@ def chart_svg(
     axis_end = _LEFT + bar_w * len(starts)
     first = datetime.fromtimestamp(starts[0], UTC)
     end = first + timedelta(seconds=size * len(starts))
-    caption = f"bars of {_interval(size)}, UTC, {_span(first, end, size)}"
+    caption = _(
+        "bars of {interval}, UTC, {span}", interval=_interval(size), span=_span(first, end, size)
+    )
     legend = [f"{name}: {totals[name]}" for name in names]
     width = max(
         axis_end + _RIGHT,
@@ -150,7 +153,14 @@ def chart_svg(
                 continue
             bar_h = plot_h * count / tallest
             y -= bar_h
-            tip = html.escape(f"{name}: {count} from {format_time(moment)}")
+            tip = html.escape(
+                _(
+                    "{series}: {count} from {time}",
+                    series=name,
+                    count=count,
+                    time=format_time(moment),
+                )
+            )
             parts.append(
                 f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" '
                 f'height="{bar_h:.1f}" fill="{colour[name]}"><title>{tip}</title></rect>'
