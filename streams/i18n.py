@@ -183,14 +183,23 @@ def direction(locale: str) -> str:
 def _(message: str, /, **args: Any) -> str:
     """``message`` translated into the process's locale, its ``{name}`` placeholders filled."""
     text = translation(current_locale()).gettext(message)
-    return text.format(**args) if args else text
+    return _filled(text, message, args) if args else text
 
 
 def ngettext(singular: str, plural: str, n: int, /, **args: Any) -> str:
     """The form of ``singular``/``plural`` for ``n`` in the process's locale; ``{n}`` and the
     other placeholders filled."""
     text = translation(current_locale()).ngettext(singular, plural, n)
-    return text.format(n=n, **args)
+    return _filled(text, singular if n == 1 else plural, {**args, "n": n})
+
+
+def _filled(text: str, english: str, args: Mapping[str, Any]) -> str:
+    """``text`` with its placeholders filled; the English when a translation names one the
+    message does not have (a translator's slip must not stop the command)."""
+    try:
+        return text.format(**args)
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return english.format(**args)
 
 
 def N_(message: str, /) -> str:
@@ -232,7 +241,9 @@ class Message(str):
             k: localise(v, locale) if isinstance(v, Message | BaseException) else v
             for k, v in fill.items()
         }
-        return text.format(**shown)
+        return _filled(
+            text, self.plural if self.plural and self.number != 1 else self.template, shown
+        )
 
 
 def msg(template: str, /, **args: Any) -> Message:

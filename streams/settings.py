@@ -159,7 +159,7 @@ class Settings:
                 msg(
                     "INTELSHARE_SECURITY_PROTOCOL={protocol!r}: use one of {protocols}",
                     protocol=protocol,
-                    PROTOCOLS=", ".join(PROTOCOLS),
+                    protocols=", ".join(PROTOCOLS),
                 )
             )
         security: dict[str, Any] = {"security_protocol": protocol}

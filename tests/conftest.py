@@ -27,6 +27,10 @@ from streams.topics import CATALOGUE, INTERNAL
 
 KAFKA_IMAGE = "apache/kafka:4.4.0"
 
+# The suite reads intelshare's English messages: whatever LANG the machine has, commands run
+# here and from cli_env speak English unless a test asks for another language.
+os.environ["INTELSHARE_LANG"] = "en"
+
 
 def _answers(bootstrap: str) -> None:
     with admin_client(Settings(bootstrap_servers=bootstrap, request_timeout=20)) as admin:
@@ -102,5 +106,6 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "INTELSHARE_TOPIC_PREFIX": settings.topic_prefix,
         "INTELSHARE_HOME": str(settings.home),
         "INTELSHARE_REQUEST_TIMEOUT": str(settings.request_timeout),
+        "INTELSHARE_LANG": "en",
     }
     return env

@@ -112,7 +112,7 @@ def page(
     column = SORTS.get(sort)
     if column is None:
         raise ConfigError(
-            msg("sort: {sort!r} is not one of {sorts}", sort=sort, SORTS=", ".join(SORTS))
+            msg("sort: {sort!r} is not one of {sorts}", sort=sort, sorts=", ".join(SORTS))
         )
     where, params = _where(wanted)
     way, op = ("DESC", "<") if newest_first else ("ASC", ">")

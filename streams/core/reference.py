@@ -249,7 +249,7 @@ def _security_level(check: Checker, obj: Mapping[str, Any]) -> str:
                 "{text} is not a security level: use one of {levels} (the prison "
                 "service's own class, in those words)",
                 text=show(text, 40),
-                SECURITY_LEVELS=", ".join(SECURITY_LEVELS),
+                levels=", ".join(SECURITY_LEVELS),
             ),
         )
         return ""

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from streams.core.times import format_time
-from streams.i18n import _
+from streams.i18n import RTL_LOCALES, _, current_locale
 
 __all__ = ["bucket_size", "chart_svg"]
 
@@ -131,16 +132,21 @@ def chart_svg(
         _LEFT + _CHAR * len(caption) + _RIGHT,
         _LEFT + 18 + 7 * max(len(text) for text in legend) + _RIGHT,
     )
+    rtl = current_locale() in RTL_LOCALES
+    mirror = _Mirror(math.ceil(width) if rtl else None)
+    if rtl:
+        caption = _isolated(caption)
+    shown = 'direction="rtl" ' if rtl else ""
     parts = [
-        f'<svg role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg" '
+        f'<svg role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg" {shown}'
         f'width="{math.ceil(width)}" height="{_HEIGHT + 20 * len(names)}">'
     ]
     for count in _y_ticks(tallest):
         y = base - plot_h * count / tallest
         parts.append(
-            f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{axis_end:.1f}" y2="{y:.1f}" '
-            'stroke="#ddd"/>'
-            f'<text class="y-tick" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" '
+            f'<line class="grid" x1="{mirror(_LEFT)}" y1="{y:.1f}" x2="{mirror(axis_end)}" '
+            f'y2="{y:.1f}" stroke="#ddd"/>'
+            f'<text class="y-tick" x="{mirror(_LEFT - 6)}" y="{y + 4:.1f}" text-anchor="end" '
             f'font-size="11">{count}</text>'
         )
     for index, start in enumerate(starts):
@@ -162,30 +168,61 @@ def chart_svg(
                 )
             )
             parts.append(
-                f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" '
+                f'<rect x="{mirror(x + 1, max(bar_w - 2, 1))}" y="{y:.1f}" '
+                f'width="{max(bar_w - 2, 1):.1f}" '
                 f'height="{bar_h:.1f}" fill="{colour[name]}"><title>{tip}</title></rect>'
             )
     parts.append(
-        f'<line class="x-axis" x1="{_LEFT}" y1="{base}" x2="{axis_end:.1f}" y2="{base}" '
-        'stroke="#444"/>'
+        f'<line class="x-axis" x1="{mirror(_LEFT)}" y1="{base}" x2="{mirror(axis_end)}" '
+        f'y2="{base}" stroke="#444"/>'
     )
-    parts.extend(_x_ticks(starts, size, bar_w, base))
+    parts.extend(_x_ticks(starts, size, bar_w, base, mirror))
     parts.append(
-        f'<text class="caption" x="{_LEFT}" y="{base + 44}" font-size="10">'
+        f'<text class="caption" x="{mirror(_LEFT)}" y="{base + 44}" font-size="10">'
         f"{html.escape(caption)}</text>"
     )
     for index, (name, text) in enumerate(zip(names, legend, strict=True)):
         y = _HEIGHT + 4 + 20 * index
         parts.append(
-            f'<rect x="{_LEFT}" y="{y - 10}" width="12" height="12" fill="{colour[name]}"/>'
-            f'<text class="legend" x="{_LEFT + 18}" y="{y}" font-size="12">'
-            f"{html.escape(text)}</text>"
+            f'<rect x="{mirror(_LEFT, 12)}" y="{y - 10}" width="12" height="12" '
+            f'fill="{colour[name]}"/>'
+            f'<text class="legend" x="{mirror(_LEFT + 18)}" y="{y}" font-size="12">'
+            f"{html.escape(_isolated(text) if rtl else text)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _x_ticks(starts: Sequence[int], size: int, bar_w: float, base: float) -> list[str]:
+_LTR_RUN = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:+-]*(?: [0-9][0-9A-Za-z_.:+-]*)*")
+"""A run of Latin letters, digits and the punctuation of ids and times (``2026-11-20 14:05``,
+``A-1 v2``): what keeps its left-to-right order in right-to-left text."""
+
+
+class _Mirror:
+    """An x coordinate as drawn: as computed for left to right, or, given the chart's
+    ``width`` (right to left), mirrored so that time runs from right to left like the text
+    around it and the count axis stands on the right. Text anchors need no change: SVG's
+    ``start``/``end`` follow the ``direction`` of the text."""
+
+    def __init__(self, width: int | None) -> None:
+        self.width = width
+
+    def __call__(self, x: float, extent: float = 0.0) -> str:
+        """``x`` of a point, or of the left edge of a box ``extent`` wide."""
+        if self.width is None:
+            return f"{x:.1f}" if isinstance(x, float) else str(x)
+        return f"{self.width - x - extent:.1f}"
+
+
+def _isolated(text: str) -> str:
+    """``text`` with each run of digits, ids and times kept left to right inside right-to-left
+    text (Unicode's LRI ... PDI), as ``<bdi>`` does in HTML, which SVG text cannot hold."""
+    return _LTR_RUN.sub("\u2066\\g<0>\u2069", text)
+
+
+def _x_ticks(
+    starts: Sequence[int], size: int, bar_w: float, base: float, mirror: _Mirror
+) -> list[str]:
     """A tick under every ``step``-th bar, ``step`` chosen so no two labels overlap."""
     ticks = [_tick(datetime.fromtimestamp(start, UTC), size) for start in starts]
     widest = max(max(len(text), len(context)) for text, context in ticks) * _CHAR
@@ -194,15 +231,15 @@ def _x_ticks(starts: Sequence[int], size: int, bar_w: float, base: float) -> lis
     shown_context = ""
     for index in range(0, len(starts), step):
         text, context = ticks[index]
-        x = _LEFT + (index + 0.5) * bar_w
+        x = mirror(_LEFT + (index + 0.5) * bar_w)
         parts.append(
-            f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="#444"/>'
-            f'<text class="x-tick" x="{x:.1f}" y="{base + 15}" text-anchor="middle" '
+            f'<line x1="{x}" y1="{base}" x2="{x}" y2="{base + 4}" stroke="#444"/>'
+            f'<text class="x-tick" x="{x}" y="{base + 15}" text-anchor="middle" '
             f'font-size="10">{html.escape(text)}</text>'
         )
         if context != shown_context:
             parts.append(
-                f'<text class="x-context" x="{x:.1f}" y="{base + 27}" text-anchor="middle" '
+                f'<text class="x-context" x="{x}" y="{base + 27}" text-anchor="middle" '
                 f'font-size="10">{html.escape(context)}</text>'
             )
             shown_context = context

@@ -136,7 +136,7 @@ def _checked(status: IndexStatus, problem: str | None) -> str:
         "Verified: {count} record, each once as it was read; last check {time}",
         "Verified: {count} records, each once as it was read; last check {time}",
         status.verified,
-        count=f'<span id="verified"><bdi>{status.verified}</bdi></span>',
+        count=f'<span id="verified">{html_page.number(status.verified)}</span>',
         time=f'<span id="checked-at">{when}</span>',
     )
     return f"<p>{text}</p>{note}"
@@ -178,7 +178,7 @@ def render_index_page(
         chain, [broken_record] if broken_record else [], status.checkpoint, key_ids
     )
     sort = html_page.esc(_(_SORTS.get(listing.sort, listing.sort)))
-    shown = f'<span id="shown"><bdi>{len(rows)}</bdi></span>'
+    shown = f'<span id="shown">{html_page.number(len(rows))}</span>'
     if listing.newest_first:
         heading = _("Disclosures shown, by {sort}, newest first: {shown}", sort=sort, shown=shown)
     else:

@@ -31,6 +31,7 @@ from streams.web.pageparts import (
     key_problem_hint,
     ltr,
     matching_html,
+    number,
     page_head,
     row_time,
     state_text,
@@ -50,8 +51,10 @@ __all__ = [
     "esc",
     "filter_buttons",
     "key_problem_hint",
+    "ltr",
     "matching_html",
     "newest_first",
+    "number",
     "options_html",
     "page_head",
     "render_page",
@@ -128,7 +131,7 @@ def status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None, hint:
             "{verified}: {count} records, {detail}",
             status.records,
             verified=f'<span class="sound" id="chain">{esc(_("verified"))}</span>',
-            count=ltr(status.records),
+            count=number(status.records),
             detail=esc(status.detail),
         )
     else:
@@ -151,7 +154,7 @@ def status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None, hint:
             "{count} record, signed at {time}",
             "{count} records, signed at {time}",
             checkpoint["tree_size"],
-            count=ltr(checkpoint["tree_size"]),
+            count=number(checkpoint["tree_size"]),
             time=time_html(checkpoint["created_at"]),
         )
     return (
@@ -217,7 +220,8 @@ def counts_table(
         return f'<td class="status {_state_class(state)}">{state_text(state)}</td>'
 
     rows = "".join(
-        f'<tr><td class="key nowrap">{ltr(k)}</td>{status(k)}<td class="count">{ltr(v)}</td></tr>'
+        f'<tr><td class="key nowrap">{ltr(k)}</td>{status(k)}'
+        f'<td class="count">{number(v)}</td></tr>'
         for k, v in sorted(counts.items())
     )
     extra = f"<th>{esc(_('status'))}</th>" if states is not None else ""
@@ -289,7 +293,7 @@ def witnesses_html(witnesses: Sequence[WitnessView] | None) -> str:
             w.tree_size,
             witness=ltr(w.witness),
             key_id=ltr(w.key_id),
-            count=ltr(w.tree_size),
+            count=number(w.tree_size),
             time=time_html(w.cosigned_at),
         )
         + "</li>"
@@ -351,7 +355,7 @@ def render_page(
         + "<h2>"
         + _(
             "Disclosures shown, newest first: {shown}",
-            shown=f'<span id="shown">{ltr(len(rows))}</span>',
+            shown=f'<span id="shown">{number(len(rows))}</span>',
         )
         + "</h2>"
         f"{agreements_note(agreements, agreements_problem)}"

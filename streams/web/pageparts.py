@@ -26,6 +26,7 @@ __all__ = [
     "key_problem_hint",
     "ltr",
     "matching_html",
+    "number",
     "page_head",
     "row_time",
     "state_text",
@@ -75,6 +76,17 @@ def ltr(value: Any) -> str:
     return f"<bdi>{esc(value)}</bdi>"
 
 
+def number(value: int) -> str:
+    """A count, isolated like :func:`ltr`, in the page's language's CLDR number format
+    (``12 345`` in Russian and Kazakh); English keeps the plain digits it always showed."""
+    locale = current_locale()
+    if locale == "en":
+        return ltr(value)
+    from babel.numbers import format_decimal
+
+    return ltr(format_decimal(value, locale=locale))
+
+
 def key_problem_hint(
     status: ChainStatus,
     records: Sequence[Mapping[str, Any]],
@@ -111,10 +123,13 @@ STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}
 table{border-collapse:collapse;font-size:.85rem}
-th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th,td{border:1px solid #bbb;padding-block:.25rem;padding-inline:.5rem;text-align:start;
+vertical-align:top}
 th{background:#eee}.sound{color:#176c17;font-weight:bold}.broken{color:#b00;font-weight:bold}
 .hint{color:#b00}.note{color:#555}.nowrap{white-space:nowrap}.wide{overflow-x:auto}
-.charts{display:flex;flex-wrap:wrap;gap:2rem}form label{margin-right:.8rem;white-space:nowrap}
+.charts{display:flex;flex-wrap:wrap;gap:2rem}
+form label{margin-inline-end:.8rem;white-space:nowrap}
+nav#languages{font-size:.85rem;text-align:end}nav#languages a{margin-inline-start:.6rem}
 .st-active{color:#176c17}.st-revoked{color:#b00;font-weight:bold}.st-expired{color:#a05a00}
 .st-superseded,.st-unknown{color:#555}
 """
@@ -128,7 +143,6 @@ def time_html(moment: datetime) -> str:
     """A time as the page shows it: in the page's language with CLDR's medium format (Babel),
     UTC, the ISO 8601 form in ``datetime`` for machines; English keeps the ISO form, which
     the exchange's English-speaking users and its tests read."""
-
     iso = format_time(moment)
     locale = current_locale()
     if locale == "en":
@@ -154,7 +168,6 @@ FIELD_LABELS = {
 
 def filter_buttons() -> str:
     """The form's buttons, in the page's language (``?lang=`` kept by a hidden field)."""
-
     locale = current_locale()
     keep = f'<input type="hidden" name="lang" value="{esc(locale)}">' if locale != "en" else ""
     clear = "/" if locale == "en" else f"/?lang={esc(locale)}"
@@ -197,6 +210,6 @@ def matching_html(total: int, in_log: int) -> str:
     """How many disclosures meet the filters, of how many in the log."""
     return _(
         "Disclosures matching the filters: {total} of {in_log} in the log",
-        total=f'<span id="total">{ltr(total)}</span>',
-        in_log=f'<span id="in-log">{ltr(in_log)}</span>',
+        total=f'<span id="total">{number(total)}</span>',
+        in_log=f'<span id="in-log">{number(in_log)}</span>',
     )
