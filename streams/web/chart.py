@@ -127,6 +127,7 @@ def chart_svg(
         "bars of {interval}, UTC, {span}", interval=_interval(size), span=_span(first, end, size)
     )
     legend = [f"{name}: {totals[name]}" for name in names]
+    shown_legend = [f"\u2066{name}\u2069: {totals[name]}" for name in names]
     width = max(
         axis_end + _RIGHT,
         _LEFT + _CHAR * len(caption) + _RIGHT,
@@ -181,21 +182,22 @@ def chart_svg(
         f'<text class="caption" x="{mirror(_LEFT)}" y="{base + 44}" font-size="10">'
         f"{html.escape(caption)}</text>"
     )
-    for index, (name, text) in enumerate(zip(names, legend, strict=True)):
+    for index, (name, text) in enumerate(zip(names, shown_legend if rtl else legend, strict=True)):
         y = _HEIGHT + 4 + 20 * index
         parts.append(
             f'<rect x="{mirror(_LEFT, 12)}" y="{y - 10}" width="12" height="12" '
             f'fill="{colour[name]}"/>'
             f'<text class="legend" x="{mirror(_LEFT + 18)}" y="{y}" font-size="12">'
-            f"{html.escape(_isolated(text) if rtl else text)}</text>"
+            f"{html.escape(text)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-_LTR_RUN = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:+-]*(?: [0-9][0-9A-Za-z_.:+-]*)*")
-"""A run of Latin letters, digits and the punctuation of ids and times (``2026-11-20 14:05``,
-``A-1 v2``): what keeps its left-to-right order in right-to-left text."""
+_LTR_RUN = re.compile(r"[0-9][0-9A-Za-z_.:+-]*(?: [0-9][0-9A-Za-z_.:+-]*)*")
+"""A run of digits and the punctuation of times and counts (``2026-11-20 14:05``, ``6 h``):
+what keeps its left-to-right order in right-to-left text. (Words are left alone: isolating
+each would turn an untranslated English sentence around, word by word.)"""
 
 
 class _Mirror:

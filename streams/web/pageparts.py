@@ -128,7 +128,7 @@ vertical-align:top}
 th{background:#eee}.sound{color:#176c17;font-weight:bold}.broken{color:#b00;font-weight:bold}
 .hint{color:#b00}.note{color:#555}.nowrap{white-space:nowrap}.wide{overflow-x:auto}
 .charts{display:flex;flex-wrap:wrap;gap:2rem}
-form label{margin-inline-end:.8rem;white-space:nowrap}
+form label{margin-inline-end:.8rem;white-space:nowrap;unicode-bidi:isolate}
 nav#languages{font-size:.85rem;text-align:end}nav#languages a{margin-inline-start:.6rem}
 .st-active{color:#176c17}.st-revoked{color:#b00;font-weight:bold}.st-expired{color:#a05a00}
 .st-superseded,.st-unknown{color:#555}

@@ -271,15 +271,35 @@ def test_replay_resends_only_what_now_passes_and_only_once(exchange: Exchange) -
     assert len([d for d in exchange.feed(AGENCY) if d["agreement_id"] == "A-REPLAY"]) == 1
 
 
+# RUF001: Cyrillic letters that look Latin are the point of these texts
+NARRATIVES = {
+    "ckb": "زیندانی ڕۆژی ٢٠ی تشرینی دووەم لە هۆڵی ێ و ڵ قسەی\u200cکرد؛ پەیوەندی بە کەسێکی دەرەوە.\n"
+    "سەرچاوە: ئاگادارکردنەوەی ڕاستەوخۆ.",
+    "ru": "Осуждённый «К.» передал записку через посредника; ёмкость — 2 листа.\tПроверено.",  # noqa: RUF001
+    "tg": "Маҳбус ғоибона бо шахси берунӣ ҳамкорӣ карда, қарори ӯ ҷиддӣ аст: ғ ӣ қ ӯ ҳ ҷ.",  # noqa: RUF001
+}
+"""Central Kurdish (Arabic script, with ڕ ۆ ێ ڵ, Arabic-Indic digits and a zero-width
+non-joiner), Russian and Tajik Cyrillic (ғ ӣ қ ӯ ҳ ҷ): they must come out of the recipient's
+consume and its STIX export exactly as submitted."""
+
+
 def test_consume_prints_one_stix_bundle_per_disclosure(exchange: Exchange) -> None:
     """consume --format stix21: one STIX bundle per line and per disclosure opened, marked
     with the report's TLP as a TLP 2.0 marking (it travels though this agreement does not list
     tlp), without the fields the agreement does not disclose. (MISP: the same path, unit-tested.)
+    Narratives in Kurdish, Russian and Tajik, submitted with `intelshare submit` from a UTF-8
+    file, come out of `consume` and its STIX export identical, character for character.
     """
     exchange.agreements([agreement("A-STIX", AGENCY, facilities=["KZ-F-STX"])])
     report = incident(facility_id="KZ-F-STX", tlp="GREEN", unit_id="KZ-PIU-STIXUNIT")
     exchange.submit([report])
-    settle(exchange, {(report["event_id"], "A-STIX")})
+    scripts = {
+        lang: incident(facility_id="KZ-F-STX", narrative=text) for lang, text in NARRATIVES.items()
+    }
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in scripts.values())
+    (exchange.home / "scripts.jsonl").write_bytes(lines.encode("utf-8"))
+    exchange.cli("submit", str(exchange.home / "scripts.jsonl"))
+    settle(exchange, {(r["event_id"], "A-STIX") for r in [report, *scripts.values()]})
     key = str(exchange.home / "keys" / f"{AGENCY}.key")
     done = exchange.cli("consume", "--agency", AGENCY, "--key", key, "--from-beginning",
                         "--format", "stix21")  # fmt: skip
@@ -290,3 +310,13 @@ def test_consume_prints_one_stix_bundle_per_disclosure(exchange: Exchange) -> No
     (stix_report,) = [o for o in mine["objects"] if o["type"] == "report"]
     assert stix_report["object_marking_refs"][0] == TLP_MARKING_IDS[Tlp.GREEN]
     assert "KZ-PIU-STIXUNIT" not in json.dumps(mine)  # unit_id is not disclosed
+    described = {o["description"] for b in bundles for o in b["objects"] if o["type"] == "report"}
+    plain = exchange.cli("consume", "--agency", AGENCY, "--key", key, "--from-beginning")
+    narratives = {
+        d["payload"]["event_id"]: d["payload"]["narrative"]
+        for d in map(json.loads, plain.stdout.splitlines())
+    }
+    for lang, sent in scripts.items():
+        out = narratives[sent["event_id"]]
+        assert out.encode("utf-8") == sent["narrative"].encode("utf-8"), lang
+        assert sent["narrative"] in described, lang
