@@ -18,7 +18,7 @@ import pytest
 from streams.core.codec import MAGIC, Codec
 from streams.core.report import Tlp, report_to_json, validate_report
 from streams.formats.stix import TLP_MARKING_IDS
-from tests.factories import incident, observation
+from tests.factories import NARRATIVES, incident, observation
 from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
 
 pytestmark = pytest.mark.integration
@@ -269,18 +269,6 @@ def test_replay_resends_only_what_now_passes_and_only_once(exchange: Exchange) -
     mine = [d for d in exchange.dead_letters() if d["event_id"] == late["event_id"]]
     assert [d["state"] for d in mine] == ["replayed"]
     assert len([d for d in exchange.feed(AGENCY) if d["agreement_id"] == "A-REPLAY"]) == 1
-
-
-# RUF001: Cyrillic letters that look Latin are the point of these texts
-NARRATIVES = {
-    "ckb": "زیندانی ڕۆژی ٢٠ی تشرینی دووەم لە هۆڵی ێ و ڵ قسەی\u200cکرد؛ پەیوەندی بە کەسێکی دەرەوە.\n"
-    "سەرچاوە: ئاگادارکردنەوەی ڕاستەوخۆ.",
-    "ru": "Осуждённый «К.» передал записку через посредника; ёмкость — 2 листа.\tПроверено.",  # noqa: RUF001
-    "tg": "Маҳбус ғоибона бо шахси берунӣ ҳамкорӣ карда, қарори ӯ ҷиддӣ аст: ғ ӣ қ ӯ ҳ ҷ.",  # noqa: RUF001
-}
-"""Central Kurdish (Arabic script, with ڕ ۆ ێ ڵ, Arabic-Indic digits and a zero-width
-non-joiner), Russian and Tajik Cyrillic (ғ ӣ қ ӯ ҳ ҷ): they must come out of the recipient's
-consume and its STIX export exactly as submitted."""
 
 
 def test_consume_prints_one_stix_bundle_per_disclosure(exchange: Exchange) -> None:

@@ -156,3 +156,22 @@ def test_a_translation_with_a_wrong_placeholder_falls_back_to_english(russian: P
     i18n.translation.cache_clear()
     message = msg("{value} is not one of {allowed}", value="'PINK'", allowed="RED")
     assert localise(message, "ru") == "'PINK' is not one of RED"
+
+
+def test_narratives_in_any_script_survive_the_stix_and_misp_exports() -> None:
+    """Kurdish, Russian and Tajik narratives come out of the MISP event and the STIX bundle
+    exactly as they went in (the STIX path is also run end to end in test_exchange)."""
+    import json
+
+    from streams.formats.misp import event_text
+    from streams.formats.stix import bundle_text
+    from tests.factories import NARRATIVES, incident
+    from tests.unit.disclosures import opened
+
+    for lang, text in NARRATIVES.items():
+        disclosure = opened(incident(narrative=text))
+        misp = json.loads(event_text(disclosure))
+        values = [a["value"] for o in misp["Event"]["Object"] for a in o["Attribute"]]
+        assert text in values, lang
+        stix = json.loads(bundle_text(disclosure))
+        assert text in [o.get("description") for o in stix["objects"]], lang
