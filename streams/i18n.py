@@ -226,6 +226,10 @@ class Message(str):
         self.template, self.plural, self.number, self.args = template, plural, number, args
         return self
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # str's own pickling would call __new__ with the English text alone
+        return (Message, (self.template, self.plural, self.number, self.args))
+
     def in_locale(self, locale: str) -> str:
         """This message in ``locale`` (arguments that are messages translated too)."""
         catalogue = translation(locale)

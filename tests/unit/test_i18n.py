@@ -175,3 +175,16 @@ def test_narratives_in_any_script_survive_the_stix_and_misp_exports() -> None:
         assert text in values, lang
         stix = json.loads(bundle_text(disclosure))
         assert text in [o.get("description") for o in stix["objects"]], lang
+
+
+def test_a_message_pickles_and_serialises_as_its_english_text() -> None:
+    """A reason crossing a process (pickle) stays translatable; in JSON or Avro it is the
+    English string."""
+    import json
+    import pickle
+
+    message = msg_n("{n} record", "{n} records", 3)
+    copy = pickle.loads(pickle.dumps(message))  # noqa: S301 (our own bytes)
+    assert copy == "3 records"
+    assert (copy.template, copy.plural, copy.number) == ("{n} record", "{n} records", 3)
+    assert json.dumps({"reason": message}) == '{"reason": "3 records"}'
