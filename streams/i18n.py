@@ -15,6 +15,9 @@ Two ways a message is marked, one per layer:
   Kafka (``intel.deadletter``) and into logs, which must read the same whoever wrote them, and
   the core stays free of any process-wide language state.
 
+The locale is read from the environment here rather than from :class:`~streams.settings.Settings`:
+``--help`` and the errors about the settings themselves are printed before settings exist.
+
 Placeholders are named, ``{field}``, so a translator can reorder them. Field names, topic
 names, JSON keys, TLP labels and codes are arguments or literal parts of a message that
 translators are told to keep (README, "Translating intelshare").
