@@ -101,9 +101,10 @@ def chart_svg(
     points = _fewer_series(points, weight)
     label = html.escape(title)
     if not points:
+        empty = html.escape(_("no disclosures"))
         return (
             f'<svg role="img" aria-label="{label}" width="240" height="40">'
-            f'<text x="10" y="24" font-size="12">{html.escape(_("no disclosures"))}</text></svg>'
+            f'<text x="10" y="24" font-size="12">{empty}</text></svg>'
         )
     times = [moment.astimezone(UTC) for moment, _series in points]
     size = size or _bucket_size(min(times), max(times))

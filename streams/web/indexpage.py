@@ -102,26 +102,29 @@ def _form(db: sqlite3.Connection, listing: Listing) -> str:
 
 
 def _without_any(select: str) -> str:
-    return select.replace(f'<option value="">{html_page.esc(_("any"))}</option>', "")
+    anything = html_page.esc(_("any"))
+    return select.replace(f'<option value="">{anything}</option>', "")
 
 
 def _links(query: Mapping[str, str], following: str | None) -> str:
     kept = {k: v for k, v in query.items() if k != "after" and v}
     esc = html_page.esc
-    first = f'<a id="first" href="/?{esc(urlencode(kept))}">{esc(_("first page"))}</a>'
+    # translated outside the f-strings: pybabel does not extract a call inside one
+    first_page, next_page, last_page = _("first page"), _("next page"), _("last page")
+    first = f'<a id="first" href="/?{esc(urlencode(kept))}">{esc(first_page)}</a>'
     more = (
-        f' <a id="next" href="/?{esc(urlencode(kept | {"after": following}))}">'
-        f"{esc(_('next page'))}</a>"
+        f' <a id="next" href="/?{esc(urlencode(kept | {"after": following}))}">{esc(next_page)}</a>'
         if following
-        else f' <span id="last">{esc(_("last page"))}</span>'
+        else f' <span id="last">{esc(last_page)}</span>'
     )
+    json_lines = _("JSON lines")
     filtered = esc(urlencode({k: v for k, v in kept.items() if k not in ("order", "lang")}))
     api = esc(urlencode({k: v for k, v in kept.items() if k != "lang"}))
     download = _(
         "Download the disclosures matching the filters: {csv}, {jsonl} (the whole records); "
         "JSON: {api} (same filters, a page at a time)",
         csv=f'<a id="csv" href="/download.csv?{filtered}">CSV</a>',
-        jsonl=f'<a id="jsonl" href="/download.jsonl?{filtered}">{esc(_("JSON lines"))}</a>',
+        jsonl=f'<a id="jsonl" href="/download.jsonl?{filtered}">{esc(json_lines)}</a>',
         api=f'<a href="/api/disclosures?{api}">/api/disclosures</a>',
     )
     return f"<p>{first}{more}</p><p>{download}</p>"

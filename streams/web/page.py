@@ -20,7 +20,7 @@ from streams.audit.verify import ChainStatus
 from streams.audit.witness import WitnessView
 from streams.core.policy import Agreement
 from streams.core.times import format_time
-from streams.i18n import N_, _, ngettext
+from streams.i18n import N_, _, localise, ngettext
 from streams.web.chart import chart_svg
 from streams.web.pageparts import (
     FIELD_LABELS,
@@ -126,20 +126,22 @@ def agreement_status(
 
 def status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None, hint: str) -> str:
     if status.sound:
+        # a call inside an f-string is not seen by pybabel's extraction: translated here
+        verified = esc(_("verified"))
         chain = ngettext(
             "{verified}: {count} record, {detail}",
             "{verified}: {count} records, {detail}",
             status.records,
-            verified=f'<span class="sound" id="chain">{esc(_("verified"))}</span>',
+            verified=f'<span class="sound" id="chain">{verified}</span>',
             count=number(status.records),
-            detail=esc(status.detail),
+            detail=esc(localise(status.detail)),
         )
     else:
         if status.broken_at is not None:
             where = _("BROKEN at sequence {sequence}", sequence=ltr(status.broken_at))
         else:
             where = esc(_("BROKEN"))
-        chain = f'<span class="broken" id="chain">{where}</span>: {esc(status.detail)}'
+        chain = f'<span class="broken" id="chain">{where}</span>: {esc(localise(status.detail))}'
     likely = (
         '<p class="hint" id="key-hint">'
         + _("Likely cause: the exchange keys given, not the log. {hint}.", hint=esc(hint))
@@ -172,7 +174,8 @@ def status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None, hint:
 
 def options_html(name: str, values: Iterable[str], chosen: str | None) -> str:
     listed = sorted(set(values) | ({chosen} if chosen else set()))
-    items = [f'<option value="">{esc(_("any"))}</option>'] + [
+    anything = _("any")
+    items = [f'<option value="">{esc(anything)}</option>'] + [
         f'<option value="{esc(v)}"{" selected" if v == chosen else ""}>{esc(v)}</option>'
         for v in listed
     ]
@@ -224,8 +227,9 @@ def counts_table(
         f'<td class="count">{number(v)}</td></tr>'
         for k, v in sorted(counts.items())
     )
-    extra = f"<th>{esc(_('status'))}</th>" if states is not None else ""
-    heads = f"<th>{esc(title)}</th>{extra}<th>{esc(_('disclosures'))}</th>"
+    status_head, disclosures = _("status"), _("disclosures")
+    extra = f"<th>{esc(status_head)}</th>" if states is not None else ""
+    heads = f"<th>{esc(title)}</th>{extra}<th>{esc(disclosures)}</th>"
     return f'<table id="{ident}"><tr>{heads}</tr>{rows}</table>'
 
 
@@ -269,7 +273,8 @@ def disclosure_table(rows: Sequence[Mapping[str, Any]]) -> str:
     )
     table = f'<div class="wide"><table id="disclosures"><tr>{head}</tr>{body}</table></div>'
     if not rows:
-        table += f'<p id="none">{esc(_("No disclosure matches these filters."))}</p>'
+        none = _("No disclosure matches these filters.")
+        table += f'<p id="none">{esc(none)}</p>'
     return table
 
 
@@ -299,7 +304,8 @@ def witnesses_html(witnesses: Sequence[WitnessView] | None) -> str:
         + "</li>"
         for w in witnesses
     )
-    return f'<h2>{esc(_("Witnesses"))}</h2><ul id="witnesses">{items}</ul>'
+    title = _("Witnesses")
+    return f'<h2>{esc(title)}</h2><ul id="witnesses">{items}</ul>'
 
 
 def agreements_note(agreements: Mapping[str, Agreement] | None, problem: str | None) -> str:
@@ -377,11 +383,13 @@ def charts_html(
     states: Mapping[str, str | None],
 ) -> str:
     """The two charts, each with its table of totals."""
+    per_recipient, per_agreement_title = _("Per recipient"), _("Per agreement")
+    recipient, agreement = _("recipient"), _("agreement")
     return (
         '<div class="charts">'
-        f"<div><h3>{esc(_('Per recipient'))}</h3>{by_recipient}"
-        f"{counts_table('per-recipient', _('recipient'), recipients, None)}</div>"
-        f"<div><h3>{esc(_('Per agreement'))}</h3>{by_agreement}"
-        f"{counts_table('per-agreement', _('agreement'), per_agreement, states)}</div>"
+        f"<div><h3>{esc(per_recipient)}</h3>{by_recipient}"
+        f"{counts_table('per-recipient', recipient, recipients, None)}</div>"
+        f"<div><h3>{esc(per_agreement_title)}</h3>{by_agreement}"
+        f"{counts_table('per-agreement', agreement, per_agreement, states)}</div>"
         "</div>"
     )

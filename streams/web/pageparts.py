@@ -171,9 +171,10 @@ def filter_buttons() -> str:
     locale = current_locale()
     keep = f'<input type="hidden" name="lang" value="{esc(locale)}">' if locale != "en" else ""
     clear = "/" if locale == "en" else f"/?lang={esc(locale)}"
+    apply, reset = _("filter"), _("clear")
     return (
-        f'{keep}<button type="submit" id="apply">{esc(_("filter"))}</button> '
-        f'<a href="{clear}">{esc(_("clear"))}</a></form>'
+        f'{keep}<button type="submit" id="apply">{esc(apply)}</button> '
+        f'<a href="{clear}">{esc(reset)}</a></form>'
     )
 
 
@@ -196,13 +197,14 @@ def page_head() -> str:
         for code in LOCALES
         if code != locale
     )
+    title, heading = _("intelshare oversight"), _("intelshare: disclosure log for oversight")
     return (
         f'<!DOCTYPE html><html lang="{locale}" dir="{direction(locale)}"><head>'
         '<meta charset="utf-8">'
-        f"<title>{esc(_('intelshare oversight'))}</title>"
+        f"<title>{esc(title)}</title>"
         f"<style>{STYLE}</style></head><body>"
         f'<nav id="languages">{links}</nav>'
-        f"<h1>{esc(_('intelshare: disclosure log for oversight'))}</h1>"
+        f"<h1>{esc(heading)}</h1>"
     )
 
 

@@ -117,3 +117,25 @@ def test_every_placeholder_of_a_marked_message_is_given_by_its_call() -> None:
         if expected != given - ({"n"} if count == 2 else set()):
             wrong.append(f"{line}: {sorted(names)} vs {sorted(given)}")
     assert not wrong, wrong
+
+
+def test_no_marked_message_is_hidden_from_extraction() -> None:
+    """Every literal message of a marking call is in the .pot, including a call inside an
+    f-string, which pybabel does not see (``f'<span>{_("verified")}</span>'`` was never
+    translated): mark it outside the f-string."""
+    known = {message.id for message in _read(POT) if message.id}
+    count = {"_": 1, "N_": 1, "msg": 1, "ngettext": 2, "msg_n": 2}
+    hidden = []
+    for folder in ("streams", "agents"):
+        for path in sorted((PROJECT_ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+                    continue
+                wanted = count.get(node.func.id, 0)
+                texts = [a.value for a in node.args[:wanted] if isinstance(a, ast.Constant)]
+                if not wanted or len(texts) != wanted or not all(isinstance(t, str) for t in texts):
+                    continue
+                message = texts[0] if wanted == 1 else tuple(texts)
+                if message not in known:
+                    hidden.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: {texts[0]!r}")
+    assert not hidden, hidden
