@@ -8,7 +8,7 @@ Callers branch on attributes, not on lists of types: ``exit_code`` is what the C
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from streams.i18n import localise, msg
 
@@ -202,10 +202,26 @@ class UnknownAgencyError(IntelshareError):
 
 
 class ReferenceInvalidError(IntelshareError):
-    """A reference-data record (facility, subject, agency) is malformed."""
+    """A reference-data record (facility, subject, agency) is malformed: ``label`` names the
+    line, ``problems`` each field at fault."""
 
     exit_code = 1
     dead_letter = True
+
+    def __init__(self, label: str, problems: Sequence[FieldProblem]) -> None:
+        self.label = label
+        self.problems = tuple(problems)
+        detail = "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
+        super().__init__(f"{label}: {detail}")
+
+    def localised(self, locale: str) -> str:
+        """The message in ``locale``: each reason translated, the label and fields as they are
+        (the label is the line's, as ``reference load`` names it)."""
+        detail = "; ".join(f"{p.field}: {localise(p.reason, locale)}" for p in self.problems)
+        return f"{localise(self.label, locale)}: {detail}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.label, self.problems))
 
 
 class UnitNotAuthorisedError(IntelshareError):

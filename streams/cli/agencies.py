@@ -102,15 +102,13 @@ def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
             )
         )
     feed = register_agency(settings, record)
-    print(
-        _(
-            "{value} {ident} key {key_id}; feed {feed}",
-            value="replaced" if changes else "registered",
-            ident=ident,
-            key_id=record["key_id"],
-            feed=feed,
-        )
+    shown = {"ident": ident, "key_id": record["key_id"], "feed": feed}
+    done = (
+        _("replaced {ident} key {key_id}; feed {feed}", **shown)
+        if changes
+        else _("registered {ident} key {key_id}; feed {feed}", **shown)
     )
+    print(done)
     for change in changes:
         print(f"  {change}")
     return 0
@@ -184,17 +182,13 @@ def load_agencies(settings: Settings, lines: Iterable[ReferenceRecord], *, repla
         feed = register_agency(settings, record)
         current[ident] = record
         published += 1
-        verb = "replaced" if changes else "registered"
-        print(
-            _(
-                "{verb} agency {ident} key {key_id}; feed {feed}",
-                verb=verb,
-                ident=ident,
-                key_id=record["key_id"],
-                feed=feed,
-            ),
-            file=sys.stderr,
+        shown = {"ident": ident, "key_id": record["key_id"], "feed": feed}
+        done = (
+            _("replaced agency {ident} key {key_id}; feed {feed}", **shown)
+            if changes
+            else _("registered agency {ident} key {key_id}; feed {feed}", **shown)
         )
+        print(done, file=sys.stderr)
     if published:
         print(f"{Topics(settings.topic_prefix).agencies}\t{published}")
     return refused

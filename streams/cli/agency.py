@@ -13,7 +13,7 @@ from streams.cli.common import Commands, actions, key_file, keys_dir, verificati
 from streams.cli.https import add_options as add_https_options
 from streams.cli.https import listening
 from streams.errors import ConfigError, KeyFileError
-from streams.i18n import _, msg
+from streams.i18n import _, localise, msg
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -174,9 +174,21 @@ def consume_feed(settings: Settings, args: argparse.Namespace) -> int:
         ):
             if received.disclosure is None:
                 refused += 1
-                where = f"partition {received.partition} offset {received.offset}"
-                word = "skipped" if args.skip_refused else "refused"
-                print(f"{word} {where}: {received.problem}", file=sys.stderr)
+                shown = {
+                    "partition": received.partition,
+                    "offset": received.offset,
+                    "problem": localise(received.problem),
+                }
+                if args.skip_refused:
+                    print(
+                        _("skipped partition {partition} offset {offset}: {problem}", **shown),
+                        file=sys.stderr,
+                    )
+                else:
+                    print(
+                        _("refused partition {partition} offset {offset}: {problem}", **shown),
+                        file=sys.stderr,
+                    )
                 continue
             opened += 1
             print(FORMATS[args.format](received.disclosure, args.pretty), flush=True)

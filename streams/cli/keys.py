@@ -73,8 +73,12 @@ def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
             _("previous key kept as {old} (still needed to read or verify older records)", old=old)
         )
         if args.exchange:
-            print(_("now restart the worker, and give the new exchange.pub to the agencies and"))
-            print(_("oversight bodies (with the old one and its .retired file)"))
+            print(
+                _(
+                    "now restart the worker, and give the new exchange.pub to the agencies and\n"
+                    "oversight bodies (with the old one and its .retired file)"
+                )
+            )
         else:
             print(_("now register the new public key with the exchange's operators:"))
             print(
@@ -128,6 +132,10 @@ def export_link(settings: Settings, args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else keys_dir(settings)
     path = export_link_key(keys_dir(settings), out)
     print(_("oversight link key: {path} (mode 0600)", path=path))
-    print(_("give it to the oversight body with exchange.pub: with it, `audit query --subject ID`"))
-    print(_("finds every disclosure about that person under any pseudonym; keep it from agencies"))
+    print(
+        _(
+            "give it to the oversight body with exchange.pub: with it, `audit query --subject ID`\n"
+            "finds every disclosure about that person under any pseudonym; keep it from agencies"
+        )
+    )
     return 0

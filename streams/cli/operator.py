@@ -17,7 +17,7 @@ from streams.cli.common import Commands, actions, read_text
 from streams.cli.keys import register as register_keys
 from streams.core.times import format_time
 from streams.errors import ConfigError, IntelshareError, MalformedInputError
-from streams.i18n import _, msg
+from streams.i18n import _, localise, msg
 from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL
 
@@ -218,10 +218,11 @@ def load(settings: Settings, args: argparse.Namespace) -> int:
     for label, obj, problem in read_reference_lines(read_text(args.file)):
         try:
             if problem is not None:
-                raise ConfigError(f"{label}: {problem}")
+                # Translators: a line of a reference file, and what is wrong with it
+                raise ConfigError(msg("{label}: {problem}", label=label, problem=problem))
             records.append(parse_reference_line(obj, label, now))
         except IntelshareError as exc:
-            print(f"rejected {exc}", file=sys.stderr)
+            print(_("rejected {problem}", problem=localise(exc)), file=sys.stderr)
             rejected += 1
     others = [r for r in records if r.kind != "agency"]
     for topic, count in publish_reference(settings, others).items():
@@ -254,7 +255,7 @@ def agreements_apply(settings: Settings, args: argparse.Namespace) -> int:
         settings, ((f"agreement {n}", item) for n, item in enumerate(items, 1))
     )
     for error in errors:
-        print(f"rejected {error}", file=sys.stderr)
+        print(_("rejected {problem}", problem=localise(error)), file=sys.stderr)
     if errors:
         print(
             _("nothing applied: fix the agreements above and apply the file again"), file=sys.stderr

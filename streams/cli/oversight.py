@@ -27,7 +27,7 @@ from streams.cli.witness import register as register_witness
 from streams.core.fields import show
 from streams.core.times import format_time
 from streams.errors import KeyFileError, UnknownAgencyError
-from streams.i18n import _, msg
+from streams.i18n import _, localise, msg
 from streams.settings import Settings
 
 __all__ = ["HOST", "fresh_index", "register"]
@@ -147,7 +147,7 @@ def register(commands: Commands) -> None:
 
 
 def _warn(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr)
+    print(_("note: {message}", message=message), file=sys.stderr)
 
 
 def fresh_index(settings: Settings, args: argparse.Namespace) -> tuple[Any, Any]:
@@ -187,7 +187,12 @@ def audit_query(settings: Settings, args: argparse.Namespace) -> int:
     try:
         index, _fresh = fresh_index(settings, args)
     except KeyFileError as exc:
-        _warn(f"{exc}; without it the log is read whole, unverified and not indexed")
+        _warn(
+            _(
+                "{problem}; without it the log is read whole, unverified and not indexed",
+                problem=localise(exc),
+            )
+        )
         return _query_unverified(settings, args, wanted)
     if wanted.recipient is not None:
         in_log = count(index.db, parse_filter({"recipient": wanted.recipient})) > 0
@@ -314,7 +319,12 @@ def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
         from streams.audit.records import stats as count_records
         from streams.kafka.auditlog import audit_records
 
-        _warn(f"{exc}; without it the log is read whole, unverified and not indexed")
+        _warn(
+            _(
+                "{problem}; without it the log is read whole, unverified and not indexed",
+                problem=localise(exc),
+            )
+        )
         figures = count_records(audit_records(settings))
     print(f"disclosures: {figures['disclosures']}")
     for title in ("per_recipient", "per_agreement", "per_day"):
@@ -335,17 +345,23 @@ def oversight_index(settings: Settings, args: argparse.Namespace) -> int:
     index, done = fresh_index(settings, args)
     status = index.status()
     took = time.monotonic() - began
-    state = "sound" if status.sound and done.problem is None else "BROKEN"
-    print(
-        _(
-            "{state}: {verified} records verified and indexed in {index_path} ({took:.1f} s)",
-            state=state,
-            verified=status.verified,
-            index_path=index_path(settings),
-            took=took,
+    sound = status.sound and done.problem is None
+    shown = {"verified": status.verified, "index_path": index_path(settings), "took": took}
+    if sound:
+        print(
+            _(
+                "sound: {verified} records verified and indexed in {index_path} ({took:.1f} s)",
+                **shown,
+            )
         )
-    )
-    return 0 if state == "sound" else 1
+    else:
+        print(
+            _(
+                "BROKEN: {verified} records verified and indexed in {index_path} ({took:.1f} s)",
+                **shown,
+            )
+        )
+    return 0 if sound else 1
 
 
 def oversight_serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -38,7 +38,7 @@ from streams.errors import (
     SignatureError,
     TopicMissingError,
 )
-from streams.i18n import _, msg
+from streams.i18n import _, localise, msg
 from streams.kafka.auditlog import (
     audit_records,
     checkpoints,
@@ -83,41 +83,49 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     status = verify_log(_progress(records, len(records)), checkpoint, keys)
     if not status.sound:
         return _broken(status)
-    covered = (
-        f", {checkpoint['tree_size']} under the latest signed checkpoint" if checkpoint else ""
-    )
+    clauses = [_under_checkpoint(checkpoint["tree_size"])] if checkpoint else []
     if policy is not None:
         witnessed = _witnessed(records, signed, cosignatures(settings), keys, policy)
         if witnessed is None:
             return 1
-        covered += witnessed
+        clauses.append(witnessed)
     rechecked = _rechecked(settings, records)
     if rechecked is None or not _no_split_view(settings, records):
         return 1
-    covered += rechecked
+    clauses += [rechecked] if rechecked else []
+    summary = _sound(status.records, clauses)
     feeds = feed_disclosures(settings, {r["recipient"] for r in records})
     if feeds is None:
-        print(
-            _(
-                "sound: {records} records, chain verified{covered}; the feeds were not "
-                "reconciled: this credential may not read them (the exchange's operator can)",
-                records=status.records,
-                covered=covered,
-            )
+        unread = _(
+            "the feeds were not reconciled: this credential may not read them (the exchange's "
+            "operator can)"
         )
+        # Translators: a summary of `audit verify`, then a second part; keep your language's
+        # semicolon (Arabic ؛)
+        print(_("{summary}; {clause}", summary=summary, clause=unread))
         return 0
     discrepancies = reconcile(records, feeds)
     if discrepancies:
         _print_discrepancies(discrepancies)
         return 1
-    print(
-        _(
-            "sound: {records} records, chain verified{covered}, every feed message audited once",
-            records=status.records,
-            covered=covered,
-        )
-    )
+    print(_sound(status.records, [*clauses, _("every feed message audited once")]))
     return 0
+
+
+def _sound(records: int, clauses: list[str]) -> str:
+    """``sound: N records, chain verified``, then each of ``clauses`` (whole translated
+    phrases) after the locale's list comma."""
+    text = _("sound: {records} records, chain verified", records=records)
+    for clause in clauses:
+        # Translators: one more clause of the summary of `audit verify` ("sound: 12 records,
+        # chain verified" + ", " + "12 under the latest signed checkpoint"); keep your
+        # language's list comma (Arabic ،)
+        text = _("{summary}, {clause}", summary=text, clause=clause)
+    return text
+
+
+def _under_checkpoint(size: int) -> str:
+    return _("{size} under the latest signed checkpoint", size=size)
 
 
 def _verify_new(settings: Settings, args: argparse.Namespace) -> int:
@@ -129,21 +137,16 @@ def _verify_new(settings: Settings, args: argparse.Namespace) -> int:
     index, done = fresh_index(settings, args)
     status = index.status()
     if done.problem is not None:
-        print(f"BROKEN: {done.problem}")
+        print(_("BROKEN: {problem}", problem=localise(done.problem)))
         return 1
     if not status.sound:
         return _broken(ChainStatus(False, status.verified, status.broken_at, status.detail))
-    covered = (
-        f", {status.checkpoint['tree_size']} under the latest signed checkpoint"
-        if status.checkpoint
-        else ""
-    )
+    clauses = [_under_checkpoint(status.checkpoint["tree_size"])] if status.checkpoint else []
     print(
         _(
-            "sound: {verified} records, chain verified{covered} (only what was new since the last "
-            "check: {records} records; the full check: `audit verify`)",
-            verified=status.verified,
-            covered=covered,
+            "{summary} (only what was new since the last check: {records} records; the full "
+            "check: `audit verify`)",
+            summary=_sound(status.verified, clauses),
             records=done.records,
         )
     )
@@ -151,11 +154,18 @@ def _verify_new(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _broken(status: ChainStatus) -> int:
-    where = f"at sequence {status.broken_at}: " if status.broken_at is not None else ""
-    print(f"BROKEN {where}{status.detail}")
+    detail = localise(status.detail)
+    if status.broken_at is not None:
+        print(
+            _("BROKEN at sequence {sequence}: {detail}", sequence=status.broken_at, detail=detail)
+        )
+    else:
+        # Translators: the chain is broken; {detail} says where and how ("against the
+        # checkpoint of 8 records: ...")
+        print(_("BROKEN {detail}", detail=detail))
     hint = key_hint(status)
     if hint:
-        print(f"hint: {hint}", file=sys.stderr)
+        print(_("hint: {hint}", hint=localise(hint)), file=sys.stderr)
     return 1
 
 
@@ -166,7 +176,12 @@ def _rechecked(settings: Settings, records: list[dict[str, Any]]) -> str | None:
         history = [v.agreement for v in agreement_history(settings)]
         latest = list(published_agreements(settings).values())
     except (NotAuthorisedError, TopicMissingError) as exc:
-        _note(f"the disclosures were not re-checked against their agreements: {exc}")
+        _note(
+            _(
+                "the disclosures were not re-checked against their agreements: {exc}",
+                exc=localise(exc),
+            )
+        )
         return ""
     versions: dict[tuple[str, int], Agreement] = {(a.id, a.version): a for a in [*history, *latest]}
     outcome = recheck(records, versions)
@@ -177,16 +192,19 @@ def _rechecked(settings: Settings, records: list[dict[str, Any]]) -> str | None:
                 "BROKEN at sequence {breached_at}: disclosure {disclosure_id} {reason}",
                 breached_at=outcome.breached_at,
                 disclosure_id=record["disclosure_id"],
-                reason=outcome.reason,
+                reason=localise(outcome.reason),
             )
         )
         return None
     if outcome.unknown:
         _note(
-            f"{outcome.unknown} records name agreement versions that are not on "
-            "intel.agreements.history (applied before it was kept): not re-checked"
+            _(
+                "{unknown} records name agreement versions that are not on "
+                "intel.agreements.history (applied before it was kept): not re-checked",
+                unknown=outcome.unknown,
+            )
         )
-    return f", {outcome.checked} re-checked against their agreement version"
+    return _("{checked} re-checked against their agreement version", checked=outcome.checked)
 
 
 def _no_split_view(settings: Settings, records: list[dict[str, Any]]) -> bool:
@@ -195,19 +213,19 @@ def _no_split_view(settings: Settings, records: list[dict[str, Any]]) -> bool:
     try:
         found, keys = receipts(settings)
     except (NotAuthorisedError, TopicMissingError) as exc:
-        _note(f"the receipts were not compared with the log: {exc}")
+        _note(_("the receipts were not compared with the log: {exc}", exc=localise(exc)))
         return True
     problems = split_views(found, keys, [r["hash"] for r in records])
     if not problems:
         return True
-    print(f"BROKEN: {problems[0]}")
+    print(_("BROKEN: {problem}", problem=localise(problems[0])))
     for other in problems[1:]:
-        print(f"  also: {other}", file=sys.stderr)
+        print(_("  also: {problem}", problem=localise(other)), file=sys.stderr)
     return False
 
 
 def _note(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr)
+    print(_("note: {message}", message=message), file=sys.stderr)
 
 
 def _witnessed(
@@ -222,8 +240,13 @@ def _witnessed(
     checkpoint = latest_cosigned(signed, cosigned, policy)
     if checkpoint is None:
         latest = max(signed, key=lambda c: c["tree_size"], default=None)
-        problem = policy_problem(latest, cosigned, policy) if latest else "no checkpoint yet"
-        print(_("BROKEN: no checkpoint has the cosignatures required: {problem}", problem=problem))
+        problem = policy_problem(latest, cosigned, policy) if latest else _("no checkpoint yet")
+        print(
+            _(
+                "BROKEN: no checkpoint has the cosignatures required: {problem}",
+                problem=localise(problem),
+            )
+        )
         return None
     problem = log_against_checkpoint(records, checkpoint, keys.keys)
     if problem is not None:
@@ -232,12 +255,16 @@ def _witnessed(
             _(
                 "BROKEN against the cosigned checkpoint of {size} records: {problem}",
                 size=size,
-                problem=problem,
+                problem=localise(problem),
             )
         )
         return None
     count = len(cosigners(checkpoint, cosigned, policy.keys))
-    return f", {checkpoint['tree_size']} under a checkpoint cosigned by {count} witness(es) given"
+    return _(
+        "{size} under a checkpoint cosigned by {count} witness(es) given",
+        size=checkpoint["tree_size"],
+        count=count,
+    )
 
 
 def _verify_copy(path: str, keys: VerificationKeys, policy: WitnessPolicy | None) -> int:
@@ -252,13 +279,13 @@ def _verify_copy(path: str, keys: VerificationKeys, policy: WitnessPolicy | None
     if policy is not None and checkpoint is not None and copy.trailer is not None:
         problem = _policy(checkpoint, copy.trailer.get("cosignatures"), policy, path)
         if problem is not None:
-            print(f"BROKEN: {problem}")
+            print(_("BROKEN: {problem}", problem=localise(problem)))
             return 1
     print(
         _(
             "sound: {records} records, {detail} (offline)",
             records=status.records,
-            detail=status.detail,
+            detail=localise(status.detail),
         )
     )
     return 0
@@ -276,21 +303,23 @@ def _policy(
 
 def _print_discrepancies(discrepancies: list[Discrepancy]) -> None:
     first = discrepancies[0]
-    where = f"sequence {first.sequence}" if first.sequence is not None else "a feed"
-    print(
-        _(
-            "BROKEN at {where}: disclosure {disclosure_id} {reason}",
-            where=where,
-            disclosure_id=first.disclosure_id,
-            reason=first.reason,
+    shown = {"disclosure_id": first.disclosure_id, "reason": localise(first.reason)}
+    if first.sequence is not None:
+        print(
+            _(
+                "BROKEN at sequence {breached_at}: disclosure {disclosure_id} {reason}",
+                breached_at=first.sequence,
+                **shown,
+            )
         )
-    )
+    else:
+        print(_("BROKEN at a feed: disclosure {disclosure_id} {reason}", **shown))
     for other in discrepancies[1:]:
         print(
             _(
                 "  also: disclosure {disclosure_id} {reason}",
                 disclosure_id=other.disclosure_id,
-                reason=other.reason,
+                reason=localise(other.reason),
             ),
             file=sys.stderr,
         )
@@ -342,15 +371,22 @@ def audit_check_proof(settings: Settings, args: argparse.Namespace) -> int:
     try:
         account = check_consistency(proof, keys) if consistency else check_proof(proof, keys)
     except (SignatureError, InconsistentLogError) as exc:
-        print(_("NOT PROVEN: {exc}", exc=exc))
+        print(_("NOT PROVEN: {exc}", exc=localise(exc)))
         return 1
     if policy is not None:
         raw = proof.get("new" if consistency else "checkpoint")
         checkpoint = checkpoint_from_json(raw, args.file)
         problem = _policy(checkpoint, proof.get("cosignatures"), policy, args.file)
         if problem is not None:
-            print(_("NOT PROVEN: {problem}", problem=problem))
+            print(_("NOT PROVEN: {problem}", problem=localise(problem)))
             return 1
-        account += f", cosigned by {policy.minimum} or more of the witnesses given"
-    print(("consistent: " if consistency else "proven: ") + account)
+        account = _(
+            "{account}, cosigned by {minimum} or more of the witnesses given",
+            account=localise(account),
+            minimum=policy.minimum,
+        )
+    if consistency:
+        print(_("consistent: {account}", account=localise(account)))
+    else:
+        print(_("proven: {account}", account=localise(account)))
     return 0

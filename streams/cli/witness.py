@@ -157,7 +157,10 @@ def witness_run(settings: Settings, args: argparse.Namespace) -> int:
                 flush=True,
             )
         elif args.once:
-            print("nothing new to cosign" + (f": kept {describe(kept)}" if kept else ""))
+            if kept:
+                print(_("nothing new to cosign: kept {describe}", describe=describe(kept)))
+            else:
+                print(_("nothing new to cosign"))
         if args.once:
             return 0
         time.sleep(interval)

@@ -69,8 +69,8 @@ KEY_BYTES = 32
 
 _KEY_TEXT = 64  # base64 of 32 bytes is 44 characters; longer text is not even decoded
 _COMPUTED = {  # agency fields filled in here, not given
-    "key_id": "is computed from public_key; remove it",
-    "registered_at": "is set when the line is loaded; remove it",
+    "key_id": msg("is computed from public_key; remove it"),
+    "registered_at": msg("is set when the line is loaded; remove it"),
 }
 
 
@@ -98,14 +98,26 @@ def read_reference_lines(text: str) -> Iterator[tuple[str, object | None, str | 
     for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
         if not line.strip():
             continue
-        label = f"line {number}"
+        label = msg("line {number}", number=number)
         if len(line) > MAX_LINE:
-            yield label, None, f"is {len(line)} characters, over the limit of {MAX_LINE}"
+            yield (
+                label,
+                None,
+                msg(
+                    "is {length} characters, over the limit of {limit}",
+                    length=len(line),
+                    limit=MAX_LINE,
+                ),
+            )
             continue
         try:
             yield label, load_json(line), None
         except MalformedInputError as exc:
-            yield label, None, str(exc)
+            yield (
+                label,
+                None,
+                exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc),
+            )
 
 
 def parse_reference_line(obj: object, label: str, now: datetime) -> ReferenceRecord:
@@ -129,17 +141,21 @@ def parse_reference_line(obj: object, label: str, now: datetime) -> ReferenceRec
         )
     kind = obj.get("type")
     if not isinstance(kind, str) or kind not in _SPECS:
-        reason = "is required:" if kind is None else f"{show(kind)} is not one of"
-        _reject(
-            label,
-            [FieldProblem("type", msg("{reason} facility, subject or agency", reason=reason))],
+        reason = (
+            msg("is required: facility, subject or agency")
+            if kind is None
+            else msg("{value} is not one of facility, subject or agency", value=show(kind))
         )
+        _reject(label, [FieldProblem("type", reason)])
     spec = _SPECS[kind]
     check = Checker()
     computed = _COMPUTED if kind == "agency" else {}
     for key in obj:
         if key != "type" and key not in spec.fields:
-            check.fail(show(key), computed.get(key, f"is not a field of a {kind}; remove it"))
+            check.fail(
+                show(key),
+                computed.get(key, msg("is not a field of a {kind}; remove it", kind=kind)),
+            )
     record = spec.build(check, obj, now)
     if check.problems:
         _reject(label, check.problems)
@@ -147,8 +163,7 @@ def parse_reference_line(obj: object, label: str, now: datetime) -> ReferenceRec
 
 
 def _reject(label: str, problems: list[FieldProblem]) -> NoReturn:
-    detail = "; ".join(f"{p.field}: {p.reason}" for p in problems)
-    raise ReferenceInvalidError(f"{label}: {detail}")
+    raise ReferenceInvalidError(label, problems)
 
 
 def agency_details(

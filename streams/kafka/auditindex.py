@@ -57,7 +57,7 @@ def read_from(
     codec = record_codec(settings.schemas_dir, schema)
     client = consumer(settings, group_id=None, max_poll_records=_CHUNK)
     try:
-        with translate_errors(settings, f"reading {topic}"):
+        with translate_errors(settings, msg("reading {topic}", topic=topic)):
             numbers = client.partitions_for_topic(topic)
             if not numbers:
                 raise TopicMissingError(

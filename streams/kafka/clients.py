@@ -177,7 +177,7 @@ def translate_errors(settings: Settings, doing: str) -> Iterator[None]:
 @contextlib.contextmanager
 def admin_client(settings: Settings) -> Iterator[KafkaAdminClient]:
     """An admin client that is closed on exit."""
-    with translate_errors(settings, "connecting an admin client"):
+    with translate_errors(settings, msg("connecting an admin client")):
         client = KafkaAdminClient(**_common(settings))
     try:
         yield client
@@ -194,7 +194,7 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "max_request_size": settings.max_report_bytes + 64 * 1024,
         "linger_ms": 5,
     }
-    with translate_errors(settings, "connecting a producer"):
+    with translate_errors(settings, msg("connecting a producer")):
         return KafkaProducer(**(config | overrides))
 
 
@@ -205,7 +205,7 @@ def consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsume
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
     }
-    with translate_errors(settings, "connecting a consumer"):
+    with translate_errors(settings, msg("connecting a consumer")):
         return KafkaConsumer(*topics, **(config | overrides))
 
 
@@ -213,7 +213,7 @@ def publish(settings: Settings, topic: str, items: Iterable[tuple[bytes, bytes |
     """Send ``(key, value)`` pairs to ``topic`` and wait until the broker has all of them."""
     client = producer(settings)
     try:
-        with translate_errors(settings, f"publishing to {topic}"):
+        with translate_errors(settings, msg("publishing to {topic}", topic=topic)):
             futures = [client.send(topic, key=key, value=value) for key, value in items]
             client.flush(timeout=settings.request_timeout * 4)
             for future in futures:
@@ -230,7 +230,7 @@ def read_topic(settings: Settings, topic: str) -> list[Any]:
     client = consumer(settings, group_id=None)
     records: list[Any] = []
     try:
-        with translate_errors(settings, f"reading {topic}"):
+        with translate_errors(settings, msg("reading {topic}", topic=topic)):
             numbers = client.partitions_for_topic(topic)
             if not numbers and settings.security_protocol != "PLAINTEXT":
                 # a secure broker hides the topics a user may not describe

@@ -211,7 +211,7 @@ class Submitter:
 
     def _send(self, reports: list[Prepared], on_sent: Callable[[str], None] | None) -> list[str]:
         client = self._connect()
-        with translate_errors(self.settings, f"sending to {self.topic}"):
+        with translate_errors(self.settings, msg("sending to {topic}", topic=self.topic)):
             futures = [
                 (
                     r.event_id,

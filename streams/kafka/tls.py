@@ -214,21 +214,27 @@ def _verification_problem(
         )
     if code in _EXPIRED | _NOT_YET_VALID:
         info = _server_certificate(host, port, timeout)
-        state = "expired on" if code in _EXPIRED else "is valid only from"
-        when = info.not_after if code in _EXPIRED else info.not_before
         node = info.name.removeprefix("node-") if re.fullmatch(r"node-\d+", info.name) else "N"
         hosts = " ".join(f"--host {name}" for name in info.hosts) or f"--host {host}"
+        shown = {"where": where, "name": info.name, "node": node, "hosts": hosts}
+        if code in _EXPIRED:
+            return TLSHandshakeError(
+                msg(
+                    "the broker's certificate at {where} ({name}) expired on {when:%Y-%m-%d %H:%M} "
+                    "UTC: not a setting of this client. The exchange's operator must issue a new "
+                    "one (`intelshare certs issue --node {node} {hosts}`) and restart the broker",
+                    when=info.not_after,
+                    **shown,
+                )
+            )
         return TLSHandshakeError(
             msg(
-                "the broker's certificate at {where} ({name}) {state} {when:%Y-%m-%d %H:%M} UTC: "
-                "not a setting of this client. The exchange's operator must issue a new one "
-                "(`intelshare certs issue --node {node} {hosts}`) and restart the broker",
-                where=where,
-                name=info.name,
-                state=state,
-                when=when,
-                node=node,
-                hosts=hosts,
+                "the broker's certificate at {where} ({name}) is valid only from "
+                "{when:%Y-%m-%d %H:%M} UTC: not a setting of this client. The exchange's operator "
+                "must issue a new one (`intelshare certs issue --node {node} {hosts}`) and restart "
+                "the broker",
+                when=info.not_before,
+                **shown,
             )
         )
     return TLSHandshakeError(

@@ -175,9 +175,12 @@ def add_user(settings: Settings, role: Role, name: str, units: Sequence[str] = (
     upsert = UserScramCredentialUpsertion(
         name, ScramMechanism[SASL_MECHANISM.replace("-", "_")], password, iterations=8192
     )
-    with admin_client(settings) as admin, translate_errors(settings, f"adding user {name}"):
+    with (
+        admin_client(settings) as admin,
+        translate_errors(settings, msg("adding user {name}", name=name)),
+    ):
         response = admin.alter_user_scram_credentials([upsert])
-        _raise_for_errors(response, f"creating the SCRAM credential of {name}")
+        _raise_for_errors(response)
         result = admin.create_acls([_acl(name, grant) for grant in grants])
         if result.get("failed"):
             failed = ", ".join(getattr(e, "__name__", str(e)) for e in result["failed"])
@@ -218,14 +221,13 @@ def register_unit(
     return final
 
 
-def _raise_for_errors(response: dict[str, object], doing: str) -> None:
-    """kafka-python maps each user to None or the broker's error for it."""
+def _raise_for_errors(response: dict[str, object]) -> None:
+    """kafka-python maps each user to None or the broker's error for its SCRAM credential."""
     for user, error in response.items():
         if error:
             raise IntelshareError(
                 msg(
-                    "the broker refused {doing} ({user}: {error})",
-                    doing=doing,
+                    "the broker refused to create the SCRAM credential of {user}: {error}",
                     user=user,
                     error=error,
                 )

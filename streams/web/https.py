@@ -52,7 +52,7 @@ def listening_at(
     *,
     server: str,
     options: tuple[str, str] = ("--tls-cert", "--tls-key"),
-    plain_hint: str = "listen on 127.0.0.1",
+    plain_hint: str | None = None,
 ) -> Listening:
     """How ``server`` listens on ``host`` with certificate ``cert`` and ``key`` (both or
     neither): a non-loopback address without them is refused, naming ``options`` (the two
@@ -71,7 +71,8 @@ def listening_at(
                     cert_option=cert_option,
                     key_option=key_option,
                     names=names[0] if names else "THIS_HOST_NAME",
-                    plain_hint=plain_hint,
+                    # a Message, so it is translated with the sentence
+                    plain_hint=plain_hint or msg("listen on 127.0.0.1"),
                 )
             )
         return Listening(host, None, names)
