@@ -95,3 +95,16 @@ def test_the_page_s_verified_word_is_translated(locale: str) -> None:
     word = re.search(r'id="chain">([^<]*)<', html)
     assert word is not None, html
     assert word.group(1) not in ("", "verified"), html
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_an_agreement_status_with_a_version_is_translated_on_the_page(locale: str) -> None:
+    """agreement_status's codes stay English (the JSON API's values); the page shows each as
+    its own message, the version numbers kept."""
+    from streams.web.pageparts import state_text
+
+    with use_locale(locale):
+        for code in ("v3 not published (latest v2)", "revoked in v3", "superseded by v3 (active)"):
+            shown = state_text(code)
+            assert "<bdi>v3</bdi>" in shown, shown
+            assert _no_english(shown, "not", "published", "latest", "revoked", "superseded"), shown
