@@ -59,19 +59,25 @@ def reconcile(
         seen[ident] += 1
         record = records.get(ident)
         if record is None:
-            reason = f"is on the feed of {disclosure['recipient']} but has no audit record"
+            reason = msg(
+                "is on the feed of {recipient} but has no audit record",
+                recipient=disclosure["recipient"],
+            )
             found.append(Discrepancy(None, ident, reason))
         elif seen[ident] > 1:
-            found.append(Discrepancy(record["sequence"], ident, "is on the feed more than once"))
+            once = msg("is on the feed more than once")
+            found.append(Discrepancy(record["sequence"], ident, once))
         elif record["recipient"] != disclosure["recipient"] or (
             record["disclosure_sha256"]
             and record["disclosure_sha256"] != disclosure_digest(disclosure)
         ):
-            reason = "differs on the feed from what its audit record names"
+            reason = msg("differs on the feed from what its audit record names")
             found.append(Discrepancy(record["sequence"], ident, reason))
     for ident, record in records.items():
         if not seen[ident]:
-            reason = f"is audited but missing from the feed of {record['recipient']}"
+            reason = msg(
+                "is audited but missing from the feed of {recipient}", recipient=record["recipient"]
+            )
             found.append(Discrepancy(record["sequence"], ident, reason))
     return sorted(found, key=lambda d: (d.sequence is None, d.sequence or 0))
 

@@ -108,3 +108,24 @@ def test_an_agreement_status_with_a_version_is_translated_on_the_page(locale: st
             shown = state_text(code)
             assert "<bdi>v3</bdi>" in shown, shown
             assert _no_english(shown, "not", "published", "latest", "revoked", "superseded"), shown
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_feed_discrepancy_is_said_in_the_locale(locale: str) -> None:
+    """`audit verify`'s "BROKEN at ...: disclosure d-1 <reason>": the reason is translated
+    too, the recipient named as it is; English unchanged."""
+    from streams.audit.records import reconcile
+
+    audit = [
+        {"disclosure_id": "d-1", "sequence": 0, "recipient": "kz-knb", "disclosure_sha256": ""}
+    ]
+    feed = [{"disclosure_id": "d-2", "recipient": "kg-gsin"}]
+    found = reconcile(audit, feed)
+    assert [str(d.reason) for d in found] == [
+        "is audited but missing from the feed of kz-knb",
+        "is on the feed of kg-gsin but has no audit record",
+    ]
+    for discrepancy, recipient in zip(found, ("kz-knb", "kg-gsin"), strict=True):
+        shown = localise(discrepancy.reason, locale)
+        assert recipient in shown
+        assert _no_english(shown, "feed", "audited", "missing", "record"), shown
