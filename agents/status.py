@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from streams.i18n import msg
 from streams.settings import Settings
 from streams.web.https import Listening, listening_at
 
@@ -228,9 +229,9 @@ def status_listening(settings: Settings) -> Listening:
         return Listening(settings.web_host, None, ())
     return listening_at(
         settings.web_host, cert, key,
-        server="the worker's status page",
+        server=msg("the worker's status page"),
         options=("INTELSHARE_HTTPS_CERTFILE", "INTELSHARE_HTTPS_KEYFILE"),
-        plain_hint="set INTELSHARE_WEB_HOST=127.0.0.1",
+        plain_hint=msg("set INTELSHARE_WEB_HOST=127.0.0.1"),
     )  # fmt: skip
 
 

@@ -8,7 +8,9 @@ Callers branch on attributes, not on lists of types: ``exit_code`` is what the C
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from streams.i18n import localise, msg
 
 __all__ = [
     "AgencyConflictError",
@@ -160,6 +162,11 @@ class _FieldsRejectedError(IntelshareError):
         detail = "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
         super().__init__(f"{self.label} rejected: {detail}")
 
+    def localised(self, locale: str) -> str:
+        """The message in ``locale``: the label and each reason translated, fields as they are."""
+        detail = "; ".join(f"{p.field}: {localise(p.reason, locale)}" for p in self.problems)
+        return localise(msg("{label} rejected: {detail}", label=self.label, detail=detail), locale)
+
 
 class ReportInvalidError(_FieldsRejectedError):
     """A report failed validation; ``problems`` names every field at fault."""
@@ -203,10 +210,26 @@ class UnknownAgencyError(IntelshareError):
 
 
 class ReferenceInvalidError(IntelshareError):
-    """A reference-data record (facility, subject, agency) is malformed."""
+    """A reference-data record (facility, subject, agency) is malformed: ``label`` names the
+    line, ``problems`` each field at fault."""
 
     exit_code = 1
     dead_letter = True
+
+    def __init__(self, label: str, problems: Sequence[FieldProblem]) -> None:
+        self.label = label
+        self.problems = tuple(problems)
+        detail = "; ".join(f"{p.field}: {p.reason}" for p in self.problems)
+        super().__init__(f"{label}: {detail}")
+
+    def localised(self, locale: str) -> str:
+        """The message in ``locale``: each reason translated, the label and fields as they are
+        (the label is the line's, as ``reference load`` names it)."""
+        detail = "; ".join(f"{p.field}: {localise(p.reason, locale)}" for p in self.problems)
+        return f"{localise(self.label, locale)}: {detail}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.label, self.problems))
 
 
 class NoticeInvalidError(_FieldsRejectedError):
@@ -237,6 +260,10 @@ class UnitNotAuthorisedError(IntelshareError):
         self.reason = reason
         super().__init__(f"{field}: {reason}")
 
+    def localised(self, locale: str) -> str:
+        """The message in ``locale``, the field as it is."""
+        return f"{self.field}: {localise(self.reason, locale)}"
+
 
 class KeyFileError(IntelshareError):
     """A key file is missing, unreadable, of the wrong kind, or readable by others."""
@@ -248,7 +275,7 @@ class DecryptionError(IntelshareError):
     exit_code = 1
 
     def __init__(self) -> None:
-        super().__init__("the payload cannot be decrypted with this key")
+        super().__init__(msg("the payload cannot be decrypted with this key"))
 
 
 class SignatureError(IntelshareError):
@@ -266,7 +293,13 @@ class ChainBrokenError(IntelshareError):
     def __init__(self, sequence: int, reason: str) -> None:
         self.sequence = sequence
         self.reason = reason
-        super().__init__(f"audit chain broken at sequence {sequence}: {reason}")
+        super().__init__(
+            msg(
+                "audit chain broken at sequence {sequence}: {reason}",
+                sequence=sequence,
+                reason=reason,
+            )
+        )
 
 
 class InconsistentLogError(IntelshareError):

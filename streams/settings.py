@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.errors import ConfigError
+from streams.i18n import msg
 
 __all__ = ["MAX_RETENTION_DAYS", "PROJECT_ROOT", "PROTOCOLS", "SASL_MECHANISM", "Settings"]
 
@@ -168,12 +169,18 @@ class Settings:
         protocol = self.security_protocol
         if protocol not in PROTOCOLS:
             raise ConfigError(
-                f"INTELSHARE_SECURITY_PROTOCOL={protocol!r}: use one of {', '.join(PROTOCOLS)}"
+                msg(
+                    "INTELSHARE_SECURITY_PROTOCOL={protocol!r}: use one of {protocols}",
+                    protocol=protocol,
+                    protocols=", ".join(PROTOCOLS),
+                )
             )
         security: dict[str, Any] = {"security_protocol": protocol}
         if protocol.startswith("SASL_"):
             if not self.sasl_username:
-                raise ConfigError(f"{protocol} needs INTELSHARE_SASL_USERNAME")
+                raise ConfigError(
+                    msg("{protocol} needs INTELSHARE_SASL_USERNAME", protocol=protocol)
+                )
             security |= {
                 "sasl_mechanism": SASL_MECHANISM,
                 "sasl_plain_username": self.sasl_username,
@@ -182,13 +189,19 @@ class Settings:
         if protocol.endswith("SSL"):
             if self.ssl_cafile is None:
                 raise ConfigError(
-                    f"{protocol} needs INTELSHARE_SSL_CAFILE: the CA certificate that signed the "
-                    "broker's (`intelshare certs init` writes $INTELSHARE_HOME/certs/ca.pem)"
+                    msg(
+                        "{protocol} needs INTELSHARE_SSL_CAFILE: the CA certificate that signed "
+                        "the broker's (`intelshare certs init` writes "
+                        "$INTELSHARE_HOME/certs/ca.pem)",
+                        protocol=protocol,
+                    )
                 )
             if protocol == "SSL" and (self.ssl_certfile is None or self.ssl_keyfile is None):
                 raise ConfigError(
-                    "SSL needs INTELSHARE_SSL_CERTFILE and INTELSHARE_SSL_KEYFILE: the user's "
-                    "certificate and key (`intelshare certs issue --user NAME` writes them)"
+                    msg(
+                        "SSL needs INTELSHARE_SSL_CERTFILE and INTELSHARE_SSL_KEYFILE: the user's "
+                        "certificate and key (`intelshare certs issue --user NAME` writes them)"
+                    )
                 )
             security |= {
                 "ssl_cafile": str(self.ssl_cafile),
@@ -203,17 +216,27 @@ class Settings:
             return self.sasl_password
         if self.sasl_password_file is None:
             raise ConfigError(
-                "SASL_PLAINTEXT needs INTELSHARE_SASL_PASSWORD or INTELSHARE_SASL_PASSWORD_FILE"
+                msg(
+                    "SASL_PLAINTEXT needs INTELSHARE_SASL_PASSWORD or INTELSHARE_SASL_PASSWORD_FILE"
+                )
             )
         try:
             secret = self.sasl_password_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(
-                f"cannot read INTELSHARE_SASL_PASSWORD_FILE {self.sasl_password_file}: "
-                f"{exc.strerror}"
+                msg(
+                    "cannot read INTELSHARE_SASL_PASSWORD_FILE {sasl_password_file}: {strerror}",
+                    sasl_password_file=self.sasl_password_file,
+                    strerror=exc.strerror,
+                )
             ) from exc
         if not secret:
-            raise ConfigError(f"INTELSHARE_SASL_PASSWORD_FILE {self.sasl_password_file} is empty")
+            raise ConfigError(
+                msg(
+                    "INTELSHARE_SASL_PASSWORD_FILE {sasl_password_file} is empty",
+                    sasl_password_file=self.sasl_password_file,
+                )
+            )
         return secret
 
     @classmethod
@@ -230,7 +253,9 @@ class Settings:
             try:
                 values.update(tomllib.loads(path.read_text(encoding="utf-8")))
             except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"cannot read {path}: {exc}; fix or remove the file") from exc
+                raise ConfigError(
+                    msg("cannot read {path}: {exc}; fix or remove the file", path=path, exc=exc)
+                ) from exc
         for field in dataclasses.fields(cls):
             key = f"INTELSHARE_{field.name.upper()}"
             if key in env:
@@ -252,7 +277,13 @@ class Settings:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
-            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+            raise ConfigError(
+                msg(
+                    "unknown setting(s) {unknown}; known: {known}",
+                    unknown=", ".join(unknown),
+                    known=", ".join(known),
+                )
+            )
         kwargs: dict[str, Any] = {}
         for name, raw in values.items():
             default = getattr(cls(), name)
@@ -260,7 +291,13 @@ class Settings:
                 kwargs[name] = _coerce(raw, default, name)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(
-                    f"setting {name} (INTELSHARE_{name.upper()}) = {raw!r} is not valid: {exc}"
+                    msg(
+                        "setting {name} (INTELSHARE_{upper}) = {raw!r} is not valid: {exc}",
+                        name=name,
+                        upper=name.upper(),
+                        raw=raw,
+                        exc=exc,
+                    )
                 ) from exc
         return cls(**kwargs)
 

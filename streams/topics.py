@@ -25,6 +25,7 @@ from typing import NamedTuple
 from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.errors import ConfigError
 from streams.settings import Settings
+from streams.i18n import msg
 
 __all__ = [
     "AGENT_NAMES",
@@ -166,7 +167,13 @@ _FEED_CONFIG = _retain(365)
 def feed_topic(agency_id: str) -> str:
     """``intel.feed.<agency>``, refusing ids that would make an unsafe topic name."""
     if not isinstance(agency_id, str) or not AGENCY_ID.fullmatch(agency_id):
-        raise ConfigError(f"agency id {agency_id!r} must be {AGENCY_RULE}")
+        raise ConfigError(
+            msg(
+                "agency id {agency_id!r} must be {rule}",
+                agency_id=agency_id,
+                rule=AGENCY_RULE,
+            )
+        )
     return FEED_PREFIX + agency_id
 
 

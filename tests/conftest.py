@@ -34,6 +34,10 @@ from streams.topics import CATALOGUE, INTERNAL
 
 KAFKA_IMAGE = "apache/kafka:4.4.0"
 
+# The suite reads intelshare's English messages: whatever LANG the machine has, commands run
+# here and from cli_env speak English unless a test asks for another language.
+os.environ["INTELSHARE_LANG"] = "en"
+
 
 _BROKER_WAS_UP = pytest.StashKey[bool]()
 
@@ -142,5 +146,6 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "INTELSHARE_TOPIC_PREFIX": settings.topic_prefix,
         "INTELSHARE_HOME": str(settings.home),
         "INTELSHARE_REQUEST_TIMEOUT": str(settings.request_timeout),
+        "INTELSHARE_LANG": "en",
     }
     return env

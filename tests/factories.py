@@ -68,3 +68,15 @@ def agency_record(**overrides: Any) -> dict[str, Any]:
         "signing_key": b"",
     }
     return base | overrides
+
+
+# RUF001: Cyrillic letters that look Latin are the point of these texts
+NARRATIVES = {
+    "ckb": "زیندانی ڕۆژی ٢٠ی تشرینی دووەم لە هۆڵی ێ و ڵ قسەی\u200cکرد؛ پەیوەندی بە کەسێکی دەرەوە.\n"
+    "سەرچاوە: ئاگادارکردنەوەی ڕاستەوخۆ.",
+    "ru": "Осуждённый «К.» передал записку через посредника; ёмкость — 2 листа.\tПроверено.",  # noqa: RUF001
+    "tg": "Маҳбус ғоибона бо шахси берунӣ ҳамкорӣ карда, қарори ӯ ҷиддӣ аст: ғ ӣ қ ӯ ҳ ҷ.",  # noqa: RUF001
+}
+"""Central Kurdish (Arabic script, with ڕ ۆ ێ ڵ, Arabic-Indic digits and a zero-width
+non-joiner), Russian and Tajik Cyrillic (ғ ӣ қ ӯ ҳ ҷ): they must come out of the recipient's
+consume and its STIX export exactly as submitted."""

@@ -21,6 +21,7 @@ from streams.audit.records import export_row, import_row
 from streams.core.canonical import canonical
 from streams.core.crypto import sign, verify
 from streams.errors import SignatureError
+from streams.i18n import msg
 
 __all__ = [
     "check_proof",
@@ -57,7 +58,9 @@ def verify_checkpoint(checkpoint: Mapping[str, Any], keys: Mapping[str, Ed25519P
     """SignatureError unless a published exchange key signed the checkpoint."""
     public = keys.get(checkpoint["key_id"])
     if public is None:
-        raise SignatureError(f"checkpoint signed with unknown key {checkpoint['key_id']}")
+        raise SignatureError(
+            msg("checkpoint signed with unknown key {key_id}", key_id=checkpoint["key_id"])
+        )
     verify(public, checkpoint["signature"], _signed(checkpoint))
 
 
@@ -101,17 +104,21 @@ def check_proof(proof: Mapping[str, Any], keys: Mapping[str, Ed25519PublicKey]) 
         path = [bytes.fromhex(h) for h in proof["audit_path"]]
         index = int(proof["leaf_index"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise SignatureError(f"the proof is malformed ({type(exc).__name__})") from None
+        raise SignatureError(
+            msg("the proof is malformed ({error_type})", error_type=type(exc).__name__)
+        ) from None
     verify_checkpoint(checkpoint, keys)
     if record_hash(record) != record["hash"] or record["sequence"] != index:
-        raise SignatureError("the record does not match its own hash or position")
+        raise SignatureError(msg("the record does not match its own hash or position"))
     public = keys.get(record["key_id"])
     if public is None:
-        raise SignatureError(f"the record is signed with unknown key {record['key_id']}")
+        raise SignatureError(
+            msg("the record is signed with unknown key {key_id}", key_id=record["key_id"])
+        )
     verify(public, record["signature"], record["hash"])
     root = root_from_proof(index, checkpoint["tree_size"], leaf_hash(record["hash"]), path)
     if root != checkpoint["root_hash"]:
-        raise SignatureError("the audit path does not lead to the checkpoint's root")
+        raise SignatureError(msg("the audit path does not lead to the checkpoint's root"))
     return (
         f"disclosure {record['disclosure_id']} is record {index} of the "
         f"{checkpoint['tree_size']} the exchange signed at {raw['created_at']}"

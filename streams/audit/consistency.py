@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from streams.audit.checkpoint import verify_checkpoint
 from streams.audit.merkle import consistency_problem, consistency_proof, leaf_hash, tree_hash
 from streams.errors import ConfigError, InconsistentLogError
+from streams.i18n import msg
 
 __all__ = [
     "check_consistency",
@@ -67,7 +68,12 @@ def checkpoint_from_json(raw: Any, label: str) -> dict[str, Any]:
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
-            f"{label}: not a signed checkpoint ({type(exc).__name__}: {exc})"
+            msg(
+                "{label}: not a signed checkpoint ({error_type}: {exc})",
+                label=label,
+                error_type=type(exc).__name__,
+                exc=exc,
+            )
         ) from None
 
 
@@ -142,7 +148,7 @@ def check_consistency(proof: Mapping[str, Any], keys: Mapping[str, Ed25519Public
     try:
         path = [bytes.fromhex(h) for h in proof["consistency_path"]]
     except (KeyError, TypeError, ValueError):
-        raise ConfigError("the proof's consistency_path is not a list of hex hashes") from None
+        raise ConfigError(msg("the proof's consistency_path is not a list of hex hashes")) from None
     verify_checkpoint(old, keys)
     verify_checkpoint(new, keys)
     m, n = old["tree_size"], new["tree_size"]

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from streams.audit.index import ms
 from streams.audit.records import AuditFilter, import_row, stats_figures
 from streams.errors import ConfigError
+from streams.i18n import msg
 
 __all__ = [
     "SORTS",
@@ -88,9 +89,11 @@ def _uncursor(text: str) -> tuple[Any, int]:
     try:
         value, seq = json.loads(base64.urlsafe_b64decode(text.encode()))
     except (binascii.Error, ValueError, TypeError) as exc:
-        raise ConfigError("after: not a cursor this page gave; start from the first page") from exc
+        raise ConfigError(
+            msg("after: not a cursor this page gave; start from the first page")
+        ) from exc
     if not isinstance(seq, int) or not isinstance(value, str | int):
-        raise ConfigError("after: not a cursor this page gave; start from the first page")
+        raise ConfigError(msg("after: not a cursor this page gave; start from the first page"))
     return value, seq
 
 
@@ -108,7 +111,9 @@ def page(
     unknown sort or a cursor this function did not make."""
     column = SORTS.get(sort)
     if column is None:
-        raise ConfigError(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
+        raise ConfigError(
+            msg("sort: {sort!r} is not one of {sorts}", sort=sort, sorts=", ".join(SORTS))
+        )
     where, params = _where(wanted)
     way, op = ("DESC", "<") if newest_first else ("ASC", ">")
     if after is not None:

@@ -18,6 +18,7 @@ from streams.audit.chain import RECORD_KINDS
 from streams.core.disclosure import disclosure_digest
 from streams.core.times import format_time, parse_time
 from streams.errors import ConfigError
+from streams.i18n import msg
 
 __all__ = [
     "FILTERS",
@@ -60,19 +61,25 @@ def reconcile(
         seen[ident] += 1
         record = records.get(ident)
         if record is None:
-            reason = f"is on the feed of {disclosure['recipient']} but has no audit record"
+            reason = msg(
+                "is on the feed of {recipient} but has no audit record",
+                recipient=disclosure["recipient"],
+            )
             found.append(Discrepancy(None, ident, reason))
         elif seen[ident] > 1:
-            found.append(Discrepancy(record["sequence"], ident, "is on the feed more than once"))
+            once = msg("is on the feed more than once")
+            found.append(Discrepancy(record["sequence"], ident, once))
         elif record["recipient"] != disclosure["recipient"] or (
             record["disclosure_sha256"]
             and record["disclosure_sha256"] != disclosure_digest(disclosure)
         ):
-            reason = "differs on the feed from what its audit record names"
+            reason = msg("differs on the feed from what its audit record names")
             found.append(Discrepancy(record["sequence"], ident, reason))
     for ident, record in records.items():
         if not seen[ident] and record["recipient"]:  # an erasure nobody was told of: no feed
-            reason = f"is audited but missing from the feed of {record['recipient']}"
+            reason = msg(
+                "is audited but missing from the feed of {recipient}", recipient=record["recipient"]
+            )
             found.append(Discrepancy(record["sequence"], ident, reason))
     return sorted(found, key=lambda d: (d.sequence is None, d.sequence or 0))
 
@@ -207,7 +214,12 @@ def import_row(row: Mapping[str, Any], label: str) -> dict[str, Any]:
         return record
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
-            f"{label}: not an audit export row ({type(exc).__name__}: {exc})"
+            msg(
+                "{label}: not an audit export row ({error_type}: {exc})",
+                label=label,
+                error_type=type(exc).__name__,
+                exc=exc,
+            )
         ) from exc
 
 

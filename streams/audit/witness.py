@@ -26,6 +26,7 @@ from streams.core.canonical import canonical
 from streams.core.crypto import key_id, sign, verify
 from streams.core.times import format_time, to_millis
 from streams.errors import ConfigError, InconsistentLogError, SignatureError
+from streams.i18n import msg
 
 __all__ = [
     "WitnessPolicy",
@@ -93,7 +94,14 @@ def cosignature_from_json(raw: Any, label: str) -> dict[str, Any]:
             "signature": bytes.fromhex(raw["signature"]),
         }
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{label}: not a cosignature ({type(exc).__name__}: {exc})") from None
+        raise ConfigError(
+            msg(
+                "{label}: not a cosignature ({error_type}: {exc})",
+                label=label,
+                error_type=type(exc).__name__,
+                exc=exc,
+            )
+        ) from None
 
 
 def cosigners(

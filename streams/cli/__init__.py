@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from streams.cli import agency, operator, oversight, unit
 from streams.errors import IntelshareError
+from streams.i18n import _, localise
 from streams.log import configure_logging
 from streams.settings import Settings
 
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
         prog="intelshare",
-        description="Share prison intelligence under written agreements, on Apache Kafka.",
+        description=_("Share prison intelligence under written agreements, on Apache Kafka."),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for audience in AUDIENCES:
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(settings, args)
         return code
     except IntelshareError as exc:
-        print(f"intelshare: {exc}", file=sys.stderr)
+        print(f"intelshare: {localise(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -20,6 +20,7 @@ from streams.cli.common import Commands, actions, key_file, read_text
 from streams.cli.tables import AGENCY_COLUMNS, agency_json, agency_row, table
 from streams.core.times import format_time
 from streams.errors import AgencyConflictError
+from streams.i18n import _, msg
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -34,30 +35,30 @@ def register(commands: Commands) -> None:
     agencies = actions(
         commands,
         "agencies",
-        "partner agencies",
+        _("partner agencies"),
         {
-            "register": ("publish an agency's key (creates its feed)", agencies_register),
-            "list": ("one line per registered agency", agencies_list),
+            "register": (_("publish an agency's key (creates its feed)"), agencies_register),
+            "list": (_("one line per registered agency"), agencies_list),
         },
     )
     add = agencies["register"]
-    add.add_argument("--id", required=True, help="the agency id; its feed is intel.feed.ID")
-    add.add_argument("--name", required=True, help="its official name")
+    add.add_argument("--id", required=True, help=_("the agency id; its feed is intel.feed.ID"))
+    add.add_argument("--name", required=True, help=_("its official name"))
     add.add_argument("--public-key", required=True, metavar="FILE")
     add.add_argument(
         "--country", default=None, metavar="CC",
-        help="ISO 3166-1 alpha-2 code, e.g. KZ; leave out for an international body",
+        help=_("ISO 3166-1 alpha-2 code, e.g. KZ; leave out for an international body"),
     )  # fmt: skip
     add.add_argument(
-        "--signing-key", metavar="FILE", help="receipt key; default ID.sign.pub beside the key"
+        "--signing-key", metavar="FILE", help=_("receipt key; default ID.sign.pub beside the key")
     )
     add.add_argument(
         "--replace", action="store_true",
-        help="overwrite the agency's record when its details differ (a new key after "
-        "`keys rotate`, a new name or country); without it that is refused",
+        help=_("overwrite the agency's record when its details differ (a new key after "
+        "`keys rotate`, a new name or country); without it that is refused"),
     )  # fmt: skip
     agencies["list"].add_argument(
-        "--json", action="store_true", help="one JSON object per agency instead of a table"
+        "--json", action="store_true", help=_("one JSON object per agency instead of a table")
     )
 
 
@@ -80,16 +81,34 @@ def agencies_register(settings: Settings, args: argparse.Namespace) -> int:
     if current is not None and not changes:
         since = format_time(current["registered_at"])
         feed = Topics(settings.topic_prefix).feed(ident)
-        print(f"unchanged {ident} key {record['key_id']} (registered {since}); feed {feed}")
+        print(
+            _(
+                "unchanged {ident} key {key_id} (registered {since}); feed {feed}",
+                ident=ident,
+                key_id=record["key_id"],
+                since=since,
+                feed=feed,
+            )
+        )
         return 0
     if changes and not args.replace:
         raise AgencyConflictError(
-            f"agency {ident} is already registered with other details ({'; '.join(changes)}); "
-            "nothing was changed: run again with --replace to overwrite it (as after `intelshare "
-            f"keys rotate --agency {ident}`), or check --id"
+            msg(
+                "agency {ident} is already registered with other details ({changes}); nothing was "
+                "changed: run again with --replace to overwrite it (as after `intelshare keys "
+                "rotate --agency {ident}`), or check --id",
+                ident=ident,
+                changes="; ".join(changes),
+            )
         )
     feed = register_agency(settings, record)
-    print(f"{'replaced' if changes else 'registered'} {ident} key {record['key_id']}; feed {feed}")
+    shown = {"ident": ident, "key_id": record["key_id"], "feed": feed}
+    done = (
+        _("replaced {ident} key {key_id}; feed {feed}", **shown)
+        if changes
+        else _("registered {ident} key {key_id}; feed {feed}", **shown)
+    )
+    print(done)
     for change in changes:
         print(f"  {change}")
     return 0
@@ -116,7 +135,7 @@ def agencies_list(settings: Settings, args: argparse.Namespace) -> int:
 
     found = sorted(registered_agencies(settings).values(), key=lambda a: str(a["agency_id"]))
     if not found:
-        print("no agencies registered: `intelshare agencies register` adds one", file=sys.stderr)
+        print(_("no agencies registered: `intelshare agencies register` adds one"), file=sys.stderr)
         return 0
     if args.json:
         for agency in found:
@@ -142,13 +161,20 @@ def load_agencies(settings: Settings, lines: Iterable[ReferenceRecord], *, repla
         old = current.get(ident)
         changes = agency_changes(old, record) if old is not None else []
         if old is not None and not changes:
-            print(f"unchanged agency {ident} key {record['key_id']}", file=sys.stderr)
+            print(
+                _("unchanged agency {ident} key {key_id}", ident=ident, key_id=record["key_id"]),
+                file=sys.stderr,
+            )
             continue
         if changes and not replace:
             print(
-                f"rejected agency {ident}: already registered with other details "
-                f"({'; '.join(changes)}); nothing was changed for it: load again with "
-                "--replace to overwrite it (as after a key rotation), or check agency_id",
+                _(
+                    "rejected agency {ident}: already registered with other details ({changes}); "
+                    "nothing was changed for it: load again with --replace to overwrite it (as "
+                    "after a key rotation), or check agency_id",
+                    ident=ident,
+                    changes="; ".join(changes),
+                ),
                 file=sys.stderr,
             )
             refused += 1
@@ -156,8 +182,13 @@ def load_agencies(settings: Settings, lines: Iterable[ReferenceRecord], *, repla
         feed = register_agency(settings, record)
         current[ident] = record
         published += 1
-        verb = "replaced" if changes else "registered"
-        print(f"{verb} agency {ident} key {record['key_id']}; feed {feed}", file=sys.stderr)
+        shown = {"ident": ident, "key_id": record["key_id"], "feed": feed}
+        done = (
+            _("replaced agency {ident} key {key_id}; feed {feed}", **shown)
+            if changes
+            else _("registered agency {ident} key {key_id}; feed {feed}", **shown)
+        )
+        print(done, file=sys.stderr)
     if published:
         print(f"{Topics(settings.topic_prefix).agencies}\t{published}")
     return refused

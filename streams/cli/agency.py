@@ -13,6 +13,7 @@ from streams.cli.common import Commands, actions, key_file, keys_dir, verificati
 from streams.cli.https import add_options as add_https_options
 from streams.cli.https import listening
 from streams.errors import ConfigError, KeyFileError
+from streams.i18n import _, localise, msg
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -26,33 +27,35 @@ HOST = "127.0.0.1"
 
 def register(commands: Commands) -> None:
     """Declare the agency's commands."""
-    consume = commands.add_parser("consume", help="read, verify and decrypt an agency's feed")
+    consume = commands.add_parser("consume", help=_("read, verify and decrypt an agency's feed"))
     consume.add_argument("--agency", required=True, metavar="ID")
     consume.add_argument(
         "--key", action="append", metavar="FILE",
-        help="the agency's private key; repeat with keys from before a rotation (default: "
-        "ID.key and every rotated ID.<key id>.key in $INTELSHARE_HOME/keys)",
+        help=_("the agency's private key; repeat with keys from before a rotation (default: "
+        "ID.key and every rotated ID.<key id>.key in $INTELSHARE_HOME/keys)"),
     )  # fmt: skip
     consume.add_argument(
         "--exchange-key", action="append", metavar="FILE",
-        help="exchange public key(s); default every exchange*.pub in $INTELSHARE_HOME/keys",
+        help=_("exchange public key(s); default every exchange*.pub in $INTELSHARE_HOME/keys"),
     )  # fmt: skip
-    consume.add_argument("--follow", action="store_true", help="wait for new disclosures")
+    consume.add_argument("--follow", action="store_true", help=_("wait for new disclosures"))
     consume.add_argument(
-        "--sign-key", metavar="FILE", help="receipt key; default $INTELSHARE_HOME/keys/ID.sign.key"
+        "--sign-key",
+        metavar="FILE",
+        help=_("receipt key; default $INTELSHARE_HOME/keys/ID.sign.key"),
     )
-    consume.add_argument("--from-beginning", action="store_true", help="reread the whole feed")
-    consume.add_argument("--pretty", action="store_true", help="indented JSON, one per block")
+    consume.add_argument("--from-beginning", action="store_true", help=_("reread the whole feed"))
+    consume.add_argument("--pretty", action="store_true", help=_("indented JSON, one per block"))
     consume.add_argument(
         "--format", choices=tuple(FORMATS), default="json",
-        help="json: intelshare's own form (default); stix21: one STIX 2.1 bundle per "
-        "disclosure; misp: one MISP event per disclosure",
+        help=_("json: intelshare's own form (default); stix21: one STIX 2.1 bundle per "
+        "disclosure; misp: one MISP event per disclosure"),
     )  # fmt: skip
     consume.add_argument(
         "--skip-refused", action="store_true",
-        help="move past disclosures that cannot be opened (each is recorded in "
+        help=_("move past disclosures that cannot be opened (each is recorded in "
         "$INTELSHARE_HOME/skipped/ID.jsonl); without it, consume stops at the first and "
-        "resumes from it next time",
+        "resumes from it next time"),
     )  # fmt: skip
     consume.set_defaults(handler=consume_feed)
     _register_taxii(commands)
@@ -62,30 +65,30 @@ def _register_taxii(commands: Commands) -> None:
     serve = actions(
         commands,
         "taxii",
-        "the agency's read-only TAXII 2.1 server over its decrypted feed",
-        {"serve": ("serve it on 127.0.0.1", taxii_serve)},
+        _("the agency's read-only TAXII 2.1 server over its decrypted feed"),
+        {"serve": (_("serve it on 127.0.0.1"), taxii_serve)},
     )["serve"]
     serve.add_argument("--agency", required=True, metavar="ID")
     serve.add_argument(
         "--key", action="append", metavar="FILE",
-        help="the agency's private key (repeat); default as for consume",
+        help=_("the agency's private key (repeat); default as for consume"),
     )  # fmt: skip
     serve.add_argument(
         "--exchange-key", action="append", metavar="FILE",
-        help="exchange public key(s); default every exchange*.pub in $INTELSHARE_HOME/keys",
+        help=_("exchange public key(s); default every exchange*.pub in $INTELSHARE_HOME/keys"),
     )  # fmt: skip
-    serve.add_argument("--port", type=int, default=6068, help="default 6068")
+    serve.add_argument("--port", type=int, default=6068, help=_("default 6068"))
     serve.add_argument(
         "--password-file", metavar="FILE",
-        help="HTTP Basic password (user: the agency id); created, mode 0600, when absent; "
-        "default $INTELSHARE_HOME/taxii/ID.password",
+        help=_("HTTP Basic password (user: the agency id); created, mode 0600, when absent; "
+        "default $INTELSHARE_HOME/taxii/ID.password"),
     )  # fmt: skip
     serve.add_argument(
-        "--cache", type=float, default=5.0, metavar="SECONDS", help="reread the feed after this"
+        "--cache", type=float, default=5.0, metavar="SECONDS", help=_("reread the feed after this")
     )
     serve.add_argument(
         "--allow-host", action="append", default=[], metavar="NAME",
-        help="another Host name to answer to (besides 127.0.0.1 and localhost)",
+        help=_("another Host name to answer to (besides 127.0.0.1 and localhost)"),
     )  # fmt: skip
     add_https_options(serve)
 
@@ -129,8 +132,12 @@ def _private_key_files(settings: Settings, args: argparse.Namespace) -> list[Pat
     found = ([current] if current.is_file() else []) + rotated
     if not found:
         raise KeyFileError(
-            f"no key {current}: pass the agency's private key with --key, or generate one with "
-            f"`intelshare keys generate --agency {args.agency}`"
+            msg(
+                "no key {current}: pass the agency's private key with --key, or generate one with "
+                "`intelshare keys generate --agency {agency}`",
+                current=current,
+                agency=args.agency,
+            )
         )
     return found
 
@@ -142,7 +149,7 @@ def _receipts(settings: Settings, args: argparse.Namespace) -> ReceiptSender | N
     default = keys_dir(settings) / f"{args.agency}.sign.key"
     path = Path(args.sign_key) if args.sign_key else (default if default.is_file() else None)
     if path is None:
-        print("no receipt key: consultation receipts are not sent", file=sys.stderr)
+        print(_("no receipt key: consultation receipts are not sent"), file=sys.stderr)
         return None
     try:  # to verify the checkpoint each receipt names (issue 12)
         exchange = verification_keys(settings, getattr(args, "exchange_key", None)).keys
@@ -169,9 +176,21 @@ def consume_feed(settings: Settings, args: argparse.Namespace) -> int:
         ):
             if received.disclosure is None:
                 refused += 1
-                where = f"partition {received.partition} offset {received.offset}"
-                word = "skipped" if args.skip_refused else "refused"
-                print(f"{word} {where}: {received.problem}", file=sys.stderr)
+                shown = {
+                    "partition": received.partition,
+                    "offset": received.offset,
+                    "problem": localise(received.problem),
+                }
+                if args.skip_refused:
+                    print(
+                        _("skipped partition {partition} offset {offset}: {problem}", **shown),
+                        file=sys.stderr,
+                    )
+                else:
+                    print(
+                        _("refused partition {partition} offset {offset}: {problem}", **shown),
+                        file=sys.stderr,
+                    )
                 continue
             opened += 1
             print(FORMATS[args.format](received.disclosure, args.pretty), flush=True)
@@ -180,13 +199,15 @@ def consume_feed(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         if receipts is not None:
             receipts.close()
-    print(f"{opened} new, {refused} refused", file=sys.stderr)
+    print(_("{opened} new, {refused} refused", opened=opened, refused=refused), file=sys.stderr)
     if reader.stopped:
         print(
-            "stopped before the refused disclosures: nothing after them on their partition was "
-            "read or marked as read; run consume again with the missing key (or with "
-            "--skip-refused to move past them, recorded in "
-            f"{skipped_file(settings, args.agency)})",
+            _(
+                "stopped before the refused disclosures: nothing after them on their partition "
+                "was read or marked as read; run consume again with the missing key (or with "
+                "--skip-refused to move past them, recorded in {skipped_file})",
+                skipped_file=skipped_file(settings, args.agency),
+            ),
             file=sys.stderr,
         )
     return 1 if refused else 0
@@ -212,7 +233,11 @@ def _feed_reader(
                 opened.append(received.disclosure)
         if refused:
             print(
-                f"{refused} disclosures refused (not served); `consume` says why", file=sys.stderr
+                _(
+                    "{refused} disclosures refused (not served); `consume` says why",
+                    refused=refused,
+                ),
+                file=sys.stderr,
             )
         return opened
 
@@ -246,6 +271,11 @@ def taxii_serve(settings: Settings, args: argparse.Namespace) -> int:
         )  # fmt: skip
     except OSError as exc:
         raise ConfigError(
-            f"cannot listen on {where.host}:{args.port}: {exc.strerror}; choose another --port"
+            msg(
+                "cannot listen on {host}:{port}: {strerror}; choose another --port",
+                host=where.host,
+                port=args.port,
+                strerror=exc.strerror,
+            )
         ) from exc
     return 0

@@ -14,6 +14,7 @@ from streams.audit.witness import of_checkpoint
 from streams.cli.common import read_text
 from streams.core.inputs import load_json
 from streams.errors import ConfigError, MalformedInputError
+from streams.i18n import msg
 from streams.kafka.auditlog import audit_records, checkpoints, readable_cosignatures
 from streams.settings import Settings
 
@@ -37,9 +38,22 @@ def read_copy(path: str) -> Copy:
         except MalformedInputError as exc:
             if number == 1 and line.startswith("sequence,"):
                 raise ConfigError(_CSV.format(path=path)) from exc
-            raise ConfigError(f"{path} line {number}: not an audit export row ({exc})") from exc
+            raise ConfigError(
+                msg(
+                    "{path} line {number}: not an audit export row ({exc})",
+                    path=path,
+                    number=number,
+                    exc=exc,
+                )
+            ) from exc
         if not isinstance(row, dict):
-            raise ConfigError(f"{path} line {number}: not an audit export row (not an object)")
+            raise ConfigError(
+                msg(
+                    "{path} line {number}: not an audit export row (not an object)",
+                    path=path,
+                    number=number,
+                )
+            )
         rows.append((f"{path} line {number}", row))
     if rows and is_trailer(rows[-1][1]):
         return Copy(rows[-1][1], rows[:-1])
@@ -67,10 +81,13 @@ def checkpoint_source(settings: Settings, given: str) -> CheckpointSource:
         found = [c for c in checkpoints(settings) if c["tree_size"] == size]
         if not found:
             raise ConfigError(
-                f"no signed checkpoint of {size} records on the broker; give a size one was "
-                "signed at, or a checkpoint file"
+                msg(
+                    "no signed checkpoint of {size} records on the broker; give a size one was "
+                    "signed at, or a checkpoint file",
+                    size=size,
+                )
             )
-        cosigned, _ = readable_cosignatures(settings)
+        cosigned, _unused = readable_cosignatures(settings)
         return CheckpointSource(
             f"tree size {size}", found[0], None, of_checkpoint(found[0], cosigned)
         )
@@ -80,7 +97,9 @@ def checkpoint_source(settings: Settings, given: str) -> CheckpointSource:
     except MalformedInputError:
         return _from_export(given)
     if not isinstance(whole, dict):
-        raise ConfigError(f"{given} holds no signed checkpoint (not a JSON object)")
+        raise ConfigError(
+            msg("{given} holds no signed checkpoint (not a JSON object)", given=given)
+        )
     given_cosignatures = whole.get("cosignatures")
     carried = given_cosignatures if isinstance(given_cosignatures, list) else []
     for key in ("checkpoint", "new"):  # an inclusion proof or state.json; a consistency proof
@@ -95,8 +114,12 @@ def _from_export(path: str) -> CheckpointSource:
     raw = copy.trailer.get("checkpoint") if copy.trailer is not None else None
     if raw is None:
         raise ConfigError(
-            f"{path} holds no signed checkpoint: give a checkpoint file, an inclusion proof, a "
-            "witness's state.json, an export made by `intelshare audit export`, or a tree size"
+            msg(
+                "{path} holds no signed checkpoint: give a checkpoint file, an inclusion proof, a "
+                "witness's state.json, an export made by `intelshare audit export`, or a tree "
+                "size",
+                path=path,
+            )
         )
     hashes = [import_row(row, label)["hash"] for label, row in copy.rows]
     carried = copy.trailer.get("cosignatures") if copy.trailer is not None else None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from streams.cli.common import Commands, actions
 from streams.core.times import format_time
+from streams.i18n import _
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,32 +26,36 @@ def register(commands: Commands) -> None:
     certs = actions(
         commands,
         "certs",
-        "the exchange's private CA and its TLS certificates ($INTELSHARE_HOME/certs)",
+        _("the exchange's private CA and its TLS certificates ($INTELSHARE_HOME/certs)"),
         {
-            "init": ("make the CA (ca.pem, and ca.key mode 0600)", certs_init),
-            "issue": ("a broker node's or a user's key (0600) and certificate", certs_issue),
-            "list": ("each certificate, what it names and when it expires", certs_list),
+            "init": (_("make the CA (ca.pem, and ca.key mode 0600)"), certs_init),
+            "issue": (_("a broker node's or a user's key (0600) and certificate"), certs_issue),
+            "list": (_("each certificate, what it names and when it expires"), certs_list),
         },
     )
     certs["init"].add_argument(
-        "--name", default="intelshare exchange CA", help="the CA's common name"
+        "--name", default="intelshare exchange CA", help=_("the CA's common name")
     )
-    certs["init"].add_argument("--days", type=int, help="validity (default 3650)")
+    certs["init"].add_argument("--days", type=int, help=_("validity (default 3650)"))
     who = certs["issue"].add_mutually_exclusive_group(required=True)
-    who.add_argument("--node", type=int, metavar="N", help="broker node N: node-N.pem, node-N.key")
+    who.add_argument(
+        "--node", type=int, metavar="N", help=_("broker node N: node-N.pem, node-N.key")
+    )
     who.add_argument(
         "--user", metavar="NAME",
-        help="a user of the mutual-TLS listener: its common name NAME is its Kafka user",
+        help=_("a user of the mutual-TLS listener: its common name NAME is its Kafka user"),
     )  # fmt: skip
     who.add_argument(
         "--server", metavar="NAME",
-        help="an HTTPS server (oversight page, TAXII): NAME.pem, NAME.key for --tls-cert/--tls-key",
+        help=_(
+            "an HTTPS server (oversight page, TAXII): NAME.pem, NAME.key for --tls-cert/--tls-key"
+        ),
     )  # fmt: skip
     certs["issue"].add_argument(
         "--host", action="append", default=[], metavar="NAME",
         help=f"a node's host name or address (repeat); {LOOPBACK} is always added",
     )  # fmt: skip
-    certs["issue"].add_argument("--days", type=int, help="validity (default 90)")
+    certs["issue"].add_argument("--days", type=int, help=_("validity (default 90)"))
 
 
 def certs_init(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams.errors import ConfigError, KeyFileError
+from streams.i18n import _, msg
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -84,13 +85,27 @@ def read_text(name: str) -> str:
             with Path(name).open("rb") as handle:
                 data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"cannot read {name}: {exc.strerror}") from exc
+        raise ConfigError(
+            msg("cannot read {name}: {strerror}", name=name, strerror=exc.strerror)
+        ) from exc
     if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"{name} is over {MAX_FILE_BYTES} bytes; split it into smaller files")
+        raise ConfigError(
+            msg(
+                "{name} is over {limit} bytes; split it into smaller files",
+                name=name,
+                limit=MAX_FILE_BYTES,
+            )
+        )
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{name} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+        raise ConfigError(
+            msg(
+                "{name} is not UTF-8 text (byte {start}); save it as UTF-8",
+                name=name,
+                start=exc.start,
+            )
+        ) from exc
 
 
 def keys_dir(settings: Settings) -> Path:
@@ -127,9 +142,11 @@ def with_link(
         return wanted
     if linker is None:
         warn(
-            "no oversight link key: only disclosures where the subject id went out in clear "
-            "are found; get oversight.link.key from the exchange (`intelshare keys export-link`)"
-            " and pass --link-key"
+            _(
+                "no oversight link key: only disclosures where the subject id went out in clear "
+                "are found; get oversight.link.key from the exchange (`intelshare keys "
+                "export-link`) and pass --link-key"
+            )
         )
         return wanted
     return wanted._replace(subject_link=linker(wanted.subject))
@@ -158,8 +175,12 @@ def witness_policy(
     wanted = (1 if keys else 0) if minimum is None else minimum
     if wanted < 0 or wanted > len(keys):
         raise ConfigError(
-            f"--min-cosignatures {wanted} with {len(keys)} --witness-key: give at least as many "
-            "witness public keys as cosignatures required"
+            msg(
+                "--min-cosignatures {wanted} with {count} --witness-key: give at least as many "
+                "witness public keys as cosignatures required",
+                wanted=wanted,
+                count=len(keys),
+            )
         )
     return WitnessPolicy(keys, wanted) if wanted else None
 
@@ -173,8 +194,16 @@ def witness_keys(settings: Settings, files: list[str] | None) -> dict[str, Ed255
         try:
             public = parse_ed25519_public(key_file(settings, name).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise KeyFileError(f"cannot read the witness key {name}: {exc.strerror}") from exc
+            raise KeyFileError(
+                msg(
+                    "cannot read the witness key {name}: {strerror}",
+                    name=name,
+                    strerror=exc.strerror,
+                )
+            ) from exc
         except KeyFileError as exc:
-            raise KeyFileError(f"{name}: {exc}; give a witness's NAME.witness.pub") from exc
+            raise KeyFileError(
+                msg("{name}: {exc}; give a witness's NAME.witness.pub", name=name, exc=exc)
+            ) from exc
         keys[key_id(public.public_bytes_raw())] = public
     return keys

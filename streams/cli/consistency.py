@@ -19,6 +19,7 @@ from streams.audit.merkle import leaf_hash, tree_hash
 from streams.cli.auditfiles import CheckpointSource, broker_hashes, checkpoint_source
 from streams.cli.common import verification_keys
 from streams.errors import ConfigError, InconsistentLogError, SignatureError
+from streams.i18n import _, msg
 from streams.settings import Settings
 
 __all__ = ["audit_consistency"]
@@ -34,33 +35,48 @@ def audit_consistency(settings: Settings, args: argparse.Namespace) -> int:
         try:
             verify_checkpoint(source.checkpoint, keys)
         except SignatureError as exc:
-            print(f"NOT CONSISTENT: {source.label}: {exc}")
+            print(_("NOT CONSISTENT: {label}: {exc}", label=source.label, exc=exc))
             return 1
     m, n = old.checkpoint["tree_size"], new.checkpoint["tree_size"]
     if m > n:
-        raise ConfigError(f"OLD covers {m} records and NEW {n}: give the earlier checkpoint first")
+        raise ConfigError(
+            msg("OLD covers {m} records and NEW {n}: give the earlier checkpoint first", m=m, n=n)
+        )
     hashes, origin = _records(settings, old, new)
     problem = _against(new, hashes, origin)
     if problem is not None:
-        print(f"NOT CONSISTENT: {problem}")
+        print(_("NOT CONSISTENT: {problem}", problem=problem))
         return 1
     try:
         proof = make_consistency_proof(old.checkpoint, new.checkpoint, hashes)
     except InconsistentLogError as exc:
-        print(f"NOT CONSISTENT: {exc}")
+        print(_("NOT CONSISTENT: {exc}", exc=exc))
         if old.hashes is not None:
             where = first_difference(old.hashes, hashes)
             if where is not None:
-                print(f"the first record that differs between the two is sequence {where}")
+                print(
+                    _(
+                        "the first record that differs between the two is sequence {where}",
+                        where=where,
+                    )
+                )
         return 1
     print(
-        f"consistent: {describe(new.checkpoint)} extends {describe(old.checkpoint)} "
-        f"(RFC 9162 consistency proof of {len(proof['consistency_path'])} hashes verified)"
+        _(
+            "consistent: {describe} extends {describe2} (RFC 9162 consistency proof of {count} "
+            "hashes verified)",
+            describe=describe(new.checkpoint),
+            describe2=describe(old.checkpoint),
+            count=len(proof["consistency_path"]),
+        )
     )
     if args.out:
         proof["cosignatures"] = list(new.cosignatures)  # of NEW, for check-proof --witness-key
         Path(args.out).write_text(json.dumps(proof, indent=2) + "\n", encoding="utf-8")
-        print(f"proof written to {args.out} (check it with `audit check-proof`)", file=sys.stderr)
+        print(
+            _("proof written to {out} (check it with `audit check-proof`)", out=args.out),
+            file=sys.stderr,
+        )
     return 0
 
 

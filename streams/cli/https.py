@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streams.i18n import _
 from streams.settings import Settings
 from streams.web.https import Listening, is_loopback, listening_at
 
@@ -17,15 +18,17 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     """``--host``, ``--tls-cert`` and ``--tls-key`` of a web server's command."""
     parser.add_argument(
         "--host", default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1); any other needs --tls-cert and --tls-key",
+        help=_(
+            "address to listen on (default 127.0.0.1); any other needs --tls-cert and --tls-key"
+        ),
     )  # fmt: skip
     parser.add_argument(
         "--tls-cert", metavar="FILE",
-        help="serve HTTPS with this certificate (PEM chain; default INTELSHARE_HTTPS_CERTFILE)",
+        help=_("serve HTTPS with this certificate (PEM chain; default INTELSHARE_HTTPS_CERTFILE)"),
     )  # fmt: skip
     parser.add_argument(
         "--tls-key", metavar="FILE",
-        help="its private key (default INTELSHARE_HTTPS_KEYFILE)",
+        help=_("its private key (default INTELSHARE_HTTPS_KEYFILE)"),
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from streams.cli.common import Commands, actions, keys_dir
 from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.errors import ConfigError
+from streams.i18n import _, msg
 from streams.settings import Settings
 from streams.topics import feed_topic
 
@@ -24,24 +25,27 @@ def register(commands: Commands) -> None:
     keys = actions(
         commands,
         "keys",
-        "key pairs",
+        _("key pairs"),
         {
-            "generate": ("write a key pair (private key mode 0600)", keys_generate),
-            "rotate": ("keep the current pair under its key id and write a new one", keys_generate),
-            "export-link": ("write the oversight link key for the oversight body", export_link),
+            "generate": (_("write a key pair (private key mode 0600)"), keys_generate),
+            "rotate": (
+                _("keep the current pair under its key id and write a new one"),
+                keys_generate,
+            ),
+            "export-link": (_("write the oversight link key for the oversight body"), export_link),
         },
     )
     for action in ("generate", "rotate"):
         who = keys[action].add_mutually_exclusive_group(required=True)
-        who.add_argument("--agency", metavar="ID", help="an X25519 pair for a partner agency")
-        who.add_argument("--exchange", action="store_true", help="the exchange's signing key")
+        who.add_argument("--agency", metavar="ID", help=_("an X25519 pair for a partner agency"))
+        who.add_argument("--exchange", action="store_true", help=_("the exchange's signing key"))
         if action == "generate":
             who.add_argument(
                 "--witness", metavar="NAME",
-                help="a witness's Ed25519 pair: NAME.witness.key (0600) and NAME.witness.pub",
+                help=_("a witness's Ed25519 pair: NAME.witness.key (0600) and NAME.witness.pub"),
             )  # fmt: skip
     for parser in keys.values():
-        parser.add_argument("--out", metavar="DIR", help="default $INTELSHARE_HOME/keys")
+        parser.add_argument("--out", metavar="DIR", help=_("default $INTELSHARE_HOME/keys"))
 
 
 def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
@@ -65,24 +69,34 @@ def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
             private, public, old = rotate_exchange_key(folder, datetime.now(UTC))
         else:
             private, public, old = rotate_agency_keys(folder, args.agency)
-        print(f"previous key kept as {old} (still needed to read or verify older records)")
+        print(
+            _("previous key kept as {old} (still needed to read or verify older records)", old=old)
+        )
         if args.exchange:
-            print("now restart the worker, and give the new exchange.pub to the agencies and")
-            print("oversight bodies (with the old one and its .retired file)")
-        else:
-            print("now register the new public key with the exchange's operators:")
             print(
-                f"  intelshare agencies register --id {args.agency} --name NAME "
-                f"--public-key {public} --replace"
+                _(
+                    "now restart the worker, and give the new exchange.pub to the agencies and\n"
+                    "oversight bodies (with the old one and its .retired file)"
+                )
+            )
+        else:
+            print(_("now register the new public key with the exchange's operators:"))
+            print(
+                _(
+                    "intelshare agencies register --id {agency} --name NAME --public-key {public} "
+                    "--replace",
+                    agency=args.agency,
+                    public=public,
+                )
             )
     elif args.exchange:
         private, public = generate_exchange_keys(folder)
     else:
         private, public = generate_agency_keys(folder, args.agency)
-        signing, _ = generate_signing_key(folder, f"{args.agency}.sign")
-        print(f"receipt key: {signing} (mode 0600; signs consultation receipts)")
-    print(f"private key: {private} (mode 0600, keep it secret)")
-    print(f"public key:  {public}")
+        signing, _public = generate_signing_key(folder, f"{args.agency}.sign")
+        print(_("receipt key: {signing} (mode 0600; signs consultation receipts)", signing=signing))
+    print(_("private key: {private} (mode 0600, keep it secret)", private=private))
+    print(_("public key:  {public}", public=public))
     return 0
 
 
@@ -91,13 +105,23 @@ def _witness_keys(folder: Path, name: str) -> int:
     from streams.core.keyfiles import generate_signing_key
 
     if not AGENCY_ID.fullmatch(name):  # the name becomes a file name and the cosigner's name
-        raise ConfigError(f"witness name {name!r} must be {AGENCY_RULE}")
+        raise ConfigError(msg("witness name {name!r} must be {rule}", name=name, rule=AGENCY_RULE))
     if name.startswith("exchange"):  # exchange*.pub in the keys folder are the exchange's keys
-        raise ConfigError(f"witness name {name!r} must not start with 'exchange'")
+        raise ConfigError(msg("witness name {name!r} must not start with 'exchange'", name=name))
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     private, public = generate_signing_key(folder, f"{name}.witness")
-    print(f"private key: {private} (mode 0600, keep it secret; `intelshare witness run` uses it)")
-    print(f"public key:  {public} (give it to whoever checks cosignatures: --witness-key)")
+    print(
+        _(
+            "private key: {private} (mode 0600, keep it secret; `intelshare witness run` uses it)",
+            private=private,
+        )
+    )
+    print(
+        _(
+            "public key:  {public} (give it to whoever checks cosignatures: --witness-key)",
+            public=public,
+        )
+    )
     return 0
 
 
@@ -107,7 +131,11 @@ def export_link(settings: Settings, args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else keys_dir(settings)
     path = export_link_key(keys_dir(settings), out)
-    print(f"oversight link key: {path} (mode 0600)")
-    print("give it to the oversight body with exchange.pub: with it, `audit query --subject ID`")
-    print("finds every disclosure about that person under any pseudonym; keep it from agencies")
+    print(_("oversight link key: {path} (mode 0600)", path=path))
+    print(
+        _(
+            "give it to the oversight body with exchange.pub: with it, `audit query --subject ID`\n"
+            "finds every disclosure about that person under any pseudonym; keep it from agencies"
+        )
+    )
     return 0

@@ -17,6 +17,7 @@ from streams.cli.common import Commands, actions, read_text
 from streams.cli.keys import register as register_keys
 from streams.core.times import format_time
 from streams.errors import ConfigError, IntelshareError, MalformedInputError
+from streams.i18n import _, localise, msg
 from streams.settings import Settings
 from streams.topics import CATALOGUE, INTERNAL
 
@@ -28,59 +29,61 @@ def register(commands: Commands) -> None:
     broker = actions(
         commands,
         "broker",
-        "the local Kafka broker (ops/)",
+        _("the local Kafka broker (ops/)"),
         {
-            "start": ("assemble if needed, start, wait until it answers", broker_start),
-            "stop": ("stop cleanly (every node)", broker_stop),
-            "status": ("one line per node: id, pid, port, state", broker_status),
+            "start": (_("assemble if needed, start, wait until it answers"), broker_start),
+            "stop": (_("stop cleanly (every node)"), broker_stop),
+            "status": (_("one line per node: id, pid, port, state"), broker_status),
         },
     )
     broker["start"].add_argument(
         "--secure", action="store_true",
-        help="SASL/SCRAM-SHA-512 and ACLs; admin password in $INTELSHARE_HOME/secrets",
+        help=_("SASL/SCRAM-SHA-512 and ACLs; admin password in $INTELSHARE_HOME/secrets"),
     )  # fmt: skip
     broker["start"].add_argument(
         "--tls", action="store_true",
-        help="with --secure: SASL_SSL on the broker port and mutual TLS on port+2, from the "
-        "certificates of `intelshare certs` (TLS 1.2+)",
+        help=_("with --secure: SASL_SSL on the broker port and mutual TLS on port+2, from the "
+        "certificates of `intelshare certs` (TLS 1.2+)"),
     )  # fmt: skip
     broker["start"].add_argument(
         "--nodes", type=int, choices=(1, 3), default=1, metavar="N",
-        help="1 (default) or 3: a local 3-node KRaft cluster on ports BROKER_PORT+100.., "
-        "whose bootstrap list it prints last",
+        help=_("1 (default) or 3: a local 3-node KRaft cluster on ports BROKER_PORT+100.., "
+        "whose bootstrap list it prints last"),
     )  # fmt: skip
-    actions(commands, "topics", "the topic catalogue", {"create": ("every topic", topics_create)})
+    actions(
+        commands, "topics", _("the topic catalogue"), {"create": (_("every topic"), topics_create)}
+    )
     actions(
         commands,
         "retention",
-        "how long each topic keeps what it holds",
-        {"report": ("every topic: cleanup policy, retention, oldest record", retention_report)},
+        _("how long each topic keeps what it holds"),
+        {"report": (_("every topic: cleanup policy, retention, oldest record"), retention_report)},
     )
     users = actions(
         commands,
         "users",
-        "SCRAM users of the secure broker (run with the admin's credentials)",
-        {"add": ("create a user with its role's ACLs; prints its password file", users_add)},
+        _("SCRAM users of the secure broker (run with the admin's credentials)"),
+        {"add": (_("create a user with its role's ACLs; prints its password file"), users_add)},
     )
     users["add"].add_argument(
         "--role", required=True, choices=("unit", "agency", "oversight", "witness", "worker")
     )
-    users["add"].add_argument("name", metavar="NAME", help="for an agency: its agency id")
+    users["add"].add_argument("name", metavar="NAME", help=_("for an agency: its agency id"))
     users["add"].add_argument(
         "--unit", action="append", default=[], metavar="UNIT_ID", dest="units",
-        help="role unit (at least one; repeat for more): a report unit_id the user may submit "
-        "for, e.g. KZ-PIU-ASTANA; also writes its submission key NAME.sign.key",
+        help=_("role unit (at least one; repeat for more): a report unit_id the user may submit "
+        "for, e.g. KZ-PIU-ASTANA; also writes its submission key NAME.sign.key"),
     )  # fmt: skip
 
-    worker = commands.add_parser("worker", help="the exchange's agents")
+    worker = commands.add_parser("worker", help=_("the exchange's agents"))
     worker.add_argument(
         "--agents", "--steps", metavar="LIST", dest="agents",
-        help="run only these agents, e.g. route (default all: intake,enrich,route,sequencer)",
+        help=_("run only these agents, e.g. route (default all: intake,enrich,route,sequencer)"),
     )  # fmt: skip
     worker.add_argument(
         "--instance", type=int, metavar="N",
-        help="this worker's instance of each agent (default 1); run the same agent on several "
-        "machines with different numbers to share its load and survive one's loss",
+        help=_("this worker's instance of each agent (default 1); run the same agent on several "
+        "machines with different numbers to share its load and survive one's loss"),
     )  # fmt: skip
     worker.set_defaults(handler=run_worker)
 
@@ -89,25 +92,25 @@ def register(commands: Commands) -> None:
     register_certs(commands)
 
     reference = actions(
-        commands, "reference", "reference data", {"load": ("publish facilities etc.", load)}
+        commands, "reference", _("reference data"), {"load": (_("publish facilities etc."), load)}
     )
-    reference["load"].add_argument("file", metavar="FILE|-", help="JSON lines with a type each")
+    reference["load"].add_argument("file", metavar="FILE|-", help=_("JSON lines with a type each"))
     reference["load"].add_argument(
         "--replace", action="store_true",
-        help="overwrite an agency whose line differs from its registered record (a new key)",
+        help=_("overwrite an agency whose line differs from its registered record (a new key)"),
     )  # fmt: skip
 
     agreements = actions(
         commands,
         "agreements",
-        "sharing agreements",
+        _("sharing agreements"),
         {
-            "apply": ("validate and publish (all or none)", agreements_apply),
-            "list": ("show each and its state", agreements_list),
-            "history": ("every version of one agreement ever applied", agreements_history),
+            "apply": (_("validate and publish (all or none)"), agreements_apply),
+            "list": (_("show each and its state"), agreements_list),
+            "history": (_("every version of one agreement ever applied"), agreements_history),
         },
     )
-    agreements["apply"].add_argument("file", metavar="FILE|-", help="YAML: a mapping or a list")
+    agreements["apply"].add_argument("file", metavar="FILE|-", help=_("YAML: a mapping or a list"))
     agreements["history"].add_argument("agreement_id", metavar="ID")
 
     erase = commands.add_parser(
@@ -127,10 +130,10 @@ def register(commands: Commands) -> None:
     actions(
         commands,
         "deadletter",
-        "rejected submissions",
+        _("rejected submissions"),
         {
-            "list": ("show each with its reason", deadletter_list),
-            "replay": ("resubmit those that now pass", deadletter_replay),
+            "list": (_("show each with its reason"), deadletter_list),
+            "replay": (_("resubmit those that now pass"), deadletter_replay),
         },
     )
 
@@ -141,7 +144,7 @@ def broker_start(settings: Settings, args: argparse.Namespace) -> int:
     from ops import broker, cluster
 
     if args.nodes > 1 and args.tls:
-        raise ConfigError("--tls is for the single broker; the cluster has no TLS yet")
+        raise ConfigError(msg("--tls is for the single broker; the cluster has no TLS yet"))
     if args.tls:
         print(broker.start(settings, secure=args.secure, tls=True))
     elif args.nodes > 1:
@@ -179,9 +182,9 @@ def broker_status(settings: Settings, args: argparse.Namespace) -> int:
     for node in nodes:
         line = f"node {node.node_id} pid={node.pid or '-'} port={node.port} {node.state}"
         lines.append((node.state == "running", f"{line} {node.detail}"))
-    for _, line in lines:
+    for _answering, line in lines:
         print(line.rstrip())
-    return 0 if all(answering for answering, _ in lines) else 1
+    return 0 if all(answering for answering, _line in lines) else 1
 
 
 def topics_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -234,7 +237,9 @@ def run_worker(settings: Settings, args: argparse.Namespace) -> int:
         settings = dataclasses.replace(settings, worker_agents=args.agents)
     if args.instance is not None:
         if args.instance < 1:
-            raise ConfigError(f"--instance {args.instance}: a worker instance is 1 or more")
+            raise ConfigError(
+                msg("--instance {instance}: a worker instance is 1 or more", instance=args.instance)
+            )
         settings = dataclasses.replace(settings, worker_instance=args.instance)
     return run(settings)
 
@@ -249,10 +254,11 @@ def load(settings: Settings, args: argparse.Namespace) -> int:
     for label, obj, problem in read_reference_lines(read_text(args.file)):
         try:
             if problem is not None:
-                raise ConfigError(f"{label}: {problem}")
+                # Translators: a line of a reference file, and what is wrong with it
+                raise ConfigError(msg("{label}: {problem}", label=label, problem=problem))
             records.append(parse_reference_line(obj, label, now))
         except IntelshareError as exc:
-            print(f"rejected {exc}", file=sys.stderr)
+            print(_("rejected {problem}", problem=localise(exc)), file=sys.stderr)
             rejected += 1
     others = [r for r in records if r.kind != "agency"]
     for topic, count in publish_reference(settings, others).items():
@@ -260,7 +266,14 @@ def load(settings: Settings, args: argparse.Namespace) -> int:
     refused = load_agencies(
         settings, (r for r in records if r.kind == "agency"), replace=args.replace
     )
-    print(f"{len(records) - refused} loaded, {rejected + refused} rejected", file=sys.stderr)
+    print(
+        _(
+            "{count} loaded, {rejected} rejected",
+            count=len(records) - refused,
+            rejected=rejected + refused,
+        ),
+        file=sys.stderr,
+    )
     return 1 if rejected or refused else 0
 
 
@@ -278,9 +291,11 @@ def agreements_apply(settings: Settings, args: argparse.Namespace) -> int:
         settings, ((f"agreement {n}", item) for n, item in enumerate(items, 1))
     )
     for error in errors:
-        print(f"rejected {error}", file=sys.stderr)
+        print(_("rejected {problem}", problem=localise(error)), file=sys.stderr)
     if errors:
-        print("nothing applied: fix the agreements above and apply the file again", file=sys.stderr)
+        print(
+            _("nothing applied: fix the agreements above and apply the file again"), file=sys.stderr
+        )
         return 1
     for plan in plans:
         a = plan.agreement
@@ -309,8 +324,11 @@ def agreements_history(settings: Settings, args: argparse.Namespace) -> int:
     versions = [v for v in agreement_history(settings) if v.agreement.id == args.agreement_id]
     if not versions:
         print(
-            f"no version of agreement {args.agreement_id} is on intel.agreements.history: the id "
-            "is wrong, or it was applied before the history was kept (`agreements list`)",
+            _(
+                "no version of agreement {agreement_id} is on intel.agreements.history: the id is "
+                "wrong, or it was applied before the history was kept (`agreements list`)",
+                agreement_id=args.agreement_id,
+            ),
             file=sys.stderr,
         )
         return 1
@@ -320,8 +338,17 @@ def agreements_history(settings: Settings, args: argparse.Namespace) -> int:
         state = a.state(now) if applied is versions[-1] else "superseded"
         window = f"{format_time(a.valid_from)}..{format_time(a.valid_until)}"
         print(
-            f"v{a.version}\tapplied {format_time(applied.applied_at)}\t{a.recipient}\t{state}"
-            f"\t{window}\tmax_tlp {a.match.max_tlp.value}\tdisclose {','.join(a.disclose)}"
+            _(
+                "v{version}\tapplied {applied_at}\t{recipient}\t{state}\t{window}\tmax_tlp "
+                "{value}\tdisclose {disclose}",
+                version=a.version,
+                applied_at=format_time(applied.applied_at),
+                recipient=a.recipient,
+                state=state,
+                window=window,
+                value=a.match.max_tlp.value,
+                disclose=",".join(a.disclose),
+            )
         )
     return 0
 
@@ -347,7 +374,10 @@ def deadletter_replay(settings: Settings, args: argparse.Namespace) -> int:
         word = "replayed" if outcome.replayed else "kept"
         print(f"{word}\t{outcome.source}\t{outcome.reason}".rstrip())
     replayed = sum(o.replayed for o in outcomes)
-    print(f"{replayed} replayed, {len(outcomes) - replayed} kept", file=sys.stderr)
+    print(
+        _("{replayed} replayed, {count} kept", replayed=replayed, count=len(outcomes) - replayed),
+        file=sys.stderr,
+    )
     return 0
 
 

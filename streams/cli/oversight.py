@@ -27,6 +27,7 @@ from streams.cli.witness import register as register_witness
 from streams.core.fields import show
 from streams.core.times import format_time
 from streams.errors import KeyFileError, UnknownAgencyError
+from streams.i18n import _, localise, msg
 from streams.settings import Settings
 
 __all__ = ["HOST", "fresh_index", "register"]
@@ -41,46 +42,46 @@ def register(commands: Commands) -> None:
     audit = actions(
         commands,
         "audit",
-        "oversight of the disclosure log",
+        _("oversight of the disclosure log"),
         {
             "verify": (
-                "check the chain and reconcile it with the feeds",
+                _("check the chain and reconcile it with the feeds"),
                 later("streams.cli.verify", "audit_verify"),
             ),
-            "query": ("disclosures matching filters: a table, or records as JSON", audit_query),
-            "export": ("the whole log as JSON lines or CSV", audit_export),
-            "stats": ("disclosures per recipient, agreement and day", audit_stats),
+            "query": (_("disclosures matching filters: a table, or records as JSON"), audit_query),
+            "export": (_("the whole log as JSON lines or CSV"), audit_export),
+            "stats": (_("disclosures per recipient, agreement and day"), audit_stats),
             "prove": (
-                "an inclusion proof of one disclosure",
+                _("an inclusion proof of one disclosure"),
                 later("streams.cli.verify", "audit_prove"),
             ),
             "check-proof": (
-                "verify an inclusion or consistency proof offline",
+                _("verify an inclusion or consistency proof offline"),
                 later("streams.cli.verify", "audit_check_proof"),
             ),
             "consistency": (
-                "is NEW an append-only extension of OLD (RFC 9162 consistency)",
+                _("is NEW an append-only extension of OLD (RFC 9162 consistency)"),
                 later("streams.cli.consistency", "audit_consistency"),
             ),
         },
     )
     for parser in audit.values():
         parser.add_argument(
-            "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
+            "--exchange-key", action="append", metavar="PUB", help=_("exchange public key (repeat)")
         )
-    audit["verify"].add_argument("--file", metavar="EXPORT", help="verify an export offline")
+    audit["verify"].add_argument("--file", metavar="EXPORT", help=_("verify an export offline"))
     audit["verify"].add_argument(
         "--since-checkpoint", action="store_true",
-        help="verify only what is new since the last check, into the oversight index",
+        help=_("verify only what is new since the last check, into the oversight index"),
     )  # fmt: skip
     for action in ("verify", "check-proof"):
         audit[action].add_argument(
             "--witness-key", action="append", metavar="PUB",
-            help="a witness's public key (repeat): require its cosignature of the checkpoint",
+            help=_("a witness's public key (repeat): require its cosignature of the checkpoint"),
         )  # fmt: skip
         audit[action].add_argument(
             "--min-cosignatures", type=int, metavar="N",
-            help="cosignatures required from those witnesses (default 1 when any is given)",
+            help=_("cosignatures required from those witnesses (default 1 when any is given)"),
         )  # fmt: skip
     for name in FILTERS:
         audit["query"].add_argument(f"--{name}")
@@ -88,12 +89,12 @@ def register(commands: Commands) -> None:
     audit["query"].add_argument("--link-key", metavar="FILE", help=link_help)
     audit["query"].add_argument(
         "--json", action="store_true",
-        help="the whole records (hashes, signature, received_at), one JSON object per line",
+        help=_("the whole records (hashes, signature, received_at), one JSON object per line"),
     )  # fmt: skip
     audit["export"].add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    audit["export"].add_argument("--out", metavar="FILE", help="default: standard output")
+    audit["export"].add_argument("--out", metavar="FILE", help=_("default: standard output"))
     audit["prove"].add_argument("disclosure_id", metavar="DISCLOSURE_ID")
-    audit["prove"].add_argument("--out", metavar="FILE", help="default: standard output")
+    audit["prove"].add_argument("--out", metavar="FILE", help=_("default: standard output"))
     audit["check-proof"].add_argument("file", metavar="FILE")
     for which, text in (("old", "the earlier"), ("new", "the later")):
         audit["consistency"].add_argument(
@@ -102,51 +103,51 @@ def register(commands: Commands) -> None:
             "inclusion proof, a witness's state.json, an export)",
         )  # fmt: skip
     audit["consistency"].add_argument(
-        "--out", metavar="FILE", help="write the consistency proof, for `audit check-proof`"
+        "--out", metavar="FILE", help=_("write the consistency proof, for `audit check-proof`")
     )
 
     register_witness(commands)
     pages = actions(
         commands,
         "oversight",
-        "the oversight body's web page",
+        _("the oversight body's web page"),
         {
-            "serve": ("serve it on 127.0.0.1", oversight_serve),
+            "serve": (_("serve it on 127.0.0.1"), oversight_serve),
             "index": (
-                "read what is new on the log into the local index, verifying it",
+                _("read what is new on the log into the local index, verifying it"),
                 oversight_index,
             ),
         },
     )
     index = pages["index"]
     index.add_argument(
-        "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
+        "--exchange-key", action="append", metavar="PUB", help=_("exchange public key (repeat)")
     )
     index.add_argument(
-        "--rebuild", action="store_true", help="delete the index and read the whole log again"
+        "--rebuild", action="store_true", help=_("delete the index and read the whole log again")
     )
     serve = pages["serve"]
-    serve.add_argument("--port", type=int, default=6067, help="default 6067")
+    serve.add_argument("--port", type=int, default=6067, help=_("default 6067"))
     serve.add_argument(
-        "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
+        "--exchange-key", action="append", metavar="PUB", help=_("exchange public key (repeat)")
     )
     serve.add_argument("--link-key", metavar="FILE", help=link_help)
     serve.add_argument(
         "--witness-key", action="append", metavar="PUB",
-        help="a witness's public key (repeat): the page shows its last cosigned size and time",
+        help=_("a witness's public key (repeat): the page shows its last cosigned size and time"),
     )  # fmt: skip
     serve.add_argument(
-        "--cache", type=float, default=3.0, metavar="SECONDS", help="reread the log after this"
+        "--cache", type=float, default=3.0, metavar="SECONDS", help=_("reread the log after this")
     )
     serve.add_argument(
         "--allow-host", action="append", default=[], metavar="NAME",
-        help="another Host name to answer to (besides 127.0.0.1 and localhost)",
+        help=_("another Host name to answer to (besides 127.0.0.1 and localhost)"),
     )  # fmt: skip
     add_https_options(serve)
 
 
 def _warn(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr)
+    print(_("note: {message}", message=message), file=sys.stderr)
 
 
 def fresh_index(settings: Settings, args: argparse.Namespace) -> tuple[Any, Any]:
@@ -188,9 +189,14 @@ def audit_query(settings: Settings, args: argparse.Namespace) -> int:
 
         wanted = wanted._replace(subject_commitment=commitment_of(settings, wanted.subject_link))
     try:
-        index, _ = fresh_index(settings, args)
+        index, _fresh = fresh_index(settings, args)
     except KeyFileError as exc:
-        _warn(f"{exc}; without it the log is read whole, unverified and not indexed")
+        _warn(
+            _(
+                "{problem}; without it the log is read whole, unverified and not indexed",
+                problem=localise(exc),
+            )
+        )
         return _query_unverified(settings, args, wanted)
     if wanted.recipient is not None:
         in_log = count(index.db, parse_filter({"recipient": wanted.recipient})) > 0
@@ -208,7 +214,7 @@ def audit_query(settings: Settings, args: argparse.Namespace) -> int:
     )
     if not _show(pairs, args.json):
         total = count(index.db, parse_filter({}))
-        print(f"no disclosures match (of {total} in the log)", file=sys.stderr)
+        print(_("no disclosures match (of {total} in the log)", total=total), file=sys.stderr)
     return 0
 
 
@@ -223,7 +229,9 @@ def _query_unverified(settings: Settings, args: argparse.Namespace, wanted: Any)
     opened = receipt_times(settings)
     pairs = ((r, opened.get(r["disclosure_id"])) for r in records if matches(r, wanted))
     if not _show(pairs, args.json):
-        print(f"no disclosures match (of {len(records)} in the log)", file=sys.stderr)
+        print(
+            _("no disclosures match (of {count} in the log)", count=len(records)), file=sys.stderr
+        )
     return 0
 
 
@@ -252,8 +260,11 @@ def _known_recipient(settings: Settings, recipient: str, in_log: bool) -> None:
     if in_log or recipient in agencies(settings):
         return
     raise UnknownAgencyError(
-        f"--recipient {show(recipient, 40)} is no registered agency and has no disclosure in the "
-        "log; `intelshare agencies list` shows the agency ids"
+        msg(
+            "--recipient {recipient} is no registered agency and has no disclosure in the log; "
+            "`intelshare agencies list` shows the agency ids",
+            recipient=show(recipient, 40),
+        )
     )
 
 
@@ -288,13 +299,15 @@ def audit_export(settings: Settings, args: argparse.Namespace) -> int:
         text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
-        print(f"{len(rows)} records written to {args.out}", file=sys.stderr)
+        print(_("{count} records written to {out}", count=len(rows), out=args.out), file=sys.stderr)
     else:
         sys.stdout.write(text)
     if args.format == "csv":
         print(
-            "the CSV export is for reading, not for checking: `audit verify --file` takes the "
-            "JSON lines export (the default format)",
+            _(
+                "the CSV export is for reading, not for checking: `audit verify --file` takes the "
+                "JSON lines export (the default format)"
+            ),
             file=sys.stderr,
         )
     return 0
@@ -311,7 +324,12 @@ def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
         from streams.audit.records import stats as count_records
         from streams.kafka.auditlog import audit_records
 
-        _warn(f"{exc}; without it the log is read whole, unverified and not indexed")
+        _warn(
+            _(
+                "{problem}; without it the log is read whole, unverified and not indexed",
+                problem=localise(exc),
+            )
+        )
         figures = count_records(audit_records(settings))
     print(f"disclosures: {figures['disclosures']}")
     for title in ("per_kind", "per_recipient", "per_agreement", "per_day"):
@@ -335,12 +353,23 @@ def oversight_index(settings: Settings, args: argparse.Namespace) -> int:
     index, done = fresh_index(settings, args)
     status = index.status()
     took = time.monotonic() - began
-    state = "sound" if status.sound and done.problem is None else "BROKEN"
-    print(
-        f"{state}: {status.verified} records verified and indexed in {index_path(settings)} "
-        f"({took:.1f} s)"
-    )
-    return 0 if state == "sound" else 1
+    sound = status.sound and done.problem is None
+    shown = {"verified": status.verified, "index_path": index_path(settings), "took": took}
+    if sound:
+        print(
+            _(
+                "sound: {verified} records verified and indexed in {index_path} ({took:.1f} s)",
+                **shown,
+            )
+        )
+    else:
+        print(
+            _(
+                "BROKEN: {verified} records verified and indexed in {index_path} ({took:.1f} s)",
+                **shown,
+            )
+        )
+    return 0 if sound else 1
 
 
 def oversight_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -362,7 +391,7 @@ def oversight_serve(settings: Settings, args: argparse.Namespace) -> int:
         commitments=functools.partial(commitment_of, settings),
         witness_keys=witness_keys(settings, args.witness_key),
     )  # fmt: skip
-    print(f"oversight page on {where.url(args.port)}", flush=True)
+    print(_("oversight page on {url}", url=where.url(args.port)), flush=True)
     web.run_app(
         app, host=where.host, port=args.port, print=None, access_log=None,
         ssl_context=where.context,

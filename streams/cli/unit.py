@@ -13,6 +13,7 @@ from streams.cli.common import Commands, read_text
 from streams.core.fields import show
 from streams.core.times import format_time
 from streams.errors import FieldProblem, ReportInvalidError, StixMappingError
+from streams.i18n import _, localise, ngettext
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,17 +25,17 @@ __all__ = ["register"]
 
 def register(commands: Commands) -> None:
     """Declare the unit's commands."""
-    submit = commands.add_parser("submit", help="validate and send reports")
-    submit.add_argument("file", metavar="FILE|-", help="JSON object, array or JSON lines")
+    submit = commands.add_parser("submit", help=_("validate and send reports"))
+    submit.add_argument("file", metavar="FILE|-", help=_("JSON object, array or JSON lines"))
     submit.add_argument(
         "--format", choices=("json", "stix21"), default="json",
-        help="json: intelshare reports (default); stix21: STIX 2.1 bundles in intelshare's "
-        "mapping (one, an array, or one per line, as `consume --format stix21` prints them)",
+        help=_("json: intelshare reports (default); stix21: STIX 2.1 bundles in intelshare's "
+        "mapping (one, an array, or one per line, as `consume --format stix21` prints them)"),
     )  # fmt: skip
     submit.set_defaults(handler=submit_reports)
-    status = commands.add_parser("status", help="what became of a submitted report")
-    status.add_argument("event_id", metavar="EVENT_ID", help="the event id `submit` printed")
-    status.add_argument("--json", action="store_true", help="one JSON object")
+    status = commands.add_parser("status", help=_("what became of a submitted report"))
+    status.add_argument("event_id", metavar="EVENT_ID", help=_("the event id `submit` printed"))
+    status.add_argument("--json", action="store_true", help=_("one JSON object"))
     status.set_defaults(handler=report_state)
     recall = commands.add_parser("recall", help="recall a report the unit submitted")
     recall.add_argument("event_id", metavar="EVENT_ID", help="the event id `submit` printed")
@@ -98,13 +99,26 @@ def submit_reports(settings: Settings, args: argparse.Namespace) -> int:
     result = result._replace(rejected=[*unmapped, *result.rejected])
     for rejection in result.rejected:
         for problem in rejection.problems:
-            print(f"rejected {rejection.label}: {problem.field}: {problem.reason}", file=sys.stderr)
+            text = _(
+                "rejected {label}: {field}: {reason}",
+                label=localise(rejection.label),
+                field=problem.field,
+                reason=localise(problem.reason),
+            )
+            print(text, file=sys.stderr)
     for event_id in result.repeated:
-        print(f"repeated {event_id}: identical report given twice, sent once", file=sys.stderr)
+        text = _("repeated {event_id}: identical report given twice, sent once", event_id=event_id)
+        print(text, file=sys.stderr)
     sent, rejected, repeated = len(result.sent), len(result.rejected), len(result.repeated)
-    print(f"{sent} sent, {rejected} rejected, {repeated} repeated", file=sys.stderr)
+    summary = _(
+        "{sent} sent, {rejected} rejected, {repeated} repeated",
+        sent=sent,
+        rejected=rejected,
+        repeated=repeated,
+    )
+    print(summary, file=sys.stderr)
     if not result.sent and not result.rejected:
-        print("no reports in the input", file=sys.stderr)
+        print(_("no reports in the input"), file=sys.stderr)
         return 1
     return 1 if result.rejected else 0
 
@@ -141,8 +155,11 @@ def report_state(settings: Settings, args: argparse.Namespace) -> int:
     status = report_status(settings, args.event_id)
     if not status.found:
         print(
-            f"no report {show(args.event_id, 60)} reached this exchange: check the id `submit` "
-            "printed, and that KAFKA_BOOTSTRAP_SERVERS and INTELSHARE_TOPIC_PREFIX are its",
+            _(
+                "no report {event_id} reached this exchange: check the id `submit` printed, "
+                "and that KAFKA_BOOTSTRAP_SERVERS and INTELSHARE_TOPIC_PREFIX are its",
+                event_id=show(args.event_id, 60),
+            ),
             file=sys.stderr,
         )
         return 1
@@ -156,32 +173,49 @@ def report_state(settings: Settings, args: argparse.Namespace) -> int:
 
 def describe(status: ReportStatus) -> list[tuple[str, str]]:
     """The report's story, one labelled line per fact, as a unit reads it."""
-    lines = [("event", status.event_id)]
+    lines = [(_("event"), status.event_id)]
     times = status.submitted
     if times:
-        count = f"{len(times)} time{'s' if len(times) > 1 else ''}"
-        repeat = ", the repeats dropped as replays" if times[1:] and not status.dead_letters else ""
-        lines.append(("submitted", f"{count}, first {format_time(times[0])}{repeat}"))
+        first = format_time(times[0])
+        if times[1:] and not status.dead_letters:
+            text = ngettext(
+                "{n} time, first {time}, the repeats dropped as replays",
+                "{n} times, first {time}, the repeats dropped as replays",
+                len(times),
+                time=first,
+            )
+        else:
+            text = ngettext(
+                "{n} time, first {time}", "{n} times, first {time}", len(times), time=first
+            )
+        lines.append((_("submitted"), text))
     for letter in status.dead_letters:
-        state = "replayed" if letter["state"] == "replayed" else "not replayed"
+        state = _("replayed") if letter["state"] == "replayed" else _("not replayed")
         text = f"{letter['failed_at']} {letter['error']}: {letter['reason']} ({state})"
-        lines.append(("dead letter", text))
+        lines.append((_("dead letter"), text))
     if status.accepted_at is None:
         if not status.dead_letters:
-            lines.append(("not yet", "validated: the exchange's worker has not processed it"))
+            lines.append((_("not yet"), _("validated: the exchange's worker has not processed it")))
         return lines
-    lines.append(("accepted", f"{format_time(status.accepted_at)}, validated and enriched"))
+    accepted = _("{time}, validated and enriched", time=format_time(status.accepted_at))
+    lines.append((_("accepted"), accepted))
     if status.duplicate_of:
-        lines.append(("duplicate of", f"{status.duplicate_of}: same content, not disclosed again"))
+        text = _("{event_id}: same content, not disclosed again", event_id=status.duplicate_of)
+        lines.append((_("duplicate of"), text))
     if status.correlated_with:
-        lines.append(("correlated", ", ".join(status.correlated_with)))
+        lines.append((_("correlated"), ", ".join(status.correlated_with)))
     agreements = sorted(
         {f"{d['agreement_id']} v{d['agreement_version']}" for d in status.disclosures}
     )
     agencies = len({d["recipient"] for d in status.disclosures})
     if status.disclosures:
-        text = f"to {agencies} agenc{'ies' if agencies > 1 else 'y'} under {', '.join(agreements)}"
-        lines.append(("disclosed", text))
+        text = ngettext(
+            "to {n} agency under {agreements}",
+            "to {n} agencies under {agreements}",
+            agencies,
+            agreements=", ".join(agreements),
+        )
+        lines.append((_("disclosed"), text))
     elif not status.duplicate_of:
-        lines.append(("not disclosed", "no active agreement covers it"))
+        lines.append((_("not disclosed"), _("no active agreement covers it")))
     return lines

@@ -38,6 +38,7 @@ from streams.errors import (
     SignatureError,
     TopicMissingError,
 )
+from streams.i18n import _, localise, msg
 from streams.kafka.auditlog import (
     audit_records,
     checkpoints,
@@ -82,33 +83,49 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     status = verify_log(_progress(records, len(records)), checkpoint, keys)
     if not status.sound:
         return _broken(status)
-    covered = (
-        f", {checkpoint['tree_size']} under the latest signed checkpoint" if checkpoint else ""
-    )
+    clauses = [_under_checkpoint(checkpoint["tree_size"])] if checkpoint else []
     if policy is not None:
         witnessed = _witnessed(records, signed, cosignatures(settings), keys, policy)
         if witnessed is None:
             return 1
-        covered += witnessed
+        clauses.append(witnessed)
     rechecked = _rechecked(settings, records)
     if rechecked is None or not _no_split_view(settings, records):
         return 1
-    covered += rechecked
+    clauses += [rechecked] if rechecked else []
+    summary = _sound(status.records, clauses)
     feeds = feed_disclosures(settings, {r["recipient"] for r in records if r["recipient"]})
     if feeds is None:
-        print(
-            f"sound: {status.records} records, chain verified{covered}; the feeds were not "
-            "reconciled: this credential may not read them (the exchange's operator can)"
+        unread = _(
+            "the feeds were not reconciled: this credential may not read them (the exchange's "
+            "operator can)"
         )
+        # Translators: a summary of `audit verify`, then a second part; keep your language's
+        # semicolon (Arabic ؛)
+        print(_("{summary}; {clause}", summary=summary, clause=unread))
         return 0
     discrepancies = reconcile(records, feeds)
     if discrepancies:
         _print_discrepancies(discrepancies)
         return 1
-    print(
-        f"sound: {status.records} records, chain verified{covered}, every feed message audited once"
-    )
+    print(_sound(status.records, [*clauses, _("every feed message audited once")]))
     return 0
+
+
+def _sound(records: int, clauses: list[str]) -> str:
+    """``sound: N records, chain verified``, then each of ``clauses`` (whole translated
+    phrases) after the locale's list comma."""
+    text = _("sound: {records} records, chain verified", records=records)
+    for clause in clauses:
+        # Translators: one more clause of the summary of `audit verify` ("sound: 12 records,
+        # chain verified" + ", " + "12 under the latest signed checkpoint"); keep your
+        # language's list comma (Arabic ،)
+        text = _("{summary}, {clause}", summary=text, clause=clause)
+    return text
+
+
+def _under_checkpoint(size: int) -> str:
+    return _("{size} under the latest signed checkpoint", size=size)
 
 
 def _verify_new(settings: Settings, args: argparse.Namespace) -> int:
@@ -120,28 +137,35 @@ def _verify_new(settings: Settings, args: argparse.Namespace) -> int:
     index, done = fresh_index(settings, args)
     status = index.status()
     if done.problem is not None:
-        print(f"BROKEN: {done.problem}")
+        print(_("BROKEN: {problem}", problem=localise(done.problem)))
         return 1
     if not status.sound:
         return _broken(ChainStatus(False, status.verified, status.broken_at, status.detail))
-    covered = (
-        f", {status.checkpoint['tree_size']} under the latest signed checkpoint"
-        if status.checkpoint
-        else ""
-    )
+    clauses = [_under_checkpoint(status.checkpoint["tree_size"])] if status.checkpoint else []
     print(
-        f"sound: {status.verified} records, chain verified{covered} (only what was new since "
-        f"the last check: {done.records} records; the full check: `audit verify`)"
+        _(
+            "{summary} (only what was new since the last check: {records} records; the full "
+            "check: `audit verify`)",
+            summary=_sound(status.verified, clauses),
+            records=done.records,
+        )
     )
     return 0
 
 
 def _broken(status: ChainStatus) -> int:
-    where = f"at sequence {status.broken_at}: " if status.broken_at is not None else ""
-    print(f"BROKEN {where}{status.detail}")
+    detail = localise(status.detail)
+    if status.broken_at is not None:
+        print(
+            _("BROKEN at sequence {sequence}: {detail}", sequence=status.broken_at, detail=detail)
+        )
+    else:
+        # Translators: the chain is broken; {detail} says where and how ("against the
+        # checkpoint of 8 records: ...")
+        print(_("BROKEN {detail}", detail=detail))
     hint = key_hint(status)
     if hint:
-        print(f"hint: {hint}", file=sys.stderr)
+        print(_("hint: {hint}", hint=localise(hint)), file=sys.stderr)
     return 1
 
 
@@ -152,23 +176,35 @@ def _rechecked(settings: Settings, records: list[dict[str, Any]]) -> str | None:
         history = [v.agreement for v in agreement_history(settings)]
         latest = list(published_agreements(settings).values())
     except (NotAuthorisedError, TopicMissingError) as exc:
-        _note(f"the disclosures were not re-checked against their agreements: {exc}")
+        _note(
+            _(
+                "the disclosures were not re-checked against their agreements: {exc}",
+                exc=localise(exc),
+            )
+        )
         return ""
     versions: dict[tuple[str, int], Agreement] = {(a.id, a.version): a for a in [*history, *latest]}
     outcome = recheck(records, versions)
     if outcome.breached_at is not None:
         record = records[outcome.breached_at]
         print(
-            f"BROKEN at sequence {outcome.breached_at}: disclosure {record['disclosure_id']} "
-            f"{outcome.reason}"
+            _(
+                "BROKEN at sequence {breached_at}: disclosure {disclosure_id} {reason}",
+                breached_at=outcome.breached_at,
+                disclosure_id=record["disclosure_id"],
+                reason=localise(outcome.reason),
+            )
         )
         return None
     if outcome.unknown:
         _note(
-            f"{outcome.unknown} records name agreement versions that are not on "
-            "intel.agreements.history (applied before it was kept): not re-checked"
+            _(
+                "{unknown} records name agreement versions that are not on "
+                "intel.agreements.history (applied before it was kept): not re-checked",
+                unknown=outcome.unknown,
+            )
         )
-    return f", {outcome.checked} re-checked against their agreement version"
+    return _("{checked} re-checked against their agreement version", checked=outcome.checked)
 
 
 def _no_split_view(settings: Settings, records: list[dict[str, Any]]) -> bool:
@@ -177,19 +213,19 @@ def _no_split_view(settings: Settings, records: list[dict[str, Any]]) -> bool:
     try:
         found, keys = receipts(settings)
     except (NotAuthorisedError, TopicMissingError) as exc:
-        _note(f"the receipts were not compared with the log: {exc}")
+        _note(_("the receipts were not compared with the log: {exc}", exc=localise(exc)))
         return True
     problems = split_views(found, keys, [r["hash"] for r in records])
     if not problems:
         return True
-    print(f"BROKEN: {problems[0]}")
+    print(_("BROKEN: {problem}", problem=localise(problems[0])))
     for other in problems[1:]:
-        print(f"  also: {other}", file=sys.stderr)
+        print(_("  also: {problem}", problem=localise(other)), file=sys.stderr)
     return False
 
 
 def _note(message: str) -> None:
-    print(f"note: {message}", file=sys.stderr)
+    print(_("note: {message}", message=message), file=sys.stderr)
 
 
 def _witnessed(
@@ -204,16 +240,31 @@ def _witnessed(
     checkpoint = latest_cosigned(signed, cosigned, policy)
     if checkpoint is None:
         latest = max(signed, key=lambda c: c["tree_size"], default=None)
-        problem = policy_problem(latest, cosigned, policy) if latest else "no checkpoint yet"
-        print(f"BROKEN: no checkpoint has the cosignatures required: {problem}")
+        problem = policy_problem(latest, cosigned, policy) if latest else _("no checkpoint yet")
+        print(
+            _(
+                "BROKEN: no checkpoint has the cosignatures required: {problem}",
+                problem=localise(problem),
+            )
+        )
         return None
     problem = log_against_checkpoint(records, checkpoint, keys.keys)
     if problem is not None:
         size = checkpoint["tree_size"]
-        print(f"BROKEN against the cosigned checkpoint of {size} records: {problem}")
+        print(
+            _(
+                "BROKEN against the cosigned checkpoint of {size} records: {problem}",
+                size=size,
+                problem=localise(problem),
+            )
+        )
         return None
     count = len(cosigners(checkpoint, cosigned, policy.keys))
-    return f", {checkpoint['tree_size']} under a checkpoint cosigned by {count} witness(es) given"
+    return _(
+        "{size} under a checkpoint cosigned by {count} witness(es) given",
+        size=checkpoint["tree_size"],
+        count=count,
+    )
 
 
 def _verify_copy(path: str, keys: VerificationKeys, policy: WitnessPolicy | None) -> int:
@@ -228,9 +279,15 @@ def _verify_copy(path: str, keys: VerificationKeys, policy: WitnessPolicy | None
     if policy is not None and checkpoint is not None and copy.trailer is not None:
         problem = _policy(checkpoint, copy.trailer.get("cosignatures"), policy, path)
         if problem is not None:
-            print(f"BROKEN: {problem}")
+            print(_("BROKEN: {problem}", problem=localise(problem)))
             return 1
-    print(f"sound: {status.records} records, {status.detail} (offline)")
+    print(
+        _(
+            "sound: {records} records, {detail} (offline)",
+            records=status.records,
+            detail=localise(status.detail),
+        )
+    )
     return 0
 
 
@@ -246,10 +303,26 @@ def _policy(
 
 def _print_discrepancies(discrepancies: list[Discrepancy]) -> None:
     first = discrepancies[0]
-    where = f"sequence {first.sequence}" if first.sequence is not None else "a feed"
-    print(f"BROKEN at {where}: disclosure {first.disclosure_id} {first.reason}")
+    shown = {"disclosure_id": first.disclosure_id, "reason": localise(first.reason)}
+    if first.sequence is not None:
+        print(
+            _(
+                "BROKEN at sequence {breached_at}: disclosure {disclosure_id} {reason}",
+                breached_at=first.sequence,
+                **shown,
+            )
+        )
+    else:
+        print(_("BROKEN at a feed: disclosure {disclosure_id} {reason}", **shown))
     for other in discrepancies[1:]:
-        print(f"  also: disclosure {other.disclosure_id} {other.reason}", file=sys.stderr)
+        print(
+            _(
+                "  also: disclosure {disclosure_id} {reason}",
+                disclosure_id=other.disclosure_id,
+                reason=localise(other.reason),
+            ),
+            file=sys.stderr,
+        )
 
 
 def audit_prove(settings: Settings, args: argparse.Namespace) -> int:
@@ -257,12 +330,18 @@ def audit_prove(settings: Settings, args: argparse.Namespace) -> int:
     records = audit_records(settings)
     record = next((r for r in records if r["disclosure_id"] == args.disclosure_id), None)
     if record is None:
-        raise ConfigError(f"no audit record for disclosure {args.disclosure_id}")
+        raise ConfigError(
+            msg("no audit record for disclosure {disclosure_id}", disclosure_id=args.disclosure_id)
+        )
     checkpoint = latest_checkpoint(settings)
     if checkpoint is None or record["sequence"] >= checkpoint["tree_size"]:
         raise ConfigError(
-            f"record {record['sequence']} is not under a checkpoint yet; the worker signs one "
-            f"within {settings.checkpoint_seconds:.0f} s of new records: try again then"
+            msg(
+                "record {sequence} is not under a checkpoint yet; the worker signs one within "
+                "{checkpoint_seconds:.0f} s of new records: try again then",
+                sequence=record["sequence"],
+                checkpoint_seconds=settings.checkpoint_seconds,
+            )
         )
     proof = make_proof(record, [r["hash"] for r in records], checkpoint)
     cosigned, unread = readable_cosignatures(settings)
@@ -272,7 +351,7 @@ def audit_prove(settings: Settings, args: argparse.Namespace) -> int:
     text = json.dumps(proof, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
-        print(f"proof written to {args.out}", file=sys.stderr)
+        print(_("proof written to {out}", out=args.out), file=sys.stderr)
     else:
         print(text)
     return 0
@@ -283,24 +362,31 @@ def audit_check_proof(settings: Settings, args: argparse.Namespace) -> int:
     try:
         proof = load_json(read_text(args.file))
     except MalformedInputError as exc:
-        raise ConfigError(f"{args.file} is not a proof: {exc}") from exc
+        raise ConfigError(msg("{file} is not a proof: {exc}", file=args.file, exc=exc)) from exc
     if not isinstance(proof, dict):
-        raise ConfigError(f"{args.file} is not a proof: not a JSON object")
+        raise ConfigError(msg("{file} is not a proof: not a JSON object", file=args.file))
     keys = verification_keys(settings, args.exchange_key).keys
     policy = witness_policy(settings, args.witness_key, args.min_cosignatures)
     consistency = "consistency_path" in proof
     try:
         account = check_consistency(proof, keys) if consistency else check_proof(proof, keys)
     except (SignatureError, InconsistentLogError) as exc:
-        print(f"NOT PROVEN: {exc}")
+        print(_("NOT PROVEN: {exc}", exc=localise(exc)))
         return 1
     if policy is not None:
         raw = proof.get("new" if consistency else "checkpoint")
         checkpoint = checkpoint_from_json(raw, args.file)
         problem = _policy(checkpoint, proof.get("cosignatures"), policy, args.file)
         if problem is not None:
-            print(f"NOT PROVEN: {problem}")
+            print(_("NOT PROVEN: {problem}", problem=localise(problem)))
             return 1
-        account += f", cosigned by {policy.minimum} or more of the witnesses given"
-    print(("consistent: " if consistency else "proven: ") + account)
+        account = _(
+            "{account}, cosigned by {minimum} or more of the witnesses given",
+            account=localise(account),
+            minimum=policy.minimum,
+        )
+    if consistency:
+        print(_("consistent: {account}", account=localise(account)))
+    else:
+        print(_("proven: {account}", account=localise(account)))
     return 0

@@ -34,6 +34,7 @@ from streams.errors import (
     MalformedInputError,
     SignatureError,
 )
+from streams.i18n import _, msg
 from streams.settings import Settings
 
 __all__ = ["register"]
@@ -47,18 +48,20 @@ def register(commands: Commands) -> None:
     run = actions(
         commands,
         "witness",
-        "cosign checkpoints that extend the last one cosigned; refuse others",
-        {"run": ("witness the audit log (until interrupted, or --once)", witness_run)},
+        _("cosign checkpoints that extend the last one cosigned; refuse others"),
+        {"run": (_("witness the audit log (until interrupted, or --once)"), witness_run)},
     )["run"]
-    run.add_argument("--key", required=True, metavar="FILE", help="the witness's NAME.witness.key")
-    run.add_argument("--state", required=True, metavar="DIR", help="keeps the last checkpoint")
-    run.add_argument("--once", action="store_true", help="one round, then exit")
     run.add_argument(
-        "--interval", type=float, metavar="SECONDS", help="between rounds (default the "
-        "checkpoint interval, INTELSHARE_CHECKPOINT_SECONDS)",
+        "--key", required=True, metavar="FILE", help=_("the witness's NAME.witness.key")
+    )
+    run.add_argument("--state", required=True, metavar="DIR", help=_("keeps the last checkpoint"))
+    run.add_argument("--once", action="store_true", help=_("one round, then exit"))
+    run.add_argument(
+        "--interval", type=float, metavar="SECONDS", help=_("between rounds (default the "
+        "checkpoint interval, INTELSHARE_CHECKPOINT_SECONDS)"),
     )  # fmt: skip
     run.add_argument(
-        "--exchange-key", action="append", metavar="PUB", help="exchange public key (repeat)"
+        "--exchange-key", action="append", metavar="PUB", help=_("exchange public key (repeat)")
     )
 
 
@@ -67,8 +70,11 @@ def witness_name(path: Path) -> str:
     name = path.name.removesuffix(".key").removesuffix(".witness")
     if not AGENCY_ID.fullmatch(name):
         raise ConfigError(
-            f"{path}: a witness key file is NAME.witness.key with NAME in lower case "
-            "letters, digits and dashes; make one with `intelshare keys generate --witness NAME`"
+            msg(
+                "{path}: a witness key file is NAME.witness.key with NAME in lower case letters, "
+                "digits and dashes; make one with `intelshare keys generate --witness NAME`",
+                path=path,
+            )
         )
     return name
 
@@ -83,9 +89,13 @@ def load_state(folder: Path) -> dict[str, Any] | None:
     try:
         raw = load_json(read_text(str(path)))
     except MalformedInputError as exc:
-        raise ConfigError(f"{path} is damaged ({exc}); restore it from a backup") from exc
+        raise ConfigError(
+            msg("{path} is damaged ({exc}); restore it from a backup", path=path, exc=exc)
+        ) from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path} is damaged (not a JSON object); restore it from a backup")
+        raise ConfigError(
+            msg("{path} is damaged (not a JSON object); restore it from a backup", path=path)
+        )
     return checkpoint_from_json(raw.get("checkpoint"), str(path))
 
 
@@ -111,7 +121,9 @@ def witness_run(settings: Settings, args: argparse.Namespace) -> int:
     keys = verification_keys(settings, args.exchange_key)
     interval = args.interval if args.interval is not None else settings.checkpoint_seconds
     if interval <= 0:
-        raise ConfigError(f"--interval {interval}: give a number of seconds above 0")
+        raise ConfigError(
+            msg("--interval {interval}: give a number of seconds above 0", interval=interval)
+        )
     kid = key_id(key.public_key().public_bytes_raw())
     log.info("witness_started", witness=name, key_id=kid, state=str(folder))
     while True:
@@ -136,9 +148,19 @@ def witness_run(settings: Settings, args: argparse.Namespace) -> int:
                 "witness_cosigned", witness=name, checkpoints=len(wanted),
                 tree_size=wanted[-1]["tree_size"], root=wanted[-1]["root_hash"].hex(),
             )  # fmt: skip
-            print(f"cosigned {len(wanted)}: up to {describe(wanted[-1])}", flush=True)
+            print(
+                _(
+                    "cosigned {count}: up to {describe}",
+                    count=len(wanted),
+                    describe=describe(wanted[-1]),
+                ),
+                flush=True,
+            )
         elif args.once:
-            print("nothing new to cosign" + (f": kept {describe(kept)}" if kept else ""))
+            if kept:
+                print(_("nothing new to cosign: kept {describe}", describe=describe(kept)))
+            else:
+                print(_("nothing new to cosign"))
         if args.once:
             return 0
         time.sleep(interval)
@@ -159,4 +181,4 @@ def _refused(
     elif kept is not None:
         fields |= {"kept_size": kept["tree_size"], "kept_root": kept["root_hash"].hex()}
     log.error("witness_refused", **fields)
-    print(f"REFUSED: {exc}; nothing was cosigned and the state is kept", flush=True)
+    print(_("REFUSED: {exc}; nothing was cosigned and the state is kept", exc=exc), flush=True)

@@ -28,6 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from streams.core.keyfiles import write_private
 from streams.errors import CertificateError
+from streams.i18n import msg
 
 __all__ = [
     "CA_DAYS",
@@ -155,13 +156,15 @@ def issue(
     """A key and a certificate for ``common_name`` signed by ``ca``, valid ``days`` from
     ``now``; a node's lists ``hosts`` as subject alternative names."""
     if days <= 0:
-        raise CertificateError(f"--days {days}: give a positive number of days")
+        raise CertificateError(msg("--days {days}: give a positive number of days", days=days))
     if kind is Kind.NODE and not hosts:
-        raise CertificateError("a node's certificate needs at least one --host")
+        raise CertificateError(msg("a node's certificate needs at least one --host"))
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise CertificateError("the CA key is not an ECDSA key; run `intelshare certs init` anew")
+        raise CertificateError(
+            msg("the CA key is not an ECDSA key; run `intelshare certs init` anew")
+        )
     key = _new_key()
     usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
     if kind is Kind.NODE:
@@ -193,7 +196,7 @@ def describe(cert_pem: bytes) -> CertInfo:
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError as exc:
-        raise CertificateError(f"not a PEM certificate ({exc})") from exc
+        raise CertificateError(msg("not a PEM certificate ({exc})", exc=exc)) from exc
     try:
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         hosts = tuple(str(n.value) for n in names if isinstance(n, x509.DNSName | x509.IPAddress))
@@ -251,8 +254,11 @@ class CertStore:
         """Make the CA unless it exists; its certificate's path."""
         if self.ca_key.exists() or self.ca_cert.exists():
             raise CertificateError(
-                f"a CA exists already in {self.folder}; keep it (every certificate was issued "
-                "by it), or move the folder away to start a new one"
+                msg(
+                    "a CA exists already in {folder}; keep it (every certificate was issued by "
+                    "it), or move the folder away to start a new one",
+                    folder=self.folder,
+                )
             )
         made = make_ca(name, now, days)
         write_private(self.ca_key, made.key_pem)
@@ -265,17 +271,25 @@ class CertStore:
             return Issued(self.ca_key.read_bytes(), self.ca_cert.read_bytes())
         except FileNotFoundError as exc:
             raise CertificateError(
-                f"no CA in {self.folder}: run `intelshare certs init` first"
+                msg("no CA in {folder}: run `intelshare certs init` first", folder=self.folder)
             ) from exc
         except OSError as exc:
-            raise CertificateError(f"cannot read the CA in {self.folder}: {exc.strerror}") from exc
+            raise CertificateError(
+                msg(
+                    "cannot read the CA in {folder}: {strerror}",
+                    folder=self.folder,
+                    strerror=exc.strerror,
+                )
+            ) from exc
 
     def issue(
         self, kind: Kind, name: str, hosts: Sequence[str], now: datetime, days: int = LEAF_DAYS
     ) -> Path:
         """Issue ``name``'s certificate (a new key every time); its certificate's path."""
         if not name or "/" in name or name.startswith(".") or name in {"ca"}:
-            raise CertificateError(f"{name!r} cannot name a certificate; use letters, digits, -")
+            raise CertificateError(
+                msg("{name!r} cannot name a certificate; use letters, digits, -", name=name)
+            )
         made = issue(self.ca(), kind, name, hosts, now, days)
         write_private(self.key_of(name), made.key_pem, replace=True)
         self.cert_of(name).write_bytes(made.cert_pem + self.ca_cert.read_bytes())

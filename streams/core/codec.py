@@ -28,6 +28,7 @@ from streams.errors import (
     TruncatedRecordError,
     UnknownSchemaError,
 )
+from streams.i18n import msg
 
 __all__ = ["MAGIC", "Codec", "record_codec", "split_header"]
 
@@ -39,8 +40,12 @@ def split_header(data: bytes) -> tuple[bytes, bytes]:
     """Return ``(fingerprint, body)`` of a single-object encoded value."""
     if len(data) < _HEADER or data[:2] != MAGIC:
         raise NotSingleObjectError(
-            f"not an Avro single-object value (want C3 01 + 8-byte fingerprint, "
-            f"got {len(data)} bytes starting {data[:2].hex() or 'with nothing'})"
+            msg(
+                "not an Avro single-object value (want C3 01 + 8-byte fingerprint, got {count} "
+                "bytes starting {data})",
+                count=len(data),
+                data=data[:2].hex() or "with nothing",
+            )
         )
     return data[2:_HEADER], data[_HEADER:]
 
@@ -57,7 +62,14 @@ class Codec:
         if version is not None:
             matching = [s for s in schemas.versions(name) if s.version == version]
             if not matching:
-                raise SchemaError(f"{name} has no version {version} in {schemas.names()}")
+                raise SchemaError(
+                    msg(
+                        "{name} has no version {version} in {names}",
+                        name=name,
+                        version=version,
+                        names=schemas.names(),
+                    )
+                )
             self.reader = matching[0]
         self._header = MAGIC + self.reader.fingerprint
         self._known = {s.fingerprint: s for s in schemas.versions(name)}
@@ -79,7 +91,7 @@ class Codec:
         try:
             fastavro.schemaless_writer(out, self.reader.parsed, record)
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
-            raise EncodeError(f"cannot encode {self.name}: {exc}") from exc
+            raise EncodeError(msg("cannot encode {name}: {exc}", name=self.name, exc=exc)) from exc
         return out.getvalue()
 
     def decode(self, data: bytes) -> dict[str, Any]:
@@ -90,26 +102,46 @@ class Codec:
             other = self.schemas.by_fingerprint(fingerprint)
             if other is not None:
                 raise UnknownSchemaError(
-                    f"value is a {other.name} (v{other.version}), not a {self.name}"
+                    msg(
+                        "value is a {name} (v{version}), not a {name2}",
+                        name=other.name,
+                        version=other.version,
+                        name2=self.name,
+                    )
                 )
             raise UnknownSchemaError(
-                f"writer schema fingerprint {fingerprint.hex()} is not in schemas/; "
-                "the producer uses a schema this exchange does not know"
+                msg(
+                    "writer schema fingerprint {fingerprint} is not in schemas/; the producer "
+                    "uses a schema this exchange does not know",
+                    fingerprint=fingerprint.hex(),
+                )
             )
         reader = None if writer is self.reader else self.reader.parsed
         stream = io.BytesIO(body)
         try:
             record = fastavro.schemaless_reader(stream, writer.parsed, reader)
         except EOFError as exc:
-            raise TruncatedRecordError(f"{self.name} body is truncated: {exc}") from exc
+            raise TruncatedRecordError(
+                msg("{name} body is truncated: {exc}", name=self.name, exc=exc)
+            ) from exc
         except Exception as exc:  # fastavro raises many types on hostile bytes
-            raise DecodeError(f"{self.name} body is not valid Avro: {type(exc).__name__}") from exc
+            raise DecodeError(
+                msg(
+                    "{name} body is not valid Avro: {error_type}",
+                    name=self.name,
+                    error_type=type(exc).__name__,
+                )
+            ) from exc
         if stream.tell() != len(body):
             raise TruncatedRecordError(
-                f"{len(body) - stream.tell()} bytes left over after the {self.name} record"
+                msg(
+                    "{count} bytes left over after the {name} record",
+                    count=len(body) - stream.tell(),
+                    name=self.name,
+                )
             )
         if not isinstance(record, dict):
-            raise DecodeError(f"{self.name} body did not decode to a record")
+            raise DecodeError(msg("{name} body did not decode to a record", name=self.name))
         return record
 
 

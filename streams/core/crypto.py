@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from streams.core.canonical import canonical
 from streams.errors import DecryptionError, KeyFileError, SignatureError
+from streams.i18n import msg
 
 __all__ = [
     "ENVELOPES",
@@ -73,9 +74,15 @@ def raw_public_key(text: str) -> bytes:
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise KeyFileError("a public key must be base64 of the raw 32-byte key") from exc
+        raise KeyFileError(msg("a public key must be base64 of the raw 32-byte key")) from exc
     if len(raw) != _KEY_BYTES:
-        raise KeyFileError(f"a public key must be {_KEY_BYTES} bytes, not {len(raw)}")
+        raise KeyFileError(
+            msg(
+                "a public key must be {size} bytes, not {count}",
+                size=_KEY_BYTES,
+                count=len(raw),
+            )
+        )
     return raw
 
 
@@ -89,7 +96,7 @@ def parse_ed25519_public(b64: str) -> Ed25519PublicKey:
     try:
         return Ed25519PublicKey.from_public_bytes(raw_public_key(b64))
     except ValueError as exc:  # mutation-equivalent: cryptography 50 accepts any 32 bytes here
-        raise KeyFileError("not a valid Ed25519 public key") from exc
+        raise KeyFileError(msg("not a valid Ed25519 public key")) from exc
 
 
 # --- the envelope ----------------------------------------------------------------------------
@@ -260,7 +267,7 @@ def verify(public: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
     try:
         public.verify(signature, message)
     except (InvalidSignature, TypeError, ValueError):
-        raise SignatureError("the signature does not verify with the exchange's key") from None
+        raise SignatureError(msg("the signature does not verify with the exchange's key")) from None
 
 
 class _Remembered(dict[str, str]):
@@ -291,7 +298,9 @@ class Pseudonymiser:
 
     def __init__(self, secret: bytes, recipient: str) -> None:
         if len(secret) < _KEY_BYTES:
-            raise KeyFileError(f"a pseudonymisation secret must be {_KEY_BYTES} bytes")
+            raise KeyFileError(
+                msg("a pseudonymisation secret must be {size} bytes", size=_KEY_BYTES)
+            )
         self.recipient = recipient
         info = _PSEUDONYM_INFO + recipient.encode()
         # salt=None is HKDF's default (so leaving it out is mutation-equivalent)
@@ -337,7 +346,7 @@ class SubjectLinker:
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
-            raise KeyFileError(f"an oversight link key must be {KEY_BYTES} bytes")
+            raise KeyFileError(msg("an oversight link key must be {size} bytes", size=KEY_BYTES))
         self._key = key
         self._known = _Remembered()
 
@@ -370,6 +379,6 @@ def link_key(secret: bytes) -> bytes:
     """The oversight link key derived from the exchange's pseudonymisation secret; derived
     once per secret, since route builds a linker for every disclosure."""
     if len(secret) < KEY_BYTES:
-        raise KeyFileError(f"a pseudonymisation secret must be {KEY_BYTES} bytes")
+        raise KeyFileError(msg("a pseudonymisation secret must be {size} bytes", size=KEY_BYTES))
     kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LINK_INFO)
     return kdf.derive(secret)

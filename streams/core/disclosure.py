@@ -37,6 +37,7 @@ from streams.core.minimise import minimise, oversight_links, oversight_subjects
 from streams.core.policy import Agreement
 from streams.core.times import format_time, to_millis
 from streams.errors import DecryptionError, SignatureError
+from streams.i18n import msg
 
 __all__ = [
     "NOTICE_FIELDS",
@@ -195,11 +196,14 @@ def open_disclosure(
         signature = disclosure["signature"]
     except (KeyError, TypeError):
         raise SignatureError(
-            "the disclosure is malformed: a signed field is missing or mistyped"
+            msg("the disclosure is malformed: a signed field is missing or mistyped")
         ) from None
     if public is None:
         raise SignatureError(
-            f"signed with unknown exchange key {str(disclosure['exchange_key_id'])[:40]!r}"
+            msg(
+                "signed with unknown exchange key {exchange_key_id!r}",
+                exchange_key_id=str(disclosure["exchange_key_id"])[:40],
+            )
         )
     verify_signature(public, signature, signed)
     sealed = Sealed(

@@ -14,6 +14,7 @@ from typing import Any
 
 from streams.core.dedup import Verdict
 from streams.errors import FieldProblem, ReportInvalidError
+from streams.i18n import msg
 
 __all__ = ["enrich", "facility_of"]
 
@@ -26,8 +27,11 @@ def facility_of(report: Mapping[str, Any], facilities: Lookup) -> Mapping[str, A
     if facility is None:
         problem = FieldProblem(
             "facility_id",
-            f"{report['facility_id']} is not in the reference data; load it with "
-            "`intelshare reference load`, then `intelshare deadletter replay`",
+            msg(
+                "{facility_id} is not in the reference data; load it with `intelshare reference "
+                "load`, then `intelshare deadletter replay`",
+                facility_id=report["facility_id"],
+            ),
         )
         raise ReportInvalidError([problem])
     return facility

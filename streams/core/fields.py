@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from streams.core.times import parse_time
 from streams.errors import FieldProblem
+from streams.i18n import Message, msg
 
 __all__ = [
     "AGENCY_ID",
@@ -40,8 +41,8 @@ AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 COUNTRY = re.compile(r"[A-Z]{2}")
 """ISO 3166-1 alpha-2 country codes."""
 
-IDENTIFIER_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-AGENCY_RULE = "1-63 lower-case letters, digits or '-', starting with a letter or digit"
+IDENTIFIER_RULE = msg("1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+AGENCY_RULE = msg("1-63 lower-case letters, digits or '-', starting with a letter or digit")
 
 _BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
 # Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F; Cs is U+D800-U+DFFF.
@@ -58,20 +59,29 @@ def show(value: object, limit: int = 60) -> str:
 
 def json_type(value: object) -> str:
     """How a JSON user would name the type of ``value``."""
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    names = {bool: msg("a boolean"), int: msg("a number"), float: msg("a number")}
     if value is None:
         return "null"
     if isinstance(value, list):
-        return "a list"
+        return msg("a list")
     if isinstance(value, dict):
-        return "an object"
+        return msg("an object")
+    if isinstance(value, str):
+        return msg("a string")
     return names.get(type(value), type(value).__name__)
 
 
 def clean_text(value: str, *, multiline: bool = False) -> bool:
     """No control characters (but newlines and tabs where ``multiline``), no lone surrogates,
     no bidirectional overrides."""
-    return (_MULTILINE_BAD if multiline else _LINE_BAD).search(value) is None
+    return first_unclean(value, multiline=multiline) is None
+
+
+def first_unclean(value: str, *, multiline: bool = False) -> int | None:
+    """The index (in characters, not bytes) of the first character :func:`clean_text` refuses,
+    or None: what a rejection points at, whatever the script of the text around it."""
+    found = (_MULTILINE_BAD if multiline else _LINE_BAD).search(value)
+    return None if found is None else found.start()
 
 
 class Checker:
@@ -91,7 +101,7 @@ class Checker:
         """``obj[key]``, or None with "is required" when absent or null."""
         value = obj.get(key)
         if value is None:
-            self.fail(path or key, "is required")
+            self.fail(path or key, msg("is required"))
         return value
 
     def unknown(
@@ -102,24 +112,30 @@ class Checker:
         for key in obj:
             if key not in known:
                 near = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
-                hint = f"; did you mean {near[0]}?" if near else "; remove it"
-                self.fail(f"{prefix}{show(key, 40)}", f"is not a field of {what}{hint}")
+                field = f"{prefix}{show(key, 40)}"
+                if near:
+                    reason = msg(
+                        "is not a field of {what}; did you mean {near}?", what=what, near=near[0]
+                    )
+                else:
+                    reason = msg("is not a field of {what}; remove it", what=what)
+                self.fail(field, reason)
 
     def string(self, value: Any, path: str) -> str | None:
         """``value`` when it is a string; else a problem naming its JSON type."""
         if isinstance(value, str):
             return value
-        self.fail(path, f"must be a string, not {json_type(value)}")
+        self.fail(path, msg("must be a string, not {type}", type=json_type(value)))
         return None
 
-    def pattern(self, value: Any, path: str, regex: re.Pattern[str], rule: str) -> str | None:
+    def pattern(self, value: Any, path: str, regex: re.Pattern[str], rule: Message) -> str | None:
         """A string that matches ``regex`` in full; ``rule`` says in words what is allowed."""
         if value is None:
-            self.fail(path, "is required")
+            self.fail(path, msg("is required"))
             return None
         text = self.string(value, path)
         if text is not None and not regex.fullmatch(text):
-            self.fail(path, f"{show(text, 40)} is not {rule}")
+            self.fail(path, msg("{value} is not {rule}", value=show(text, 40), rule=rule))
             return None
         return text
 
@@ -134,12 +150,18 @@ class Checker:
     def country(self, value: Any, path: str) -> str | None:
         """An assigned ISO 3166-1 alpha-2 code (pycountry's list)."""
         code = self.pattern(
-            value, path, COUNTRY, "an ISO 3166-1 alpha-2 code (two upper-case letters, e.g. KZ)"
+            value,
+            path,
+            COUNTRY,
+            msg("an ISO 3166-1 alpha-2 code (two upper-case letters, e.g. KZ)"),
         )
         import pycountry  # 60 ms to load: only where a country is checked
 
         if code is not None and pycountry.countries.get(alpha_2=code) is None:
-            self.fail(path, f"{code} is not an assigned ISO 3166-1 alpha-2 code (e.g. KZ, IQ)")
+            self.fail(
+                path,
+                msg("{code} is not an assigned ISO 3166-1 alpha-2 code (e.g. KZ, IQ)", code=code),
+            )
             return None
         return code
 
@@ -159,11 +181,31 @@ class Checker:
             return None
         size = len(text.encode("utf-8", "surrogatepass")) if unit == "bytes" else len(text)
         if size > limit:
-            self.fail(path, f"is {size} {unit}, over the limit of {limit}; shorten it")
+            if unit == "bytes":
+                reason = msg(
+                    "is {size} bytes, over the limit of {limit}; shorten it",
+                    size=size,
+                    limit=limit,
+                )
+            else:
+                reason = msg(
+                    "is {size} characters, over the limit of {limit}; shorten it",
+                    size=size,
+                    limit=limit,
+                )
+            self.fail(path, reason)
         elif not text.strip() and not allow_empty:
-            self.fail(path, "must not be empty")
-        elif not clean_text(text, multiline=multiline):
-            self.fail(path, "holds control characters or invalid Unicode")
+            self.fail(path, msg("must not be empty"))
+        elif (bad := first_unclean(text, multiline=multiline)) is not None:
+            self.fail(
+                path,
+                msg(
+                    "holds a control character or invalid Unicode ({code}) at character "
+                    "{position}; remove it",
+                    code=f"U+{ord(text[bad]):04X}",
+                    position=bad + 1,
+                ),
+            )
         else:
             return text
         return None
@@ -174,25 +216,34 @@ class Checker:
             return allowed(value)
         except (ValueError, TypeError):
             names = ", ".join(m.value for m in allowed)
-            self.fail(path, f"{show(value)} is not one of {names}")
+            self.fail(
+                path, msg("{value} is not one of {allowed}", value=show(value), allowed=names)
+            )
             return None
 
     def one_of(self, value: Any, allowed: tuple[str, ...], path: str) -> str | None:
         """One of the strings ``allowed``."""
         text = self.string(value, path) if value is not None else None
         if value is None:
-            self.fail(path, "is required")
+            self.fail(path, msg("is required"))
         elif text is not None and text not in allowed:
-            self.fail(path, f"{show(text, 40)} is not one of {', '.join(allowed)}")
+            self.fail(
+                path,
+                msg(
+                    "{value} is not one of {allowed}",
+                    value=show(text, 40),
+                    allowed=", ".join(allowed),
+                ),
+            )
             return None
         return text
 
     def flag(self, value: Any, path: str) -> bool:
         """true or false, with no default."""
         if value is None:
-            self.fail(path, "is required: true or false")
+            self.fail(path, msg("is required: true or false"))
         elif not isinstance(value, bool):
-            self.fail(path, f"must be true or false, not {json_type(value)}")
+            self.fail(path, msg("must be true or false, not {type}", type=json_type(value)))
         else:
             return value
         return False
@@ -209,9 +260,12 @@ class Checker:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.fail(path, f"must be a list, not {json_type(value)}")
+            self.fail(path, msg("must be a list, not {type}", type=json_type(value)))
             return []
         if len(value) > limit:
-            self.fail(path, f"has {len(value)} items, over the limit of {limit}")
+            self.fail(
+                path,
+                msg("has {count} items, over the limit of {limit}", count=len(value), limit=limit),
+            )
             return []
         return value

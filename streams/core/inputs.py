@@ -23,6 +23,7 @@ import yaml
 
 from streams.core.fields import show
 from streams.errors import MalformedInputError
+from streams.i18n import msg
 
 __all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_VALUES", "load_json", "load_yaml"]
 
@@ -38,7 +39,9 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise MalformedInputError(f"key {show(key, 40)} appears twice in one object")
+            raise MalformedInputError(
+                msg("key {key} appears twice in one object", key=show(key, 40))
+            )
         obj[key] = value
     return obj
 
@@ -47,18 +50,22 @@ def _number(kind: type[int] | type[float]) -> Any:
     def parse(text: str) -> int | float:
         if len(text) > MAX_DIGITS:
             raise MalformedInputError(
-                f"a number of {len(text)} characters, over the limit of {MAX_DIGITS}"
+                msg(
+                    "a number of {count} characters, over the limit of {limit}",
+                    count=len(text),
+                    limit=MAX_DIGITS,
+                )
             )
         number = kind(text)
         if not math.isfinite(number):
-            raise MalformedInputError(f"{show(text, 40)} is too large a number")
+            raise MalformedInputError(msg("{value} is too large a number", value=show(text, 40)))
         return number
 
     return parse
 
 
 def _constant(name: str) -> Any:
-    raise MalformedInputError(f"{name} is not a JSON number")
+    raise MalformedInputError(msg("{name} is not a JSON number", name=name))
 
 
 def _depth(value: Any) -> int:
@@ -69,7 +76,9 @@ def _depth(value: Any) -> int:
         item, level = stack.pop()
         seen += 1
         if seen > MAX_VALUES:
-            raise MalformedInputError(f"more than {MAX_VALUES} values (aliases expanded)")
+            raise MalformedInputError(
+                msg("more than {limit} values (aliases expanded)", limit=MAX_VALUES)
+            )
         if isinstance(item, dict | list):
             deepest = max(deepest, level)
             if level <= MAX_DEPTH:
@@ -79,7 +88,7 @@ def _depth(value: Any) -> int:
 
 
 def _too_deep() -> MalformedInputError:
-    return MalformedInputError(f"nested more than {MAX_DEPTH} levels deep")
+    return MalformedInputError(msg("nested more than {limit} levels deep", limit=MAX_DEPTH))
 
 
 def _shallow(value: Any) -> Any:
@@ -100,8 +109,18 @@ def load_json(text: str) -> Any:
             parse_constant=_constant,
         )
     except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}" if "\n" in text else f"column {exc.colno}"
-        raise MalformedInputError(f"not valid JSON: {exc.msg} at {where}") from None
+        if "\n" in text:
+            problem = msg(
+                "not valid JSON: {error} at line {line} column {column}",
+                error=exc.msg,
+                line=exc.lineno,
+                column=exc.colno,
+            )
+        else:
+            problem = msg(
+                "not valid JSON: {error} at column {column}", error=exc.msg, column=exc.colno
+            )
+        raise MalformedInputError(problem) from None
     except RecursionError:
         raise _too_deep() from None
     return _shallow(value)
@@ -116,7 +135,9 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             if key in seen:
                 line = key_node.start_mark.line + 1
-                raise MalformedInputError(f"key {show(key, 40)} appears twice (line {line})")
+                raise MalformedInputError(
+                    msg("key {key} appears twice (line {line})", key=show(key, 40), line=line)
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -126,7 +147,7 @@ def load_yaml(text: str) -> Any:
     try:
         value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506  # a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise MalformedInputError(f"not valid YAML: {exc}") from None
+        raise MalformedInputError(msg("not valid YAML: {exc}", exc=exc)) from None
     except RecursionError:
         raise _too_deep() from None
     return _shallow(value)

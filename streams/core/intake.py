@@ -18,6 +18,7 @@ from streams.core.notices import check_request
 from streams.core.report import report_to_json, validate_report
 from streams.core.submission import Registry, check_unit, verify_submission
 from streams.errors import DecodeError, FieldProblem, IntelshareError, ReportInvalidError
+from streams.i18n import msg
 
 __all__ = [
     "ATTEMPT_HEADER",
@@ -65,15 +66,17 @@ def check_submission(
     """
     if value is None:
         raise DecodeError(
-            "the message has no value (a tombstone); a submission must carry a report"
+            msg("the message has no value (a tombstone); a submission must carry a report")
         )
     signer = verify_submission(value, headers, units) if units is not None else None
     record = codec.decode(value)
     if record.get("enrichment") is not None:
-        raise ReportInvalidError([FieldProblem("enrichment", "is set by the exchange, not a unit")])
+        raise ReportInvalidError(
+            [FieldProblem("enrichment", msg("is set by the exchange, not a unit"))]
+        )
     checked = validate_report(report_to_json(record), now=now)
     if key is not None and key != checked["event_id"].encode():
-        problem = FieldProblem("event_id", "differs from the message key; key by event_id")
+        problem = FieldProblem("event_id", msg("differs from the message key; key by event_id"))
         raise ReportInvalidError([problem])
     if signer is not None:
         check_unit(signer, checked["unit_id"])

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from streams.core.crypto import KEY_BYTES, SubjectLinker, key_id, link_key, parse_ed25519_public
 from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.errors import ConfigError, KeyFileError
+from streams.i18n import msg
 
 __all__ = [
     "agency_keys",
@@ -58,7 +59,7 @@ _KEY_BYTES = KEY_BYTES
 
 def _exists(path: Path) -> KeyFileError:
     return KeyFileError(
-        f"{path} exists; keys are never overwritten: remove it or use another --out"
+        msg("{path} exists; keys are never overwritten: remove it or use another --out", path=path)
     )
 
 
@@ -74,7 +75,7 @@ def write_private(path: Path, data: bytes, *, replace: bool = False) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise KeyFileError(f"cannot write {path}: {exc.strerror}") from exc
+        raise KeyFileError(msg("cannot write {path}: {why}", path=path, why=exc.strerror)) from exc
     with os.fdopen(fd, "wb") as handle:
         os.fchmod(fd, 0o600)
         handle.write(data)
@@ -87,7 +88,7 @@ def _create(path: Path, data: bytes, mode: int) -> None:
     except FileExistsError:
         raise _exists(path) from None
     except OSError as exc:
-        raise KeyFileError(f"cannot create {path}: {exc.strerror}") from exc
+        raise KeyFileError(msg("cannot create {path}: {why}", path=path, why=exc.strerror)) from exc
     with os.fdopen(fd, "wb") as handle:
         os.fchmod(fd, mode)  # the umask may only have narrowed it; make it exact
         handle.write(data)
@@ -129,7 +130,7 @@ def generate_agency_keys(directory: Path, agency_id: str) -> tuple[Path, Path]:
     ConfigError for an id that could not name a feed; KeyFileError if either file exists.
     """
     if not AGENCY_ID.fullmatch(agency_id):  # the id becomes a file name
-        raise ConfigError(f"agency id {agency_id!r} must be {AGENCY_RULE}")
+        raise ConfigError(msg("agency id {id!r} must be {rule}", id=agency_id, rule=AGENCY_RULE))
     key_path, pub_path = directory / f"{agency_id}.key", directory / f"{agency_id}.pub"
     private = X25519PrivateKey.generate()
     public = _public_line(private.public_key().public_bytes_raw())
@@ -166,18 +167,25 @@ def _read_private(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not hang us
     except FileNotFoundError as exc:
-        raise KeyFileError(f"no key {path}: generate it with `intelshare keys generate`") from exc
+        raise KeyFileError(
+            msg("no key {path}: generate it with `intelshare keys generate`", path=path)
+        ) from exc
     except OSError as exc:
-        raise KeyFileError(f"cannot read key {path}: {exc.strerror}") from exc
+        raise KeyFileError(
+            msg("cannot read key {path}: {why}", path=path, why=exc.strerror)
+        ) from exc
     mode = os.fstat(fd).st_mode  # of the file opened, not of whatever the path names later
     if not stat.S_ISREG(mode):  # checked before fdopen, which refuses a folder with its own error
         os.close(fd)
-        raise KeyFileError(f"{path} is not a regular file")
+        raise KeyFileError(msg("{path} is not a regular file", path=path))
     with os.fdopen(fd, "rb") as handle:
         if mode & 0o077:
             raise KeyFileError(
-                f"{path} is open to group or others (mode {stat.S_IMODE(mode):o}); "
-                f"run `chmod 600 {path}`"
+                msg(
+                    "{path} is open to group or others (mode {mode:o}); run `chmod 600 {path}`",
+                    path=path,
+                    mode=stat.S_IMODE(mode),
+                )
             )
         return handle.read()
 
@@ -187,14 +195,16 @@ def _load_pem(path: Path) -> object:
     try:
         return serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{path} is not an unencrypted PEM private key") from exc
+        raise KeyFileError(msg("{path} is not an unencrypted PEM private key", path=path)) from exc
 
 
 def load_x25519_private(path: Path) -> X25519PrivateKey:
     """An agency's private key; KeyFileError when absent, exposed or of another kind."""
     key = _load_pem(path)
     if not isinstance(key, X25519PrivateKey):
-        raise KeyFileError(f"{path} is not an X25519 key; use the agency's .key file")
+        raise KeyFileError(
+            msg("{path} is not an X25519 key; use the agency's .key file", path=path)
+        )
     return key
 
 
@@ -203,7 +213,9 @@ def load_ed25519_private(path: Path) -> Ed25519PrivateKey:
     key = _load_pem(path)
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(
-            f"{path} is not an Ed25519 key; run `intelshare keys generate --exchange`"
+            msg(
+                "{path} is not an Ed25519 key; run `intelshare keys generate --exchange`", path=path
+            )
         )
     return key
 
@@ -213,9 +225,11 @@ def load_pseudonym_secret(path: Path) -> bytes:
     try:
         secret = base64.b64decode(_read_private(path).strip(), validate=True)
     except binascii.Error as exc:
-        raise KeyFileError(f"{path} is not base64") from exc
+        raise KeyFileError(msg("{path} is not base64", path=path)) from exc
     if len(secret) != _KEY_BYTES:
-        raise KeyFileError(f"{path} must hold {_KEY_BYTES} bytes, not {len(secret)}")
+        raise KeyFileError(
+            msg("{path} must hold {size} bytes, not {n}", path=path, size=_KEY_BYTES, n=len(secret))
+        )
     return secret
 
 
@@ -226,9 +240,13 @@ def _archive(directory: Path, name: str, kid: str) -> Path:
     ]
     for source, target in moves:
         if not source.is_file():
-            raise KeyFileError(f"{source} does not exist: there is no key to rotate")
+            raise KeyFileError(
+                msg("{source} does not exist: there is no key to rotate", source=source)
+            )
         if target.exists():
-            raise KeyFileError(f"{target} exists already; this key was rotated before")
+            raise KeyFileError(
+                msg("{target} exists already; this key was rotated before", target=target)
+            )
     for source, target in moves:
         source.rename(target)
     return moves[0][1]
@@ -240,7 +258,9 @@ def _current_id(directory: Path, name: str) -> str:
     try:
         return key_id(base64.b64decode(path.read_text().strip(), validate=True))
     except (OSError, ValueError) as exc:
-        raise KeyFileError(f"cannot read the public key {path}: {exc}") from exc
+        raise KeyFileError(
+            msg("cannot read the public key {path}: {exc}", path=path, exc=exc)
+        ) from exc
 
 
 def rotate_agency_keys(directory: Path, agency_id: str) -> tuple[Path, Path, Path]:
@@ -271,9 +291,11 @@ def _retired_at(path: Path) -> datetime:
     try:
         moment = datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
     except (OSError, ValueError) as exc:
-        raise KeyFileError(f"{path} must hold the ISO time the key was retired") from exc
+        raise KeyFileError(
+            msg("{path} must hold the ISO time the key was retired", path=path)
+        ) from exc
     if moment.tzinfo is None:
-        raise KeyFileError(f"{path} must hold a time with a zone")
+        raise KeyFileError(msg("{path} must hold a time with a zone", path=path))
     return moment
 
 
@@ -284,7 +306,9 @@ def published_exchange_keys(directory: Path) -> dict[str, Ed25519PublicKey]:
         public = parse_ed25519_public(path.read_text())
         keys[key_id(public.public_bytes_raw())] = public
     if not keys:
-        raise KeyFileError(f"no exchange*.pub in {directory}; get the exchange's public key")
+        raise KeyFileError(
+            msg("no exchange*.pub in {dir}; get the exchange's public key", dir=directory)
+        )
     return keys
 
 
@@ -314,7 +338,9 @@ def exchange_public_keys(
         try:
             public = parse_ed25519_public(path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise KeyFileError(f"cannot read the exchange key {path}: {exc.strerror}") from exc
+            raise KeyFileError(
+                msg("cannot read the exchange key {path}: {why}", path=path, why=exc.strerror)
+            ) from exc
         kid = key_id(public.public_bytes_raw())
         keys[kid] = public
         beside = path.with_suffix(".retired")
@@ -356,7 +382,9 @@ def password_file(path: Path) -> tuple[str, bool]:
     try:
         text = _read_private(path).decode("utf-8").strip()
     except UnicodeDecodeError as exc:
-        raise KeyFileError(f"{path} is not UTF-8 text; remove it and a new one is made") from exc
+        raise KeyFileError(
+            msg("{path} is not UTF-8 text; remove it and a new one is made", path=path)
+        ) from exc
     if not text:
-        raise KeyFileError(f"{path} is empty; remove it and a new password is made")
+        raise KeyFileError(msg("{path} is empty; remove it and a new password is made", path=path))
     return text, created

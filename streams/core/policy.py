@@ -26,6 +26,7 @@ from streams.core.report import (
 )
 from streams.core.times import to_millis
 from streams.errors import AgreementInvalidError, FieldProblem
+from streams.i18n import msg
 
 __all__ = [
     "AGREEMENT_FIELDS",
@@ -126,7 +127,7 @@ def _text(check: Checker, obj: Mapping[str, Any], key: str) -> str:
     # "" only where a problem is recorded, so it is never used (mutation-equivalent: any text)
     value = obj.get(key)
     if value is None:
-        check.fail(key, "is required text")
+        check.fail(key, msg("is required text"))
         return ""
     return check.text(value, key, _MAX_TEXT, multiline=True) or ""
 
@@ -141,7 +142,7 @@ def _values(check: Checker, obj: Mapping[str, Any], key: str, path: str) -> list
     if values is None:
         return []
     if not isinstance(values, list):
-        check.fail(path, "must be a list")
+        check.fail(path, msg("must be a list"))
         return []
     return values
 
@@ -162,7 +163,10 @@ def _sources(check: Checker, match: Mapping[str, Any]) -> tuple[int, ...]:
     values = _values(check, match, "sources", "match.sources")
     for value in values:
         if type(value) is not int or value not in SOURCES:
-            check.fail("match.sources", f"{show(value, 40)} is not a source evaluation 1, 2 or 3")
+            check.fail(
+                "match.sources",
+                msg("{value} is not a source evaluation 1, 2 or 3", value=show(value, 40)),
+            )
     # any other value was named above, so parse_agreement raises (mutation-equivalent: or)
     return tuple(v for v in values if type(v) is int and v in SOURCES)
 
@@ -173,10 +177,10 @@ def _max_tlp(check: Checker, match: Mapping[str, Any]) -> Tlp:
         # "" fails as any non-TLP text would (mutation-equivalent)
         tlp = Tlp.from_symbol(value if isinstance(value, str) else "")
     except ValueError:
-        check.fail("match.max_tlp", "is required: CLEAR, GREEN, AMBER or AMBER+STRICT")
+        check.fail("match.max_tlp", msg("is required: CLEAR, GREEN, AMBER or AMBER+STRICT"))
         return Tlp.CLEAR
     if tlp is Tlp.RED:
-        check.fail("match.max_tlp", "RED is never disclosed by an agreement")
+        check.fail("match.max_tlp", msg("RED is never disclosed by an agreement"))
     return tlp
 
 
@@ -186,9 +190,16 @@ def _fields(
     kept: list[str] = []
     for value in _values(check, obj, key, key):
         if value not in allowed:
-            check.fail(key, f"{show(value, 40)} is not one of {', '.join(allowed)}")
+            check.fail(
+                key,
+                msg(
+                    "{value} is not one of {allowed}",
+                    value=show(value, 40),
+                    allowed=", ".join(allowed),
+                ),
+            )
         elif value in kept:
-            check.fail(key, f"{value} is listed twice")
+            check.fail(key, msg("{value} is listed twice", value=value))
         else:
             kept.append(value)
     return tuple(kept)
@@ -197,17 +208,19 @@ def _fields(
 def parse_agreement(obj: object, label: str = "agreement") -> Agreement:
     """Validate one agreement mapping (YAML-loaded); AgreementInvalidError names every fault."""
     if not isinstance(obj, Mapping):
-        raise AgreementInvalidError([FieldProblem("agreement", "must be a mapping")], label=label)
+        raise AgreementInvalidError(
+            [FieldProblem("agreement", msg("must be a mapping"))], label=label
+        )
     check = Checker()
     for key in obj:
         if key not in AGREEMENT_FIELDS:
-            check.fail(str(key)[:40], "is not a field of an agreement")
+            check.fail(str(key)[:40], msg("is not a field of an agreement"))
     agreement_id = check.identifier(obj.get("id"), "id") or ""
     if agreement_id:
         label = f"{label} ({agreement_id})"
     version = obj.get("version")
     if type(version) is not int or not 1 <= version <= _MAX_INT:
-        check.fail("version", "must be a whole number from 1, raised with every change")
+        check.fail("version", msg("must be a whole number from 1, raised with every change"))
         version = 0  # never used: a problem is recorded (mutation-equivalent: any value)
     # "" only where a problem is recorded, so never used (mutation-equivalent: any text)
     recipient = check.agency_id(obj.get("recipient"), "recipient") or ""
@@ -216,17 +229,17 @@ def parse_agreement(obj: object, label: str = "agreement") -> Agreement:
     valid_from = _time(check, obj, "valid_from")
     valid_until = _time(check, obj, "valid_until")
     if valid_from and valid_until and valid_until <= valid_from:
-        check.fail("valid_until", "must be after valid_from")
+        check.fail("valid_until", msg("must be after valid_from"))
     revoked = obj.get("revoked", False)
     if not isinstance(revoked, bool):
-        check.fail("revoked", "must be true or false")
+        check.fail("revoked", msg("must be true or false"))
     match = obj.get("match")
     if not isinstance(match, Mapping):
-        check.fail("match", "is required: a mapping of conditions")
+        check.fail("match", msg("is required: a mapping of conditions"))
         match = {}
     for key in match:
         if key not in MATCH_FIELDS:
-            check.fail(f"match.{str(key)[:40]}", "is not a condition of an agreement")
+            check.fail(f"match.{str(key)[:40]}", msg("is not a condition of an agreement"))
     conditions = AgreementMatch(
         countries=_ids(check, match, "countries", Checker.country),
         facilities=_ids(check, match, "facilities", Checker.identifier),
@@ -239,16 +252,18 @@ def parse_agreement(obj: object, label: str = "agreement") -> Agreement:
     )
     disclose = _fields(check, obj, "disclose", DISCLOSABLE)
     if not obj.get("disclose"):
-        check.fail("disclose", "must list at least one field")
+        check.fail("disclose", msg("must list at least one field"))
     for path in disclose:
         if path.startswith("subjects.") and "subjects" not in disclose:
-            check.fail("disclose", f"{path} needs subjects disclosed too")
+            check.fail("disclose", msg("{path} needs subjects disclosed too", path=path))
     pseudonymise = _fields(check, obj, "pseudonymise", PSEUDONYMISABLE)
     for path in pseudonymise:
         if path.split(".")[0] not in disclose:
-            check.fail("pseudonymise", f"{path} is not disclosed; disclose it or drop it")
+            check.fail(
+                "pseudonymise", msg("{path} is not disclosed; disclose it or drop it", path=path)
+            )
     if "facility_id" in pseudonymise and "facility_name" in disclose:
-        check.fail("pseudonymise", "facility_id is pseudonymised but facility_name names it")
+        check.fail("pseudonymise", msg("facility_id is pseudonymised but facility_name names it"))
     # a missing time is always a problem too: the None tests are for the type checker only
     # (mutation-equivalent: "and" for the second "or")
     if check or valid_from is None or valid_until is None:

@@ -32,6 +32,7 @@ from streams.errors import (
     MalformedInputError,
     ReferenceInvalidError,
 )
+from streams.i18n import msg
 from streams.topics import AGENCIES, FACILITIES, SUBJECTS
 
 __all__ = [
@@ -68,8 +69,8 @@ KEY_BYTES = 32
 
 _KEY_TEXT = 64  # base64 of 32 bytes is 44 characters; longer text is not even decoded
 _COMPUTED = {  # agency fields filled in here, not given
-    "key_id": "is computed from public_key; remove it",
-    "registered_at": "is set when the line is loaded; remove it",
+    "key_id": msg("is computed from public_key; remove it"),
+    "registered_at": msg("is set when the line is loaded; remove it"),
 }
 
 
@@ -97,14 +98,26 @@ def read_reference_lines(text: str) -> Iterator[tuple[str, object | None, str | 
     for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
         if not line.strip():
             continue
-        label = f"line {number}"
+        label = msg("line {number}", number=number)
         if len(line) > MAX_LINE:
-            yield label, None, f"is {len(line)} characters, over the limit of {MAX_LINE}"
+            yield (
+                label,
+                None,
+                msg(
+                    "is {length} characters, over the limit of {limit}",
+                    length=len(line),
+                    limit=MAX_LINE,
+                ),
+            )
             continue
         try:
             yield label, load_json(line), None
         except MalformedInputError as exc:
-            yield label, None, str(exc)
+            yield (
+                label,
+                None,
+                exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc),
+            )
 
 
 def parse_reference_line(obj: object, label: str, now: datetime) -> ReferenceRecord:
@@ -117,17 +130,32 @@ def parse_reference_line(obj: object, label: str, now: datetime) -> ReferenceRec
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if not isinstance(obj, dict):
-        _reject(label, [FieldProblem("record", f"must be a JSON object, not {json_type(obj)}")])
+        _reject(
+            label,
+            [
+                FieldProblem(
+                    "record",
+                    msg("must be a JSON object, not {json_type}", json_type=json_type(obj)),
+                )
+            ],
+        )
     kind = obj.get("type")
     if not isinstance(kind, str) or kind not in _SPECS:
-        reason = "is required:" if kind is None else f"{show(kind)} is not one of"
-        _reject(label, [FieldProblem("type", f"{reason} facility, subject or agency")])
+        reason = (
+            msg("is required: facility, subject or agency")
+            if kind is None
+            else msg("{value} is not one of facility, subject or agency", value=show(kind))
+        )
+        _reject(label, [FieldProblem("type", reason)])
     spec = _SPECS[kind]
     check = Checker()
     computed = _COMPUTED if kind == "agency" else {}
     for key in obj:
         if key != "type" and key not in spec.fields:
-            check.fail(show(key), computed.get(key, f"is not a field of a {kind}; remove it"))
+            check.fail(
+                show(key),
+                computed.get(key, msg("is not a field of a {kind}; remove it", kind=kind)),
+            )
     record = spec.build(check, obj, now)
     if check.problems:
         _reject(label, check.problems)
@@ -135,8 +163,7 @@ def parse_reference_line(obj: object, label: str, now: datetime) -> ReferenceRec
 
 
 def _reject(label: str, problems: list[FieldProblem]) -> NoReturn:
-    detail = "; ".join(f"{p.field}: {p.reason}" for p in problems)
-    raise ReferenceInvalidError(f"{label}: {detail}")
+    raise ReferenceInvalidError(label, problems)
 
 
 def agency_details(
@@ -191,17 +218,21 @@ def _public_key(check: Checker, value: Any, path: str) -> bytes:
     if text is None:
         return b""
     if len(text) > _KEY_TEXT:
-        check.fail(path, f"is {len(text)} characters; base64 of a 32-byte key is 44")
+        check.fail(
+            path, msg("is {count} characters; base64 of a 32-byte key is 44", count=len(text))
+        )
         return b""
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        check.fail(path, "is not base64 (of the raw 32-byte X25519 public key)")
+        check.fail(path, msg("is not base64 (of the raw 32-byte X25519 public key)"))
         return b""
     if len(raw) != KEY_BYTES:
-        check.fail(path, f"decodes to {len(raw)} bytes; a raw X25519 public key is 32")
+        check.fail(
+            path, msg("decodes to {count} bytes; a raw X25519 public key is 32", count=len(raw))
+        )
     elif not any(raw):
-        check.fail(path, "is all zero bytes, not a public key")
+        check.fail(path, msg("is all zero bytes, not a public key"))
     return raw
 
 
@@ -229,8 +260,12 @@ def _security_level(check: Checker, obj: Mapping[str, Any]) -> str:
     if level not in SECURITY_LEVELS:
         check.fail(
             "security_level",
-            f"{show(text, 40)} is not a security level: use one of "
-            f"{', '.join(SECURITY_LEVELS)} (the prison service's own class, in those words)",
+            msg(
+                "{text} is not a security level: use one of {levels} (the prison "
+                "service's own class, in those words)",
+                text=show(text, 40),
+                levels=", ".join(SECURITY_LEVELS),
+            ),
         )
         return ""
     return level

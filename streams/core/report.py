@@ -15,6 +15,7 @@ from typing import Any, NewType
 from streams.core.fields import EVENT_ID, Checker, show
 from streams.core.times import format_time
 from streams.errors import FieldProblem, ReportInvalidError
+from streams.i18n import msg
 
 __all__ = [
     "ENRICHED_FIELDS",
@@ -142,10 +143,14 @@ def validate_report(obj: object, *, now: datetime, label: str = "report") -> dic
     check = Checker()
     if not isinstance(obj, dict):
         raise ReportInvalidError(
-            [FieldProblem("report", f"must be a JSON object, not {type(obj).__name__}")],
+            [
+                FieldProblem(
+                    "report", msg("must be a JSON object, not {type}", type=type(obj).__name__)
+                )
+            ],
             label=label,
         )
-    check.unknown(obj, FIELDS, "", "the report")
+    check.unknown(obj, FIELDS, "", msg("the report"))
     record: dict[str, Any] = {}
     # check.required's path defaults to its key, so the key given again below as the path,
     # None or no path are alike (mutation-equivalent)
@@ -191,8 +196,11 @@ def _event_id(check: Checker, value: Any) -> str | None:
         return value.lower()  # the one rewrite: upper-case hex digits, as the README says
     check.fail(
         "event_id",
-        f"{show(value)} is not a UUID written as 8-4-4-4-12 hexadecimal digits, "
-        "e.g. 0b9f2a8e-6c1d-4e7a-9f3b-2d5c8a1e4f60",
+        msg(
+            "{value} is not a UUID written as 8-4-4-4-12 hexadecimal digits, "
+            "e.g. 0b9f2a8e-6c1d-4e7a-9f3b-2d5c8a1e4f60",
+            value=show(value),
+        ),
     )
     return None
 
@@ -201,23 +209,25 @@ def _check_times(
     check: Checker, occurred: datetime | None, reported: datetime | None, now: datetime
 ) -> None:
     if occurred is not None and reported is not None and occurred > reported:
-        check.fail("occurred_at", "is after reported_at; a report cannot precede its event")
+        check.fail("occurred_at", msg("is after reported_at; a report cannot precede its event"))
     if reported is not None and reported > now + CLOCK_SKEW:
-        check.fail("reported_at", "is in the future; check the unit's clock and time zone")
+        check.fail("reported_at", msg("is in the future; check the unit's clock and time zone"))
 
 
 def _grading(check: Checker, value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        check.fail("grading", "must be an object with source, assessment and handling")
+        check.fail("grading", msg("must be an object with source, assessment and handling"))
         return None
-    check.unknown(value, _GRADING_FIELDS, "grading.", "the grading")
+    check.unknown(value, _GRADING_FIELDS, "grading.", msg("the grading"))
     source = check.required(value, "source", "grading.source")
     if source is not None and (type(source) is not int or source not in (1, 2, 3)):
         check.fail(
             "grading.source",
-            f"{show(source)} is not 1 (reliable), 2 (untested) or 3 (not reliable)",
+            msg(
+                "{value} is not 1 (reliable), 2 (untested) or 3 (not reliable)", value=show(source)
+            ),
         )
     assessment = check.required(value, "assessment", "grading.assessment")
     if assessment is not None:
@@ -229,7 +239,8 @@ def _grading(check: Checker, value: Any) -> dict[str, Any] | None:
     if handling is Handling.C:
         if conditions is None:
             check.fail(
-                "grading.conditions", "is required when handling is C: say which conditions apply"
+                "grading.conditions",
+                msg("is required when handling is C: say which conditions apply"),
             )
         else:
             conditions = check.text(
@@ -237,7 +248,8 @@ def _grading(check: Checker, value: Any) -> dict[str, Any] | None:
             )
     elif conditions is not None and handling is Handling.P:
         check.fail(
-            "grading.conditions", "is given but handling is P; use handling C for conditions"
+            "grading.conditions",
+            msg("is given but handling is P; use handling C for conditions"),
         )
     return {
         "source": source,
@@ -250,7 +262,7 @@ def _grading(check: Checker, value: Any) -> dict[str, Any] | None:
 def _severity(check: Checker, value: Any, kind: Kind | None) -> str | None:
     if value is None:
         if kind is Kind.INCIDENT:
-            check.fail("severity", "is required for an incident")
+            check.fail("severity", msg("is required for an incident"))
         return None
     parsed = check.choice(value, Severity, "severity")
     return parsed.value if parsed is not None else None
@@ -262,15 +274,18 @@ def _subjects(check: Checker, value: Any) -> list[dict[str, str]]:
     for i, item in enumerate(check.items(value, "subjects", MAX_LIST_ITEMS)):
         path = f"subjects[{i}]"
         if not isinstance(item, dict):
-            check.fail(path, "must be an object with subject_id and role")
+            check.fail(path, msg("must be an object with subject_id and role"))
             continue
-        check.unknown(item, ("subject_id", "role"), f"{path}.", "a subject")
+        check.unknown(item, ("subject_id", "role"), f"{path}.", msg("a subject"))
         subject_id = check.identifier(item.get("subject_id"), f"{path}.subject_id")
         role = check.choice(item.get("role", "SUBJECT"), SubjectRole, f"{path}.role")
         if subject_id is None or role is None:
             continue
         if (subject_id, role) in seen:
-            check.fail(path, f"repeats subject {subject_id} as {role.value}")
+            check.fail(
+                path,
+                msg("repeats subject {subject} as {role}", subject=subject_id, role=role.value),
+            )
             continue
         seen.add((subject_id, role))
         subjects.append({"subject_id": subject_id, "role": role.value})
@@ -282,9 +297,11 @@ def _indicators(check: Checker, value: Any, kind: Kind | None) -> list[dict[str,
     for i, item in enumerate(check.items(value, "indicators", MAX_LIST_ITEMS)):
         path = f"indicators[{i}]"
         if not isinstance(item, dict):
-            check.fail(path, "must be an object with code, and optionally framework and rating")
+            check.fail(
+                path, msg("must be an object with code, and optionally framework and rating")
+            )
             continue
-        check.unknown(item, ("code", "framework", "rating"), f"{path}.", "an indicator")
+        check.unknown(item, ("code", "framework", "rating"), f"{path}.", msg("an indicator"))
         code = check.text(item.get("code"), f"{path}.code", 64, unit="bytes")
         framework = item.get("framework")
         if framework is not None:
@@ -296,7 +313,7 @@ def _indicators(check: Checker, value: Any, kind: Kind | None) -> list[dict[str,
             {"code": code, "framework": framework, "rating": rating.value if rating else None}
         )
     if kind is Kind.OBSERVATION and value in (None, []):
-        check.fail("indicators", "an observation must carry at least one indicator")
+        check.fail("indicators", msg("an observation must carry at least one indicator"))
     return indicators
 
 

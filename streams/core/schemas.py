@@ -20,6 +20,7 @@ import fastavro.schema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
 from streams.errors import SchemaError
+from streams.i18n import msg
 
 __all__ = ["SchemaSet", "VersionedSchema", "compatibility_problems"]
 
@@ -47,14 +48,16 @@ def load_schema(path: Path) -> VersionedSchema:
     """Read and parse one ``.avsc`` file, naming the file in any error."""
     match = _FILE_NAME.match(path.name)
     if match is None:
-        raise SchemaError(f"{path}: schema files must be named <name>.v<N>.avsc")
+        raise SchemaError(msg("{path}: schema files must be named <name>.v<N>.avsc", path=path))
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         parsed = fastavro.parse_schema(raw)
         canonical = fastavro.schema.to_parsing_canonical_form(raw)
         fingerprint = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
     except (OSError, ValueError, fastavro.schema.SchemaParseException) as exc:
-        raise SchemaError(f"{path}: not a valid Avro schema: {exc}") from exc
+        raise SchemaError(
+            msg("{path}: not a valid Avro schema: {exc}", path=path, exc=exc)
+        ) from exc
     name = raw.get("namespace", "") + "." + raw["name"] if "namespace" in raw else raw["name"]
     return VersionedSchema(name, int(match["version"]), path, raw, parsed, fingerprint)
 
@@ -68,21 +71,37 @@ class SchemaSet:
         for schema in schemas:
             other = self._by_fingerprint.get(schema.fingerprint)
             if other is not None:
-                raise SchemaError(f"{schema.path} is identical to {other.path}; remove one")
+                raise SchemaError(
+                    msg(
+                        "{path} is identical to {path2}; remove one",
+                        path=schema.path,
+                        path2=other.path,
+                    )
+                )
             self._by_fingerprint[schema.fingerprint] = schema
             self._versions.setdefault(schema.name, []).append(schema)
         for name, versions in self._versions.items():
             versions.sort(key=lambda s: s.version)
             numbers = [s.version for s in versions]
             if numbers != list(range(1, len(numbers) + 1)):
-                raise SchemaError(f"{name}: versions {numbers} must run 1, 2, 3... without gaps")
+                raise SchemaError(
+                    msg(
+                        "{name}: versions {numbers} must run 1, 2, 3... without gaps",
+                        name=name,
+                        numbers=numbers,
+                    )
+                )
 
     @classmethod
     def from_directory(cls, directory: Path) -> SchemaSet:
         """Load every ``*.avsc`` file of ``directory``."""
         paths = sorted(directory.glob("*.avsc"))
         if not paths:
-            raise SchemaError(f"no .avsc files in {directory}; set INTELSHARE_SCHEMAS_DIR")
+            raise SchemaError(
+                msg(
+                    "no .avsc files in {directory}; set INTELSHARE_SCHEMAS_DIR", directory=directory
+                )
+            )
         return cls(load_schema(p) for p in paths)
 
     def latest(self, name: str) -> VersionedSchema:
@@ -90,7 +109,13 @@ class SchemaSet:
         try:
             return self._versions[name][-1]
         except KeyError:
-            raise SchemaError(f"no schema named {name}; known: {', '.join(self.names())}") from None
+            raise SchemaError(
+                msg(
+                    "no schema named {name}; known: {names}",
+                    name=name,
+                    names=", ".join(self.names()),
+                )
+            ) from None
 
     def versions(self, name: str) -> list[VersionedSchema]:
         """All versions of ``name``, oldest first."""

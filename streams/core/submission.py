@@ -35,6 +35,7 @@ from streams.core.crypto import KEY_BYTES, key_id, sign, verify
 from streams.core.fields import AGENCY_ID, AGENCY_RULE, IDENTIFIER, IDENTIFIER_RULE, show
 from streams.core.times import to_millis
 from streams.errors import ConfigError, SignatureError, UnitNotAuthorisedError
+from streams.i18n import msg
 
 __all__ = [
     "KEY_ID_HEADER",
@@ -94,18 +95,33 @@ def unit_ids(user: str, units: Sequence[str]) -> list[str]:
     """The units a user may speak for, each once, in order; ConfigError for a user name or
     unit id that is not acceptable, or for no unit at all."""
     if not isinstance(user, str) or not AGENCY_ID.fullmatch(user):
-        raise ConfigError(f"user name {show(user)} must be {AGENCY_RULE}")
+        raise ConfigError(msg("user name {user} must be {rule}", user=show(user), rule=AGENCY_RULE))
     chosen = list(dict.fromkeys(units))
     if not chosen:
         raise ConfigError(
-            f"a unit user needs at least one unit: `--unit UNIT_ID` (e.g. --unit KZ-PIU-ASTANA) "
-            f"for each report unit_id {user} may submit"
+            msg(
+                "a unit user needs at least one unit: `--unit UNIT_ID` (e.g. --unit "
+                "KZ-PIU-ASTANA) for each report unit_id {user} may submit",
+                user=user,
+            )
         )
     if len(chosen) > _MAX_UNITS:
-        raise ConfigError(f"at most {_MAX_UNITS} units per user, not {len(chosen)}")
+        raise ConfigError(
+            msg(
+                "at most {limit} units per user, not {count}",
+                limit=_MAX_UNITS,
+                count=len(chosen),
+            )
+        )
     for unit in chosen:
         if not isinstance(unit, str) or not IDENTIFIER.fullmatch(unit):
-            raise ConfigError(f"--unit {show(unit)} must be a report unit_id: {IDENTIFIER_RULE}")
+            raise ConfigError(
+                msg(
+                    "--unit {unit} must be a report unit_id: {rule}",
+                    unit=show(unit),
+                    rule=IDENTIFIER_RULE,
+                )
+            )
     return chosen
 
 
@@ -116,7 +132,13 @@ def unit_record(
     :func:`unit_ids`, or for a public key of the wrong size."""
     chosen = unit_ids(user, units)
     if len(public_key) != KEY_BYTES:
-        raise ConfigError(f"a submission key is {KEY_BYTES} bytes, not {len(public_key)}")
+        raise ConfigError(
+            msg(
+                "a submission key is {size} bytes, not {count}",
+                size=KEY_BYTES,
+                count=len(public_key),
+            )
+        )
     return {
         "user": user,
         "units": chosen,

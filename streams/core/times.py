@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from streams.i18n import msg
+
 __all__ = ["format_time", "parse_time", "to_millis"]
 
-_EXAMPLE = "e.g. 2026-11-20T14:05:00Z"
+_EXAMPLE = msg("e.g. {time}", time="2026-11-20T14:05:00Z")
 
 
 def to_millis(moment: datetime) -> datetime:
@@ -32,15 +34,22 @@ def parse_time(value: object) -> tuple[str | None, datetime | None]:
         moment = value
     elif isinstance(value, str):
         if not value.isascii() or not value.isprintable() or len(value) > 40:
-            return f"is not an ISO 8601 time, {_EXAMPLE}", None
+            return msg("is not an ISO 8601 time, {example}", example=_EXAMPLE), None
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            return f"{value!r} is not an ISO 8601 time, {_EXAMPLE}", None
+            return (
+                msg(
+                    "{value} is not an ISO 8601 time, {example}",
+                    value=repr(value),
+                    example=_EXAMPLE,
+                ),
+                None,
+            )
     else:
-        return f"must be an ISO 8601 time with a zone, {_EXAMPLE}", None
+        return msg("must be an ISO 8601 time with a zone, {example}", example=_EXAMPLE), None
     if moment.tzinfo is None:
-        return "needs a time zone, e.g. a trailing Z for UTC", None
+        return msg("needs a time zone, e.g. a trailing Z for UTC"), None
     if moment.year < 1970:
-        return "is before 1970", None
+        return msg("is before 1970"), None
     return None, moment

@@ -26,6 +26,7 @@ from streams.formats.stix import (
     TLP_MARKING_IDS,
     shipped_definitions,
 )
+from streams.i18n import msg
 
 __all__ = ["reports_from_bundle"]
 
@@ -74,7 +75,7 @@ class _Reader:
         shipped = {o["id"] for o in shipped_definitions()} | {TLP_EXTENSION}
         for number, obj in enumerate(objects):
             if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-                self.fail(f"objects[{number}]", "is not a STIX object with an id")
+                self.fail(f"objects[{number}]", msg("is not a STIX object with an id"))
                 continue
             self.by_id[obj["id"]] = obj
             if obj["id"] not in shipped:
@@ -87,21 +88,28 @@ class _Reader:
         ident, kind = obj["id"], obj.get("type")
         allowed = _PROPERTIES.get(str(kind))
         if not allowed:
-            self.fail(f"{ident} type", f"{kind!r} cannot be mapped to an intelshare report")
+            self.fail(
+                f"{ident} type", msg("{kind!r} cannot be mapped to an intelshare report", kind=kind)
+            )
             return
         for name in obj:
             if name not in allowed:
-                self.fail(f"{ident} {name}", f"cannot be mapped to an intelshare report ({kind})")
+                self.fail(
+                    f"{ident} {name}",
+                    msg("cannot be mapped to an intelshare report ({kind})", kind=kind),
+                )
         for key, value in (obj.get("extensions") or {}).items():
             known = _EXTENSION_KEYS.get(key)
             if kind == "marking-definition" and key == TLP_EXTENSION:
                 continue
             if known is None or not isinstance(value, dict):
-                self.fail(f"{ident} extensions.{key}", "is not an extension of the mapping")
+                self.fail(f"{ident} extensions.{key}", msg("is not an extension of the mapping"))
                 continue
             for name in value:
                 if name not in known:
-                    self.fail(f"{ident} extensions.{key}.{name}", "cannot be mapped; remove it")
+                    self.fail(
+                        f"{ident} extensions.{key}.{name}", msg("cannot be mapped; remove it")
+                    )
         if kind == "marking-definition":
             self._check_marking(obj)
 
@@ -110,10 +118,10 @@ class _Reader:
         if ident in _TLP_1:
             self.fail(
                 f"{ident} id",
-                "is a TLP 1.0 marking; mark with the TLP 2.0 extension's marking definitions",
+                msg("is a TLP 1.0 marking; mark with the TLP 2.0 extension's marking definitions"),
             )
         elif ident not in _TLP_BY_ID and obj.get("definition_type") != "statement":
-            self.fail(f"{ident} definition_type", "only TLP 2.0 and statement markings map")
+            self.fail(f"{ident} definition_type", msg("only TLP 2.0 and statement markings map"))
 
     def refs(self, obj: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
         """The objects ``obj[name]`` refers to; a reference not in the bundle is a problem."""
@@ -121,7 +129,7 @@ class _Reader:
         for ref in obj.get(name) or ():
             target = self.by_id.get(ref)
             if target is None:
-                self.fail(f"{obj['id']} {name}", f"{ref} is not in the bundle")
+                self.fail(f"{obj['id']} {name}", msg("{ref} is not in the bundle", ref=ref))
             else:
                 found.append(target)
         return found
@@ -136,7 +144,7 @@ def _event_id(read: _Reader, report: Mapping[str, Any]) -> str | None:
     for ref in report.get("external_references") or ():
         if isinstance(ref, dict) and ref.get("source_name") == "intelshare-event":
             return str(ref.get("external_id"))
-    read.fail(f"{report['id']} external_references", "has no intelshare-event: the event id")
+    read.fail(f"{report['id']} external_references", msg("has no intelshare-event: the event id"))
     return None
 
 
@@ -144,7 +152,9 @@ def _tlp(read: _Reader, report: Mapping[str, Any]) -> str | None:
     markings = read.refs(report, "object_marking_refs")
     labels = [_TLP_BY_ID[m["id"]] for m in markings if m["id"] in _TLP_BY_ID]
     if len(labels) != 1:
-        read.fail(f"{report['id']} object_marking_refs", "must hold exactly one TLP 2.0 marking")
+        read.fail(
+            f"{report['id']} object_marking_refs", msg("must hold exactly one TLP 2.0 marking")
+        )
         return None
     tlp: Tlp = labels[0]
     return tlp.value
@@ -176,13 +186,13 @@ def reports_from_bundle(bundle: object, label: str = "bundle") -> list[tuple[str
     """Each report of ``bundle`` as (label naming its id, report in JSON form); raises
     :class:`StixMappingError` naming every object and property the mapping cannot carry."""
     if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
-        problem = FieldProblem("type", "is not a STIX 2.1 bundle (type must be 'bundle')")
+        problem = FieldProblem("type", msg("is not a STIX 2.1 bundle (type must be 'bundle')"))
         raise StixMappingError([problem], label=label)
     objects = bundle.get("objects")
     read = _Reader(objects if isinstance(objects, list) else [])
     reports = [o for o in read.by_id.values() if o.get("type") == "report"]
     if not reports:
-        read.fail(f"{bundle.get('id')} objects", "holds no report")
+        read.fail(f"{bundle.get('id')} objects", msg("holds no report"))
     found = [(f"{label} {r['id']}", _report(read, r)) for r in reports]
     if read.problems:
         raise StixMappingError(read.problems, label=label)

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from streams.audit.index import AuditIndex
 from streams.core.codec import record_codec
 from streams.errors import NotAuthorisedError, TopicMissingError
+from streams.i18n import msg
 from streams.kafka.auditlog import agencies
 from streams.kafka.clients import consumer, translate_errors
 from streams.settings import Settings
@@ -56,11 +57,11 @@ def read_from(
     codec = record_codec(settings.schemas_dir, schema)
     client = consumer(settings, group_id=None, max_poll_records=_CHUNK)
     try:
-        with translate_errors(settings, f"reading {topic}"):
+        with translate_errors(settings, msg("reading {topic}", topic=topic)):
             numbers = client.partitions_for_topic(topic)
             if not numbers:
                 raise TopicMissingError(
-                    f"topic {topic} does not exist; run `intelshare topics create`"
+                    msg("topic {topic} does not exist; run `intelshare topics create`", topic=topic)
                 )
             partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
             client.assign(partitions)

@@ -24,6 +24,7 @@ from streams.errors import (
     NotAuthorisedError,
     TopicMissingError,
 )
+from streams.i18n import msg
 from streams.kafka.tls import client_context, diagnose, user_of, uses_tls
 from streams.settings import Settings
 
@@ -105,17 +106,27 @@ def _watching_sasl(settings: Settings) -> Iterator[_SaslRefusals]:
 
 def _refused(settings: Settings, doing: str) -> AuthenticationFailedError:
     return AuthenticationFailedError(
-        f"the broker at {settings.bootstrap_servers} refused the login of user "
-        f"{settings.sasl_username or '(none)'} while {doing}; check INTELSHARE_SASL_USERNAME "
-        "and INTELSHARE_SASL_PASSWORD (or INTELSHARE_SASL_PASSWORD_FILE), and that the broker "
-        "is a secure one (INTELSHARE_SECURITY_PROTOCOL)"
+        msg(
+            "the broker at {bootstrap_servers} refused the login of user {sasl_username} while "
+            "{doing}; check INTELSHARE_SASL_USERNAME and INTELSHARE_SASL_PASSWORD (or "
+            "INTELSHARE_SASL_PASSWORD_FILE), and that the broker is a secure one "
+            "(INTELSHARE_SECURITY_PROTOCOL)",
+            bootstrap_servers=settings.bootstrap_servers,
+            sasl_username=settings.sasl_username or "(none)",
+            doing=doing,
+        )
     )
 
 
 def _not_authorised(settings: Settings, doing: str, exc: Exception) -> NotAuthorisedError:
     return NotAuthorisedError(
-        f"user {user_of(settings) or '(anonymous)'} is not allowed to do this while "
-        f"{doing} ({exc}); ask the exchange's operator for a role that allows it"
+        msg(
+            "user {user_of} is not allowed to do this while {doing} ({exc}); ask the exchange's "
+            "operator for a role that allows it",
+            user_of=user_of(settings) or "(anonymous)",
+            doing=doing,
+            exc=exc,
+        )
     )
 
 
@@ -143,23 +154,30 @@ def translate_errors(settings: Settings, doing: str) -> Iterator[None]:
         if "AuthorizationFailedError" in str(exc):  # e.g. topics that never became visible
             raise _not_authorised(settings, doing, exc) from exc
         raise BrokerUnavailableError(
-            f"no Kafka broker answered at {settings.bootstrap_servers} while {doing} ({exc}); "
-            "start the local one with `intelshare broker start`, or set KAFKA_BOOTSTRAP_SERVERS"
+            msg(
+                "no Kafka broker answered at {bootstrap_servers} while {doing} ({exc}); start the "
+                "local one with `intelshare broker start`, or set KAFKA_BOOTSTRAP_SERVERS",
+                bootstrap_servers=settings.bootstrap_servers,
+                doing=doing,
+                exc=exc,
+            )
         ) from exc
     except kafka.errors.UnknownTopicOrPartitionError as exc:
         raise TopicMissingError(
-            f"a topic is missing while {doing}; run `intelshare topics create`"
+            msg("a topic is missing while {doing}; run `intelshare topics create`", doing=doing)
         ) from exc
     except kafka.errors.KafkaError as exc:
         if "AuthorizationFailedError" in str(exc):  # kafka-python wraps InitProducerId's refusal
             raise _not_authorised(settings, doing, exc) from exc
-        raise IntelshareError(f"Kafka refused while {doing}: {exc}") from exc
+        raise IntelshareError(
+            msg("Kafka refused while {doing}: {exc}", doing=doing, exc=exc)
+        ) from exc
 
 
 @contextlib.contextmanager
 def admin_client(settings: Settings) -> Iterator[KafkaAdminClient]:
     """An admin client that is closed on exit."""
-    with translate_errors(settings, "connecting an admin client"):
+    with translate_errors(settings, msg("connecting an admin client")):
         client = KafkaAdminClient(**_common(settings))
     try:
         yield client
@@ -176,7 +194,7 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "max_request_size": settings.max_report_bytes + 64 * 1024,
         "linger_ms": 5,
     }
-    with translate_errors(settings, "connecting a producer"):
+    with translate_errors(settings, msg("connecting a producer")):
         return KafkaProducer(**(config | overrides))
 
 
@@ -187,7 +205,7 @@ def consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsume
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
     }
-    with translate_errors(settings, "connecting a consumer"):
+    with translate_errors(settings, msg("connecting a consumer")):
         return KafkaConsumer(*topics, **(config | overrides))
 
 
@@ -195,7 +213,7 @@ def publish(settings: Settings, topic: str, items: Iterable[tuple[bytes, bytes |
     """Send ``(key, value)`` pairs to ``topic`` and wait until the broker has all of them."""
     client = producer(settings)
     try:
-        with translate_errors(settings, f"publishing to {topic}"):
+        with translate_errors(settings, msg("publishing to {topic}", topic=topic)):
             futures = [client.send(topic, key=key, value=value) for key, value in items]
             client.flush(timeout=settings.request_timeout * 4)
             for future in futures:
@@ -212,18 +230,22 @@ def read_topic(settings: Settings, topic: str) -> list[Any]:
     client = consumer(settings, group_id=None)
     records: list[Any] = []
     try:
-        with translate_errors(settings, f"reading {topic}"):
+        with translate_errors(settings, msg("reading {topic}", topic=topic)):
             numbers = client.partitions_for_topic(topic)
             if not numbers and settings.security_protocol != "PLAINTEXT":
                 # a secure broker hides the topics a user may not describe
                 raise NotAuthorisedError(
-                    f"user {user_of(settings)} may not read {topic}, or it does not exist: "
-                    "its role does not cover this command (see `intelshare users add --role`), "
-                    "or run `intelshare topics create` as the admin"
+                    msg(
+                        "user {user_of} may not read {topic}, or it does not exist: its role does "
+                        "not cover this command (see `intelshare users add --role`), or run "
+                        "`intelshare topics create` as the admin",
+                        user_of=user_of(settings),
+                        topic=topic,
+                    )
                 )
             if not numbers:
                 raise TopicMissingError(
-                    f"topic {topic} does not exist; run `intelshare topics create`"
+                    msg("topic {topic} does not exist; run `intelshare topics create`", topic=topic)
                 )
             partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
             client.assign(partitions)

@@ -31,6 +31,7 @@ from streams.core.disclosure import feed_entry, open_disclosure
 from streams.core.keyfiles import published_exchange_keys
 from streams.core.times import format_time
 from streams.errors import IntelshareError, TopicMissingError
+from streams.i18n import msg
 from streams.kafka.auditlog import latest_checkpoint
 from streams.kafka.clients import consumer, producer, translate_errors
 from streams.settings import Settings
@@ -104,7 +105,7 @@ class FeedReader:
         client = consumer(self.settings, group_id=self.group_id)
         self.stopped = {}
         try:
-            with translate_errors(self.settings, f"reading {self.topic}"):
+            with translate_errors(self.settings, msg("reading {topic}", topic=self.topic)):
                 partitions = self._assign(client, from_beginning)
                 ends = client.end_offsets(partitions)
                 while follow or any(
@@ -135,8 +136,12 @@ class FeedReader:
         numbers = client.partitions_for_topic(self.topic)
         if not numbers:
             raise TopicMissingError(
-                f"no feed {self.topic}: is {self.agency_id} registered with "
-                "`intelshare agencies register`?"
+                msg(
+                    "no feed {topic}: is {agency_id} registered with `intelshare agencies "
+                    "register`?",
+                    topic=self.topic,
+                    agency_id=self.agency_id,
+                )
             )
         partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
         client.assign(partitions)
@@ -212,14 +217,16 @@ class ReceiptSender:
             disclosure_id, self.agency_id, self.key, datetime.now(UTC), checkpoint
         )
         value = self.codec.encode(receipt)
-        with translate_errors(self.settings, f"sending a receipt to {self.topic}"):
+        with translate_errors(self.settings, msg("sending a receipt to {topic}", topic=self.topic)):
             self._producer.send(self.topic, key=disclosure_id.encode(), value=value)
 
     def close(self) -> None:
         """Flush and close; idempotent."""
         if self._producer is not None:
             client, self._producer = self._producer, None
-            with translate_errors(self.settings, f"sending receipts to {self.topic}"):
+            with translate_errors(
+                self.settings, msg("sending receipts to {topic}", topic=self.topic)
+            ):
                 client.flush(timeout=self.settings.request_timeout)
                 client.close(timeout=self.settings.request_timeout)
 

@@ -16,6 +16,7 @@ from streams.core.codec import Codec, record_codec
 from streams.core.intake import ATTEMPT_HEADER, REPLAY_HEADER, check_submission
 from streams.core.times import format_time
 from streams.errors import IntelshareError
+from streams.i18n import msg
 from streams.kafka.clients import latest_by_key, producer, read_topic, translate_errors
 from streams.settings import Settings
 from streams.topics import Topics
@@ -147,7 +148,7 @@ def replay(
                 outcomes.append(ReplayOutcome(source, False, "same report replayed in this run"))
                 continue
             client = client or producer(settings)
-            with translate_errors(settings, "replaying"):
+            with translate_errors(settings, msg("replaying dead letters")):
                 client.send(
                     topic,
                     key=key if key is not None else _event_key(settings, value),

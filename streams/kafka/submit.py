@@ -38,6 +38,7 @@ from streams.errors import (
     ReportInvalidError,
     TopicMissingError,
 )
+from streams.i18n import Message, msg
 from streams.kafka.clients import producer, translate_errors
 from streams.kafka.tls import user_of
 from streams.settings import Settings
@@ -69,35 +70,42 @@ def read_reports(text: str, *, max_bytes: int) -> Iterator[Candidate]:
         try:
             items = load_json(stripped)
         except MalformedInputError as exc:
-            yield Candidate("input", None, str(exc))
+            yield Candidate(msg("input"), None, _reason(exc))
             return
         if not isinstance(items, list):
-            yield Candidate("input", None, "not a JSON array of reports")
+            yield Candidate(msg("input"), None, msg("not a JSON array of reports"))
             return
         for i, item in enumerate(items, 1):
-            yield Candidate(f"item {i}", item, None)
+            yield Candidate(msg("item {number}", number=i), item, None)
         return
     try:
-        yield Candidate("report", load_json(stripped), None)
+        yield Candidate(msg("report"), load_json(stripped), None)
         return
     except MalformedInputError as exc:
         # a pretty-printed object (or a one-line input) gets one error, where it is; anything
         # else is JSON lines, each line read and named on its own
         if _one_document(stripped) or len(stripped.splitlines()) == 1:
-            yield Candidate("report", None, str(exc))
+            yield Candidate(msg("report"), None, _reason(exc))
             return
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        label = msg("line {number}", number=number)
         if len(line) > 16 * max_bytes:
             yield Candidate(
-                f"line {number}", None, f"is {len(line)} characters; far over the limit"
+                label, None, msg("is {count} characters; far over the limit", count=len(line))
             )
             continue
         try:
-            yield Candidate(f"line {number}", load_json(line), None)
+            yield Candidate(label, load_json(line), None)
         except MalformedInputError as exc:
-            yield Candidate(f"line {number}", None, str(exc))
+            yield Candidate(label, None, _reason(exc))
+
+
+def _reason(exc: MalformedInputError) -> str:
+    """The error's message, kept translatable when it is one."""
+    first = exc.args[0] if exc.args else ""
+    return first if isinstance(first, Message) else str(exc)
 
 
 def _one_document(text: str) -> bool:
@@ -172,8 +180,12 @@ class Submitter:
                 [
                     FieldProblem(
                         "report",
-                        f"is {len(value)} bytes encoded, over the limit of "
-                        f"{self.settings.max_report_bytes}; split it or shorten the narrative",
+                        msg(
+                            "is {size} bytes encoded, over the limit of {limit}; split it or "
+                            "shorten the narrative",
+                            size=len(value),
+                            limit=self.settings.max_report_bytes,
+                        ),
                     )
                 ],
                 label=candidate.label,
@@ -223,7 +235,7 @@ class Submitter:
                 repeated.append(report.event_id)
             else:
                 problem = FieldProblem(
-                    "event_id", "is used for a different report earlier in the input"
+                    "event_id", msg("is used for a different report earlier in the input")
                 )
                 rejected.append(ReportInvalidError([problem], label=candidate.label))
         sent = self._send(list(prepared.values()), on_sent) if prepared else []
@@ -232,7 +244,7 @@ class Submitter:
 
     def _send(self, reports: list[Prepared], on_sent: Callable[[str], None] | None) -> list[str]:
         client = self._connect()
-        with translate_errors(self.settings, f"sending to {self.topic}"):
+        with translate_errors(self.settings, msg("sending to {topic}", topic=self.topic)):
             futures = [
                 (
                     r.event_id,
@@ -278,12 +290,18 @@ class Submitter:
             except kafka.errors.KafkaTimeoutError as exc:
                 self.close()
                 raise TopicMissingError(
-                    f"topic {self.topic} does not exist at {self.settings.bootstrap_servers}; "
-                    "run `intelshare topics create`"
+                    msg(
+                        "topic {topic} does not exist at {bootstrap_servers}; run `intelshare "
+                        "topics create`",
+                        topic=self.topic,
+                        bootstrap_servers=self.settings.bootstrap_servers,
+                    )
                 ) from exc
             except kafka.errors.KafkaError as exc:
                 self.close()
-                raise IntelshareError(f"cannot look up {self.topic}: {exc}") from exc
+                raise IntelshareError(
+                    msg("cannot look up {topic}: {exc}", topic=self.topic, exc=exc)
+                ) from exc
         return self._producer
 
     def close(self) -> None:
@@ -310,7 +328,12 @@ def _submission_key(settings: Settings) -> Ed25519PrivateKey | None:
         return None
     user = user_of(settings)
     if not user:
-        raise ConfigError(f"{settings.security_protocol} needs INTELSHARE_SASL_USERNAME")
+        raise ConfigError(
+            msg(
+                "{security_protocol} needs INTELSHARE_SASL_USERNAME",
+                security_protocol=settings.security_protocol,
+            )
+        )
     path = settings.unit_key_path
     if settings.unit_key_file is None and user != settings.sasl_username:  # a certificate user
         path = settings.users_dir / f"{user}.sign.key"
@@ -320,8 +343,11 @@ def _submission_key(settings: Settings) -> Ed25519PrivateKey | None:
         if path.exists() or path.is_symlink():
             raise
         raise KeyFileError(
-            f"no submission key {path}: on a secure broker every report is signed with the "
-            f"unit's key. The exchange's operators create it with `intelshare users add --role "
-            f"unit {user} --unit UNIT_ID`; or set INTELSHARE_UNIT_KEY_FILE to "
-            "where it is"
+            msg(
+                "no submission key {path}: on a secure broker every report is signed with the "
+                "unit's key. The exchange's operators create it with `intelshare users add --role "
+                "unit {user} --unit UNIT_ID`; or set INTELSHARE_UNIT_KEY_FILE to where it is",
+                path=path,
+                user=user,
+            )
         ) from exc

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams.errors import CertificateError, ConfigError, IntelshareError, TLSHandshakeError
+from streams.i18n import msg
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -57,8 +58,12 @@ def client_context(settings: Settings, now: datetime | None = None) -> ssl.SSLCo
         context.load_verify_locations(cafile=str(cafile))
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(
-            f"INTELSHARE_SSL_CAFILE {cafile} cannot be read as a PEM CA certificate ({exc}); "
-            "set it to the exchange's ca.pem"
+            msg(
+                "INTELSHARE_SSL_CAFILE {cafile} cannot be read as a PEM CA certificate ({exc}); "
+                "set it to the exchange's ca.pem",
+                cafile=cafile,
+                exc=exc,
+            )
         ) from exc
     certfile, keyfile = settings.ssl_certfile, settings.ssl_keyfile
     if certfile is not None:
@@ -67,8 +72,14 @@ def client_context(settings: Settings, now: datetime | None = None) -> ssl.SSLCo
             context.load_cert_chain(str(certfile), str(keyfile) if keyfile else None)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
-                f"INTELSHARE_SSL_CERTFILE {certfile} and INTELSHARE_SSL_KEYFILE {keyfile} cannot "
-                f"be used together ({exc}); give a certificate and the key it was issued with"
+                msg(
+                    "INTELSHARE_SSL_CERTFILE {certfile} and INTELSHARE_SSL_KEYFILE {keyfile} "
+                    "cannot be used together ({exc}); give a certificate and the key it was "
+                    "issued with",
+                    certfile=certfile,
+                    keyfile=keyfile,
+                    exc=exc,
+                )
             ) from exc
     return context
 
@@ -79,24 +90,39 @@ def _read_cert(path: Path) -> CertInfo:
     try:
         return describe(path.read_bytes())
     except OSError as exc:
-        raise ConfigError(f"cannot read INTELSHARE_SSL_CERTFILE {path}: {exc.strerror}") from exc
+        raise ConfigError(
+            msg(
+                "cannot read INTELSHARE_SSL_CERTFILE {path}: {strerror}",
+                path=path,
+                strerror=exc.strerror,
+            )
+        ) from exc
     except CertificateError as exc:
-        raise ConfigError(f"INTELSHARE_SSL_CERTFILE {path}: {exc}") from exc
+        raise ConfigError(msg("INTELSHARE_SSL_CERTFILE {path}: {exc}", path=path, exc=exc)) from exc
 
 
 def _check_validity(path: Path, info: CertInfo, now: datetime) -> None:
     """Refuse an expired or not yet valid client certificate before the broker does."""
     if now > info.not_after:
         raise TLSHandshakeError(
-            f"the client certificate INTELSHARE_SSL_CERTFILE {path} ({info.name}) expired on "
-            f"{info.not_after:%Y-%m-%d %H:%M} UTC and the broker would refuse it; nothing was "
-            f"sent. Ask the exchange's operator for a new one (`intelshare certs issue --user "
-            f"{info.name}`)"
+            msg(
+                "the client certificate INTELSHARE_SSL_CERTFILE {path} ({name}) expired on "
+                "{not_after:%Y-%m-%d %H:%M} UTC and the broker would refuse it; nothing was sent. "
+                "Ask the exchange's operator for a new one (`intelshare certs issue --user "
+                "{name}`)",
+                path=path,
+                name=info.name,
+                not_after=info.not_after,
+            )
         )
     if now < info.not_before:
         raise TLSHandshakeError(
-            f"the client certificate INTELSHARE_SSL_CERTFILE {path} is valid only from "
-            f"{info.not_before:%Y-%m-%d %H:%M} UTC; check this machine's clock"
+            msg(
+                "the client certificate INTELSHARE_SSL_CERTFILE {path} is valid only from "
+                "{not_before:%Y-%m-%d %H:%M} UTC; check this machine's clock",
+                path=path,
+                not_before=info.not_before,
+            )
         )
 
 
@@ -134,9 +160,13 @@ def _tls_problem(
             return _verification_problem(settings, exc, host, port, timeout)
         except ssl.SSLError as exc:
             return TLSHandshakeError(
-                f"the server at {where} does not complete a TLS handshake ({exc.reason}): it is "
-                "not a TLS listener of the broker; check KAFKA_BOOTSTRAP_SERVERS (the broker's "
-                "TLS port) and INTELSHARE_SECURITY_PROTOCOL"
+                msg(
+                    "the server at {where} does not complete a TLS handshake ({reason}): it is "
+                    "not a TLS listener of the broker; check KAFKA_BOOTSTRAP_SERVERS (the "
+                    "broker's TLS port) and INTELSHARE_SECURITY_PROTOCOL",
+                    where=where,
+                    reason=exc.reason,
+                )
             )
 
 
@@ -150,9 +180,14 @@ def _refused_after_handshake(
         tls.recv(1)
     except ssl.SSLError as exc:
         return TLSHandshakeError(
-            f"the broker at {where} refused this client's certificate ({exc.reason}): "
-            f"INTELSHARE_SSL_CERTFILE {settings.ssl_certfile} must be a current certificate "
-            "issued by the exchange's CA (`intelshare certs issue --user NAME`)"
+            msg(
+                "the broker at {where} refused this client's certificate ({reason}): "
+                "INTELSHARE_SSL_CERTFILE {ssl_certfile} must be a current certificate issued by "
+                "the exchange's CA (`intelshare certs issue --user NAME`)",
+                where=where,
+                reason=exc.reason,
+                ssl_certfile=settings.ssl_certfile,
+            )
         )
     except OSError:  # the broker waits for a request: the handshake was accepted
         return None
@@ -167,27 +202,50 @@ def _verification_problem(
     if code in _HOSTNAME_MISMATCH:
         names = ", ".join(_server_certificate(host, port, timeout).hosts) or "none"
         return TLSHandshakeError(
-            f"the broker's certificate at {where} is not valid for the name {host} (it names: "
-            f"{names}); connect by one of those names (KAFKA_BOOTSTRAP_SERVERS, "
-            f"INTELSHARE_BROKER_HOST), or have the operator issue it for {host} "
-            f"(`intelshare certs issue --node N --host {host}`)"
+            msg(
+                "the broker's certificate at {where} is not valid for the name {host} (it names: "
+                "{names}); connect by one of those names (KAFKA_BOOTSTRAP_SERVERS, "
+                "INTELSHARE_BROKER_HOST), or have the operator issue it for {host} (`intelshare "
+                "certs issue --node N --host {host}`)",
+                where=where,
+                host=host,
+                names=names,
+            )
         )
     if code in _EXPIRED | _NOT_YET_VALID:
         info = _server_certificate(host, port, timeout)
-        state = "expired on" if code in _EXPIRED else "is valid only from"
-        when = info.not_after if code in _EXPIRED else info.not_before
         node = info.name.removeprefix("node-") if re.fullmatch(r"node-\d+", info.name) else "N"
         hosts = " ".join(f"--host {name}" for name in info.hosts) or f"--host {host}"
+        shown = {"where": where, "name": info.name, "node": node, "hosts": hosts}
+        if code in _EXPIRED:
+            return TLSHandshakeError(
+                msg(
+                    "the broker's certificate at {where} ({name}) expired on {when:%Y-%m-%d %H:%M} "
+                    "UTC: not a setting of this client. The exchange's operator must issue a new "
+                    "one (`intelshare certs issue --node {node} {hosts}`) and restart the broker",
+                    when=info.not_after,
+                    **shown,
+                )
+            )
         return TLSHandshakeError(
-            f"the broker's certificate at {where} ({info.name}) {state} "
-            f"{when:%Y-%m-%d %H:%M} UTC: not a setting of this client. The exchange's operator "
-            f"must issue a new one (`intelshare certs issue --node {node} {hosts}`) and restart "
-            "the broker"
+            msg(
+                "the broker's certificate at {where} ({name}) is valid only from "
+                "{when:%Y-%m-%d %H:%M} UTC: not a setting of this client. The exchange's operator "
+                "must issue a new one (`intelshare certs issue --node {node} {hosts}`) and restart "
+                "the broker",
+                when=info.not_before,
+                **shown,
+            )
         )
     return TLSHandshakeError(
-        f"the broker's certificate at {where} is not trusted: {exc.verify_message}; "
-        f"INTELSHARE_SSL_CAFILE ({cafile}) must be the CA certificate that signed it (the "
-        "exchange's ca.pem)"
+        msg(
+            "the broker's certificate at {where} is not trusted: {verify_message}; "
+            "INTELSHARE_SSL_CAFILE ({cafile}) must be the CA certificate that signed it (the "
+            "exchange's ca.pem)",
+            where=where,
+            verify_message=exc.verify_message,
+            cafile=cafile,
+        )
     )
 
 
@@ -215,8 +273,13 @@ def _plaintext_problem(
     except (ssl.SSLError, CertificateError):
         return None
     return TLSHandshakeError(
-        f"the broker at {host}:{port} speaks TLS on this port, and this client "
-        f"(INTELSHARE_SECURITY_PROTOCOL={settings.security_protocol}) does not; set "
-        "INTELSHARE_SECURITY_PROTOCOL=SASL_SSL (or SSL with a client certificate) and "
-        "INTELSHARE_SSL_CAFILE to the exchange's ca.pem"
+        msg(
+            "the broker at {host}:{port} speaks TLS on this port, and this client "
+            "(INTELSHARE_SECURITY_PROTOCOL={security_protocol}) does not; set "
+            "INTELSHARE_SECURITY_PROTOCOL=SASL_SSL (or SSL with a client certificate) and "
+            "INTELSHARE_SSL_CAFILE to the exchange's ca.pem",
+            host=host,
+            port=port,
+            security_protocol=settings.security_protocol,
+        )
     )

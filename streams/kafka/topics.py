@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from kafka.admin import KafkaAdminClient
 
+from streams.i18n import msg
 from streams.kafka.clients import admin_client, translate_errors
 from streams.settings import Settings
 from streams.topics import TopicSpec, configured
@@ -49,7 +50,7 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[TopicO
     """
     wanted = {settings.topic_prefix + spec.name: configured(spec, settings) for spec in specs}
     outcomes: list[TopicOutcome] = []
-    with admin_client(settings) as admin, translate_errors(settings, "creating topics"):
+    with admin_client(settings) as admin, translate_errors(settings, msg("creating topics")):
         existing = set(admin.list_topics())
         missing = {name: spec for name, spec in wanted.items() if name not in existing}
         refused: dict[str, Any] = {}

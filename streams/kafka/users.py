@@ -26,6 +26,7 @@ from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.core.keyfiles import generate_signing_key, load_ed25519_private, write_private
 from streams.core.submission import unit_ids, unit_record
 from streams.errors import ConfigError, IntelshareError
+from streams.i18n import msg
 from streams.kafka.clients import admin_client, translate_errors
 from streams.kafka.registry import publish_unit
 from streams.settings import SASL_MECHANISM, Settings
@@ -72,7 +73,7 @@ def _topic(name: str, *operations: str, prefixed: bool = False) -> list[Grant]:
 def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
     """The ACLs that let user ``name`` of ``role`` do its job and nothing more."""
     if not AGENCY_ID.fullmatch(name):
-        raise ConfigError(f"user name {name!r} must be {AGENCY_RULE}")
+        raise ConfigError(msg("user name {name!r} must be {rule}", name=name, rule=AGENCY_RULE))
     names = Topics(prefix)
     if role is Role.UNIT:
         return _topic(names.submissions, "write", "describe")
@@ -173,18 +174,23 @@ def add_user(settings: Settings, role: Role, name: str, units: Sequence[str] = (
     if role is Role.UNIT:
         unit_ids(name, units)  # refuse bad units before anything changes
     elif units:
-        raise ConfigError(f"--unit is for role unit only, not {role.value}")
+        raise ConfigError(msg("--unit is for role unit only, not {value}", value=role.value))
     password = secrets.token_urlsafe(32)
     upsert = UserScramCredentialUpsertion(
         name, ScramMechanism[SASL_MECHANISM.replace("-", "_")], password, iterations=8192
     )
-    with admin_client(settings) as admin, translate_errors(settings, f"adding user {name}"):
+    with (
+        admin_client(settings) as admin,
+        translate_errors(settings, msg("adding user {name}", name=name)),
+    ):
         response = admin.alter_user_scram_credentials([upsert])
-        _raise_for_errors(response, f"creating the SCRAM credential of {name}")
+        _raise_for_errors(response)
         result = admin.create_acls([_acl(name, grant) for grant in grants])
         if result.get("failed"):
             failed = ", ".join(getattr(e, "__name__", str(e)) for e in result["failed"])
-            raise IntelshareError(f"the broker refused ACLs for {name}: {failed}")
+            raise IntelshareError(
+                msg("the broker refused ACLs for {name}: {failed}", name=name, failed=failed)
+            )
     path = password_file(settings, name)
     write_private(path, (password + "\n").encode(), replace=True)
     if role is Role.UNIT:
@@ -219,11 +225,17 @@ def register_unit(
     return final
 
 
-def _raise_for_errors(response: dict[str, object], doing: str) -> None:
-    """kafka-python maps each user to None or the broker's error for it."""
+def _raise_for_errors(response: dict[str, object]) -> None:
+    """kafka-python maps each user to None or the broker's error for its SCRAM credential."""
     for user, error in response.items():
         if error:
-            raise IntelshareError(f"the broker refused {doing} ({user}: {error})")
+            raise IntelshareError(
+                msg(
+                    "the broker refused to create the SCRAM credential of {user}: {error}",
+                    user=user,
+                    error=error,
+                )
+            )
 
 
 def _acl(user: str, grant: Grant) -> object:

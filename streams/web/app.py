@@ -30,6 +30,7 @@ from streams.audit.witness import WitnessView, witness_views
 from streams.core.policy import Agreement
 from streams.core.times import format_time
 from streams.errors import ConfigError, IntelshareError, NotAuthorisedError, TopicMissingError
+from streams.i18n import negotiate, use_locale
 from streams.kafka.auditindex import index_path, refresh_index
 from streams.kafka.auditlog import cosignatures
 from streams.kafka.registry import published_agreements
@@ -199,13 +200,16 @@ def oversight_app(
     async def page(request: web.Request) -> web.Response:
         state, asked = await listing(request)
         found = one_page(asked, request.query.get("after"), _PAGE)
-        body = render_index_page(
-            feed.reader, state.status, asked, found,
-            agreements=state.agreements, agreements_problem=state.agreements_problem,
-            key_ids=key_ids, now=datetime.now(UTC), witnesses=state.witnesses,
-            problem=state.problem, broken_record=state.broken_record,
-        )  # fmt: skip
-        return web.Response(text=body, content_type="text/html", headers=_HEADERS)
+        locale = negotiate(request.query.get("lang"), request.headers.get("Accept-Language"))
+        with use_locale(locale):
+            body = render_index_page(
+                feed.reader, state.status, asked, found,
+                agreements=state.agreements, agreements_problem=state.agreements_problem,
+                key_ids=key_ids, now=datetime.now(UTC), witnesses=state.witnesses,
+                problem=state.problem, broken_record=state.broken_record,
+            )  # fmt: skip
+        headers = _HEADERS | {"Content-Language": locale, "Vary": "Accept-Language"}
+        return web.Response(text=body, content_type="text/html", headers=headers)
 
     async def disclosures(request: web.Request) -> web.Response:
         state, asked = await listing(request)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from streams.core.times import format_time
+from streams.i18n import RTL_LOCALES, _, current_locale
 
 __all__ = ["bucket_size", "chart_svg"]
 
@@ -38,8 +40,8 @@ def _bucket_size(first: datetime, last: datetime) -> int:
 
 def _interval(size: int) -> str:
     if size >= 86400:
-        return f"{size // 86400} d"
-    return f"{size // 3600} h" if size >= 3600 else f"{size // 60} min"
+        return _("{n} d", n=size // 86400)
+    return _("{n} h", n=size // 3600) if size >= 3600 else _("{n} min", n=size // 60)
 
 
 def _tick(moment: datetime, size: int) -> tuple[str, str]:
@@ -52,10 +54,10 @@ def _tick(moment: datetime, size: int) -> tuple[str, str]:
 def _span(first: datetime, end: datetime, size: int) -> str:
     """The whole span of the bars, for the caption."""
     if size >= 86400:
-        return f"{first:%Y-%m-%d} to {end:%Y-%m-%d}"
+        return _("{first} to {end}", first=f"{first:%Y-%m-%d}", end=f"{end:%Y-%m-%d}")
     if first.date() == end.date():
-        return f"{first:%Y-%m-%d %H:%M} to {end:%H:%M}"
-    return f"{first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}"
+        return _("{first} to {end}", first=f"{first:%Y-%m-%d %H:%M}", end=f"{end:%H:%M}")
+    return _("{first} to {end}", first=f"{first:%Y-%m-%d %H:%M}", end=f"{end:%Y-%m-%d %H:%M}")
 
 
 def _y_ticks(tallest: int) -> list[int]:
@@ -68,12 +70,12 @@ def _fewer_series(
     """At most as many series as the palette has colours: beyond that, the largest but one
     keep their names and the rest are drawn as one, ``other (N)``."""
     totals: Counter[str] = Counter()
-    for (_, series), n in zip(points, weights, strict=True):
+    for (_moment, series), n in zip(points, weights, strict=True):
         totals[series] += n
     if len(totals) <= len(_PALETTE):
         return points
-    kept = {name for name, _ in totals.most_common(len(_PALETTE) - 1)}
-    other = f"other ({len(totals) - len(kept)})"
+    kept = {name for name, _count in totals.most_common(len(_PALETTE) - 1)}
+    other = _("other ({n})", n=len(totals) - len(kept))
     return [(moment, series if series in kept else other) for moment, series in points]
 
 
@@ -99,19 +101,20 @@ def chart_svg(
     points = _fewer_series(points, weight)
     label = html.escape(title)
     if not points:
+        empty = html.escape(_("no disclosures"))
         return (
             f'<svg role="img" aria-label="{label}" width="240" height="40">'
-            '<text x="10" y="24" font-size="12">no disclosures</text></svg>'
+            f'<text x="10" y="24" font-size="12">{empty}</text></svg>'
         )
-    times = [moment.astimezone(UTC) for moment, _ in points]
+    times = [moment.astimezone(UTC) for moment, _series in points]
     size = size or _bucket_size(min(times), max(times))
     counts: dict[int, Counter[str]] = {}
     totals: Counter[str] = Counter()
-    for moment, (_, series), n in zip(times, points, weight, strict=True):
+    for moment, (_moment, series), n in zip(times, points, weight, strict=True):
         start = int(moment.timestamp()) // size * size
         counts.setdefault(start, Counter())[series] += n
         totals[series] += n
-    names = sorted({series for _, series in points})
+    names = sorted({series for _moment, series in points})
     colour = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
     starts = list(range(min(counts), max(counts) + 1, size))
     tallest = max(sum(c.values()) for c in counts.values())
@@ -121,23 +124,31 @@ def chart_svg(
     axis_end = _LEFT + bar_w * len(starts)
     first = datetime.fromtimestamp(starts[0], UTC)
     end = first + timedelta(seconds=size * len(starts))
-    caption = f"bars of {_interval(size)}, UTC, {_span(first, end, size)}"
+    caption = _(
+        "bars of {interval}, UTC, {span}", interval=_interval(size), span=_span(first, end, size)
+    )
     legend = [f"{name}: {totals[name]}" for name in names]
+    shown_legend = [f"\u2066{name}\u2069: {totals[name]}" for name in names]
     width = max(
         axis_end + _RIGHT,
         _LEFT + _CHAR * len(caption) + _RIGHT,
         _LEFT + 18 + 7 * max(len(text) for text in legend) + _RIGHT,
     )
+    rtl = current_locale() in RTL_LOCALES
+    mirror = _Mirror(math.ceil(width) if rtl else None)
+    if rtl:
+        caption = _isolated(caption)
+    shown = 'direction="rtl" ' if rtl else ""
     parts = [
-        f'<svg role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg" '
+        f'<svg role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg" {shown}'
         f'width="{math.ceil(width)}" height="{_HEIGHT + 20 * len(names)}">'
     ]
     for count in _y_ticks(tallest):
         y = base - plot_h * count / tallest
         parts.append(
-            f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{axis_end:.1f}" y2="{y:.1f}" '
-            'stroke="#ddd"/>'
-            f'<text class="y-tick" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" '
+            f'<line class="grid" x1="{mirror(_LEFT)}" y1="{y:.1f}" x2="{mirror(axis_end)}" '
+            f'y2="{y:.1f}" stroke="#ddd"/>'
+            f'<text class="y-tick" x="{mirror(_LEFT - 6)}" y="{y + 4:.1f}" text-anchor="end" '
             f'font-size="11">{count}</text>'
         )
     for index, start in enumerate(starts):
@@ -150,32 +161,71 @@ def chart_svg(
                 continue
             bar_h = plot_h * count / tallest
             y -= bar_h
-            tip = html.escape(f"{name}: {count} from {format_time(moment)}")
+            tip = html.escape(
+                _(
+                    "{series}: {count} from {time}",
+                    series=name,
+                    count=count,
+                    time=format_time(moment),
+                )
+            )
             parts.append(
-                f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" '
+                f'<rect x="{mirror(x + 1, max(bar_w - 2, 1))}" y="{y:.1f}" '
+                f'width="{max(bar_w - 2, 1):.1f}" '
                 f'height="{bar_h:.1f}" fill="{colour[name]}"><title>{tip}</title></rect>'
             )
     parts.append(
-        f'<line class="x-axis" x1="{_LEFT}" y1="{base}" x2="{axis_end:.1f}" y2="{base}" '
-        'stroke="#444"/>'
+        f'<line class="x-axis" x1="{mirror(_LEFT)}" y1="{base}" x2="{mirror(axis_end)}" '
+        f'y2="{base}" stroke="#444"/>'
     )
-    parts.extend(_x_ticks(starts, size, bar_w, base))
+    parts.extend(_x_ticks(starts, size, bar_w, base, mirror))
     parts.append(
-        f'<text class="caption" x="{_LEFT}" y="{base + 44}" font-size="10">'
+        f'<text class="caption" x="{mirror(_LEFT)}" y="{base + 44}" font-size="10">'
         f"{html.escape(caption)}</text>"
     )
-    for index, (name, text) in enumerate(zip(names, legend, strict=True)):
+    for index, (name, text) in enumerate(zip(names, shown_legend if rtl else legend, strict=True)):
         y = _HEIGHT + 4 + 20 * index
         parts.append(
-            f'<rect x="{_LEFT}" y="{y - 10}" width="12" height="12" fill="{colour[name]}"/>'
-            f'<text class="legend" x="{_LEFT + 18}" y="{y}" font-size="12">'
+            f'<rect x="{mirror(_LEFT, 12)}" y="{y - 10}" width="12" height="12" '
+            f'fill="{colour[name]}"/>'
+            f'<text class="legend" x="{mirror(_LEFT + 18)}" y="{y}" font-size="12">'
             f"{html.escape(text)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _x_ticks(starts: Sequence[int], size: int, bar_w: float, base: float) -> list[str]:
+_LTR_RUN = re.compile(r"[0-9][0-9A-Za-z_.:+-]*(?: [0-9][0-9A-Za-z_.:+-]*)*")
+"""A run of digits and the punctuation of times and counts (``2026-11-20 14:05``, ``6 h``):
+what keeps its left-to-right order in right-to-left text. (Words are left alone: isolating
+each would turn an untranslated English sentence around, word by word.)"""
+
+
+class _Mirror:
+    """An x coordinate as drawn: as computed for left to right, or, given the chart's
+    ``width`` (right to left), mirrored so that time runs from right to left like the text
+    around it and the count axis stands on the right. Text anchors need no change: SVG's
+    ``start``/``end`` follow the ``direction`` of the text."""
+
+    def __init__(self, width: int | None) -> None:
+        self.width = width
+
+    def __call__(self, x: float, extent: float = 0.0) -> str:
+        """``x`` of a point, or of the left edge of a box ``extent`` wide."""
+        if self.width is None:
+            return f"{x:.1f}" if isinstance(x, float) else str(x)
+        return f"{self.width - x - extent:.1f}"
+
+
+def _isolated(text: str) -> str:
+    """``text`` with each run of digits, ids and times kept left to right inside right-to-left
+    text (Unicode's LRI ... PDI), as ``<bdi>`` does in HTML, which SVG text cannot hold."""
+    return _LTR_RUN.sub("\u2066\\g<0>\u2069", text)
+
+
+def _x_ticks(
+    starts: Sequence[int], size: int, bar_w: float, base: float, mirror: _Mirror
+) -> list[str]:
     """A tick under every ``step``-th bar, ``step`` chosen so no two labels overlap."""
     ticks = [_tick(datetime.fromtimestamp(start, UTC), size) for start in starts]
     widest = max(max(len(text), len(context)) for text, context in ticks) * _CHAR
@@ -184,15 +234,15 @@ def _x_ticks(starts: Sequence[int], size: int, bar_w: float, base: float) -> lis
     shown_context = ""
     for index in range(0, len(starts), step):
         text, context = ticks[index]
-        x = _LEFT + (index + 0.5) * bar_w
+        x = mirror(_LEFT + (index + 0.5) * bar_w)
         parts.append(
-            f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="#444"/>'
-            f'<text class="x-tick" x="{x:.1f}" y="{base + 15}" text-anchor="middle" '
+            f'<line x1="{x}" y1="{base}" x2="{x}" y2="{base + 4}" stroke="#444"/>'
+            f'<text class="x-tick" x="{x}" y="{base + 15}" text-anchor="middle" '
             f'font-size="10">{html.escape(text)}</text>'
         )
         if context != shown_context:
             parts.append(
-                f'<text class="x-context" x="{x:.1f}" y="{base + 27}" text-anchor="middle" '
+                f'<text class="x-context" x="{x}" y="{base + 27}" text-anchor="middle" '
                 f'font-size="10">{html.escape(context)}</text>'
             )
             shown_context = context

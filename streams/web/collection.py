@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from streams.core.times import parse_time
 from streams.errors import BadRequestError
 from streams.formats.stix import bundle_text
+from streams.i18n import msg
 
 __all__ = [
     "MAX_PAGE",
@@ -129,7 +130,7 @@ def _uncursor(token: str) -> tuple[datetime, str, str]:
         added, ident, version = text.split("|")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequestError(
-            "next is not a cursor this server gave; ask again without it"
+            msg("next is not a cursor this server gave; ask again without it")
         ) from None
     return (_time("next", added), ident, version)
 
@@ -147,7 +148,9 @@ def parse_query(params: Mapping[str, str], multi: Mapping[str, list[str]]) -> Qu
     """The :class:`Query` of request parameters (``multi``: each name's every value)."""
     limit = params.get("limit", "100")
     if not limit.isdigit() or int(limit) < 1:
-        raise BadRequestError(f"limit must be a positive whole number, not {limit[:20]!r}")
+        raise BadRequestError(
+            msg("limit must be a positive whole number, not {limit!r}", limit=limit[:20])
+        )
     added_after = params.get("added_after")
     token = params.get("next")
     return Query(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from streams.errors import ConfigError
+from streams.i18n import msg
 
 __all__ = ["Listening", "is_loopback", "listening_at"]
 
@@ -51,7 +52,7 @@ def listening_at(
     *,
     server: str,
     options: tuple[str, str] = ("--tls-cert", "--tls-key"),
-    plain_hint: str = "listen on 127.0.0.1",
+    plain_hint: str | None = None,
 ) -> Listening:
     """How ``server`` listens on ``host`` with certificate ``cert`` and ``key`` (both or
     neither): a non-loopback address without them is refused, naming ``options`` (the two
@@ -61,14 +62,28 @@ def listening_at(
     if cert is None and key is None:
         if not is_loopback(host):
             raise ConfigError(
-                f"{server} will not serve plain HTTP on {host}: anyone on the network could "
-                f"read it. Give {cert_option} and {key_option} (e.g. from `intelshare certs "
-                f"issue --server NAME --host {names[0] if names else 'THIS_HOST_NAME'}`), or "
-                f"{plain_hint}"
+                msg(
+                    "{server} will not serve plain HTTP on {host}: anyone on the network could "
+                    "read it. Give {cert_option} and {key_option} (e.g. from `intelshare certs "
+                    "issue --server NAME --host {names}`), or {plain_hint}",
+                    server=server,
+                    host=host,
+                    cert_option=cert_option,
+                    key_option=key_option,
+                    names=names[0] if names else "THIS_HOST_NAME",
+                    # a Message, so it is translated with the sentence
+                    plain_hint=plain_hint or msg("listen on 127.0.0.1"),
+                )
             )
         return Listening(host, None, names)
     if cert is None or key is None:
-        raise ConfigError(f"HTTPS needs both {cert_option} and {key_option}")
+        raise ConfigError(
+            msg(
+                "HTTPS needs both {cert_option} and {key_option}",
+                cert_option=cert_option,
+                key_option=key_option,
+            )
+        )
     return Listening(host, server_context(cert, key, options), names)
 
 
@@ -83,7 +98,14 @@ def server_context(
         context.load_cert_chain(str(cert), str(key))
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(
-            f"{options[0]} {cert} and {options[1]} {key} cannot be used together ({exc}); "
-            "give a PEM certificate and the key it was issued with"
+            msg(
+                "{options} {cert} and {options2} {key} cannot be used together ({exc}); give a "
+                "PEM certificate and the key it was issued with",
+                options=options[0],
+                cert=cert,
+                options2=options[1],
+                key=key,
+                exc=exc,
+            )
         ) from exc
     return context

@@ -21,6 +21,7 @@ from streams.audit.verify import ChainStatus
 from streams.audit.witness import WitnessView
 from streams.core.policy import Agreement
 from streams.core.times import format_time
+from streams.i18n import N_, _, ngettext
 from streams.web import page as html_page
 from streams.web.chart import bucket_size, chart_svg
 
@@ -38,6 +39,14 @@ class Listing(NamedTuple):
     """Descending order."""
     query: Mapping[str, str]
     """The request's query string, for the links to the next page and the downloads."""
+
+
+_SORTS = {
+    "time": N_("time"),
+    "recipient": N_("recipient"),
+    "agreement": N_("agreement"),
+    "event": N_("event"),
+}
 
 
 def chain_status(status: IndexStatus) -> ChainStatus:
@@ -66,7 +75,7 @@ def rows_of(
 
 def _totals(points: Sequence[tuple[datetime, str]], weights: Sequence[int]) -> Counter[str]:
     totals: Counter[str] = Counter()
-    for (_, series), n in zip(points, weights, strict=True):
+    for (_moment, series), n in zip(points, weights, strict=True):
         totals[series] += n
     return totals
 
@@ -86,43 +95,54 @@ def _form(db: sqlite3.Connection, listing: Listing) -> str:
         + html_page.text_input_html("event", wanted.event)
         + html_page.text_input_html("since", since, example)
         + html_page.text_input_html("until", until, example)
-        + html_page.options_html("sort", SORTS, listing.sort).replace(
-            '<option value="">any</option>', ""
-        )
-        + html_page.options_html("order", ("newest", "oldest"), order).replace(
-            '<option value="">any</option>', ""
-        )
-        + '<button type="submit" id="apply">filter</button> <a href="/">clear</a></form>'
+        + _without_any(html_page.options_html("sort", SORTS, listing.sort))
+        + _without_any(html_page.options_html("order", ("newest", "oldest"), order))
+        + html_page.filter_buttons()
     )
+
+
+def _without_any(select: str) -> str:
+    anything = html_page.esc(_("any"))
+    return select.replace(f'<option value="">{anything}</option>', "")
 
 
 def _links(query: Mapping[str, str], following: str | None) -> str:
     kept = {k: v for k, v in query.items() if k != "after" and v}
-    first = f'<a id="first" href="/?{html_page.esc(urlencode(kept))}">first page</a>'
+    esc = html_page.esc
+    # translated outside the f-strings: pybabel does not extract a call inside one
+    first_page, next_page, last_page = _("first page"), _("next page"), _("last page")
+    first = f'<a id="first" href="/?{esc(urlencode(kept))}">{esc(first_page)}</a>'
     more = (
-        f' <a id="next" href="/?{html_page.esc(urlencode(kept | {"after": following}))}">'
-        "next page</a>"
+        f' <a id="next" href="/?{esc(urlencode(kept | {"after": following}))}">{esc(next_page)}</a>'
         if following
-        else ' <span id="last">last page</span>'
+        else f' <span id="last">{esc(last_page)}</span>'
     )
-    filtered = html_page.esc(urlencode({k: v for k, v in kept.items() if k not in ("order",)}))
-    return (
-        f"<p>{first}{more}</p>"
-        f'<p>Download the disclosures matching the filters: <a id="csv" '
-        f'href="/download.csv?{filtered}">CSV</a>, <a id="jsonl" '
-        f'href="/download.jsonl?{filtered}">JSON lines</a> (the whole records); JSON: '
-        f'<a href="/api/disclosures?{html_page.esc(urlencode(kept))}">/api/disclosures</a> '
-        "(same filters, a page at a time)</p>"
+    json_lines = _("JSON lines")
+    filtered = esc(urlencode({k: v for k, v in kept.items() if k not in ("order", "lang")}))
+    api = esc(urlencode({k: v for k, v in kept.items() if k != "lang"}))
+    download = _(
+        "Download the disclosures matching the filters: {csv}, {jsonl} (the whole records); "
+        "JSON: {api} (same filters, a page at a time)",
+        csv=f'<a id="csv" href="/download.csv?{filtered}">CSV</a>',
+        jsonl=f'<a id="jsonl" href="/download.jsonl?{filtered}">{esc(json_lines)}</a>',
+        api=f'<a href="/api/disclosures?{api}">/api/disclosures</a>',
     )
+    return f"<p>{first}{more}</p><p>{download}</p>"
 
 
 def _checked(status: IndexStatus, problem: str | None) -> str:
-    when = format_time(status.checked_at) if status.checked_at else "not yet"
-    note = f'<p class="hint" id="index-problem">{html_page.esc(problem)}</p>' if problem else ""
-    return (
-        f'<p>Verified: <span id="verified">{status.verified}</span> records, each once as it '
-        f'was read; last check <span id="checked-at">{html_page.esc(when)}</span></p>{note}'
+    when = (
+        html_page.time_html(status.checked_at) if status.checked_at else html_page.esc(_("not yet"))
     )
+    note = f'<p class="hint" id="index-problem">{html_page.esc(problem)}</p>' if problem else ""
+    text = ngettext(
+        "Verified: {count} record, each once as it was read; last check {time}",
+        "Verified: {count} records, each once as it was read; last check {time}",
+        status.verified,
+        count=f'<span id="verified">{html_page.number(status.verified)}</span>',
+        time=f'<span id="checked-at">{when}</span>',
+    )
+    return f"<p>{text}</p>{note}"
 
 
 def render_index_page(
@@ -155,31 +175,25 @@ def render_index_page(
         )
         for version in per_agreement
     }
-    by_recipient = chart_svg("disclosures per recipient over time", *recipient_points, size)
-    by_agreement = chart_svg("disclosures per agreement over time", *agreement_points, size)
+    by_recipient = chart_svg(_("disclosures per recipient over time"), *recipient_points, size)
+    by_agreement = chart_svg(_("disclosures per agreement over time"), *agreement_points, size)
     hint = html_page.key_problem_hint(
         chain, [broken_record] if broken_record else [], status.checkpoint, key_ids
     )
-    order = "newest" if listing.newest_first else "oldest"
+    sort = html_page.esc(_(_SORTS.get(listing.sort, listing.sort)))
+    shown = f'<span id="shown">{html_page.number(len(rows))}</span>'
+    if listing.newest_first:
+        heading = _("Disclosures shown, by {sort}, newest first: {shown}", sort=sort, shown=shown)
+    else:
+        heading = _("Disclosures shown, by {sort}, oldest first: {shown}", sort=sort, shown=shown)
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        "<title>intelshare oversight</title>"
-        f"<style>{html_page.STYLE}</style></head><body>"
-        "<h1>intelshare: disclosure log for oversight</h1>"
-        f"{html_page.status_html(chain, status.checkpoint, hint)}"
+        html_page.page_head() + f"{html_page.status_html(chain, status.checkpoint, hint)}"
         f"{_checked(status, problem)}"
         f"{html_page.witnesses_html(witnesses)}"
         f"{_form(db, listing)}"
-        f'<h2>Disclosures matching the filters: <span id="total">{count(db, wanted)}</span> of '
-        f'<span id="in-log">{status.verified}</span> in the log</h2>'
-        '<div class="charts">'
-        f"<div><h3>Per recipient</h3>{by_recipient}"
-        f"{html_page.counts_table('per-recipient', 'recipient', per_recipient, None)}</div>"
-        f"<div><h3>Per agreement</h3>{by_agreement}"
-        f"{html_page.counts_table('per-agreement', 'agreement', per_agreement, states)}</div>"
-        "</div>"
-        f"<h2>Disclosures shown, by {html_page.esc(listing.sort)}, {order} first: "
-        f'<span id="shown">{len(rows)}</span></h2>'
+        f"<h2>{html_page.matching_html(count(db, wanted), status.verified)}</h2>"
+        + html_page.charts_html(by_recipient, per_recipient, by_agreement, per_agreement, states)
+        + f"<h2>{heading}</h2>"
         f"{html_page.agreements_note(agreements, agreements_problem)}"
         f"{html_page.disclosure_table(rows)}"
         f"{_links(listing.query, found.next)}"

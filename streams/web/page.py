@@ -9,7 +9,6 @@ payload, and neither does the page.
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -21,7 +20,23 @@ from streams.audit.verify import ChainStatus
 from streams.audit.witness import WitnessView
 from streams.core.policy import Agreement
 from streams.core.times import format_time
+from streams.i18n import N_, _, localise, ngettext
 from streams.web.chart import chart_svg
+from streams.web.pageparts import (
+    FIELD_LABELS,
+    STYLE,
+    UNKNOWN_STATUS,
+    esc,
+    filter_buttons,
+    key_problem_hint,
+    ltr,
+    matching_html,
+    number,
+    page_head,
+    row_time,
+    state_text,
+    time_html,
+)
 
 __all__ = [
     "NOT_RECEIVED",
@@ -29,23 +44,29 @@ __all__ = [
     "agreement_status",
     "agreements_note",
     "chart_svg",
+    "charts_html",
     "counts_table",
     "disclosure_row",
     "disclosure_table",
     "esc",
+    "filter_buttons",
     "key_problem_hint",
+    "ltr",
+    "matching_html",
     "newest_first",
+    "number",
     "options_html",
+    "page_head",
     "render_page",
+    "state_text",
     "status_html",
     "text_input_html",
+    "time_html",
     "witnesses_html",
 ]
 
 NOT_RECEIVED = "—"
 """What the "received" column shows for a disclosure with no verified receipt."""
-UNKNOWN_STATUS = "unknown"
-"""What the agreement status column shows when the published agreements could not be read."""
 
 
 def disclosure_row(
@@ -103,87 +124,70 @@ def agreement_status(
     return f"superseded by v{latest.version} ({latest.state(now)})"
 
 
-def key_problem_hint(
-    status: ChainStatus,
-    records: Sequence[Mapping[str, Any]],
-    checkpoint: Mapping[str, Any] | None,
-    key_ids: Collection[str],
-) -> str:
-    """When the chain may be broken only because the wrong keys were given: which key id
-    signed what failed, the key ids given, and the setting to check. Empty otherwise."""
-    if not status.key_problem:
-        return ""
-    if status.broken_at is not None:
-        what = f"Record {status.broken_at}"
-        signer = next((r["key_id"] for r in records if r["sequence"] == status.broken_at), None)
-    else:
-        what = "The checkpoint"
-        signer = checkpoint["key_id"] if checkpoint is not None else None
-    given = ", ".join(sorted(key_ids)) or "none"
-    return (
-        f"{what} is signed by key id {signer or '(none)'}, which is not among the exchange keys "
-        f"given ({given}); the log may be sound: check --exchange-key, or the exchange*.pub "
-        "files in $INTELSHARE_HOME/keys, against the keys the exchange published"
-    )
-
-
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}
-table{border-collapse:collapse;font-size:.85rem}
-th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#eee}.sound{color:#176c17;font-weight:bold}.broken{color:#b00;font-weight:bold}
-.hint{color:#b00}.note{color:#555}.nowrap{white-space:nowrap}.wide{overflow-x:auto}
-.charts{display:flex;flex-wrap:wrap;gap:2rem}form label{margin-right:.8rem;white-space:nowrap}
-.st-active{color:#176c17}.st-revoked{color:#b00;font-weight:bold}.st-expired{color:#a05a00}
-.st-superseded,.st-unknown{color:#555}
-"""
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value))
-
-
 def status_html(status: ChainStatus, checkpoint: Mapping[str, Any] | None, hint: str) -> str:
     if status.sound:
-        chain = f'<span class="sound" id="chain">verified</span>: {status.records} records, '
+        # a call inside an f-string is not seen by pybabel's extraction: translated here
+        verified = esc(_("verified"))
+        chain = ngettext(
+            "{verified}: {count} record, {detail}",
+            "{verified}: {count} records, {detail}",
+            status.records,
+            verified=f'<span class="sound" id="chain">{verified}</span>',
+            count=number(status.records),
+            detail=esc(localise(status.detail)),
+        )
     else:
-        where = f"at sequence {status.broken_at}" if status.broken_at is not None else ""
-        chain = f'<span class="broken" id="chain">BROKEN {esc(where)}</span>: '
-    chain += esc(status.detail)
+        if status.broken_at is not None:
+            where = _("BROKEN at sequence {sequence}", sequence=ltr(status.broken_at))
+        else:
+            where = esc(_("BROKEN"))
+        chain = f'<span class="broken" id="chain">{where}</span>: {esc(localise(status.detail))}'
     likely = (
-        f'<p class="hint" id="key-hint">Likely cause: the exchange keys given, not the log. '
-        f"{esc(hint)}.</p>"
+        '<p class="hint" id="key-hint">'
+        + _("Likely cause: the exchange keys given, not the log. {hint}.", hint=esc(hint))
+        + "</p>"
         if hint
         else ""
     )
     if checkpoint is None:
-        signed = "no signed checkpoint yet"
+        signed = esc(_("no signed checkpoint yet"))
     else:
-        signed = (
-            f"{esc(checkpoint['tree_size'])} records, signed at "
-            f"{esc(format_time(checkpoint['created_at']))}"
+        signed = ngettext(
+            "{count} record, signed at {time}",
+            "{count} records, signed at {time}",
+            checkpoint["tree_size"],
+            count=number(checkpoint["tree_size"]),
+            time=time_html(checkpoint["created_at"]),
         )
     return (
-        f"<p>Chain: {chain}</p>{likely}"
-        f'<p>Last checkpoint: <span id="checkpoint">{signed}</span></p>'
-        "<p>Reconciliation with the feeds: <code>intelshare audit verify</code>.</p>"
+        "<p>" + _("Chain: {chain}", chain=chain) + f"</p>{likely}"
+        "<p>"
+        + _("Last checkpoint: {checkpoint}", checkpoint=f'<span id="checkpoint">{signed}</span>')
+        + "</p><p>"
+        + _(
+            "Reconciliation with the feeds: {command}.",
+            command="<code>intelshare audit verify</code>",
+        )
+        + "</p>"
     )
 
 
 def options_html(name: str, values: Iterable[str], chosen: str | None) -> str:
     listed = sorted(set(values) | ({chosen} if chosen else set()))
-    items = ['<option value="">any</option>'] + [
+    anything = _("any")
+    items = [f'<option value="">{esc(anything)}</option>'] + [
         f'<option value="{esc(v)}"{" selected" if v == chosen else ""}>{esc(v)}</option>'
         for v in listed
     ]
-    return f'<label>{name} <select name="{name}" id="f-{name}">{"".join(items)}</select></label>'
+    label = esc(_(FIELD_LABELS[name])) if name in FIELD_LABELS else name
+    return f'<label>{label} <select name="{name}" id="f-{name}">{"".join(items)}</select></label>'
 
 
 def text_input_html(name: str, value: str | None, placeholder: str = "") -> str:
-    hint = f' placeholder="{esc(placeholder)}"' if placeholder else ""
+    hint = f' placeholder="{esc(placeholder)}" dir="ltr"' if placeholder else ""
+    label = esc(_(FIELD_LABELS[name])) if name in FIELD_LABELS else name
     return (
-        f'<label>{name} <input name="{name}" id="f-{name}" value="{esc(value or "")}"{hint} '
+        f'<label>{label} <input name="{name}" id="f-{name}" value="{esc(value or "")}"{hint} '
         'size="22"></label>'
     )
 
@@ -200,7 +204,7 @@ def _form(records: Sequence[Mapping[str, Any]], wanted: AuditFilter) -> str:
         + text_input_html("event", wanted.event)
         + text_input_html("since", since, example)
         + text_input_html("until", until, example)
-        + '<button type="submit" id="apply">filter</button> <a href="/">clear</a></form>'
+        + filter_buttons()
     )
 
 
@@ -216,40 +220,46 @@ def counts_table(
         if states is None:
             return ""
         state = states.get(key)
-        return f'<td class="status {_state_class(state)}">{esc(state or UNKNOWN_STATUS)}</td>'
+        return f'<td class="status {_state_class(state)}">{state_text(state)}</td>'
 
     rows = "".join(
-        f'<tr><td class="key nowrap">{esc(k)}</td>{status(k)}<td class="count">{v}</td></tr>'
+        f'<tr><td class="key nowrap">{ltr(k)}</td>{status(k)}'
+        f'<td class="count">{number(v)}</td></tr>'
         for k, v in sorted(counts.items())
     )
-    extra = "<th>status</th>" if states is not None else ""
-    return f'<table id="{ident}"><tr><th>{title}</th>{extra}<th>disclosures</th></tr>{rows}</table>'
+    status_head, disclosures = _("status"), _("disclosures")
+    extra = f"<th>{esc(status_head)}</th>" if states is not None else ""
+    heads = f"<th>{esc(title)}</th>{extra}<th>{esc(disclosures)}</th>"
+    return f'<table id="{ident}"><tr>{heads}</tr>{rows}</table>'
 
 
 def _link(name: str, value: str) -> str:
-    return f'<a href="{esc("/?" + urlencode({name: value}))}">{esc(value)}</a>'
+    from streams.i18n import current_locale
+
+    query = {name: value} | ({"lang": current_locale()} if current_locale() != "en" else {})
+    return f'<a href="{esc("/?" + urlencode(query))}">{ltr(value)}</a>'
 
 
 def disclosure_table(rows: Sequence[Mapping[str, Any]]) -> str:
     head = "".join(
-        f"<th>{h}</th>"
+        f"<th>{esc(_(h))}</th>"
         for h in (
-            "sequence", "disclosed (UTC)", "event", "disclosure", "recipient", "agreement",
-            "agreement status", "subjects", "legal basis", "purpose", "fields disclosed",
-            "received",
+            N_("sequence"), N_("disclosed (UTC)"), N_("event"), N_("disclosure"),
+            N_("recipient"), N_("agreement"), N_("agreement status"), N_("subjects"),
+            N_("legal basis"), N_("purpose"), N_("fields disclosed"), N_("received"),
         )
     )  # fmt: skip
     body = "".join(
         '<tr class="disclosure">'
-        f'<td class="sequence">{row["sequence"]}</td>'
-        f'<td class="time nowrap">{esc(row["disclosed_at"])}</td>'
+        f'<td class="sequence">{ltr(row["sequence"])}</td>'
+        f'<td class="time nowrap">{row_time(row["disclosed_at"])}</td>'
         f'<td class="event nowrap">{_link("event", row["event_id"])}</td>'
-        f'<td class="disclosure nowrap">{esc(row["disclosure_id"])}</td>'
-        f'<td class="recipient nowrap">{esc(row["recipient"])}</td>'
-        f'<td class="agreement nowrap">{esc(row["agreement_id"])} '
-        f"v{esc(row['agreement_version'])}</td>"
+        f'<td class="disclosure nowrap">{ltr(row["disclosure_id"])}</td>'
+        f'<td class="recipient nowrap">{ltr(row["recipient"])}</td>'
+        f'<td class="agreement nowrap">'
+        f"{ltr(str(row['agreement_id']) + ' v' + str(row['agreement_version']))}</td>"
         f'<td class="status {_state_class(row["agreement_status"])}">'
-        f"{esc(row['agreement_status'] or UNKNOWN_STATUS)}</td>"
+        f"{state_text(row['agreement_status'])}</td>"
         '<td class="subjects">'
         + (
             ", ".join(f'<span class="nowrap">{_link("subject", s)}</span>' for s in row["subjects"])
@@ -257,13 +267,14 @@ def disclosure_table(rows: Sequence[Mapping[str, Any]]) -> str:
         )
         + "</td>"
         f"<td>{esc(row['legal_basis'])}</td><td>{esc(row['purpose'])}</td>"
-        f"<td>{esc(', '.join(row['fields_disclosed']))}</td>"
-        f'<td class="received nowrap">{esc(row["received"] or NOT_RECEIVED)}</td></tr>'
+        f"<td>{ltr(', '.join(row['fields_disclosed']))}</td>"
+        f'<td class="received nowrap">{row_time(row["received"]) or NOT_RECEIVED}</td></tr>'
         for row in rows
     )
     table = f'<div class="wide"><table id="disclosures"><tr>{head}</tr>{body}</table></div>'
     if not rows:
-        table += '<p id="none">No disclosure matches these filters.</p>'
+        none = _("No disclosure matches these filters.")
+        table += f'<p id="none">{esc(none)}</p>'
     return table
 
 
@@ -277,23 +288,32 @@ def witnesses_html(witnesses: Sequence[WitnessView] | None) -> str:
     if witnesses is None:
         return ""
     if not witnesses:
-        return (
-            '<p id="witnesses" class="broken">Witnesses: none of the witnesses given has '
-            "cosigned a checkpoint.</p>"
-        )
+        text = _("Witnesses: none of the witnesses given has cosigned a checkpoint.")
+        return f'<p id="witnesses" class="broken">{esc(text)}</p>'
     items = "".join(
-        f"<li>{esc(w.witness)} (key {esc(w.key_id)}): cosigned {w.tree_size} records at "
-        f"{esc(format_time(w.cosigned_at))}</li>"
+        "<li>"
+        + ngettext(
+            "{witness} (key {key_id}): cosigned {count} record at {time}",
+            "{witness} (key {key_id}): cosigned {count} records at {time}",
+            w.tree_size,
+            witness=ltr(w.witness),
+            key_id=ltr(w.key_id),
+            count=number(w.tree_size),
+            time=time_html(w.cosigned_at),
+        )
+        + "</li>"
         for w in witnesses
     )
-    return f'<h2>Witnesses</h2><ul id="witnesses">{items}</ul>'
+    title = _("Witnesses")
+    return f'<h2>{esc(title)}</h2><ul id="witnesses">{items}</ul>'
 
 
 def agreements_note(agreements: Mapping[str, Agreement] | None, problem: str | None) -> str:
     if agreements is not None:
         return ""
-    why = problem or "the published agreements were not read"
-    return f'<p class="note" id="agreements-note">Agreement status unknown: {esc(why)}.</p>'
+    why = problem or _("the published agreements were not read")
+    text = _("Agreement status unknown: {why}.", why=esc(why))
+    return f'<p class="note" id="agreements-note">{text}</p>'
 
 
 def render_page(
@@ -324,33 +344,52 @@ def render_page(
     recipients = Counter(r["recipient"] for r in chosen)
     per_agreement = Counter(_version(r) for r in chosen)
     by_recipient = chart_svg(
-        "disclosures per recipient over time",
+        _("disclosures per recipient over time"),
         [(r["disclosed_at"], r["recipient"]) for r in chosen],
     )
     by_agreement = chart_svg(
-        "disclosures per agreement over time",
+        _("disclosures per agreement over time"),
         [(r["disclosed_at"], _version(r)) for r in chosen],
     )
     hint = key_problem_hint(status, records, checkpoint, key_ids)
     return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        "<title>intelshare oversight</title>"
-        f"<style>{STYLE}</style></head><body>"
-        "<h1>intelshare: disclosure log for oversight</h1>"
-        f"{status_html(status, checkpoint, hint)}"
+        page_head() + f"{status_html(status, checkpoint, hint)}"
         f"{witnesses_html(witnesses)}"
         f"{_form(records, wanted)}"
-        f'<h2>Disclosures matching the filters: <span id="total">{len(chosen)}</span> of '
-        f'<span id="in-log">{len(records)}</span> in the log</h2>'
-        '<div class="charts">'
-        f"<div><h3>Per recipient</h3>{by_recipient}"
-        f"{counts_table('per-recipient', 'recipient', recipients, None)}</div>"
-        f"<div><h3>Per agreement</h3>{by_agreement}"
-        f"{counts_table('per-agreement', 'agreement', per_agreement, states)}</div>"
-        "</div>"
-        f'<h2>Disclosures shown, newest first: <span id="shown">{len(rows)}</span></h2>'
+        f"<h2>{matching_html(len(chosen), len(records))}</h2>"
+        + charts_html(by_recipient, recipients, by_agreement, per_agreement, states)
+        + "<h2>"
+        + _(
+            "Disclosures shown, newest first: {shown}",
+            shown=f'<span id="shown">{number(len(rows))}</span>',
+        )
+        + "</h2>"
         f"{agreements_note(agreements, agreements_problem)}"
         f"{disclosure_table(rows)}"
-        '<p>JSON: <a href="/api/disclosures">/api/disclosures</a> (same filters)</p>'
-        "</body></html>"
+        "<p>"
+        + _(
+            "JSON: {link} (same filters)",
+            link='<a href="/api/disclosures">/api/disclosures</a>',
+        )
+        + "</p></body></html>"
+    )
+
+
+def charts_html(
+    by_recipient: str,
+    recipients: Mapping[str, int],
+    by_agreement: str,
+    per_agreement: Mapping[str, int],
+    states: Mapping[str, str | None],
+) -> str:
+    """The two charts, each with its table of totals."""
+    per_recipient, per_agreement_title = _("Per recipient"), _("Per agreement")
+    recipient, agreement = _("recipient"), _("agreement")
+    return (
+        '<div class="charts">'
+        f"<div><h3>{esc(per_recipient)}</h3>{by_recipient}"
+        f"{counts_table('per-recipient', recipient, recipients, None)}</div>"
+        f"<div><h3>{esc(per_agreement_title)}</h3>{by_agreement}"
+        f"{counts_table('per-agreement', agreement, per_agreement, states)}</div>"
+        "</div>"
     )

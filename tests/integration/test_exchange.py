@@ -22,7 +22,7 @@ from streams.core.report import Tlp, report_to_json, validate_report
 from streams.formats.stix import TLP_MARKING_IDS
 from streams.kafka.deadletters import dead_letters
 from streams.kafka.submit import Submitter
-from tests.factories import incident, observation
+from tests.factories import NARRATIVES, incident, observation
 from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
 
 pytestmark = pytest.mark.integration
@@ -279,11 +279,19 @@ def test_consume_prints_one_stix_bundle_per_disclosure(exchange: Exchange) -> No
     """consume --format stix21: one STIX bundle per line and per disclosure opened, marked
     with the report's TLP as a TLP 2.0 marking (it travels though this agreement does not list
     tlp), without the fields the agreement does not disclose. (MISP: the same path, unit-tested.)
+    Narratives in Kurdish, Russian and Tajik, submitted with `intelshare submit` from a UTF-8
+    file, come out of `consume` and its STIX export identical, character for character.
     """
     exchange.agreements([agreement("A-STIX", AGENCY, facilities=["KZ-F-STX"])])
     report = incident(facility_id="KZ-F-STX", tlp="GREEN", unit_id="KZ-PIU-STIXUNIT")
     exchange.submit([report])
-    settle(exchange, {(report["event_id"], "A-STIX")})
+    scripts = {
+        lang: incident(facility_id="KZ-F-STX", narrative=text) for lang, text in NARRATIVES.items()
+    }
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in scripts.values())
+    (exchange.home / "scripts.jsonl").write_bytes(lines.encode("utf-8"))
+    exchange.cli("submit", str(exchange.home / "scripts.jsonl"))
+    settle(exchange, {(r["event_id"], "A-STIX") for r in [report, *scripts.values()]})
     key = str(exchange.home / "keys" / f"{AGENCY}.key")
     done = exchange.cli("consume", "--agency", AGENCY, "--key", key, "--from-beginning",
                         "--format", "stix21")  # fmt: skip
@@ -294,6 +302,16 @@ def test_consume_prints_one_stix_bundle_per_disclosure(exchange: Exchange) -> No
     (stix_report,) = [o for o in mine["objects"] if o["type"] == "report"]
     assert stix_report["object_marking_refs"][0] == TLP_MARKING_IDS[Tlp.GREEN]
     assert "KZ-PIU-STIXUNIT" not in json.dumps(mine)  # unit_id is not disclosed
+    described = {o["description"] for b in bundles for o in b["objects"] if o["type"] == "report"}
+    plain = exchange.cli("consume", "--agency", AGENCY, "--key", key, "--from-beginning")
+    narratives = {
+        d["payload"]["event_id"]: d["payload"]["narrative"]
+        for d in map(json.loads, plain.stdout.splitlines())
+    }
+    for lang, sent in scripts.items():
+        out = narratives[sent["event_id"]]
+        assert out.encode("utf-8") == sent["narrative"].encode("utf-8"), lang
+        assert sent["narrative"] in described, lang
 
 
 # --- recall and correction (issue 13): on this module's exchange, whose worker start is the

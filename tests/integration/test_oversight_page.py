@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +280,53 @@ def test_rows_show_event_disclosure_subjects_and_status_newest_first(
     for cell in ("time", "event", "disclosure", "agreement"):
         element = browser.find_element(By.CSS_SELECTOR, f"#disclosures tr.disclosure td.{cell}")
         assert element.value_of_css_property("white-space") == "nowrap", cell
+
+
+def test_the_page_reads_in_arabic_kurdish_and_kazakh(
+    run: Exchange, page_url: str, browser: Any, tmp_path: Path
+) -> None:
+    """``?lang=`` sets the page's language: ``lang`` and ``dir`` on <html>, a layout that
+    mirrors in right to left (the filters start on the right, the chart's count axis stands on
+    the right), ids and counts still left to right, and in Kazakh CLDR's dates. A screenshot
+    per locale is kept; Accept-Language chooses the same way without ``?lang=``."""
+    newest = max(run.audit(), key=lambda r: r["sequence"])
+    for locale, direction in (("ar", "rtl"), ("ckb", "rtl"), ("kk", "ltr")):
+        _check_locale(browser, page_url, tmp_path, locale, direction, newest)
+
+
+def _check_locale(
+    browser: Any, page_url: str, folder: Path, locale: str, direction: str, newest: dict[str, Any]
+) -> None:
+    from babel.dates import format_datetime
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{page_url}?lang={locale}")
+    shot = folder / f"oversight-{locale}.png"
+    browser.save_screenshot(str(shot))
+    print(f"screenshot ({locale}): {shot}")
+    root = browser.find_element(By.TAG_NAME, "html")
+    assert (root.get_attribute("lang"), root.get_attribute("dir")) == (locale, direction)
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    label = browser.find_element(By.CSS_SELECTOR, "#filters label").rect
+    axis = browser.find_element(By.CSS_SELECTOR, "svg text.y-tick").rect
+    chart = browser.find_element(By.CSS_SELECTOR, "svg").rect
+    if direction == "rtl":  # mirrored: the first filter at the right edge, the axis on the right
+        assert label["x"] + label["width"] > width * 0.8, (locale, label)
+        assert axis["x"] > chart["x"] + chart["width"] / 2, (locale, axis, chart)
+    else:
+        assert label["x"] < width * 0.2, (locale, label)
+        assert axis["x"] < chart["x"] + chart["width"] / 2, (locale, axis, chart)
+    assert browser.find_element(By.ID, "total").text == str(TOTAL)  # an isolated number
+    first_row = browser.find_element(By.CSS_SELECTOR, "#disclosures tr.disclosure")
+    assert first_row.find_element(By.CSS_SELECTOR, "td.event").text == newest["event_id"]
+    shown = first_row.find_element(By.CSS_SELECTOR, "td.time time")
+    assert shown.get_attribute("datetime") == format_time(newest["disclosed_at"])
+    if locale == "kk":  # CLDR's Kazakh medium date, e.g. "2026 ж. 28 қар., 16:20:05"
+        expected = format_datetime(newest["disclosed_at"], "medium", tzinfo=UTC, locale="kk")
+        assert shown.text == expected
+        assert "ж." in shown.text
+    asked = {"Accept-Language": f"{locale}, en;q=0.5"}
+    request = urllib.request.Request(page_url, headers=asked)  # noqa: S310 (our http URL)
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (our http URL)
+        assert response.headers["Content-Language"] == locale
+        assert f'<html lang="{locale}" dir="{direction}">' in response.read().decode()

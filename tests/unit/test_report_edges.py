@@ -415,5 +415,24 @@ def test_a_narrative_may_run_over_several_lines() -> None:
     narrative = "First line.\n\tSecond line.\r\nThird."
     assert validate_report(incident(narrative=narrative), now=NOW)["narrative"] == narrative
     assert problems(incident(narrative="bell\x07")) == {
-        "narrative": "holds control characters or invalid Unicode"
+        "narrative": "holds a control character or invalid Unicode (U+0007) at character 5; "
+        "remove it"
+    }
+
+
+def test_a_rejection_points_at_the_character_not_the_byte_in_any_script() -> None:
+    """In Kurdish, Russian or Tajik text the position is counted in characters, as an editor
+    shows it, not in UTF-8 bytes (each of these letters is two bytes)."""
+    for text in ("ڕۆێڵ\u202eکورد", "Жизнь\x00", "ғӣқӯҳҷ\x1b"):
+        where = next(i for i, c in enumerate(text) if c in "\u202e\x00\x1b") + 1
+        reason = problems(incident(narrative=text))["narrative"]
+        assert f"at character {where};" in reason, reason
+
+
+def test_the_narrative_limit_is_64_kib_in_utf8_bytes_not_characters() -> None:
+    """65,536 bytes is the limit: 32,768 two-byte Cyrillic letters pass, one more does not,
+    though 32,769 characters is far under 65,536 characters."""
+    assert validate_report(incident(narrative="ж" * 32_768), now=NOW)["narrative"]
+    assert problems(incident(narrative="ж" * 32_769)) == {
+        "narrative": "is 65538 bytes, over the limit of 65536; shorten it"
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,7 @@ def test_a_record_signed_after_retirement_is_broken_for_cli_and_page(
     assert not snapshot.status.sound
     assert snapshot.status.broken_at == 2
     assert "retired" in snapshot.status.detail
-    page = render_page(records, None, snapshot.status, AuditFilter())
+    page = re.sub("</?bdi>", "", render_page(records, None, snapshot.status, AuditFilter()))
     assert "BROKEN at sequence 2" in page
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -340,6 +341,7 @@ def test_the_oversight_page_shows_each_trusted_witness_s_last_cosignature() -> N
     assert [(v.witness, v.tree_size) for v in views] == [("w-one", 6)]
     status = verify_log(records, latest, EXCHANGE)
     page = render_page(records, latest, status, AuditFilter(), witnesses=views)
+    page = re.sub(r"</?bdi>|<time [^>]*>|</time>", "", page)
     assert f"w-one (key {WID}): cosigned 6 records at 2026-11-26T12:00:00Z" in page
     assert "none of the witnesses given" in render_page(
         records, latest, status, AuditFilter(), witnesses=[]
@@ -372,3 +374,70 @@ def test_a_witness_state_and_a_cosigned_export_carry_into_a_consistency_proof(
     assert "cosigned by 1 or more" in capsys.readouterr().out
     assert cli.main(["audit", "consistency", str(proof), new]) == 0
     assert "the checkpoint of 11 records" in capsys.readouterr().out
+
+
+SUMMARY_WORDS = re.compile(
+    r"\b(sound|records?|chain|verified|under|signed|checkpoint|cosigned|witness|re-checked|"
+    r"agreement|feeds?|reconciled|credential|operator|proven)\b"
+)
+"""The English words of `audit verify`'s and `audit check-proof`'s summaries: none may be
+left in a translated one (the summary is assembled from whole translated clauses)."""
+
+
+@pytest.mark.parametrize("locale", ["en", "ru", "ar", "ckb", "kk", "ky", "tg"])
+def test_the_online_summary_is_whole_in_each_language(
+    keys: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], locale: str
+) -> None:
+    """`audit verify` with a witness key: in English the summary reads as it always has; in
+    each shipped language every clause is translated (no English word is left), with the
+    counts and the topic name kept."""
+    from streams.cli import verify
+    from streams.i18n import use_locale
+
+    records, latest = log(9)
+    cosigned = _checkpoint(records, 6)
+    witness = witness_cli.load_ed25519_private(keys / "w-one.witness.key")
+    monkeypatch.setattr(verify, "cosignatures", lambda s: [cosign(cosigned, "w-one", witness, NOW)])
+    monkeypatch.setattr(verify, "checkpoints", lambda s: [cosigned, latest])
+    monkeypatch.setattr(verify, "agreement_history", lambda s: [])
+    monkeypatch.setattr(verify, "published_agreements", lambda s: {})
+    monkeypatch.setattr(verify, "feed_disclosures", lambda s, recipients: None)
+    monkeypatch.setattr(verify, "receipts", lambda s: ([], {}))
+    monkeypatch.setattr(verify, "audit_records", lambda s: records)
+    with use_locale(locale):
+        assert cli.main(["audit", "verify", "--witness-key", str(keys / "w-one.witness.pub")]) == 0
+    out, err = capsys.readouterr()
+    if locale == "en":
+        assert out == (
+            "sound: 9 records, chain verified, 9 under the latest signed checkpoint, 6 under a "
+            "checkpoint cosigned by 1 witness(es) given, 0 re-checked against their agreement "
+            "version; the feeds were not reconciled: this credential may not read them (the "
+            "exchange's operator can)\n"
+        )
+        assert err.startswith("note: 9 records name agreement versions that are not on")
+        return
+    assert not SUMMARY_WORDS.search(out), out
+    assert not SUMMARY_WORDS.search(err.replace("intel.agreements.history", "")), err
+    assert "9" in out
+    assert "6" in out
+    assert "intel.agreements.history" in err
+
+
+@pytest.mark.parametrize("locale", ["ru", "ar", "ckb", "kk", "ky", "tg"])
+def test_a_cosigned_proof_is_reported_whole_in_each_language(
+    keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], locale: str
+) -> None:
+    """`audit check-proof` with the cosignatures required: "proven: ..., cosigned by 1 or
+    more of the witnesses given" is one translated message, not English glued on."""
+    from streams.i18n import use_locale
+
+    proof = str(_cosigned_proof(keys, tmp_path, True))
+    wkey = str(keys / "w-one.witness.pub")
+    with use_locale(locale):
+        code = cli.main(
+            ["audit", "check-proof", proof, "--witness-key", wkey, "--min-cosignatures", "1"]
+        )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    tail = out.split("records", 1)[-1]  # the account itself comes from the core, in English
+    assert not re.search(r"\b(proven|cosigned|witnesses|given)\b", out.split(":", 1)[0] + tail)
