@@ -115,15 +115,17 @@ def register(commands: Commands) -> None:
 
     erase = commands.add_parser(
         "erase",
-        help="destroy a subject's data key, notify the agencies that received its data, and "
-        "record the erasure in the audit log",
+        help=_("destroy a subject's data key, notify the agencies that received its data, and "
+        "record the erasure in the audit log"),
+    )  # fmt: skip
+    erase.add_argument("--subject", required=True, metavar="ID", help=_("the subject id"))
+    erase.add_argument(
+        "--reason", required=True, metavar="TEXT", help=_("e.g. the order's reference")
     )
-    erase.add_argument("--subject", required=True, metavar="ID", help="the subject id")
-    erase.add_argument("--reason", required=True, metavar="TEXT", help="e.g. the order's reference")
     erase.add_argument(
         "--roll", action="store_true",
-        help="stay (about two minutes) to roll the key topics' segments twice, so the broker "
-        "compacts the destroyed key off its disks even when nothing else is written",
+        help=_("stay (about two minutes) to roll the key topics' segments twice, so the broker "
+        "compacts the destroyed key off its disks even when nothing else is written"),
     )  # fmt: skip
     erase.set_defaults(handler=erase_subject)
 
@@ -390,8 +392,8 @@ def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
     print(f"erasure recorded\tdisclosures={done.disclosures}")
     for recipient in done.recipients:
         print(f"notified\t{recipient}")
-    print("key destroyed" if done.key_destroyed else "no data key held (records before keys)")
+    print(_("key destroyed") if done.key_destroyed else _("no data key held (records before keys)"))
     if args.roll:
-        roll_erased(settings, say=lambda line: print(line, file=sys.stderr, flush=True))
-        print("segments rolled")
+        roll_erased(settings, say=lambda line: print(localise(line), file=sys.stderr, flush=True))
+        print(_("segments rolled"))
     return 0

@@ -50,7 +50,10 @@ def register(commands: Commands) -> None:
             ),
             "query": (_("disclosures matching filters: a table, or records as JSON"), audit_query),
             "export": (_("the whole log as JSON lines or CSV"), audit_export),
-            "stats": (_("disclosures per recipient, agreement and day"), audit_stats),
+            "stats": (
+                _("records per kind; disclosures per recipient, agreement and day; feedback"),
+                audit_stats,
+            ),
             "prove": (
                 _("an inclusion proof of one disclosure"),
                 later("streams.cli.verify", "audit_prove"),
@@ -317,6 +320,7 @@ def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
     """Records per kind; disclosures per recipient, per agreement and per day; feedback per
     recipient: from the oversight index."""
     from streams.audit.indexquery import stats
+    from streams.cli.tables import stats_lines
 
     try:
         figures = stats(fresh_index(settings, args)[0].db)
@@ -331,14 +335,8 @@ def audit_stats(settings: Settings, args: argparse.Namespace) -> int:
             )
         )
         figures = count_records(audit_records(settings))
-    print(f"disclosures: {figures['disclosures']}")
-    for title in ("per_kind", "per_recipient", "per_agreement", "per_day"):
-        print(title.replace("_", " ") + ":")
-        for key, count in figures[title].items():
-            print(f"  {key:<32} {count:>7}")
-    print("feedback:")
-    for recipient, answers in figures["feedback"].items():
-        print(f"  {recipient:<32} useful {answers['useful']}, not useful {answers['not useful']}")
+    for line in stats_lines(figures):
+        print(line)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Plain-text tables for people at a terminal: ``agencies list`` and ``audit query``.
+"""Plain-text tables for people at a terminal: ``agencies list``, ``audit query`` and ``audit
+stats``.
 
 Pure: rows come in as decoded records (dicts in the shape of their Avro schemas) and go out as
 lines. A cell never spans lines or hides text: control characters and bidirectional overrides
@@ -14,6 +15,7 @@ from typing import Any
 
 from streams.core.fields import clean_text
 from streams.core.times import format_time
+from streams.i18n import N_, _
 
 __all__ = [
     "AGENCY_COLUMNS",
@@ -22,6 +24,7 @@ __all__ = [
     "agency_row",
     "cell",
     "disclosure_row",
+    "stats_lines",
     "table",
 ]
 
@@ -92,3 +95,26 @@ def disclosure_row(record: Mapping[str, Any], received: datetime | None) -> tupl
         ",".join(record["subjects"]),
         format_time(received) if received is not None else None,
     )
+
+
+STATS_HEADINGS = {
+    "per_kind": N_("per kind:"),
+    "per_recipient": N_("per recipient:"),
+    "per_agreement": N_("per agreement:"),
+    "per_day": N_("per day:"),
+}
+"""The counts of ``audit stats`` after the total, in the order shown, and the heading of each."""
+
+
+def stats_lines(figures: Mapping[str, Any]) -> list[str]:
+    """``audit stats``: the total, then one count per line under each heading (record kinds,
+    recipients, agreements and days as they are), then each recipient's feedback."""
+    lines = [_("disclosures: {count}", count=figures["disclosures"])]
+    for title, heading in STATS_HEADINGS.items():
+        lines.append(_(heading))
+        lines.extend(f"  {key:<32} {count:>7}" for key, count in figures[title].items())
+    lines.append(_("feedback:"))
+    for recipient, votes in figures["feedback"].items():
+        text = _("useful {yes}, not useful {no}", yes=votes["useful"], no=votes["not useful"])
+        lines.append(f"  {recipient:<32} {text}")
+    return lines

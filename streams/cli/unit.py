@@ -13,7 +13,7 @@ from streams.cli.common import Commands, read_text
 from streams.core.fields import show
 from streams.core.times import format_time
 from streams.errors import FieldProblem, ReportInvalidError, StixMappingError
-from streams.i18n import _, localise, ngettext
+from streams.i18n import _, localise, msg, ngettext
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,12 +37,12 @@ def register(commands: Commands) -> None:
     status.add_argument("event_id", metavar="EVENT_ID", help=_("the event id `submit` printed"))
     status.add_argument("--json", action="store_true", help=_("one JSON object"))
     status.set_defaults(handler=report_state)
-    recall = commands.add_parser("recall", help="recall a report the unit submitted")
-    recall.add_argument("event_id", metavar="EVENT_ID", help="the event id `submit` printed")
-    recall.add_argument("--reason", required=True, help="why (sent to every recipient)")
+    recall = commands.add_parser("recall", help=_("recall a report the unit submitted"))
+    recall.add_argument("event_id", metavar="EVENT_ID", help=_("the event id `submit` printed"))
+    recall.add_argument("--reason", required=True, help=_("why (sent to every recipient)"))
     recall.add_argument(
-        "--unit", help="the unit recalling (the report's own unit_id); on a secure broker "
-        "default: the user name, on the local plaintext broker: the report's unit",
+        "--unit", help=_("the unit recalling (the report's own unit_id); on a secure broker "
+        "default: the user name, on the local plaintext broker: the report's unit"),
     )  # fmt: skip
     recall.set_defaults(handler=recall_report)
 
@@ -63,23 +63,33 @@ def recall_report(settings: Settings, args: argparse.Namespace) -> int:
         owner = report_unit(settings, event_id)
         if owner is None:
             raise NoticeRefusedError(
-                f"recall refused: no report with event id {event_id} has reached the "
-                f"exchange; check it with `intelshare status {event_id}`"
+                msg(
+                    "recall refused: no report with event id {event_id} has reached the "
+                    "exchange; check it with `intelshare status {event_id}`",
+                    event_id=event_id,
+                )
             )
         if args.unit is not None and args.unit != owner:
             raise NoticeRefusedError(
-                f"recall refused: report {event_id} was submitted by unit {owner}, not "
-                f"{args.unit}; a unit may recall only its own reports"
+                msg(
+                    "recall refused: report {event_id} was submitted by unit {owner}, not "
+                    "{unit}; a unit may recall only its own reports",
+                    event_id=event_id,
+                    owner=owner,
+                    unit=args.unit,
+                )
             )
         unit_id = owner
     else:  # the unit cannot read the exchange's topics: the exchange checks it
         unit_id = args.unit or user_of(settings)
     with Submitter(settings) as submitter:
         submitter.recall(event_id, unit_id, args.reason)
-    print(f"recall of {event_id} sent", flush=True)
+    print(_("recall of {event_id} sent", event_id=event_id), flush=True)
     print(
-        "each agency that received the report gets a recall notice, and it is disclosed to "
-        "no one again",
+        _(
+            "each agency that received the report gets a recall notice, and it is disclosed to "
+            "no one again"
+        ),
         file=sys.stderr,
     )
     return 0

@@ -90,6 +90,7 @@ from streams.core.disclosure import payload_bytes, signed_bytes
 from streams.core.fields import IDENTIFIER, IDENTIFIER_RULE, clean_text, show
 from streams.core.times import format_time, to_millis
 from streams.errors import DecryptionError, ErasureOrderError, KeyFileError
+from streams.i18n import msg
 
 __all__ = [
     "ERASURE",
@@ -130,7 +131,7 @@ def new_subject_key(random: Callable[[int], bytes] = os.urandom) -> bytes:
     """A fresh data key for one subject (``random`` is a parameter so tests can fix it)."""
     key = random(SUBJECT_KEY_BYTES)
     if len(key) != SUBJECT_KEY_BYTES:
-        raise KeyFileError(f"a subject key must be {SUBJECT_KEY_BYTES} bytes")
+        raise KeyFileError(msg("a subject key must be {size} bytes", size=SUBJECT_KEY_BYTES))
     return key
 
 
@@ -138,7 +139,7 @@ def commitment(subject_key: bytes, subject_id: str) -> str:
     """``sc-`` and 26 base32 characters of HMAC-SHA256(subject_key, domain | id): what audit
     records name a subject by; unlinkable to the id once the key is destroyed."""
     if len(subject_key) != SUBJECT_KEY_BYTES:
-        raise KeyFileError(f"a subject key must be {SUBJECT_KEY_BYTES} bytes")
+        raise KeyFileError(msg("a subject key must be {size} bytes", size=SUBJECT_KEY_BYTES))
     digest = hmac.new(subject_key, _COMMITMENT + subject_id.encode(), hashlib.sha256).digest()
     return "sc-" + _b32(digest[:20], 26)
 
@@ -151,7 +152,9 @@ class KeyLookup:
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < SUBJECT_KEY_BYTES:
-            raise KeyFileError(f"a pseudonymisation secret must be {SUBJECT_KEY_BYTES} bytes")
+            raise KeyFileError(
+                msg("a pseudonymisation secret must be {size} bytes", size=SUBJECT_KEY_BYTES)
+            )
         kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LOOKUP_INFO)
         self._key = kdf.derive(secret)
 
@@ -189,14 +192,23 @@ def check_erasure(subject_id: object, reason: object) -> tuple[str, str]:
     """The subject id and reason of an erasure order, or ErasureOrderError naming what is
     wrong: an id as reports write it, a reason of 1 to 1000 characters on one line."""
     if not isinstance(subject_id, str) or not IDENTIFIER.fullmatch(subject_id):
-        raise ErasureOrderError(f"--subject {show(subject_id)}: a subject id is {IDENTIFIER_RULE}")
+        raise ErasureOrderError(
+            msg(
+                "--subject {value}: a subject id is {rule}",
+                value=show(subject_id),
+                rule=IDENTIFIER_RULE,
+            )
+        )
     if not isinstance(reason, str) or not reason.strip():
         raise ErasureOrderError(
-            "--reason: say why the subject is erased (e.g. the order's reference)"
+            msg("--reason: say why the subject is erased (e.g. the order's reference)")
         )
     if len(reason) > MAX_REASON or not clean_text(reason):
         raise ErasureOrderError(
-            f"--reason: at most {MAX_REASON} characters on one line, without control characters"
+            msg(
+                "--reason: at most {limit} characters on one line, without control characters",
+                limit=MAX_REASON,
+            )
         )
     return subject_id, reason.strip()
 

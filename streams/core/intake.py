@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from streams.core.codec import Codec
-from streams.core.notices import check_request
+from streams.core.notices import LABELS, check_request
 from streams.core.report import report_to_json, validate_report
 from streams.core.submission import Registry, check_unit, verify_submission
 from streams.errors import DecodeError, FieldProblem, IntelshareError, ReportInvalidError
@@ -95,12 +95,12 @@ def check_notice(
     report: signed by a unit user allowed to speak for its ``unit_id`` (secure mode), well
     formed, and keyed by the event id it concerns (so it reaches that report's partition)."""
     if value is None:
-        raise DecodeError("the message has no value (a tombstone)")
+        raise DecodeError(msg("the message has no value (a tombstone)"))
     signer = verify_submission(value, headers, units) if units is not None else None
     checked = check_request(codec.decode(value))
     if key != checked["event_id"].encode():
-        problem = FieldProblem("event_id", "differs from the message key; key by event_id")
-        raise ReportInvalidError([problem], label=checked["kind"])
+        problem = FieldProblem("event_id", msg("differs from the message key; key by event_id"))
+        raise ReportInvalidError([problem], label=LABELS[checked["kind"]])
     if signer is not None:
         check_unit(signer, checked["unit_id"])
     return checked

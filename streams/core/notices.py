@@ -42,8 +42,10 @@ from streams.core.fields import EVENT_ID, Checker
 from streams.core.policy import Agreement
 from streams.core.times import format_time, to_millis
 from streams.errors import NoticeInvalidError, NoticeRefusedError
+from streams.i18n import msg
 
 __all__ = [
+    "LABELS",
     "MAX_REASON_CHARS",
     "NOTICE_KINDS",
     "EventLedger",
@@ -56,6 +58,8 @@ __all__ = [
 
 NOTICE_KINDS = ("recall", "correction")
 """The requests a unit makes about its report, and the notices they become."""
+LABELS = {"recall": msg("recall"), "correction": msg("correction")}
+"""How a rejection names a request of each kind (``recall rejected: reason: ...``)."""
 MAX_REASON_CHARS = 1000
 """The longest reason a recall may give."""
 _NAMESPACE = uuid.UUID("3f0c7b9e-2a4d-4c61-8e5f-9b1d6a7c2e40")
@@ -93,19 +97,19 @@ def check_request(record: Mapping[str, Any]) -> dict[str, Any]:
     reason, corrected_by = record.get("reason"), record.get("corrected_by")
     if kind == "recall" or reason is not None:
         if reason is None:
-            check.fail("reason", "is required: say why the report is recalled")
+            check.fail("reason", msg("is required: say why the report is recalled"))
         else:
             reason = check.text(reason, "reason", MAX_REASON_CHARS, multiline=True)
     if kind == "correction":
         corrected_by = _event_id(check, corrected_by, "corrects")
         if corrected_by is not None and corrected_by == event_id:
-            check.fail("corrects", "names the report itself; name the report it corrects")
+            check.fail("corrects", msg("names the report itself; name the report it corrects"))
     elif corrected_by is not None:
-        check.fail("corrected_by", "is only for a correction")
+        check.fail("corrected_by", msg("is only for a correction"))
     if not isinstance(record.get("requested_at"), datetime):
-        check.fail("requested_at", "is required")
+        check.fail("requested_at", msg("is required"))
     if check.problems:
-        raise NoticeInvalidError(check.problems, label=f"{kind or 'request'}")
+        raise NoticeInvalidError(check.problems, label=LABELS.get(kind or "", msg("request")))
     return {
         "kind": kind,
         "event_id": event_id,
@@ -118,11 +122,11 @@ def check_request(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _event_id(check: Checker, value: Any, path: str) -> str | None:
     if value is None:
-        check.fail(path, "is required")
+        check.fail(path, msg("is required"))
     elif isinstance(value, str) and EVENT_ID.fullmatch(value):
         return value.lower()
     else:
-        check.fail(path, "is not an event id (a UUID, 8-4-4-4-12 hexadecimal digits)")
+        check.fail(path, msg("is not an event id (a UUID, 8-4-4-4-12 hexadecimal digits)"))
     return None
 
 
@@ -192,15 +196,9 @@ class EventLedger:
         for a request already answered."""
         event, kind = notice["event_id"], notice["kind"]
         if self.unit is None:
-            raise NoticeRefusedError(
-                f"{kind} refused: no report with event id {event} reached the exchange's "
-                "routing; check the event id with `intelshare status`"
-            )
+            raise NoticeRefusedError(_unknown(kind, event))
         if notice["unit_id"] != self.unit:
-            raise NoticeRefusedError(
-                f"{kind} refused: report {event} was submitted by unit {self.unit}, not "
-                f"{notice['unit_id']}; a unit may {kind} only its own reports"
-            )
+            raise NoticeRefusedError(_not_its_own(kind, event, self.unit, notice["unit_id"]))
         if kind == "recall":
             if self.recalled:
                 return []
@@ -294,3 +292,37 @@ def build_notice(
         "useful": None,
     }
     return message, pending
+
+
+def _unknown(kind: str, event: str) -> str:
+    """Why a request about an event routing never saw is refused (one sentence per kind)."""
+    if kind == "recall":
+        return msg(
+            "recall refused: no report with event id {event_id} reached the exchange's "
+            "routing; check the event id with `intelshare status`",
+            event_id=event,
+        )
+    return msg(
+        "correction refused: no report with event id {event_id} reached the exchange's "
+        "routing; check the event id with `intelshare status`",
+        event_id=event,
+    )
+
+
+def _not_its_own(kind: str, event: str, owner: str, asking: str) -> str:
+    """Why a request from a unit that did not submit the report is refused."""
+    if kind == "recall":
+        return msg(
+            "recall refused: report {event_id} was submitted by unit {owner}, not {unit}; a "
+            "unit may recall only its own reports",
+            event_id=event,
+            owner=owner,
+            unit=asking,
+        )
+    return msg(
+        "correction refused: report {event_id} was submitted by unit {owner}, not {unit}; a "
+        "unit may correct only its own reports",
+        event_id=event,
+        owner=owner,
+        unit=asking,
+    )

@@ -32,6 +32,7 @@ from streams.core.erasure import (
 )
 from streams.core.keyfiles import load_ed25519_private, load_pseudonym_secret
 from streams.errors import NotAuthorisedError, TopicMissingError
+from streams.i18n import msg
 from streams.kafka.auditlog import agencies, audit_records
 from streams.kafka.clients import latest_by_key, producer, translate_errors
 from streams.settings import Settings
@@ -123,7 +124,7 @@ def _send(settings: Settings, items: list[tuple[str, bytes, bytes | None]]) -> N
     """Send and wait until the broker has every one (acks=all)."""
     client = producer(settings)
     try:
-        with translate_errors(settings, "erasing"):
+        with translate_errors(settings, msg("erasing a subject")):
             futures = [client.send(topic, key=key, value=value) for topic, key, value in items]
             client.flush(timeout=settings.request_timeout * 4)
             for future in futures:
@@ -175,6 +176,12 @@ def roll_erased(
     names = (topics.subject_keys, topics.subject_commitments, topics.subjects)
     pause = roll_wait() if wait is None else wait
     for step in (1, 2):
-        say(f"rolling the erased topics' segments ({step}/2) in {pause:.0f} s")
+        say(
+            msg(
+                "rolling the erased topics' segments ({step}/2) in {seconds} s",
+                step=step,
+                seconds=f"{pause:.0f}",
+            )
+        )
         sleep(pause)
         _send(settings, [(name, ROLL_KEY, None) for name in names])

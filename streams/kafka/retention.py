@@ -11,6 +11,7 @@ from kafka import TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from streams.core.retention import ConfigChange, TopicRetention, changes
+from streams.i18n import msg
 from streams.kafka.clients import admin_client, translate_errors
 from streams.settings import Settings
 from streams.topics import FEED_PREFIX, Topics, TopicSpec, configured, feed_spec
@@ -42,7 +43,7 @@ def align_configs(settings: Settings, specs: Iterable[TopicSpec]) -> list[Config
     Incremental (IncrementalAlterConfigs: other configs of the topic are kept) and idempotent: a
     second run changes nothing. Topics that do not exist are left to :func:`create_topics`."""
     wanted = {settings.topic_prefix + s.name: configured(s, settings).config for s in specs}
-    with admin_client(settings) as admin, translate_errors(settings, "aligning topic configs"):
+    with admin_client(settings) as admin, translate_errors(settings, msg("aligning topic configs")):
         existing = set(admin.list_topics())
         present = {name: config for name, config in wanted.items() if name in existing}
         current = _configs(admin, present)
@@ -60,7 +61,7 @@ def align_configs(settings: Settings, specs: Iterable[TopicSpec]) -> list[Config
 def existing_feeds(settings: Settings) -> list[TopicSpec]:
     """The catalogue entries of the agencies' feeds that exist on the broker."""
     start = settings.topic_prefix + FEED_PREFIX
-    with admin_client(settings) as admin, translate_errors(settings, "listing feeds"):
+    with admin_client(settings) as admin, translate_errors(settings, msg("listing feeds")):
         names = sorted(n for n in admin.list_topics() if n.startswith(start))
     return [feed_spec(name.removeprefix(start)) for name in names]
 
@@ -86,7 +87,7 @@ def retention_rows(settings: Settings) -> list[TopicRetention]:
     prefix), sorted by name: its cleanup policy, its retention and its oldest record."""
     topics = Topics(settings.topic_prefix)
     ours = (topics.intel, topics.state_changelogs)
-    with admin_client(settings) as admin, translate_errors(settings, "reporting retention"):
+    with admin_client(settings) as admin, translate_errors(settings, msg("reporting retention")):
         names = sorted(n for n in admin.list_topics() if n.startswith(ours))
         partitions = {
             t["name"]: len(t["partitions"])

@@ -207,7 +207,7 @@ class Submitter:
         notice = request("recall", event_id, unit_id, self.clock(), reason=reason)
         value = self.notices.encode(notice)
         client = self._connect()
-        with translate_errors(self.settings, f"sending to {self.topic}"):
+        with translate_errors(self.settings, msg("sending to {topic}", topic=self.topic)):
             key = notice["event_id"].encode()
             future = client.send(self.topic, key=key, value=value, headers=self.headers(value))
             client.flush(timeout=self.settings.request_timeout * 4)
