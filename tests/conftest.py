@@ -58,11 +58,12 @@ def _local_mode() -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The xdist controller notes whether the local broker already ran, to stop it at the end."""
+    """The xdist controller notes whether the local broker already ran (a live pid, answering or
+    not), to stop it at the end only if this run started it."""
     if _xdist_controller(config) and _local_mode():
         from ops import broker
 
-        config.stash[_BROKER_WAS_UP] = broker.status(Settings.load()).answering
+        config.stash[_BROKER_WAS_UP] = broker.status(Settings.load()).running
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
