@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 from streams.core.fields import AGENCY_ID, AGENCY_RULE
 from streams.errors import ConfigError
-from streams.settings import Settings
 from streams.i18n import msg
+from streams.settings import Settings
 
 __all__ = [
     "AGENT_NAMES",
