@@ -35,7 +35,9 @@ def audit_consistency(settings: Settings, args: argparse.Namespace) -> int:
         try:
             verify_checkpoint(source.checkpoint, keys)
         except SignatureError as exc:
-            print(_("NOT CONSISTENT: {label}: {exc}", label=source.label, exc=localise(exc)))
+            print(
+                _("NOT CONSISTENT: {label}: {exc}", label=localise(source.label), exc=localise(exc))
+            )
             return 1
     m, n = old.checkpoint["tree_size"], new.checkpoint["tree_size"]
     if m > n:
@@ -98,16 +100,16 @@ def _against(new: CheckpointSource, hashes: list[bytes], origin: str) -> str | N
     if len(hashes) < n:
         return _(
             "{origin} holds {count} records, fewer than the {n} of {label}",
-            origin=origin,
+            origin=localise(origin),
             count=len(hashes),
             n=n,
-            label=new.label,
+            label=localise(new.label),
         )
     if tree_hash([leaf_hash(h) for h in hashes[:n]]) != new.checkpoint["root_hash"]:
         return _(
             "the first {n} records of {origin} do not hash to the root of {label}",
             n=n,
-            origin=origin,
-            label=new.label,
+            origin=localise(origin),
+            label=localise(new.label),
         )
     return None
