@@ -6,6 +6,7 @@ stays as it was."""
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -22,12 +23,16 @@ from streams.audit.consistency import (
 )
 from streams.audit.index import AuditIndex
 from streams.audit.merkle import leaf_hash, tree_hash
+from streams.audit.records import export_row
 from streams.audit.verify import VerificationKeys, verify_log
 from streams.errors import ChainBrokenError, InconsistentLogError
-from streams.i18n import localise
+from streams.i18n import localise, use_locale
 from tests.factories import NOW
 from tests.unit.test_chain import KEY, KEYS, KID, chain, link
 from tests.unit.test_chain_edges import broken_at, rehashed
+from tests.unit.test_checkpoint import KEY as LOG_KEY
+from tests.unit.test_checkpoint import log
+from tests.unit.test_offline_export import lines, verify, write
 
 LOCALES = ["ru", "ar", "ckb", "kk", "ky", "tg"]
 VERIFY = VerificationKeys(KEYS, {})
@@ -142,3 +147,34 @@ def test_a_split_view_in_the_index_stays_translated_after_reopening(tmp_path: Pa
             "name different roots"
         )
         assert _english(localise(shown, "ru")) == [], localise(shown, "ru")
+
+
+@pytest.fixture
+def pub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The public key of :func:`tests.unit.test_checkpoint.log`'s exchange, in an empty home."""
+    monkeypatch.setenv("INTELSHARE_HOME", str(tmp_path / "home"))
+    path = tmp_path / "exchange.pub"
+    path.write_text(base64.b64encode(LOG_KEY.public_key().public_bytes_raw()).decode() + "\n")
+    return str(path)
+
+
+def test_audit_verify_file_prints_a_tampered_copy_wholly_in_russian(
+    tmp_path: Path, pub: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command an oversight body runs on a copy: the changed record and the copy without a
+    checkpoint are each named in Russian, with no English word but the command to run."""
+    records, checkpoint = log(4)
+    changed = [*records[:2], records[2] | {"purpose": "other"}, records[3]]
+    copy = tmp_path / "copy.jsonl"
+    for rows, english in (
+        (lines(changed, checkpoint), "BROKEN at sequence 2: the record's content does not match"),
+        ([export_row(r) for r in records], "BROKEN the copy holds records but no signed"),
+    ):
+        path = write(copy, rows)
+        assert english in verify(path, pub, capsys)[1]
+        with use_locale("ru"):
+            code, out = verify(path, pub, capsys)
+        assert code == 1
+        shown = out.splitlines()[0]
+        assert shown.startswith("НАРУШЕНО"), shown
+        assert _english(shown.replace("intelshare audit export", "")) == [], shown
