@@ -316,8 +316,25 @@ class InconsistentLogError(IntelshareError):
         self.old_size, self.new_size = old_size, new_size
         self.old_root, self.new_root = old_root, new_root
         self.reason = reason
-        super().__init__(
-            f"the checkpoints disagree at size {old_size}: the checkpoint of {new_size} records "
-            f"(root {new_root.hex() or 'none'}) does not extend the checkpoint of {old_size} "
-            f"records (root {old_root.hex()}): {reason}"
-        )
+        shown = {
+            "old_size": old_size,
+            "new_size": new_size,
+            "old_root": old_root.hex(),
+            "new_root": new_root.hex(),
+            "reason": reason,
+        }
+        if new_root:
+            said = msg(
+                "the checkpoints disagree at size {old_size}: the checkpoint of {new_size} "
+                "records (root {new_root}) does not extend the checkpoint of {old_size} records "
+                "(root {old_root}): {reason}",
+                **shown,
+            )
+        else:  # there is no newer checkpoint
+            said = msg(
+                "the checkpoints disagree at size {old_size}: the checkpoint of {new_size} "
+                "records (root none) does not extend the checkpoint of {old_size} records "
+                "(root {old_root}): {reason}",
+                **shown,
+            )
+        super().__init__(said)

@@ -22,6 +22,7 @@ from streams.core.canonical import canonical
 from streams.core.crypto import sign, verify
 from streams.core.times import to_millis
 from streams.errors import ChainBrokenError, SignatureError
+from streams.i18n import Message, msg
 
 __all__ = [
     "GENESIS",
@@ -58,7 +59,7 @@ RECORD_KINDS = (
 Enforcement Directive's logging article (Directive (EU) 2016/680, Art. 25(1)), then the
 notices about a disclosure."""
 _KIND_DEFAULTS = {"kind": "disclosure", "refers_to": None, "reason": None, "useful": None}
-_MALFORMED = "the record is malformed: a field is missing or of the wrong type"
+_MALFORMED = msg("the record is malformed: a field is missing or of the wrong type")
 
 
 def record_hash(record: Mapping[str, Any]) -> bytes:
@@ -178,38 +179,50 @@ class ChainVerifier:
             raise ChainBrokenError(expected, self._misplaced(sequence, ident))
         if record["prev_hash"] != self._head:
             raise ChainBrokenError(
-                expected, "prev_hash is not the previous record's hash: a record before it "
-                "was removed or replaced, or this one was inserted",
+                expected, msg(
+                    "prev_hash is not the previous record's hash: a record before it was "
+                    "removed or replaced, or this one was inserted"
+                ),
             )  # fmt: skip
         if not hmac.compare_digest(content_hash, stored):
-            raise ChainBrokenError(expected, "the record's content does not match its hash")
+            raise ChainBrokenError(expected, msg("the record's content does not match its hash"))
         public = self._keys.get(key)
         if public is None:
-            raise ChainBrokenError(expected, f"signed with unknown key {key[:40]!r}")
+            raise ChainBrokenError(
+                expected, msg("signed with unknown key {key_id}", key_id=repr(key[:40]))
+            )
         try:
             verify(public, signature, stored)
         except SignatureError:
             raise ChainBrokenError(
-                expected, "the signature does not verify: the record was forged or altered"
+                expected, msg("the signature does not verify: the record was forged or altered")
             ) from None
         retired = self._retired.get(key)
         if retired is not None and (
             not isinstance(record["recorded_at"], datetime) or record["recorded_at"] > retired
         ):  # after the signature: a forged record's time is not worth comparing
-            raise ChainBrokenError(expected, f"signed with key {key} after it was retired")
+            raise ChainBrokenError(
+                expected, msg("signed with key {key_id} after it was retired", key_id=key)
+            )
         if ident in self._seen:
-            raise ChainBrokenError(expected, "a second record for one disclosure was inserted")
+            raise ChainBrokenError(expected, msg("a second record for one disclosure was inserted"))
         self._seen.add(ident)
         self._head = stored
         self._count += 1
 
-    def _misplaced(self, sequence: int, ident: str) -> str:
-        found = f"expected sequence {self._count}, found {sequence}"
+    def _misplaced(self, sequence: int, ident: str) -> Message:
+        at = {"expected": self._count, "found": sequence}
         if sequence > self._count:  # never equal here (mutation-equivalent: >=)
-            return f"{found}: records are missing or out of order"
+            return msg(
+                "expected sequence {expected}, found {found}: records are missing or out of order",
+                **at,
+            )
         if ident in self._seen:
-            return f"{found}: a record is repeated or out of order"
-        return f"{found}: a record was inserted"
+            return msg(
+                "expected sequence {expected}, found {found}: a record is repeated or out of order",
+                **at,
+            )
+        return msg("expected sequence {expected}, found {found}: a record was inserted", **at)
 
 
 def verify_chain(records: Iterable[Mapping[str, Any]], keys: Mapping[str, Ed25519PublicKey]) -> int:

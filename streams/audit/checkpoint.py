@@ -21,12 +21,16 @@ from streams.audit.records import export_row, import_row
 from streams.core.canonical import canonical
 from streams.core.crypto import sign, verify
 from streams.errors import SignatureError
-from streams.i18n import msg
+from streams.i18n import Message, msg
 
 __all__ = [
+    "NOT_THE_ROOT",
+    "against_checkpoint",
     "check_proof",
+    "cut_off",
     "log_against_checkpoint",
     "make_proof",
+    "reason_of",
     "sign_checkpoint",
     "verify_checkpoint",
 ]
@@ -71,7 +75,13 @@ def make_proof(
     size = checkpoint["tree_size"]
     index = record["sequence"]
     if index >= size:
-        raise ValueError(f"record {index} is newer than the checkpoint of {size} records")
+        raise ValueError(
+            msg(
+                "record {index} is newer than the checkpoint of {size} records",
+                index=index,
+                size=size,
+            )
+        )
     leaves = [leaf_hash(h) for h in chain_hashes[:size]]
     return {
         "record": export_row(record),
@@ -119,9 +129,13 @@ def check_proof(proof: Mapping[str, Any], keys: Mapping[str, Ed25519PublicKey]) 
     root = root_from_proof(index, checkpoint["tree_size"], leaf_hash(record["hash"]), path)
     if root != checkpoint["root_hash"]:
         raise SignatureError(msg("the audit path does not lead to the checkpoint's root"))
-    return (
-        f"disclosure {record['disclosure_id']} is record {index} of the "
-        f"{checkpoint['tree_size']} the exchange signed at {raw['created_at']}"
+    return msg(
+        "disclosure {disclosure_id} is record {index} of the {size} the exchange signed at "
+        "{created_at}",
+        disclosure_id=record["disclosure_id"],
+        index=index,
+        size=checkpoint["tree_size"],
+        created_at=raw["created_at"],
     )
 
 
@@ -134,10 +148,31 @@ def log_against_checkpoint(
     try:
         verify_checkpoint(checkpoint, keys)
     except SignatureError as exc:
-        return str(exc)
+        return reason_of(exc)
     size = checkpoint["tree_size"]
     if len(records) < size:
-        return f"the log holds only {len(records)}: records were removed from its end"
+        return cut_off(len(records))
     if tree_hash([leaf_hash(r["hash"]) for r in records[:size]]) != checkpoint["root_hash"]:
-        return "the first records do not hash to the signed root"
+        return NOT_THE_ROOT
     return None
+
+
+NOT_THE_ROOT = msg("the first records do not hash to the signed root")
+"""The log's first records do not give the root a checkpoint signed."""
+
+
+def cut_off(held: int) -> Message:
+    """The log holds fewer records (``held``) than a checkpoint signed."""
+    return msg("the log holds only {held}: records were removed from its end", held=held)
+
+
+def against_checkpoint(size: int, problem: str) -> Message:
+    """``problem`` found when checking the log against the checkpoint of ``size`` records."""
+    # Translators: {problem} is another message, already translated, saying what is wrong
+    return msg("against the checkpoint of {size} records: {problem}", size=size, problem=problem)
+
+
+def reason_of(exc: BaseException) -> str:
+    """The message of ``exc``, translatable when it was built with ``msg()``."""
+    first = exc.args[0] if exc.args else None
+    return first if isinstance(first, Message) else str(exc)

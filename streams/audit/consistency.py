@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from streams.audit.checkpoint import verify_checkpoint
 from streams.audit.merkle import consistency_problem, consistency_proof, leaf_hash, tree_hash
 from streams.errors import ConfigError, InconsistentLogError
-from streams.i18n import msg
+from streams.i18n import Message, msg
 
 __all__ = [
     "check_consistency",
@@ -51,13 +51,13 @@ def checkpoint_from_json(raw: Any, label: str) -> dict[str, Any]:
     try:
         size = raw["tree_size"]
         if type(size) is not int or size < 0:
-            raise ValueError("tree_size must be a whole number")
+            raise ValueError(msg("tree_size must be a whole number"))
         created = datetime.fromisoformat(raw["created_at"])
         if created.tzinfo is None:
-            raise ValueError("created_at has no time zone")
+            raise ValueError(msg("created_at has no time zone"))
         key = raw["key_id"]
         if not isinstance(key, str):
-            raise TypeError("key_id must be text")
+            raise TypeError(msg("key_id must be text"))
         return {
             "tree_size": size,
             "root_hash": bytes.fromhex(raw["root_hash"]),
@@ -77,11 +77,13 @@ def checkpoint_from_json(raw: Any, label: str) -> dict[str, Any]:
         ) from None
 
 
-def describe(checkpoint: Mapping[str, Any]) -> str:
+def describe(checkpoint: Mapping[str, Any]) -> Message:
     """``the checkpoint of 12 records (root ab12..., signed 2026-11-20T10:00:00+00:00)``."""
-    return (
-        f"the checkpoint of {checkpoint['tree_size']} records (root "
-        f"{checkpoint['root_hash'].hex()[:16]}..., signed {checkpoint['created_at'].isoformat()})"
+    return msg(
+        "the checkpoint of {size} records (root {root}..., signed {signed})",
+        size=checkpoint["tree_size"],
+        root=checkpoint["root_hash"].hex()[:16],
+        signed=checkpoint["created_at"].isoformat(),
     )
 
 
@@ -99,15 +101,21 @@ def require_extension(
         return InconsistentLogError(m, n, old["root_hash"], new["root_hash"], reason)
 
     if m > n:
-        raise refuse("the newer checkpoint covers fewer records: the log's end was cut off")
+        raise refuse(msg("the newer checkpoint covers fewer records: the log's end was cut off"))
     if n > len(chain_hashes):
-        raise ValueError(f"{len(chain_hashes)} records cannot make a tree of {n}")
+        raise ValueError(
+            msg("{count} records cannot make a tree of {n}", count=len(chain_hashes), n=n)
+        )
     leaves = [leaf_hash(h) for h in chain_hashes[:n]]
     now_root = tree_hash(leaves[:m])
     if now_root != old["root_hash"]:
         raise refuse(
-            f"the first {m} records of the log now hash to {now_root.hex()}: a record among them "
-            "was changed, removed, reordered or inserted after the older checkpoint was signed"
+            msg(
+                "the first {m} records of the log now hash to {root}: a record among them was "
+                "changed, removed, reordered or inserted after the older checkpoint was signed",
+                m=m,
+                root=now_root.hex(),
+            )
         )
     proof = consistency_proof(m, leaves)
     problem = consistency_problem(m, n, old["root_hash"], new["root_hash"], proof)
@@ -137,7 +145,7 @@ def make_consistency_proof(
     }
 
 
-def check_consistency(proof: Mapping[str, Any], keys: Mapping[str, Ed25519PublicKey]) -> str:
+def check_consistency(proof: Mapping[str, Any], keys: Mapping[str, Ed25519PublicKey]) -> Message:
     """Verify a JSON consistency proof offline; a one-line account when sound.
 
     ConfigError when malformed, SignatureError when a checkpoint's signature does not verify,
@@ -155,4 +163,5 @@ def check_consistency(proof: Mapping[str, Any], keys: Mapping[str, Ed25519Public
     problem = consistency_problem(m, n, old["root_hash"], new["root_hash"], path)
     if problem is not None:
         raise InconsistentLogError(m, n, old["root_hash"], new["root_hash"], problem)
-    return f"{describe(new)} extends {describe(old)}"
+    # Translators: {newer} and {older} are "the checkpoint of N records (root ..., signed ...)"
+    return msg("{newer} extends {older}", newer=describe(new), older=describe(old))

@@ -20,24 +20,32 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from streams.audit.chain import ChainVerifier
-from streams.audit.checkpoint import verify_checkpoint
-from streams.audit.indexschema import SCHEMA
+from streams.audit.checkpoint import (
+    NOT_THE_ROOT,
+    against_checkpoint,
+    cut_off,
+    reason_of,
+    verify_checkpoint,
+)
+from streams.audit.indexschema import SCHEMA, checkpoint_row
 from streams.audit.merkle import Frontier, leaf_hash, node_hash
 from streams.audit.receipts import verified_receipts
 from streams.audit.records import export_row, import_row
-from streams.audit.verify import VerificationKeys
+from streams.audit.verify import VERIFIED, VerificationKeys
 from streams.errors import ChainBrokenError, SignatureError
+from streams.i18n import msg
 
 __all__ = ["AuditIndex", "IndexStatus", "Positions", "ms"]
 
 _VERIFIED = "verified"
 _PENDING = "pending"
-_SPLIT = "split view:"
+_SPLIT_STATE = msg("split view: two checkpoints of this size name different roots")
+_TABLES = ("records", "subjects", "daily", "nodes", "checkpoints", "receipts", "meta")
 _DAY_MS = 86_400_000
 
 
@@ -98,6 +106,7 @@ class AuditIndex:
         self._broken: tuple[int, str] | None = None
         self.broken_record: dict[str, Any] | None = None
         """The record that did not verify, if one did not."""
+        self._problems: dict[int, str | None] = {}  # to translate; the database keeps English
         self._same_keys()
         self._recheck_checkpoints()
 
@@ -108,15 +117,7 @@ class AuditIndex:
              sorted((k, v.isoformat()) for k, v in self._keys.retired.items())]
         )  # fmt: skip
         if self._meta("keys", given) != given:
-            for table in (
-                "records",
-                "subjects",
-                "daily",
-                "nodes",
-                "checkpoints",
-                "receipts",
-                "meta",
-            ):
+            for table in _TABLES:
                 self.db.execute(f"DELETE FROM {table}")  # noqa: S608  # our own table names
         self._set("keys", given)
 
@@ -263,39 +264,39 @@ class AuditIndex:
         """A second checkpoint at a size already kept must name the same root."""
         size = checkpoint["tree_size"]
         kept = self.db.execute("SELECT row FROM checkpoints WHERE tree_size = ?", (size,))
-        if _checkpoint(kept.fetchone()[0])["root_hash"] != checkpoint["root_hash"]:
-            self.db.execute(
-                "UPDATE checkpoints SET state = ? WHERE tree_size = ?",
-                (f"{_SPLIT} two checkpoints of this size name different roots", size),
-            )
+        if checkpoint_row(kept.fetchone()[0])["root_hash"] != checkpoint["root_hash"]:
+            sql = "UPDATE checkpoints SET state = ? WHERE tree_size = ?"
+            self.db.execute(sql, (str(_SPLIT_STATE), size))
+            self._problems[size] = _SPLIT_STATE
 
     def _recheck_checkpoints(self) -> None:
         """On opening: check again those that did not verify (the keys may have changed)."""
         self.db.execute(
-            "UPDATE checkpoints SET state = ? WHERE state != ? AND state NOT LIKE ?",
-            (_PENDING, _VERIFIED, _SPLIT + "%"),
+            "UPDATE checkpoints SET state = ? WHERE state NOT IN (?, ?)",
+            (_PENDING, _VERIFIED, str(_SPLIT_STATE)),
         )
         self._check_checkpoints(self.count())
 
     def _check_checkpoints(self, count: int) -> None:
         sql = "SELECT tree_size, row FROM checkpoints WHERE state = ? AND tree_size <= ?"
         for size, row in self.db.execute(sql, (_PENDING, count)).fetchall():
-            state = self._checkpoint_problem(_checkpoint(row)) or _VERIFIED
+            problem = self._problems[size] = self._checkpoint_problem(checkpoint_row(row))
+            state = _VERIFIED if problem is None else str(problem)
             self.db.execute("UPDATE checkpoints SET state = ? WHERE tree_size = ?", (state, size))
 
     def _checkpoint_problem(self, checkpoint: Mapping[str, Any]) -> str | None:
         try:
             verify_checkpoint(checkpoint, self._keys.keys)
         except SignatureError as exc:
-            return str(exc)
+            return reason_of(exc)
         size = checkpoint["tree_size"]
         if size == 0:
             return None
         if self._frontier(size).root() != checkpoint["root_hash"]:
-            return "the first records do not hash to the signed root"
+            return NOT_THE_ROOT
         head = self.db.execute("SELECT hash FROM records WHERE seq = ?", (size - 1,)).fetchone()
         if bytes(head[0]) != checkpoint["head_hash"]:
-            return "its head hash is not that of its last record"
+            return msg("its head hash is not that of its last record")
         return None
 
     def add_receipts(
@@ -331,17 +332,16 @@ class AuditIndex:
             "ORDER BY tree_size LIMIT 1", (_VERIFIED, _PENDING),
         ).fetchone()  # fmt: skip
         if bad is not None:
-            detail = f"against the checkpoint of {bad[0]} records: {bad[1]}"
+            kept = self._problems.get(bad[0]) or bad[1]
+            detail = against_checkpoint(bad[0], _SPLIT_STATE if kept == _SPLIT_STATE else kept)
             return IndexStatus(False, count, None, detail, at, latest)
         beyond = self.db.execute(
             "SELECT max(tree_size) FROM checkpoints WHERE state = ?", (_PENDING,)
         ).fetchone()[0]
         if beyond is not None:
-            cut = f"the log holds only {count}: records were removed from its end"
-            return IndexStatus(
-                False, count, None, f"against the checkpoint of {beyond} records: {cut}", at, latest
-            )
-        return IndexStatus(True, count, None, "hash links and signatures verified", at, latest)
+            detail = against_checkpoint(beyond, cut_off(count))
+            return IndexStatus(False, count, None, detail, at, latest)
+        return IndexStatus(True, count, None, VERIFIED, at, latest)
 
     def latest_checkpoint(self) -> dict[str, Any] | None:
         """The largest checkpoint verified against the records."""
@@ -349,7 +349,7 @@ class AuditIndex:
             "SELECT row FROM checkpoints WHERE state = ? ORDER BY tree_size DESC LIMIT 1",
             (_VERIFIED,),
         ).fetchone()
-        return _checkpoint(row[0]) if row else None
+        return checkpoint_row(row[0]) if row else None
 
     def last(self) -> tuple[int, bytes] | None:
         """The offset and hash of the last record indexed."""
@@ -366,10 +366,17 @@ class AuditIndex:
         for (offset, record), row in zip(items, cursor, strict=False):
             seq, at, digest = row
             if offset != at or record.get("hash") != bytes(digest):
-                return f"record {seq} of the index is not in the log as indexed: rebuild the index"
+                return msg(
+                    "record {seq} of the index is not in the log as indexed: rebuild the index",
+                    seq=seq,
+                )
             seen += 1
         if seen < self.count():
-            return f"the log holds only {seen} of the {self.count()} records indexed"
+            return msg(
+                "the log holds only {seen} of the {count} records indexed",
+                seen=seen,
+                count=self.count(),
+            )
         return None
 
     def record(self, row: str) -> dict[str, Any]:
@@ -389,12 +396,3 @@ class AuditIndex:
             for row in self.db.execute(f"SELECT * FROM {table} ORDER BY {order}"):  # noqa: S608
                 digest.update(repr(row).encode())
         return digest.hexdigest()
-
-
-def _checkpoint(row: str) -> dict[str, Any]:
-    raw = json.loads(row)
-    out: dict[str, Any] = dict(raw)
-    for key in ("root_hash", "head_hash", "signature"):
-        out[key] = bytes.fromhex(raw[key])
-    out["created_at"] = datetime.fromisoformat(raw["created_at"]).astimezone(UTC)
-    return out

@@ -11,7 +11,11 @@ the last check.
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA"]
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["SCHEMA", "checkpoint_row"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,3 +45,13 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS receipts (
     disclosure_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL) WITHOUT ROWID;
 """
+
+
+def checkpoint_row(row: str) -> dict[str, Any]:
+    """A signed checkpoint from its ``checkpoints.row`` (JSON, hashes in hex)."""
+    raw = json.loads(row)
+    out: dict[str, Any] = dict(raw)
+    for key in ("root_hash", "head_hash", "signature"):
+        out[key] = bytes.fromhex(raw[key])
+    out["created_at"] = datetime.fromisoformat(raw["created_at"]).astimezone(UTC)
+    return out

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from streams.i18n import msg
+
 __all__ = [
     "Frontier",
     "consistency_problem",
@@ -143,15 +145,19 @@ def consistency_problem(
     """Why ``proof`` does not show the tree of ``old_size`` with ``old_root`` to be a prefix of
     the tree of ``new_size`` with ``new_root`` (RFC 9162 §2.1.4.2), or None when it does."""
     if not 0 <= old_size <= new_size:
-        return f"a tree of {old_size} records cannot be a prefix of one of {new_size}"
+        return msg(
+            "a tree of {old_size} records cannot be a prefix of one of {new_size}",
+            old_size=old_size,
+            new_size=new_size,
+        )
     if old_size == new_size:
         if proof:
-            return "a proof between trees of one size must be empty"
-        return None if old_root == new_root else "two different roots for one tree size"
+            return msg("a proof between trees of one size must be empty")
+        return None if old_root == new_root else msg("two different roots for one tree size")
     if old_size == 0:
-        return None if not proof else "a proof from the empty tree must be empty"
+        return None if not proof else msg("a proof from the empty tree must be empty")
     if not proof:
-        return "the proof is empty"
+        return msg("the proof is empty")
     path = list(proof)
     if old_size & (old_size - 1) == 0:  # the old tree is a perfect subtree of the new one
         path.insert(0, old_root)
@@ -162,7 +168,7 @@ def consistency_problem(
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            return "the proof is too long"
+            return msg("the proof is too long")
         if fn & 1 or fn == sn:
             fr, sr = node_hash(c, fr), node_hash(c, sr)
             while fn and not fn & 1:
@@ -173,9 +179,9 @@ def consistency_problem(
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        return "the proof is too short"
+        return msg("the proof is too short")
     if fr != old_root:
-        return "the proof does not lead to the older root"
+        return msg("the proof does not lead to the older root")
     if sr != new_root:
-        return "the proof does not lead to the newer root"
+        return msg("the proof does not lead to the newer root")
     return None

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from streams.audit.chain import HASHED_FIELDS, KIND_FIELDS, ChainVerifier
-from streams.audit.checkpoint import log_against_checkpoint
+from streams.audit.checkpoint import against_checkpoint, log_against_checkpoint, reason_of
 from streams.audit.consistency import checkpoint_from_json, checkpoint_json
 from streams.audit.records import import_row
 from streams.audit.verify import ChainStatus, VerificationKeys
 from streams.errors import ChainBrokenError, ConfigError
+from streams.i18n import Message, msg
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -65,16 +66,21 @@ def is_trailer(row: Mapping[str, Any]) -> bool:
     return "format" in row and "sequence" not in row
 
 
-def _field_problem(row: Mapping[str, Any]) -> str | None:
+def _field_problem(row: Mapping[str, Any]) -> Message | None:
     if is_trailer(row):
-        return "a checkpoint line among the records: it must be the copy's last line"
+        return msg("a checkpoint line among the records: it must be the copy's last line")
     extra = sorted(set(row) - _SIGNED)
     if extra:
         names = ", ".join(repr(name[:40]) for name in extra[:5])
-        return f"the row has a field no signature covers ({names}): it was added to the copy"
+        return msg(
+            "the row has a field no signature covers ({names}): it was added to the copy",
+            names=names,
+        )
     missing = sorted(_REQUIRED - set(row))
     if missing:
-        return f"the row lacks {', '.join(missing[:5])}: it was cut down in the copy"
+        return msg(
+            "the row lacks {fields}: it was cut down in the copy", fields=", ".join(missing[:5])
+        )
     return None
 
 
@@ -91,7 +97,7 @@ def verify_copy(copy: Copy, keys: VerificationKeys) -> tuple[ChainStatus, dict[s
             try:
                 record = import_row(row, label)
             except ConfigError as exc:
-                raise ChainBrokenError(verifier.count, str(exc)) from None
+                raise ChainBrokenError(verifier.count, reason_of(exc)) from None
             verifier.feed(record)
             records.append(record)
     except ChainBrokenError as exc:
@@ -99,16 +105,23 @@ def verify_copy(copy: Copy, keys: VerificationKeys) -> tuple[ChainStatus, dict[s
         return ChainStatus(False, verifier.count, exc.sequence, exc.reason, unknown), None
     checkpoint = _checkpoint(copy.trailer)
     if checkpoint is None:
-        what = "is empty: it holds no records and" if not records else "holds records but"
-        detail = (
-            f"the copy {what} no signed checkpoint, so records cut off its end could not be "
-            "seen; make a new copy with `intelshare audit export` (it carries one)"
-        )
+        if not records:
+            detail = msg(
+                "the copy is empty: it holds no records and no signed checkpoint, so records cut "
+                "off its end could not be seen; make a new copy with `intelshare audit export` "
+                "(it carries one)"
+            )
+        else:
+            detail = msg(
+                "the copy holds records but no signed checkpoint, so records cut off its end "
+                "could not be seen; make a new copy with `intelshare audit export` (it carries "
+                "one)"
+            )
         return ChainStatus(False, len(records), None, detail), None
-    problem = log_against_checkpoint(records, checkpoint, keys.keys)
-    if problem:
-        detail = f"against the checkpoint of {checkpoint['tree_size']} records: {problem}"
-        return ChainStatus(False, len(records), None, detail, "unknown key" in problem), checkpoint
+    wrong = log_against_checkpoint(records, checkpoint, keys.keys)
+    if wrong:
+        detail = against_checkpoint(checkpoint["tree_size"], wrong)
+        return ChainStatus(False, len(records), None, detail, "unknown key" in wrong), checkpoint
     return ChainStatus(True, len(records), None, _covered(len(records), checkpoint)), checkpoint
 
 
@@ -118,10 +131,19 @@ def _checkpoint(trailer: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return checkpoint_from_json(trailer["checkpoint"], "the copy's checkpoint")
 
 
-def _covered(count: int, checkpoint: Mapping[str, Any]) -> str:
+def _covered(count: int, checkpoint: Mapping[str, Any]) -> Message:
     size = checkpoint["tree_size"]
     signed = checkpoint["created_at"].isoformat()
-    text = f"hash links and signatures verified, {size} under the checkpoint signed {signed}"
     if count > size:
-        text += f" (the last {count - size} were under no checkpoint yet when exported)"
-    return text
+        return msg(
+            "hash links and signatures verified, {size} under the checkpoint signed {signed} "
+            "(the last {later} were under no checkpoint yet when exported)",
+            size=size,
+            signed=signed,
+            later=count - size,
+        )
+    return msg(
+        "hash links and signatures verified, {size} under the checkpoint signed {signed}",
+        size=size,
+        signed=signed,
+    )

@@ -23,6 +23,7 @@ from streams.core.canonical import canonical
 from streams.core.crypto import key_id, sign, verify
 from streams.core.times import to_millis
 from streams.errors import SignatureError
+from streams.i18n import Message, msg
 
 __all__ = ["make_receipt", "received_times", "split_views", "verified_receipts"]
 
@@ -95,7 +96,7 @@ def split_views(
     receipts: Iterable[Mapping[str, Any]],
     agency_keys: Mapping[str, bytes],
     chain_hashes: Sequence[bytes],
-) -> list[str]:
+) -> list[Message]:
     """For each verified receipt whose named checkpoint the log does not agree with (more
     records than the log holds, or another root at that size), what it shows."""
     named = [r for r in verified_receipts(receipts, agency_keys) if r.get("checkpoint_size")]
@@ -111,14 +112,31 @@ def split_views(
         size, root = receipt["checkpoint_size"], receipt["checkpoint_root"]
         if roots.get(size) == root:
             continue
-        log = (
-            f"the log's first {size} records hash to {roots[size].hex()}"
-            if size in roots
-            else f"the log holds only {len(chain_hashes)} records"
-        )
-        found.append(
-            f"agency {receipt['agency_id']} opened disclosure {receipt['disclosure_id']} having "
-            f"verified a checkpoint of {size} records with root {root.hex()}, but {log}: the "
-            "exchange showed it a different log (a split view)"
-        )
+        shown = {
+            "agency_id": receipt["agency_id"],
+            "disclosure_id": receipt["disclosure_id"],
+            "size": size,
+            "root": root.hex(),
+        }
+        if size in roots:
+            found.append(
+                msg(
+                    "agency {agency_id} opened disclosure {disclosure_id} having verified a "
+                    "checkpoint of {size} records with root {root}, but the log's first {size} "
+                    "records hash to {log_root}: the exchange showed it a different log (a split "
+                    "view)",
+                    log_root=roots[size].hex(),
+                    **shown,
+                )
+            )
+        else:
+            found.append(
+                msg(
+                    "agency {agency_id} opened disclosure {disclosure_id} having verified a "
+                    "checkpoint of {size} records with root {root}, but the log holds only "
+                    "{held} records: the exchange showed it a different log (a split view)",
+                    held=len(chain_hashes),
+                    **shown,
+                )
+            )
     return found

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from streams.core.policy import Agreement
+from streams.i18n import Message, msg
 
 __all__ = ["Recheck", "breach", "recheck"]
 
@@ -21,21 +22,37 @@ Versions = Mapping[tuple[str, int], Agreement]
 """Agreements by (id, version)."""
 
 
-def breach(record: Mapping[str, Any], agreement: Agreement) -> str | None:
-    """What ``record`` did that ``agreement`` (the version it names) did not allow, or None."""
-    named = f"{agreement.id} v{agreement.version}"
+def breach(record: Mapping[str, Any], agreement: Agreement) -> Message | None:
+    """What ``record`` did that ``agreement`` (the version it names) did not allow, or None.
+
+    The text follows "disclosure ID" (``BROKEN at sequence N: disclosure ID {reason}``)."""
+    named = {"agreement": f"{agreement.id} v{agreement.version}"}
     if record["recipient"] != agreement.recipient:
-        return f"went to {record['recipient']}, but {named} names {agreement.recipient}"
+        return msg(
+            "went to {recipient}, but {agreement} names {allowed}",
+            recipient=record["recipient"],
+            allowed=agreement.recipient,
+            **named,
+        )
     extra = [f for f in record["fields_disclosed"] if f not in agreement.disclose]
     if extra:
-        return f"disclosed {', '.join(extra)}, which {named} does not list in disclose"
+        # Translators: "disclose" is the agreement's key, kept as is
+        return msg(
+            "disclosed {fields}, which {agreement} does not list in disclose",
+            fields=", ".join(extra),
+            **named,
+        )
     if (record["purpose"], record["legal_basis"]) != (agreement.purpose, agreement.legal_basis):
-        return f"names another purpose or legal basis than {named}"
+        return msg("names another purpose or legal basis than {agreement}", **named)
     moment = record["disclosed_at"]
     if agreement.revoked:
-        return f"was made under {named}, which was revoked"
+        return msg("was made under {agreement}, which was revoked", **named)
     if not agreement.valid_from <= moment < agreement.valid_until:
-        return f"was made at {moment.isoformat()}, outside the validity of {named}"
+        return msg(
+            "was made at {moment}, outside the validity of {agreement}",
+            moment=moment.isoformat(),
+            **named,
+        )
     return None
 
 

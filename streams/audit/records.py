@@ -117,7 +117,9 @@ def parse_filter(values: Mapping[str, str | None]) -> AuditFilter:
         if text is not None:
             problem, times[name] = parse_time(text)
             if problem is not None:
-                raise ConfigError(f"{name}: {problem}")
+                # Translators: {name} is an option (since, until), kept as is; {problem} says
+                # what is wrong with the time given
+                raise ConfigError(msg("{name}: {problem}", name=name, problem=problem))
     return AuditFilter(
         given["recipient"], given["agreement"], given["subject"], given["event"],
         times["since"], times["until"],

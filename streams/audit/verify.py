@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from streams.audit.chain import ChainVerifier
-from streams.audit.checkpoint import log_against_checkpoint
+from streams.audit.checkpoint import against_checkpoint, log_against_checkpoint
 from streams.errors import ChainBrokenError
+from streams.i18n import msg
 
-__all__ = ["ChainStatus", "VerificationKeys", "key_hint", "verify_log"]
+__all__ = ["VERIFIED", "ChainStatus", "VerificationKeys", "key_hint", "verify_log"]
 
 
 class VerificationKeys(NamedTuple):
@@ -45,6 +46,10 @@ class ChainStatus(NamedTuple):
     """True when the cause may be the keys given rather than the log (an unknown key)."""
 
 
+VERIFIED = msg("hash links and signatures verified")
+"""The detail of a sound chain."""
+
+
 def verify_log(
     records: Iterable[Mapping[str, Any]],
     checkpoint: Mapping[str, Any] | None,
@@ -64,16 +69,16 @@ def verify_log(
         problem = log_against_checkpoint(seen, checkpoint, keys.keys)
         if problem:
             unknown = "unknown key" in problem
-            detail = f"against the checkpoint of {checkpoint['tree_size']} records: {problem}"
+            detail = against_checkpoint(checkpoint["tree_size"], problem)
             return ChainStatus(False, verifier.count, None, detail, unknown)
-    return ChainStatus(True, verifier.count, None, "hash links and signatures verified")
+    return ChainStatus(True, verifier.count, None, VERIFIED)
 
 
 def key_hint(status: ChainStatus) -> str:
     """What to check when the keys, not the log, may be the cause."""
     if not status.key_problem:
         return ""
-    return (
+    return msg(
         "the log may be sound: check the exchange keys given (--exchange-key, or the "
         "exchange*.pub files in $INTELSHARE_HOME/keys) against those the exchange published"
     )

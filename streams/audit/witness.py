@@ -84,7 +84,7 @@ def cosignature_from_json(raw: Any, label: str) -> dict[str, Any]:
     try:
         moment = datetime.fromisoformat(raw["cosigned_at"])
         if moment.tzinfo is None:
-            raise ValueError("cosigned_at has no time zone")
+            raise ValueError(msg("cosigned_at has no time zone"))
         return {
             "witness": str(raw["witness"]),
             "key_id": str(raw["key_id"]),
@@ -144,11 +144,19 @@ def policy_problem(
     found = cosigners(checkpoint, cosignatures, policy.keys)
     if len(found) >= policy.minimum:
         return None
-    return (
-        f"the checkpoint of {checkpoint['tree_size']} records has {len(found)} of the "
-        f"{policy.minimum} cosignatures required from the witnesses given "
-        f"({', '.join(sorted(policy.keys)) or 'none'}): no witness vouched that it extends the "
-        "log they saw"
+    shown = {"size": checkpoint["tree_size"], "found": len(found), "minimum": policy.minimum}
+    if not policy.keys:
+        return msg(
+            "the checkpoint of {size} records has {found} of the {minimum} cosignatures required "
+            "from the witnesses given (none): no witness vouched that it extends the log they saw",
+            **shown,
+        )
+    return msg(
+        "the checkpoint of {size} records has {found} of the {minimum} cosignatures required "
+        "from the witnesses given ({witnesses}): no witness vouched that it extends the log they "
+        "saw",
+        witnesses=", ".join(sorted(policy.keys)),
+        **shown,
     )
 
 
@@ -245,10 +253,14 @@ def to_cosign(
         root = roots.get(checkpoint["tree_size"])
         if root != checkpoint["root_hash"]:
             base = kept or checkpoint
-            found = "more records than the log holds" if root is None else f"root {root.hex()}"
+            found = (
+                msg("the records read give more records than the log holds at its size")
+                if root is None
+                else msg("the records read give root {root} at its size", root=root.hex())
+            )
             raise InconsistentLogError(
                 base["tree_size"], checkpoint["tree_size"], base["root_hash"],
-                checkpoint["root_hash"], f"the records read give {found} at its size",
+                checkpoint["root_hash"], found,
             )  # fmt: skip
         if kept is None or checkpoint["tree_size"] > kept["tree_size"]:
             wanted.append(checkpoint)
@@ -261,16 +273,20 @@ def _still_a_prefix(
     """InconsistentLogError unless the log read still holds the tree the witness cosigned."""
     size = kept["tree_size"]
     if latest is None:
-        raise InconsistentLogError(size, 0, kept["root_hash"], b"", "there are no checkpoints")
+        raise InconsistentLogError(size, 0, kept["root_hash"], b"", msg("there are no checkpoints"))
     root = roots.get(size)
     if latest["tree_size"] < size:
-        reason = "the latest checkpoint covers fewer records: the log's end was cut off"
+        reason = msg("the latest checkpoint covers fewer records: the log's end was cut off")
     elif root is None:
-        reason = f"the log holds fewer than the {size} records of the kept checkpoint"
+        reason = msg(
+            "the log holds fewer than the {size} records of the kept checkpoint", size=size
+        )
     elif root != kept["root_hash"]:
-        reason = (
-            f"the first {size} records of the log now hash to {root.hex()}: a record among "
-            "them was changed, removed, reordered or inserted after it was cosigned"
+        reason = msg(
+            "the first {size} records of the log now hash to {root}: a record among them was "
+            "changed, removed, reordered or inserted after it was cosigned",
+            size=size,
+            root=root.hex(),
         )
     else:
         return

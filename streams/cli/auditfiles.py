@@ -54,7 +54,7 @@ def read_copy(path: str) -> Copy:
                     number=number,
                 )
             )
-        rows.append((f"{path} line {number}", row))
+        rows.append((msg("{path} line {number}", path=path, number=number), row))
     if rows and is_trailer(rows[-1][1]):
         return Copy(rows[-1][1], rows[:-1])
     return Copy(None, rows)
@@ -89,7 +89,7 @@ def checkpoint_source(settings: Settings, given: str) -> CheckpointSource:
             )
         cosigned, _unused = readable_cosignatures(settings)
         return CheckpointSource(
-            f"tree size {size}", found[0], None, of_checkpoint(found[0], cosigned)
+            msg("tree size {size}", size=size), found[0], None, of_checkpoint(found[0], cosigned)
         )
     text = read_text(given)
     try:

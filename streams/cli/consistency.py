@@ -19,7 +19,7 @@ from streams.audit.merkle import leaf_hash, tree_hash
 from streams.cli.auditfiles import CheckpointSource, broker_hashes, checkpoint_source
 from streams.cli.common import verification_keys
 from streams.errors import ConfigError, InconsistentLogError, SignatureError
-from streams.i18n import _, msg
+from streams.i18n import _, localise, msg
 from streams.settings import Settings
 
 __all__ = ["audit_consistency"]
@@ -35,7 +35,9 @@ def audit_consistency(settings: Settings, args: argparse.Namespace) -> int:
         try:
             verify_checkpoint(source.checkpoint, keys)
         except SignatureError as exc:
-            print(_("NOT CONSISTENT: {label}: {exc}", label=source.label, exc=exc))
+            print(
+                _("NOT CONSISTENT: {label}: {exc}", label=localise(source.label), exc=localise(exc))
+            )
             return 1
     m, n = old.checkpoint["tree_size"], new.checkpoint["tree_size"]
     if m > n:
@@ -50,7 +52,7 @@ def audit_consistency(settings: Settings, args: argparse.Namespace) -> int:
     try:
         proof = make_consistency_proof(old.checkpoint, new.checkpoint, hashes)
     except InconsistentLogError as exc:
-        print(_("NOT CONSISTENT: {exc}", exc=exc))
+        print(_("NOT CONSISTENT: {exc}", exc=localise(exc)))
         if old.hashes is not None:
             where = first_difference(old.hashes, hashes)
             if where is not None:
@@ -65,8 +67,8 @@ def audit_consistency(settings: Settings, args: argparse.Namespace) -> int:
         _(
             "consistent: {describe} extends {describe2} (RFC 9162 consistency proof of {count} "
             "hashes verified)",
-            describe=describe(new.checkpoint),
-            describe2=describe(old.checkpoint),
+            describe=localise(describe(new.checkpoint)),
+            describe2=localise(describe(old.checkpoint)),
             count=len(proof["consistency_path"]),
         )
     )
@@ -96,7 +98,18 @@ def _against(new: CheckpointSource, hashes: list[bytes], origin: str) -> str | N
     """Why the records read do not make NEW's tree, or None."""
     n = new.checkpoint["tree_size"]
     if len(hashes) < n:
-        return f"{origin} holds {len(hashes)} records, fewer than the {n} of {new.label}"
+        return _(
+            "{origin} holds {count} records, fewer than the {n} of {label}",
+            origin=localise(origin),
+            count=len(hashes),
+            n=n,
+            label=localise(new.label),
+        )
     if tree_hash([leaf_hash(h) for h in hashes[:n]]) != new.checkpoint["root_hash"]:
-        return f"the first {n} records of {origin} do not hash to the root of {new.label}"
+        return _(
+            "the first {n} records of {origin} do not hash to the root of {label}",
+            n=n,
+            origin=localise(origin),
+            label=localise(new.label),
+        )
     return None

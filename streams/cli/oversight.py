@@ -150,7 +150,7 @@ def register(commands: Commands) -> None:
 
 
 def _warn(message: str) -> None:
-    print(_("note: {message}", message=message), file=sys.stderr)
+    print(_("note: {message}", message=localise(message)), file=sys.stderr)
 
 
 def fresh_index(settings: Settings, args: argparse.Namespace) -> tuple[Any, Any]:
@@ -171,10 +171,11 @@ def fresh_index(settings: Settings, args: argparse.Namespace) -> tuple[Any, Any]
     if done.problem:
         _warn(done.problem)
     if not status.sound:
-        _warn(
-            f"the log did not verify ({status.detail}): the answers cover the {status.verified} "
-            "records verified; `intelshare audit verify` says more"
-        )
+        _warn(_(
+            "the log did not verify ({detail}): the answers cover the {verified} records "
+            "verified; `intelshare audit verify` says more",
+            detail=localise(status.detail), verified=status.verified,
+        ))  # fmt: skip
     return index, done
 
 

@@ -297,7 +297,10 @@ def _policy(
     """Why the cosignatures a file carries do not meet ``policy``, or None."""
     if not isinstance(given, list):
         given = []
-    found = [cosignature_from_json(c, f"{label}: cosignature {n}") for n, c in enumerate(given, 1)]
+    found = [
+        cosignature_from_json(c, msg("{label}: cosignature {n}", label=label, n=n))
+        for n, c in enumerate(given, 1)
+    ]
     return policy_problem(checkpoint, found, policy)
 
 

@@ -93,9 +93,11 @@ def _tail_problem(settings: Settings, index: AuditIndex) -> str | None:
     topic = Topics(settings.topic_prefix).audit
     found = next(_records(read_from(settings, topic, {0: offset}, "AuditRecord", offset + 1)), None)
     if found is None or found[0] != offset or found[1]["hash"] != digest:
-        return (
-            f"record {index.count() - 1} of the index is not in the log as indexed (offset "
-            f"{offset}): the log was cut or rewritten; rebuild the index to see what it holds"
+        return msg(
+            "record {seq} of the index is not in the log as indexed (offset {offset}): the log "
+            "was cut or rewritten; rebuild the index to see what it holds",
+            seq=index.count() - 1,
+            offset=offset,
         )
     return None
 
