@@ -73,6 +73,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         broker.stop(Settings.load())
 
 
+LONGEST_FIRST = (
+    "test_engine", "test_cluster", "test_readme_walkthrough", "test_security", "test_exchange",
+    "test_oversight_page", "test_rotation", "test_audit", "test_status", "test_tls",
+    "test_erasure", "test_oversight_index", "test_agencies", "test_bench", "test_tls_exchange",
+)  # fmt: skip
+"""Integration modules that take longest, longest first (measured in CI runs): xdist hands
+modules out in collection order, so a long one left to the end would keep one process busy
+while the other idles."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the longest modules first; a module's tests stay together and in their order."""
+    rank = {f"integration/{name}": i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(f"{item.path.parent.name}/{item.path.stem}", len(rank)))
+
+
 def _answers(bootstrap: str) -> None:
     with admin_client(Settings(bootstrap_servers=bootstrap, request_timeout=20)) as admin:
         admin.describe_cluster()

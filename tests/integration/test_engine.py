@@ -70,8 +70,9 @@ def test_two_route_instances_share_the_load_and_survive_one_kill(
     x.submit(reports)
     wait_until(lambda: audited(x) > 240, timeout=240, what="a fifth of the audit records")
     # Each worker's figures come from librdkafka's statistics, once a second, so across the
-    # rebalance one may still show its old assignment for that long: wait for both to settle.
-    wait_until(lambda: _shared(main, second), timeout=5, what="the two to split the partitions")
+    # rebalance one may still show its old assignment for that long; and route, stateful since
+    # issue 13, restores its partitions' ledgers before it reports them: wait for both to settle.
+    wait_until(lambda: _shared(main, second), timeout=20, what="the two to split the partitions")
     killed_at = audited(x)
     second.kill()
     killed, wall = time.monotonic(), time.time()
