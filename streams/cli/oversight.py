@@ -384,7 +384,7 @@ def oversight_serve(settings: Settings, args: argparse.Namespace) -> int:
     keys = verification_keys(settings, args.exchange_key)
     linker = subject_linker(settings, args.link_key)
     if linker is None:
-        _warn("no oversight link key: a subject filter finds only ids disclosed in clear")
+        _warn(_("no oversight link key: a subject filter finds only ids disclosed in clear"))
     app = oversight_app(
         settings, keys, ttl=args.cache, linker=linker, hosts=[*args.allow_host, *where.names],
         commitments=functools.partial(commitment_of, settings),
