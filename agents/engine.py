@@ -31,6 +31,7 @@ import structlog
 from confluent_kafka import Producer
 from quixstreams import Application
 from quixstreams.context import message_context
+from quixstreams.state.exceptions import ChangelogTopicPartitionNotAssigned
 
 from agents.base import TICK, Agent, Output, Record
 from agents.status import Progress
@@ -45,6 +46,9 @@ EXIT_AGENT_FAILED = 70
 """An agent process's exit code when it failed and may be started again."""
 SESSION_TIMEOUT_MS = 10_000
 TRANSACTION_TIMEOUT_MS = 10_000
+STALE_ASSIGNMENT_WAIT = SESSION_TIMEOUT_MS / 1000 + 3
+"""Seconds an agent whose group handed it an assignment without its state's changelog waits
+before it exits, so that the group forgets its static membership (see :func:`run_agent`)."""
 
 
 def _config(settings: Settings) -> dict[str, Any]:
@@ -159,11 +163,45 @@ def run_agent(
         if ticker is not None:
             ticker.start()
         app.run()
+    except Exception as exc:
+        if _caused_by(exc, ChangelogTopicPartitionNotAssigned):
+            _outlive_membership(agent.name)
+        raise
     finally:
         if ticker is not None:
             ticker.stop()
         progress.started = False
         log.info("agent_stopped", agent=agent.name, processed=progress.processed)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` or an exception it was raised from or during is a ``kind``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _outlive_membership(agent: str) -> None:
+    """Wait until the group has forgotten this instance, before the process exits and the
+    worker starts it again.
+
+    The group's assignment was made while the agent's changelog topic was unknown to the
+    member that computed it (on a cluster, quixstreams creates the topic and the node asked
+    does not know it yet), so it holds the input partition and not the changelog's, and
+    quixstreams refuses to recover without it. A static member (``group.instance.id``) that
+    rejoins within the session timeout is handed that same assignment again, without a
+    rebalance: every restart failed the same way, and the worker gave up (issue 10's
+    sequencer wedge, reproduced in tests/integration/test_engine.py). Once the session
+    timeout has passed with no heartbeat, the coordinator drops the member; the next start
+    joins afresh and is assigned both partitions. A static member sends no LeaveGroup on close,
+    and librdkafka offers no call that removes one, so waiting is the only way."""
+    log.error("agent_assignment_stale", agent=agent, wait_seconds=STALE_ASSIGNMENT_WAIT)
+    time.sleep(STALE_ASSIGNMENT_WAIT)
 
 
 STUCK_COMMIT_SECONDS = 2 * TRANSACTION_TIMEOUT_MS / 1000

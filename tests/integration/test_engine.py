@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ops.cputime import snapshot
+from streams.kafka.clients import admin_client
+from streams.topics import Topics
 from tests.integration.exchange import (
     Exchange,
     assert_exactly_once,
@@ -197,4 +201,79 @@ def test_a_killed_agent_process_is_started_again_by_its_worker(
     assert x.worker.process.poll() is None, "the worker stopped when one agent died"
     assert _agent_process(x.worker, "route") != route
     assert "agent_restarting" in (tmp_path / "worker-1.log").read_text()
+    x.worker.stop()
+
+
+_STALE_MEMBER = """
+import os, sys, time
+from confluent_kafka import Consumer
+bootstrap, group, identity, topics = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+assigned = []
+consumer = Consumer({
+    "bootstrap.servers": bootstrap, "group.id": group, "group.instance.id": identity,
+    "session.timeout.ms": 10000, "enable.auto.commit": False,
+})
+consumer.subscribe(topics, on_assign=lambda _, partitions: assigned.extend(partitions))
+deadline = time.monotonic() + 60
+while not assigned and time.monotonic() < deadline:
+    consumer.poll(0.2)
+print(" ".join(f"{p.topic}:{p.partition}" for p in assigned), flush=True)
+sys.stdin.read()  # heartbeats go on (librdkafka's thread) until the test kills it
+"""
+
+
+def _started(log: str, agent: str) -> bool:
+    """Whether the worker's log says ``agent`` started (its quixstreams application runs)."""
+    return any(
+        '"event": "agent_started"' in line and f'"agent": "{agent}"' in line
+        for line in log.splitlines()
+    )
+
+
+def test_a_group_assignment_without_the_changelog_heals(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Issue 10's sequencer wedge, made on purpose: the sequencer's group holds an assignment
+    computed while its changelog topic did not exist (on a cluster, the node asked did not know
+    it yet), for the very static member the worker starts. The worker's sequencer replaces that
+    member and is handed the same assignment, without its changelog; quixstreams refuses to
+    recover, and a restart within the session timeout was handed it again, until the worker
+    gave up with 70. Now the agent waits out its membership once, the next start is assigned
+    the changelog too, and every disclosure is made exactly once."""
+    x = pair_exchange(kafka_bootstrap, tmp_path, dict(os.environ))
+    group = x.settings.topic_prefix + "intelshare-sequencer"
+    assert group == Topics(x.settings.topic_prefix).agent_group("sequencer")
+    pending = x.settings.topic_prefix + "intel.audit.pending"
+    changelog = f"changelog__{group}--{pending}--default"
+    member = subprocess.Popen(
+        [sys.executable, "-c", _STALE_MEMBER, kafka_bootstrap, group, f"{group}-1",
+         pending, changelog],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    log = tmp_path / "worker-1.log"
+    try:
+        assert member.stdout is not None
+        assert member.stdin is not None
+        assert member.stdout.readline().split() == [f"{pending}:0"]
+        STARTED.append(x.worker)
+        x.worker.start()
+        # the member dies (no LeaveGroup) as the sequencer is about to join: the group still
+        # holds it, with its assignment, when the sequencer joins as the same static member
+        wait_until(
+            lambda: log.exists() and _started(log.read_text(), "sequencer"),
+            timeout=120, what="the sequencer to start",
+        )  # fmt: skip
+    finally:
+        member.kill()  # as kill -9: a static member sends no LeaveGroup
+        member.wait()
+    reports = pair_reports(40)
+    x.submit(reports)
+    assert_exactly_once(x, reports, timeout=180)
+    with admin_client(x.settings) as admin:
+        assert changelog in admin.list_topics(), "quixstreams names the changelog otherwise"
+    text = log.read_text()
+    assert "agent_assignment_stale" in text
+    assert text.count("agent_restarting") == 1, text.count("agent_restarting")
+    assert x.worker.process is not None
+    assert x.worker.process.poll() is None
     x.worker.stop()
