@@ -20,6 +20,7 @@ figures; exit 1 when anything was lost, duplicated or unsound.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -217,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         INTELSHARE_BROKER_DIR=str(home / f"broker-{port}"),
         KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}",
     )  # fmt: skip
-    figures = run(args.rounds, args.reports, args.seed, Settings.load())
+    with contextlib.redirect_stdout(sys.stderr):  # progress on stderr, figures on stdout
+        figures = run(args.rounds, args.reports, args.seed, Settings.load())
     if args.json:
         print(json.dumps(figures))
     else:
