@@ -74,25 +74,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 LONGEST_FIRST = (
-    "test_engine", "test_readme_walkthrough", "test_security", "test_exchange",
-    "test_oversight_page", "test_rotation", "test_audit", "test_status", "test_tls",
-    "test_erasure", "test_oversight_index", "test_agencies", "test_bench", "test_tls_exchange",
+    "test_engine", "test_chaos", "test_cluster", "test_readme_walkthrough", "test_security",
+    "test_exchange", "test_oversight_page", "test_rotation", "test_audit", "test_status",
+    "test_tls", "test_erasure", "test_oversight_index", "test_agencies", "test_bench",
+    "test_tls_exchange",
 )  # fmt: skip
 """Integration modules that take longest, longest first (measured in CI runs): xdist hands
 modules out in collection order, so a long one left to the end would keep one process busy
 while the other idles."""
-ALONE_LAST = "test_cluster"
-"""The three-node cluster runs last, when the other process has little or nothing left: run
-beside test_engine's workers it once lost the race in which quixstreams creates the sequencer's
-changelog and one node does not know it yet (the sequencer then failed for good, issue 10's
-wedge), which it had never lost when the suite ran in one process."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the longest modules first; a module's tests stay together and in their order."""
     rest = len(LONGEST_FIRST)
     rank = {f"integration/{name}": i for i, name in enumerate(LONGEST_FIRST)}
-    rank[f"integration/{ALONE_LAST}"] = rest + 1
     items.sort(key=lambda item: rank.get(f"{item.path.parent.name}/{item.path.stem}", rest))
 
 
