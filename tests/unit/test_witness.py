@@ -291,11 +291,12 @@ def test_verify_file_requires_the_export_s_cosignatures_when_asked(
     assert "BROKEN: the checkpoint of 7 records has 0 of the 1" in capsys.readouterr().out
 
 
-def test_online_verify_checks_the_log_against_the_latest_cosigned_checkpoint(
-    keys: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """With a witness key, verify names the cosigned checkpoint the log agrees with; with the
-    log rewritten under it, BROKEN against that checkpoint."""
+def _online_log(
+    keys: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """What online ``audit verify`` reads, patched: a log of 9 records whose latest signed
+    checkpoint covers all 9, and a checkpoint of the first 6 cosigned by witness w-one; no
+    agreements, receipts or readable feeds. The records and the cosigned checkpoint."""
     from streams.cli import verify
 
     records, latest = log(9)
@@ -308,6 +309,17 @@ def test_online_verify_checks_the_log_against_the_latest_cosigned_checkpoint(
     monkeypatch.setattr(verify, "feed_disclosures", lambda s, recipients: None)
     monkeypatch.setattr(verify, "receipts", lambda s: ([], {}))
     monkeypatch.setattr(verify, "audit_records", lambda s: records)
+    return records, cosigned
+
+
+def test_online_verify_checks_the_log_against_the_latest_cosigned_checkpoint(
+    keys: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a witness key, verify names the cosigned checkpoint the log agrees with; with the
+    log rewritten under it, BROKEN against that checkpoint."""
+    from streams.cli import verify
+
+    records, cosigned = _online_log(keys, monkeypatch)
     run = ["audit", "verify", "--witness-key", str(keys / "w-one.witness.pub")]
     assert cli.main(run) == 0
     out = capsys.readouterr().out
@@ -391,19 +403,9 @@ def test_the_online_summary_is_whole_in_each_language(
     """`audit verify` with a witness key: in English the summary reads as it always has; in
     each shipped language every clause is translated (no English word is left), with the
     counts and the topic name kept."""
-    from streams.cli import verify
     from streams.i18n import use_locale
 
-    records, latest = log(9)
-    cosigned = _checkpoint(records, 6)
-    witness = witness_cli.load_ed25519_private(keys / "w-one.witness.key")
-    monkeypatch.setattr(verify, "cosignatures", lambda s: [cosign(cosigned, "w-one", witness, NOW)])
-    monkeypatch.setattr(verify, "checkpoints", lambda s: [cosigned, latest])
-    monkeypatch.setattr(verify, "agreement_history", lambda s: [])
-    monkeypatch.setattr(verify, "published_agreements", lambda s: {})
-    monkeypatch.setattr(verify, "feed_disclosures", lambda s, recipients: None)
-    monkeypatch.setattr(verify, "receipts", lambda s: ([], {}))
-    monkeypatch.setattr(verify, "audit_records", lambda s: records)
+    _online_log(keys, monkeypatch)
     with use_locale(locale):
         assert cli.main(["audit", "verify", "--witness-key", str(keys / "w-one.witness.pub")]) == 0
     out, err = capsys.readouterr()
