@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 from babel.dates import format_datetime
-from babel.messages.catalog import Catalog
-from babel.messages.pofile import write_po
 
 from streams import i18n
 from streams.audit.records import AuditFilter
@@ -19,6 +17,7 @@ from streams.i18n import use_locale
 from streams.web.page import render_page
 from streams.web.pageparts import STYLE, number
 from tests.factories import NOW
+from tests.unit.conftest import made_up_catalogue
 from tests.unit.test_oversight import VERIFY, checkpoint, records
 
 
@@ -32,18 +31,13 @@ def _page(locale: str) -> str:
 def arabic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """An Arabic catalogue of a few of the page's messages (the translators' is tested by
     test_catalogues)."""
-    catalogue = Catalog(locale="ar", domain="intelshare")
-    catalogue.add("Per recipient", "لكل جهة مستلمة")
-    catalogue.add(
-        "Disclosures matching the filters: {total} of {in_log} in the log",
-        "الإفصاحات المطابقة: {total} من {in_log} في السجل",
-    )
-    folder = tmp_path / "ar" / "LC_MESSAGES"
-    folder.mkdir(parents=True)
-    with (folder / "intelshare.po").open("wb") as handle:
-        write_po(handle, catalogue)
-    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
-    i18n.translation.cache_clear()
+    messages = {
+        "Per recipient": "لكل جهة مستلمة",
+        "Disclosures matching the filters: {total} of {in_log} in the log": (
+            "الإفصاحات المطابقة: {total} من {in_log} في السجل"
+        ),
+    }
+    made_up_catalogue(tmp_path, monkeypatch, "ar", messages)
     yield
     i18n.translation.cache_clear()
 
