@@ -76,7 +76,7 @@ def erase(
     if held is not None:
         key = record_codec(settings.schemas_dir, "SubjectKey").decode(held)["key"]
         candidates.add(commitment(key, subject_id))
-    found = received(audit_records(settings), candidates)
+    found = _as_received(received(audit_records(settings), candidates), candidates, subject_id)
     now = clock()
     registered = agencies(settings)
     notices = record_codec(settings.schemas_dir, "Disclosure")
@@ -118,6 +118,18 @@ def erase(
         sum(len(ids) for ids, _ in found.values()),
         held is not None,
     )
+
+
+def _as_received(
+    found: dict[str, tuple[list[str], list[str]]], candidates: set[str], subject_id: str
+) -> dict[str, tuple[list[str], list[str]]]:
+    """``found`` with the subject as each agency received it: an audit record names a subject
+    disclosed in clear by its commitment (streams.core.minimise.oversight_subjects), and the
+    agency's notice names it by the id the agency holds."""
+    return {
+        recipient: (ids, list(dict.fromkeys(subject_id if f in candidates else f for f in forms)))
+        for recipient, (ids, forms) in found.items()
+    }
 
 
 def _send(settings: Settings, items: list[tuple[str, bytes, bytes | None]]) -> None:
