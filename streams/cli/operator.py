@@ -393,6 +393,7 @@ def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
     for recipient in done.recipients:
         print(f"notified\t{recipient}")
     print(_("key destroyed") if done.key_destroyed else _("no data key held (records before keys)"))
+    print(f"purged\tpartitions={done.purged}\tdead_letters={done.dead_letters}")
     if args.roll:
         roll_erased(settings, say=lambda line: print(localise(line), file=sys.stderr, flush=True))
         print(_("segments rolled"))
