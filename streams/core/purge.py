@@ -6,9 +6,8 @@ it loses nothing. Pure: the offsets are read, and the records deleted, by
 subject ids and narratives included, from the unit to route: they exist before any subject
 key does, so key destruction cannot reach them, and their retention (7 days) is too long for
 an erasure order. ``intelshare erase`` therefore deletes them with Kafka's DeleteRecords
-(KIP-107: the partition's log start offset moves forward, the records are no longer served
-at once and their segments leave the disks at the next retention check), but only what the
-agents have processed:
+(KIP-107: the partition's log start offset moves forward, and no client or replica is served
+those records again), but only what the agents have processed:
 
 1. **Drain, in pipeline order, before anything is written.** For each stage of
    :data:`STAGES` (a topic and the agent that reads it), erase takes the topic's end offsets,
@@ -17,15 +16,14 @@ agents have processed:
    end (what remains is transaction markers, or aborted records that no agent will ever
    read). Stage by stage, because intake's outputs land on ``intel.validated`` after its
    snapshot could have been taken. A stage that does not drain within
-   ``INTELSHARE_ERASE_WAIT`` seconds
-   (the worker is stopped, or far behind) makes erase refuse, naming the agent and topic,
-   before any notice, audit record or tombstone is written: run it again once the worker has
-   caught up. So no record an agent has not processed is ever deleted, and the reports about
-   the subject that were on their way are disclosed and audited before erase looks for them
-   (the sequencer's input, ``intel.audit.pending``, is drained too, since erase reads the
-   chained log; it holds commitments, never ids, and is not purged).
+   ``INTELSHARE_ERASE_WAIT`` seconds (the worker is stopped, or far behind) makes erase
+   refuse, naming the agent and topic, before any notice, audit record or tombstone is
+   written: run it again once the worker has caught up. So no record an agent has not
+   processed is ever deleted, and the reports about the subject that were on their way are
+   disclosed and audited before erase looks for them (the sequencer's input,
+   ``intel.audit.pending``, is drained too, since erase reads the chained log; it holds
+   commitments, never ids, and is not purged).
 2. **Purge after the tombstones**, each drained partition up to the end it was drained to.
-
 3. **Dead letters naming the subject go too.** ``intel.deadletter`` keeps rejected bytes whole
    for their replay window (14 days), often a report in clear, and other reports' dead
    letters there still wait for a replay, so it cannot be cut like the topics above. Erase
@@ -38,6 +36,15 @@ agents have processed:
    between the copy and the delete leaves those others twice (a second replay of a report
    is dropped as a replay by enrich); a dead letter that holds the subject only in a form
    the search cannot see (another encoding, compressed) stays for its window.
+
+What DeleteRecords does not do (measured with a byte scan of the broker's log directory after
+an erasure): remove the bytes from the segment files at once. The broker deletes a segment
+once the log start offset has passed its last record and it is not the active segment; the
+segment that held the subject's reports usually holds later reports too, so its bytes leave
+the disks when those are purged by a later erasure or, at the latest, at the topic's
+retention (7 days, 14 for dead letters). Kafka has no request to roll a segment, and rolling
+by appending (as ``erase --roll`` does on the compacted key topics) would put records on
+these topics that the agents must read.
 
 Every partition, not only those holding the subject's reports: finding those would mean
 reading and decoding a week of reports in clear, and the others' records are processed
