@@ -44,14 +44,7 @@ from streams.kafka.purge import drain_pipeline, purge, purge_dead_letters
 from streams.settings import Settings
 from streams.topics import CATALOGUE, CHAIN_KEY, SUBJECT_KEYS, Topics
 
-__all__ = [
-    "ROLL_KEY",
-    "Erasure",
-    "commitment_of",
-    "erase",
-    "roll_erased",
-    "roll_wait",
-]
+__all__ = ["ROLL_KEY", "Erasure", "commitment_of", "erase", "roll_erased", "roll_wait"]
 
 ROLL_KEY = b"intelshare-roll"
 """The key of the tombstones ``roll_erased`` appends: a fixed word, no one's id."""
@@ -80,7 +73,8 @@ def erase(
     wait: float | None = None,
 ) -> Erasure:
     """Erase ``subject`` for ``reason``: once the agents have processed every report on its
-    way (or PipelineBehindError within ``wait`` seconds, nothing done), notices and erasure
+    way (or PipelineBehindError within ``wait`` seconds, by default ``Settings.erase_wait``,
+    with nothing done), notices and erasure
     records, then the tombstones of its data key, its commitment and its reference record,
     then the processed reports in clear between the agents and the dead letters that name the
     subject (:mod:`streams.core.purge`).
