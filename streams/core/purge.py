@@ -133,11 +133,14 @@ def drain(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     pause: float = 0.5,
+    say: Callable[[str], None] = lambda _: None,
 ) -> None:
     """Return once ``unprocessed()`` (the records of the stage's topic below the drained end
-    that its agent has not processed) is 0; PipelineBehindError naming the agent, the topic
-    and the count when it is not within ``wait`` seconds."""
+    that its agent has not processed) is 0, saying once that it waits when it must;
+    PipelineBehindError naming the agent, the topic and the count when it is not 0 within
+    ``wait`` seconds."""
     deadline = clock() + wait
+    told = False
     while True:
         left = unprocessed()
         if left == 0:
@@ -152,6 +155,18 @@ def drain(
                     count=left,
                     topic=stage.topic,
                     seconds=f"{wait:.0f}",
+                )
+            )
+        if not told:
+            told = True
+            say(
+                msg(
+                    "waiting up to {seconds} s for the worker's {agent} agent to process"
+                    " {count} records of {topic}",
+                    seconds=f"{wait:.0f}",
+                    agent=stage.agent,
+                    count=left,
+                    topic=stage.topic,
                 )
             )
         sleep(pause)

@@ -71,16 +71,18 @@ def erase(
     reason: object,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     wait: float | None = None,
+    say: Callable[[str], None] = lambda _: None,
 ) -> Erasure:
     """Erase ``subject`` for ``reason``: once the agents have processed every report on its
     way (or PipelineBehindError within ``wait`` seconds, by default ``Settings.erase_wait``,
-    with nothing done), notices and erasure
+    with nothing done; ``say`` hears that it waits), notices and erasure
     records, then the tombstones of its data key, its commitment and its reference record,
     then the processed reports in clear between the agents and the dead letters that name the
     subject (:mod:`streams.core.purge`).
     ErasureOrderError for a bad id or reason."""
     subject_id, why = check_erasure(subject, reason)
-    drained = drain_pipeline(settings, check_wait(settings.erase_wait if wait is None else wait))
+    wait = check_wait(settings.erase_wait if wait is None else wait)
+    drained = drain_pipeline(settings, wait, say=say)
     signing_key = load_ed25519_private(settings.home / "keys" / "exchange.key")
     signing_id = key_id(signing_key.public_key().public_bytes_raw())
     secret = load_pseudonym_secret(settings.home / "keys" / "exchange.pseudonym.key")

@@ -39,6 +39,7 @@ def drain_pipeline(
     settings: Settings,
     wait: float,
     sleep: Callable[[float], None] = time.sleep,
+    say: Callable[[str], None] = lambda _: None,
 ) -> Drained:
     """Drain :data:`~streams.core.purge.STAGES`, then the sequencer's input, in order (each
     within ``wait`` seconds, or PipelineBehindError): the ends each purged topic was drained
@@ -55,7 +56,7 @@ def drain_pipeline(
         ) -> int:
             return _unprocessed(settings, topic, group, starts, ends)
 
-        drain(stage, left, wait=wait, sleep=sleep)
+        drain(stage, left, wait=wait, sleep=sleep, say=say)
         if stage in STAGES:
             drained[topic] = (starts, ends)
     return drained

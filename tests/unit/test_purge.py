@@ -85,11 +85,18 @@ class Clock:
 
 
 def test_drain_returns_as_soon_as_nothing_is_left() -> None:
-    """Counts of 3, 1, then 0 unprocessed records: two pauses, then done."""
+    """Counts of 3, 1, then 0 unprocessed records: two pauses, then done, having said once
+    what it waits for; nothing said when nothing was left."""
     left = iter([3, 1, 0])
     clock = Clock()
-    drain(STAGE, lambda: next(left), wait=10, clock=clock, sleep=clock.sleep, pause=0.5)
+    said: list[str] = []
+    drain(STAGE, lambda: next(left), wait=10, clock=clock, sleep=clock.sleep, pause=0.5,
+          say=said.append)  # fmt: skip
     assert clock.slept == [0.5, 0.5]
+    assert said == ["waiting up to 10 s for the worker's enrich agent to process 3 records of "
+                    "intel.validated"]  # fmt: skip
+    drain(STAGE, lambda: 0, wait=10, clock=clock, sleep=clock.sleep, say=said.append)
+    assert len(said) == 1
 
 
 def test_drain_refuses_after_the_wait_naming_the_agent_topic_and_count() -> None:
