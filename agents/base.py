@@ -82,7 +82,7 @@ class Context(NamedTuple):
     """A live view of a compacted topic by name: ``facilities``, ``subjects``, ``agencies``,
     ``agreements`` or ``units``; started by the engine before the first record."""
     keys: Callable[[], ExchangeKeys]
-    """The exchange's keys, loaded on first use (only route and the sequencer need them)."""
+    """The exchange's keys, loaded on first use (route, the sequencer, and enrich for its index)."""
     clock: Callable[[], datetime]
     """The current time, timezone-aware."""
 

@@ -3,6 +3,8 @@
 Deduplication and correlation state (:class:`streams.core.dedup.DedupState`) lives in the
 agent's quixstreams state store, whose changelog is written in the same transaction as the
 output, so a restart forgets nothing and repeats nothing. Entries expire with the dedup window.
+Its subject index names subjects by :class:`streams.core.dedup.SubjectIndex` (keyed by the
+exchange's secret), never by id, because its changelog keeps an entry until it is overwritten.
 intel.validated is keyed by one constant, so one partition and one instance hold all of it.
 Recall and correction requests pass through unchanged, keyed by their event id, so they reach
 the route instance of their report after it.
@@ -17,7 +19,7 @@ import structlog
 
 from agents.base import Agent, Context, Output, Record, State
 from agents.deadletter import DeadLetters
-from streams.core.dedup import DedupState
+from streams.core.dedup import DedupState, SubjectIndex
 from streams.core.enrich import enrich, facility_of
 from streams.errors import IntelshareError
 from streams.topics import DEDUP_KEY
@@ -62,6 +64,7 @@ class EnrichAgent(Agent):
         self.dead_letters = DeadLetters(context)
         self.window = timedelta(days=context.settings.dedup_window_days)
         self.clock = context.clock
+        self.index = SubjectIndex(context.keys().pseudonym_secret)
 
     def process(self, record: Record, state: State | None) -> list[Output]:
         now = self.clock()
@@ -73,7 +76,9 @@ class EnrichAgent(Agent):
             facility = facility_of(report, self.facilities.get)
         except IntelshareError as exc:
             return [self.dead_letters.output(record, exc, now)]
-        dedup = DedupState(window=self.window, store=_Expiring(state, self.window))
+        dedup = DedupState(
+            window=self.window, store=_Expiring(state, self.window), index=self.index
+        )
         verdict, _ = dedup.observe(report, now)
         if verdict.replay:
             log.info("replay_dropped", event_id=report["event_id"])

@@ -36,6 +36,7 @@ __all__ = [
     "NotSingleObjectError",
     "NoticeInvalidError",
     "NoticeRefusedError",
+    "PipelineBehindError",
     "ReferenceInvalidError",
     "ReportInvalidError",
     "SchemaError",
@@ -70,6 +71,15 @@ class MalformedInputError(IntelshareError):
 class ErasureOrderError(IntelshareError):
     """``intelshare erase`` was given a malformed subject id or reason (usage, exit 2); the
     message names the option and what is expected."""
+
+
+class PipelineBehindError(IntelshareError):
+    """``intelshare erase`` refused because an agent has not processed every report that was
+    on its way when the order came (:mod:`streams.core.purge`): nothing was written or
+    deleted; the message names the agent and topic. Retriable once the worker catches up."""
+
+    exit_code = 1
+    retriable = True
 
 
 class BadRequestError(IntelshareError):

@@ -55,6 +55,9 @@ class Settings:
     broker_wait: float = 60.0
     """Seconds ``intelshare worker`` waits, with back-off, for the broker to answer before it
     gives up with exit 2 (``INTELSHARE_BROKER_WAIT``; 0: look once, do not wait)."""
+    erase_wait: float = 60.0
+    """Seconds ``intelshare erase`` waits for each agent to process the reports on their way
+    before it refuses (``INTELSHARE_ERASE_WAIT``; 0: look once; see streams/core/purge.py)."""
     max_report_bytes: int = 256 * 1024
     """Largest encoded report accepted; larger ones are rejected, never truncated."""
     request_timeout: float = 15.0
@@ -310,7 +313,7 @@ _PATHS = frozenset(
 _OPTIONAL_PORTS = frozenset({"broker_mtls_port", "broker_loopback_port"})
 """Port settings that may be left unset (None)."""
 
-_MAY_BE_ZERO = frozenset({"broker_wait"})
+_MAY_BE_ZERO = frozenset({"broker_wait", "erase_wait"})
 """Numeric settings for which 0 means something ("do not wait"); the others must be positive."""
 
 MAX_RETENTION_DAYS = 36500

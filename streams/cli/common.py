@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams.errors import ConfigError, KeyFileError
-from streams.i18n import _, msg
+from streams.i18n import _, localise, msg
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ __all__ = [
     "keys_dir",
     "later",
     "read_text",
+    "say",
     "subject_linker",
     "verification_keys",
     "with_link",
@@ -207,3 +208,8 @@ def witness_keys(settings: Settings, files: list[str] | None) -> dict[str, Ed255
             ) from exc
         keys[key_id(public.public_bytes_raw())] = public
     return keys
+
+
+def say(line: str) -> None:
+    """Print a progress line (a marked message), in the user's language, to stderr now."""
+    print(localise(line), file=sys.stderr, flush=True)

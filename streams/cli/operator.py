@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from streams.cli.agencies import load_agencies
 from streams.cli.agencies import register as register_agencies
 from streams.cli.certs import register as register_certs
-from streams.cli.common import Commands, actions, read_text
+from streams.cli.common import Commands, actions, read_text, say
 from streams.cli.keys import register as register_keys
 from streams.core.times import format_time
 from streams.errors import ConfigError, IntelshareError, MalformedInputError
@@ -388,12 +388,13 @@ def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
     prints what it did, never the subject id (it may be logged)."""
     from streams.kafka.erasure import erase, roll_erased
 
-    done = erase(settings, args.subject, args.reason)
+    done = erase(settings, args.subject, args.reason, say=say)
     print(f"erasure recorded\tdisclosures={done.disclosures}")
     for recipient in done.recipients:
         print(f"notified\t{recipient}")
     print(_("key destroyed") if done.key_destroyed else _("no data key held (records before keys)"))
+    print(f"purged\tpartitions={done.purged}\tdead_letters={done.dead_letters}")
     if args.roll:
-        roll_erased(settings, say=lambda line: print(localise(line), file=sys.stderr, flush=True))
+        roll_erased(settings, say=say)
         print(_("segments rolled"))
     return 0

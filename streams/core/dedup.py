@@ -7,6 +7,19 @@
 - Reports from different units about the same subject and category within
   ``correlation_window`` (72 h, by ``occurred_at``) are linked with ``correlated_with``.
 
+The subject/category index names a subject by ``index(subject_id)``. The enrich agent passes a
+:class:`SubjectIndex`, an HMAC under a key derived from the exchange's pseudonymisation
+secret, so its state store and changelog never hold a subject id in clear: quixstreams'
+expiry filters an entry on read and writes no tombstone, so an index entry stays in the
+compacted changelog until its key is written again, which an erasure cannot force. Why not
+the alternatives (issue 13): keying by the subject's commitment, under the key that erasure
+destroys, would make enrich create or wait for subject keys, which route makes after enrich
+has seen the report; tombstoning the subject's keys at erasure would need a control record on
+``intel.validated`` through enrich, exactly-once, a new schema kind and one more wait in
+``erase``, to remove entries that hold only event and unit ids. What remains: the holder of
+the exchange's secret can test a guessed id against an index key until the key is
+overwritten, as it can against pseudonyms in the audit log (:mod:`streams.core.erasure`).
+
 The entries live in a key-value :class:`Store`: a dict by default, or the agent's transactional
 state store (quixstreams' RocksDB with its changelog), whose writes commit with the agent's
 output. Every change is also returned as ``(key, value-or-None)``, and
@@ -15,15 +28,25 @@ output. Every change is also returned as ``(key, value-or-None)``, and
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from streams.core.report import report_to_json
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["DedupState", "Store", "Verdict", "content_digest"]
+from streams.core.report import report_to_json
+from streams.errors import KeyFileError
+from streams.i18n import msg
+
+__all__ = ["DedupState", "Store", "SubjectIndex", "Verdict", "content_digest"]
+
+_INDEX_INFO = b"intelshare correlation index v1"
+_SECRET_BYTES = 32
 
 Change = tuple[str, dict[str, Any] | None]
 
@@ -70,6 +93,29 @@ def content_digest(report: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+class SubjectIndex:
+    """How the correlation index names a subject: ``si-`` and 26 base32 characters of
+    HMAC-SHA256 under HKDF(pseudonymisation secret, "...correlation index v1"); a key of its
+    own, so an index key matches no key of ``intel.keys.subjects`` nor any pseudonym."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < _SECRET_BYTES:
+            raise KeyFileError(
+                msg("a pseudonymisation secret must be {size} bytes", size=_SECRET_BYTES)
+            )
+        kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INDEX_INFO)
+        self._key = kdf.derive(secret)
+
+    def __call__(self, subject_id: str) -> str:
+        digest = hmac.new(self._key, subject_id.encode(), hashlib.sha256).digest()
+        return "si-" + base64.b32encode(digest[:20]).decode().lower()[:26]
+
+    def __repr__(self) -> str:
+        return "SubjectIndex()"  # never the key
+
+
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -84,12 +130,15 @@ class DedupState:
         content_window: timedelta = timedelta(hours=24),
         correlation_window: timedelta = timedelta(hours=72),
         store: Store | None = None,
+        index: Callable[[str], str] | None = None,
     ) -> None:
         self.window_ms = int(window.total_seconds() * 1000)
         self.content_ms = int(content_window.total_seconds() * 1000)
         self.correlation_ms = int(correlation_window.total_seconds() * 1000)
         self._memory = _DictStore() if store is None else None
         self._entries: Store = self._memory if self._memory is not None else store  # type: ignore[assignment]
+        self._index = index if index is not None else str
+        """Names a subject in index keys; ids as given when None (in memory, in tests)."""
 
     @property
     def horizon(self) -> timedelta:
@@ -126,7 +175,7 @@ class DedupState:
         correlated: list[str] = []
         occurred = _ms(report["occurred_at"])
         for subject in report["subjects"]:
-            index_key = f"subject:{subject['subject_id']}:{report['category']}"
+            index_key = f"subject:{self._index(subject['subject_id'])}:{report['category']}"
             entries = self._entries.get(index_key, {"reports": []})["reports"]
             fresh = [e for e in entries if abs(occurred - e["occurred"]) < self.correlation_ms]
             correlated.extend(

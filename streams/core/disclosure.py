@@ -162,7 +162,7 @@ def build_disclosure(
         "purpose": agreement.purpose,
         "legal_basis": agreement.legal_basis,
         "fields_disclosed": list(agreement.disclose),
-        "subjects": oversight_subjects(report, agreement, alias),
+        "subjects": oversight_subjects(report, agreement, alias, commit or linker),
         "subject_links": oversight_links(report, agreement, commit or linker),
         "payload_sha256": hashlib.sha256(payload).digest(),
         "disclosure_sha256": hashlib.sha256(signed).digest(),

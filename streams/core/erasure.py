@@ -38,27 +38,27 @@ appends two roll markers a minute apart (``streams.kafka.erasure.roll_erased``),
 bytes, and then the tombstones, leave the broker's disks within about four minutes. Without
 ``--roll`` they leave at the next writes to the key topic (the next new subjects).
 
-What still holds a subject id or narrative in clear after an erasure (``intelshare retention
+What still holds a subject id or narrative after an erasure (``intelshare retention
 report`` shows each topic's retention):
 
-- the plaintext intermediate topics (``intel.submissions``, ``intel.validated``,
-  ``intel.enriched``: 7 days by default) and the dead letters (14 days), which units write
-  before any subject key exists; sealing their subject-bearing fields under the subject key
-  (:func:`seal_field`) would need intake to hold the keys: not done;
+- nothing in clear on the plaintext intermediate topics (``intel.submissions``,
+  ``intel.validated``, ``intel.enriched``) nor in the dead letters: ``erase`` waits for the
+  agents, then deletes what they processed and the dead letters whose bytes name the subject
+  (:mod:`streams.core.purge`); a dead letter holding the id in a form a byte search cannot
+  see stays for its window (14 days);
 - ``intel.ref.subjects`` until ``erase``'s tombstone is compacted away (minutes);
-- enrich's correlation state keeps ``subject:<id>:<category>`` keys in RocksDB and in its
-  compacted changelog; quixstreams' TTL (the dedup window) filters expired entries on read
-  without tombstoning them, so the id stays until the key is overwritten: NOT bounded, a known
-  gap (the fix: key that index by :class:`KeyLookup`, which needs the exchange's secret in
-  enrich);
-- the audit records' ``subjects`` field, where an agreement discloses ids in clear (what the
-  recipient received, as the oversight body may see it), and every record written before
-  subject keys existed (links under the exchange-wide link key): erasure cannot reach those
-  without rewriting the log, which the chain forbids. Agreements about people who may be
-  erased should pseudonymise (``pseudonymise: [subjects.subject_id]``); but a pseudonym there
-  is an HMAC under the exchange's pseudonymisation secret, so whoever holds that secret (the
-  exchange) can still test a guessed id against it after the erasure: deriving pseudonyms from
-  the subject key instead would close that, and was not done;
+- enrich's correlation index names subjects by :class:`streams.core.dedup.SubjectIndex`, a
+  hash under the exchange's secret, never by id; its changelog keeps an entry until the key
+  is overwritten;
+- the audit records' ``subjects`` field holds the pseudonym an agency received, or, where an
+  agreement disclosed ids in clear, the subject's commitment
+  (:func:`streams.core.minimise.oversight_subjects`), never the id; records written before
+  that, or before subject keys existed (links under the exchange-wide link key), keep what
+  they hold: erasure cannot reach those without rewriting the log, which the chain forbids.
+  A pseudonym is an HMAC under the exchange's pseudonymisation secret, so whoever holds that
+  secret (the exchange) can still test a guessed id against it, and against enrich's index
+  keys, after the erasure: deriving them from the subject key instead would close that, and
+  was not done;
 - ``intel.audit.pending`` (30 days) holds what the log holds; the oversight index, the
   oversight body's copy, too; route keeps the keys it made in memory only until its view of
   the key topic has them.

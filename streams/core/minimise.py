@@ -126,18 +126,27 @@ def _subjects(
 
 
 def oversight_subjects(
-    report: Mapping[str, Any], agreement: Agreement, pseudonymise: Callable[[str], str]
+    report: Mapping[str, Any],
+    agreement: Agreement,
+    pseudonymise: Callable[[str], str],
+    clear: Callable[[str], str] | None = None,
 ) -> list[str]:
     """Subjects as the oversight body may see them: in the form the recipient received them.
 
     Pseudonymised where the agreement pseudonymises them; none when subjects were not disclosed.
+    Where the agreement discloses ids in clear, ``clear(id)`` when given: the disclosure
+    builder passes the subject's commitment (the record's ``subject_links`` entry), because
+    the audit log is kept forever and cannot be rewritten, so an id written there in clear
+    would outlive an erasure order (issue 13). The oversight body finds such a record by
+    subject (``audit query --subject --link-key``) while the subject is not erased; whoever
+    needs the id a recipient received asks the exchange or the recipient.
     """
     if "subjects" not in agreement.disclose:
         return []
     ids = [s["subject_id"] for s in report["subjects"]]
     if "subjects.subject_id" in agreement.pseudonymise:
         return [pseudonymise(i) for i in ids]
-    return ids
+    return ids if clear is None else [clear(i) for i in ids]
 
 
 def oversight_links(

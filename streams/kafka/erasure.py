@@ -1,11 +1,15 @@
-"""``intelshare erase``: find who received a subject's data, notify them, record the erasure,
-then destroy the subject's data key (see :mod:`streams.core.erasure` for the design).
+"""``intelshare erase``: wait until the agents have processed the reports on their way, find
+who received a subject's data, notify them, record the erasure, destroy the subject's data
+key, then purge the processed reports in clear between the agents (see
+:mod:`streams.core.erasure` and :mod:`streams.core.purge` for the design).
 
 Runs on the exchange's machine: it needs the exchange's signing key (the notices are signed
 like disclosures) and pseudonymisation secret (the subject's oversight link and key lookup).
-Order matters: notices and audit records are written and acknowledged first, the tombstones
-last, because once the key is gone nothing can tell which records were about the subject. A
-run that fails before the tombstones can be run again (the notices then go again, under new
+Order matters: the drain comes first, so a refusal leaves nothing half done and every
+disclosure of the subject is in the log before erase reads it; notices and audit records are
+written and acknowledged next, the tombstones after them, because once the key is gone
+nothing can tell which records were about the subject; the purge last. A run that fails
+before the tombstones can be run again (the notices then go again, under new
 ids); a run after the key is gone finds only records written before subject keys existed
 (by their oversight link) and records the erasure again.
 """
@@ -31,10 +35,12 @@ from streams.core.erasure import (
     received,
 )
 from streams.core.keyfiles import load_ed25519_private, load_pseudonym_secret
+from streams.core.purge import check_wait
 from streams.errors import NotAuthorisedError, TopicMissingError
 from streams.i18n import msg
 from streams.kafka.auditlog import agencies, audit_records
 from streams.kafka.clients import latest_by_key, producer, translate_errors
+from streams.kafka.purge import drain_pipeline, purge, purge_dead_letters
 from streams.settings import Settings
 from streams.topics import CATALOGUE, CHAIN_KEY, SUBJECT_KEYS, Topics
 
@@ -53,6 +59,10 @@ class Erasure(NamedTuple):
     """The disclosures found that named the subject."""
     key_destroyed: bool
     """True when the subject had a data key, now tombstoned."""
+    purged: int = 0
+    """Partitions of the plaintext topics between the agents purged (streams.core.purge)."""
+    dead_letters: int = 0
+    """Dead letters that named the subject, removed (streams.core.purge)."""
 
 
 def erase(
@@ -60,11 +70,19 @@ def erase(
     subject: object,
     reason: object,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    wait: float | None = None,
+    say: Callable[[str], None] = lambda _: None,
 ) -> Erasure:
-    """Erase ``subject`` for ``reason``: notices and erasure records, then the tombstones of
-    its data key, its commitment and its reference record. ErasureOrderError for a bad id
-    or reason."""
+    """Erase ``subject`` for ``reason``: once the agents have processed every report on its
+    way (or PipelineBehindError within ``wait`` seconds, by default ``Settings.erase_wait``,
+    with nothing done; ``say`` hears that it waits), notices and erasure
+    records, then the tombstones of its data key, its commitment and its reference record,
+    then the processed reports in clear between the agents and the dead letters that name the
+    subject (:mod:`streams.core.purge`).
+    ErasureOrderError for a bad id or reason."""
     subject_id, why = check_erasure(subject, reason)
+    wait = check_wait(settings.erase_wait if wait is None else wait)
+    drained = drain_pipeline(settings, wait, say=say)
     signing_key = load_ed25519_private(settings.home / "keys" / "exchange.key")
     signing_id = key_id(signing_key.public_key().public_bytes_raw())
     secret = load_pseudonym_secret(settings.home / "keys" / "exchange.pseudonym.key")
@@ -76,7 +94,7 @@ def erase(
     if held is not None:
         key = record_codec(settings.schemas_dir, "SubjectKey").decode(held)["key"]
         candidates.add(commitment(key, subject_id))
-    found = received(audit_records(settings), candidates)
+    found = _as_received(received(audit_records(settings), candidates), candidates, subject_id)
     now = clock()
     registered = agencies(settings)
     notices = record_codec(settings.schemas_dir, "Disclosure")
@@ -117,7 +135,21 @@ def erase(
         sorted(r for r in found if r in registered),
         sum(len(ids) for ids, _ in found.values()),
         held is not None,
+        purge(settings, drained),
+        purge_dead_letters(settings, subject_id),
     )
+
+
+def _as_received(
+    found: dict[str, tuple[list[str], list[str]]], candidates: set[str], subject_id: str
+) -> dict[str, tuple[list[str], list[str]]]:
+    """``found`` with the subject as each agency received it: an audit record names a subject
+    disclosed in clear by its commitment (streams.core.minimise.oversight_subjects), and the
+    agency's notice names it by the id the agency holds."""
+    return {
+        recipient: (ids, list(dict.fromkeys(subject_id if f in candidates else f for f in forms)))
+        for recipient, (ids, forms) in found.items()
+    }
 
 
 def _send(settings: Settings, items: list[tuple[str, bytes, bytes | None]]) -> None:

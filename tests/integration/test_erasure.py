@@ -1,7 +1,8 @@
 """`intelshare erase` on a real exchange: the subject's data key is destroyed, the agency that
 received its data is notified, the erasure is in the audit log and found by subject, the
-chain still verifies, and what still holds the subject or narrative in clear is exactly the
-topics whose retention or compaction bounds them (issue 13, part B).
+chain still verifies, and a raw byte scan of every topic finds neither the subject id nor a
+string only its report's narrative held (issue 13, part B), but for the subject's reference
+record until compaction.
 
 One module-scoped exchange with one worker carries every assertion.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -22,8 +24,10 @@ from streams.core.crypto import SubjectLinker
 from streams.core.erasure import KeyLookup
 from streams.core.keyfiles import generate_agency_keys, load_pseudonym_secret
 from streams.core.reference import parse_reference_line
+from streams.errors import PipelineBehindError
 from streams.kafka.clients import admin_client, consumer, latest_by_key
-from streams.kafka.erasure import commitment_of
+from streams.kafka.deadletters import dead_letters
+from streams.kafka.erasure import commitment_of, erase
 from streams.kafka.registry import plan_agreements, publish_agreements, publish_reference
 from streams.settings import Settings
 from tests.factories import incident
@@ -35,15 +39,12 @@ SUBJECT = "KZ-P-ERASE-1"
 CANARY = "canary-5d1f0c7e"
 """A string only the erased subject's narrative holds."""
 RECEIVER, BYSTANDER = "e-one", "e-two"
+STRANGER = "stranger-7b2e: a report about someone else, for a facility not loaded"
 
-BOUNDED = {"intel.submissions", "intel.validated", "intel.enriched", "intel.ref.subjects"}
-"""The topics that may still hold the subject or the narrative in clear right after an
-erasure: reports between the agents (7 days' retention) and the subject's reference record
-until its tombstone is compacted (streams.core.erasure says what remains and for how long).
-Enrich's state changelog (:data:`ENRICH_STATE`) holds it too, unbounded: a known gap."""
-ENRICH_STATE = "intelshare-enrich--"
-"""Enrich's correlation index keys ``subject:<id>:<category>``, whose expiry (quixstreams'
-TTL) filters on read and writes no tombstone."""
+COMPACTED = "intel.ref.subjects"
+"""The one topic that still names the subject right after an erasure: its reference record
+and the tombstone keyed by its id, until the broker compacts them (``erase --roll``: minutes;
+streams.core.erasure)."""
 
 
 class Erased(NamedTuple):
@@ -57,12 +58,18 @@ class Erased(NamedTuple):
     `audit query --subject --link-key` looks for (tests/integration/test_audit.py runs it)."""
     erase: Any
     """The completed `erase` command."""
+    refused: PipelineBehindError
+    """What `erase` raised when it ran before the worker had processed the reports."""
+    letters: list[dict[str, Any]]
+    """The dead letters after the erasure."""
 
 
 @pytest.fixture(scope="module")
 def erased(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Erased]:
-    """An exchange that disclosed one report about SUBJECT to RECEIVER (pseudonymised), then
-    erased SUBJECT; BYSTANDER received only another report."""
+    """An exchange that disclosed one report about SUBJECT to RECEIVER twice (under E-1,
+    pseudonymised, and E-3, ids in clear), then erased SUBJECT; BYSTANDER received only
+    another report. An erasure tried before the worker started was refused. Two dead
+    letters: a bystander's report (unknown facility), then bytes naming SUBJECT."""
     x = Exchange(kafka_bootstrap, tmp_path_factory.mktemp("erasure"), dict(os.environ))
     agencies = []
     for agency in (RECEIVER, BYSTANDER):  # one `reference load` registers both (and feeds)
@@ -76,6 +83,7 @@ def erased(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         [
             agreement("E-1", RECEIVER, facilities=["KZ-F-E1"]),
             agreement("E-2", BYSTANDER, facilities=["KZ-F-E2"]),
+            agreement("E-3", RECEIVER, facilities=["KZ-F-E1"]) | {"pseudonymise": []},
         ],
     )
     about = incident(
@@ -84,15 +92,22 @@ def erased(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         narrative=f"{CANARY}: seen passing material in the library.",
     )
     other = incident(facility_id="KZ-F-E2")
+    stranger = incident(facility_id="KZ-F-NONE", narrative=STRANGER)  # a dead letter
+    x.submit([about, other, stranger])
+    with pytest.raises(PipelineBehindError) as refused:  # in this process: no command start
+        erase(x.settings, SUBJECT, "too early", wait=0)
     x.worker.start()
     try:
-        x.submit([about, other])
-        wait_until(lambda: len(x.audit()) == 2, what="both disclosures audited")
+        wait_until(lambda: len(x.audit()) == 3, what="the three disclosures audited")
+        wait_until(lambda: len(list(dead_letters(x.settings))) == 1, what="a dead letter")
+        x.send_raw([f"not avro: {SUBJECT} said {CANARY}".encode()])  # dead-lettered by intake
+        wait_until(lambda: len(list(dead_letters(x.settings))) == 2, what="two dead letters")
         before = x.audit()
         found = commitment_of(x.settings, _link(x))
-        erase = x.cli("erase", "--subject", SUBJECT, "--reason", "court order 2026/114")
-        wait_until(lambda: len(x.audit()) == 3, what="the erasure audited")
-        yield Erased(x, before, found, erase)
+        done = x.cli("erase", "--subject", SUBJECT, "--reason", "court order 2026/114")
+        wait_until(lambda: len(x.audit()) == 4, what="the erasure audited")
+        letters = list(dead_letters(x.settings))
+        yield Erased(x, before, found, done, refused.value, letters)
     finally:
         x.worker.stop()
 
@@ -120,25 +135,27 @@ def _link(x: Exchange) -> str:
 
 
 def test_audit_records_hold_a_commitment_found_by_subject_until_erasure(erased: Erased) -> None:
-    """Before the erasure the disclosure's record names the subject by a commitment (not the
+    """Before the erasure the disclosures' records name the subject by a commitment (not the
     id, not its exchange-wide link), the one intel.keys.commitments holds for the subject's
-    link, through which `audit query --subject --link-key` finds it."""
-    about = [r for r in erased.before if r["recipient"] == RECEIVER]
-    assert len(about) == 1
-    (commitment,) = about[0]["subject_links"]
+    link, through which `audit query --subject --link-key` finds it; where the agreement
+    disclosed the id in clear (E-3), the record's `subjects` holds that commitment too."""
+    about = {r["agreement_id"]: r for r in erased.before if r["recipient"] == RECEIVER}
+    assert sorted(about) == ["E-1", "E-3"]
+    (commitment,) = about["E-1"]["subject_links"]
     assert commitment.startswith("sc-")
+    assert about["E-3"]["subject_links"] == about["E-3"]["subjects"] == [commitment]
+    assert about["E-1"]["subjects"] != [commitment]  # the pseudonym E-1's agency received
     assert _link(erased.x) not in json.dumps([r["subject_links"] for r in erased.before])
+    assert SUBJECT not in json.dumps([r["subjects"] for r in erased.before])
     assert erased.commitment_before == commitment
 
 
 def test_erase_destroys_the_key_and_records_the_erasure(erased: Erased) -> None:
     """`erase` names the agency it notified; the key and the commitment are tombstoned; the
     chain still verifies; `audit query --subject` now shows the erasure record only."""
-    assert erased.erase.stdout.splitlines() == [
-        "erasure recorded\tdisclosures=1",
-        f"notified\t{RECEIVER}",
-        "key destroyed",
-    ]
+    *lines, purged = erased.erase.stdout.splitlines()
+    assert lines == ["erasure recorded\tdisclosures=2", f"notified\t{RECEIVER}", "key destroyed"]
+    assert re.fullmatch(r"purged\tpartitions=([3-9]|1[0-9])\tdead_letters=1", purged), purged
     keys = latest_by_key(erased.x.settings, erased.x.settings.topic_prefix + "intel.keys.subjects")
     assert KeyLookup(_secret(erased.x))(SUBJECT).encode() not in keys
     assert keys  # the bystander's subject keeps its key
@@ -153,22 +170,48 @@ def test_erase_destroys_the_key_and_records_the_erasure(erased: Erased) -> None:
     assert SUBJECT not in found.stdout
 
 
+def test_erase_refuses_before_the_agents_have_processed_the_reports(erased: Erased) -> None:
+    """Run before the worker had read the submissions, `erase` refused naming the agent and
+    the topic, and did nothing: the reports were disclosed afterwards (not purged unread),
+    and the log holds one erasure, the later one (test_erase_destroys_the_key_...)."""
+    message = str(erased.refused)
+    assert "intake" in message
+    assert "intel.submissions" in message
+    assert erased.refused.exit_code == 1
+    assert len(erased.before) == 3
+
+
+def test_the_dead_letter_naming_the_subject_goes_and_the_other_stays(erased: Erased) -> None:
+    """The bytes naming SUBJECT are no longer a dead letter; the stranger's report, written
+    before them, is still one, once, with its origin and reason (copied forward), so
+    `deadletter replay` can still resubmit it."""
+    (kept,) = erased.letters
+    assert STRANGER.encode() in kept["original_value"]
+    assert kept["source_topic"].endswith("intel.validated")
+    assert "KZ-F-NONE" in kept["reason"]
+
+
 def test_the_receiving_agency_alone_gets_a_notice(erased: Erased) -> None:
-    """The agency that received the subject's data reads an erasure notice naming the subject
-    as it received it (its pseudonym) and the disclosure; the bystander gets none."""
+    """The agency that received the subject's data reads one erasure notice naming the subject
+    as it received it (its pseudonym under E-1, the id under E-3) and both disclosures; the
+    bystander gets none."""
     entries = erased.x.feed(RECEIVER)  # as `consume` prints them, verified and decrypted
-    disclosure = next(e for e in entries if "type" not in e)
+    disclosures = [e for e in entries if "type" not in e]
     notices = [e["payload"] for e in entries if e.get("type") == "erasure"]
     assert len(notices) == 1
-    assert notices[0]["subjects"] == [s["subject_id"] for s in disclosure["payload"]["subjects"]]
-    assert notices[0]["disclosures"] == [disclosure["disclosure_id"]]
+    received = {s["subject_id"] for d in disclosures for s in d["payload"]["subjects"]}
+    assert SUBJECT in received
+    assert len(received) == 2
+    assert set(notices[0]["subjects"]) == received
+    assert sorted(notices[0]["disclosures"]) == sorted(d["disclosure_id"] for d in disclosures)
     assert all("type" not in e for e in erased.x.feed(BYSTANDER))
 
 
-def test_only_bounded_topics_still_hold_the_subject_or_narrative(erased: Erased) -> None:
-    """A raw byte scan of every topic of the exchange (keys, values, headers) finds the id and
-    the canary in clear only on the topics whose retention or compaction removes them
-    (BOUNDED): not in the audit log, its pending entries, the feeds or the key topics."""
+def test_no_topic_holds_the_subject_or_narrative_in_clear(erased: Erased) -> None:
+    """A raw byte scan of every topic of the exchange the broker lists (keys, values, headers,
+    aborted records too) finds neither the id nor the canary: not between the agents (purged),
+    in enrich's state changelog (keyed by HMAC), the audit log, its pending entries, the feeds
+    or the key topics; only the reference record, until compaction (COMPACTED)."""
     prefix = erased.x.settings.topic_prefix
     with admin_client(erased.x.settings) as admin:
         names = sorted(
@@ -181,11 +224,10 @@ def test_only_bounded_topics_still_hold_the_subject_or_narrative(erased: Erased)
         )
         if SUBJECT.encode() in raw or CANARY.encode() in raw:
             holding.add(record.topic.removeprefix(prefix))
-    assert f"intel.feed.{RECEIVER}" in {n.removeprefix(prefix) for n in names}
-    assert "intel.audit" in {n.removeprefix(prefix) for n in names}
-    state = {n for n in holding if n.startswith("changelog__") and ENRICH_STATE in n}
-    assert holding - BOUNDED - state == set(), holding
-    assert len(state) == 1  # the known gap: when it is closed, drop ENRICH_STATE
+    listed = {n.removeprefix(prefix) for n in names}
+    assert {f"intel.feed.{RECEIVER}", "intel.audit", "intel.submissions"} <= listed
+    assert any("enrich" in n for n in listed if n.startswith("changelog__")), listed
+    assert holding == {COMPACTED}
 
 
 def _every_record(settings: Settings, names: list[str]) -> list[Any]:

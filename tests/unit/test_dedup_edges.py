@@ -6,8 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from streams.core.dedup import DedupState, Verdict, content_digest
+import pytest
+
+from streams.core.dedup import DedupState, SubjectIndex, Verdict, content_digest
+from streams.core.erasure import KeyLookup
 from streams.core.report import validate_report
+from streams.errors import KeyFileError
 from tests.factories import NOW, incident
 
 MS = timedelta(milliseconds=1)
@@ -234,3 +238,37 @@ def test_the_verdicts_are_exactly_what_they_say() -> None:
     assert first == Verdict(False, None, ())
     assert first.replay is False
     assert state.observe(report, NOW)[0] == Verdict(True, None, ())
+
+
+SECRET = bytes(range(32))
+
+
+def test_the_agent_s_index_names_subjects_by_a_keyed_hash_and_still_links() -> None:
+    """With a SubjectIndex (as the enrich agent uses) no index key or value holds the subject
+    id, and two units' reports about one subject are still linked."""
+    index = SubjectIndex(SECRET)
+    state = DedupState(index=index)
+    first = record(subjects=subject("TJ-P-000001"))
+    _, changes = state.observe(first, NOW)
+    keys = [key for key, _ in changes if key.startswith("subject:")]
+    assert keys == [f"subject:{index('TJ-P-000001')}:RECRUITMENT"]
+    assert "TJ-P-000001" not in repr(changes)
+    verdict = state.observe(record(unit_id="TJ-PIU-KHUJAND", subjects=subject("TJ-P-000001")),
+                            NOW)[0]  # fmt: skip
+    assert verdict.correlated_with == (first["event_id"],)
+
+
+def test_a_subject_index_is_keyed_stable_and_unlike_the_key_topic_s_lookup() -> None:
+    """Same secret and id, same name; another id or secret, another; never the key topic's
+    lookup of the id (a key of its own); a short secret is refused; repr shows no key."""
+    index = SubjectIndex(SECRET)
+    name = index("TJ-P-000001")
+    assert name == SubjectIndex(SECRET)("TJ-P-000001")
+    assert name.startswith("si-")
+    assert len(name) == 29
+    assert name != index("TJ-P-000002")
+    assert name != SubjectIndex(bytes(range(1, 33)))("TJ-P-000001")
+    assert name[3:] != KeyLookup(SECRET)("TJ-P-000001")[3:]
+    assert repr(index) == "SubjectIndex()"
+    with pytest.raises(KeyFileError):
+        SubjectIndex(b"short")

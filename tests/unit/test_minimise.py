@@ -168,6 +168,20 @@ def test_oversight_sees_subjects_as_the_recipient_did() -> None:
     assert oversight_subjects(report, hidden, alias) == []
 
 
+def test_the_audit_log_names_a_subject_disclosed_in_clear_by_its_commitment() -> None:
+    """Given how the log names a subject (its commitment), an id disclosed in clear is named
+    that way, never in clear; pseudonyms stay as the recipient got them."""
+    alias = Pseudonymiser(SECRET, "kz-knb")
+    report = enriched(subjects=TWO)
+    plain = make_agreement(pseudonymise=[])
+    named = oversight_subjects(report, plain, alias, lambda i: f"sc-{len(i)}")
+    assert named == ["sc-11", "sc-11"]
+    agreement = make_agreement()
+    assert oversight_subjects(report, agreement, alias, str.upper) == oversight_subjects(
+        report, agreement, alias
+    )
+
+
 NAMED = (
     "TJ-P-004211 passed a note to kz-p-000102 (not in the report) and to TJ-P-000007; "
     "XTJ-P-004211 and TJ-P-0042119 are other tokens. Seen by TJ-PIU-DUSHANBE at TJ-F-001."

@@ -60,6 +60,16 @@ def test_broken_toml_is_named(tmp_path: Path) -> None:
         Settings.load({}, config_file=toml)
 
 
+def test_erase_wait_may_be_0_but_not_negative(tmp_path: Path) -> None:
+    """INTELSHARE_ERASE_WAIT (60 s by default) may be 0, "look once"; a negative one names
+    the variable."""
+    assert Settings.load({}, config_file=tmp_path / "x").erase_wait == 60.0
+    zero = Settings.load({"INTELSHARE_ERASE_WAIT": "0"}, config_file=tmp_path / "x")
+    assert zero.erase_wait == 0.0
+    with pytest.raises(ConfigError, match="INTELSHARE_ERASE_WAIT"):
+        Settings.load({"INTELSHARE_ERASE_WAIT": "-1"}, config_file=tmp_path / "x")
+
+
 def test_broker_wait_may_be_0_but_not_negative(tmp_path: Path) -> None:
     """INTELSHARE_BROKER_WAIT=0 means "do not wait"; a negative wait names the variable."""
     assert Settings.load({}, config_file=tmp_path / "x").broker_wait == 60.0

@@ -1,0 +1,199 @@
+"""Purging the plaintext topics between the agents at an erasure: when, up to where, and why
+it loses nothing. Pure: the offsets are read, and the records deleted, by
+:mod:`streams.kafka.purge`.
+
+``intel.submissions``, ``intel.validated`` and ``intel.enriched`` carry whole reports in clear,
+subject ids and narratives included, from the unit to route: they exist before any subject
+key does, so key destruction cannot reach them, and their retention (7 days) is too long for
+an erasure order. ``intelshare erase`` therefore deletes them with Kafka's DeleteRecords
+(KIP-107: the partition's log start offset moves forward, and no client or replica is served
+those records again), but only what the agents have processed:
+
+1. **Drain, in pipeline order, before anything is written.** For each stage of
+   :data:`STAGES` (a topic and the agent that reads it), erase takes the topic's end offsets,
+   then waits until the agent's consumer group has processed everything below them: a
+   read_committed reader started at the group's committed offset finds no record below the
+   end (what remains is transaction markers, or aborted records that no agent will ever
+   read). Stage by stage, because intake's outputs land on ``intel.validated`` after its
+   snapshot could have been taken. A stage that does not drain within
+   ``INTELSHARE_ERASE_WAIT`` seconds (the worker is stopped, or far behind) makes erase
+   refuse, naming the agent and topic, before any notice, audit record or tombstone is
+   written: run it again once the worker has caught up. So no record an agent has not
+   processed is ever deleted, and the reports about the subject that were on their way are
+   disclosed and audited before erase looks for them (the sequencer's input,
+   ``intel.audit.pending``, is drained too, since erase reads the chained log; it holds
+   commitments, never ids, and is not purged).
+2. **Purge after the tombstones**, each drained partition up to the end it was drained to.
+3. **Dead letters naming the subject go too.** ``intel.deadletter`` keeps rejected bytes whole
+   for their replay window (14 days), often a report in clear, and other reports' dead
+   letters there still wait for a replay, so it cannot be cut like the topics above. Erase
+   finds the dead letters whose bytes (key, value, headers) name the subject id
+   (:func:`names`: the id not followed by another id character, so ``KZ-P-1`` does not
+   match ``KZ-P-10``; a byte search, so it also finds bytes that never decoded), copies every
+   other dead letter up to the last of them to the end of the same partition (same key,
+   value, headers and timestamp: the origin that replay and its markers go by is in the
+   value), then deletes the partition up to and including that last one. A run stopped
+   between the copy and the delete leaves those others twice (a second replay of a report
+   is dropped as a replay by enrich); a dead letter that holds the subject only in a form
+   the search cannot see (another encoding, compressed) stays for its window.
+
+What DeleteRecords does not do (measured with a byte scan of the broker's log directory after
+an erasure): remove the bytes from the segment files at once. The broker deletes a segment
+once the log start offset has passed its last record and it is not the active segment; the
+segment that held the subject's reports usually holds later reports too, so its bytes leave
+the disks when those are purged by a later erasure or, at the latest, at the topic's
+retention (7 days, 14 for dead letters). Kafka has no request to roll a segment, and rolling
+by appending (as ``erase --roll`` does on the compacted key topics) would put records on
+these topics that the agents must read.
+
+Every partition, not only those holding the subject's reports: finding those would mean
+reading and decoding a week of reports in clear, and the others' records are processed
+already, so nothing needs them (a report that failed is copied whole to ``intel.deadletter``,
+which keeps its own copy for replay; recall and correction requests are answered from route's
+ledger, not by re-reading these topics). The cost: other reports' transient copies go too,
+so ``intelshare retention report`` shows these topics younger, and a re-processing from the
+start of these topics (resetting an agent's group) has nothing left to read, as after their
+retention.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+from streams.errors import ErasureOrderError, PipelineBehindError
+from streams.i18n import msg
+from streams.topics import AUDIT_PENDING, ENRICHED, SUBMISSIONS, VALIDATED
+
+__all__ = [
+    "MAX_WAIT",
+    "SEQUENCER",
+    "STAGES",
+    "Stage",
+    "check_wait",
+    "dead_letter_cut",
+    "drain",
+    "names",
+    "purge_offsets",
+    "resume_from",
+]
+
+MAX_WAIT = 3600.0
+"""The longest ``erase --wait``, in seconds."""
+
+
+class Stage(NamedTuple):
+    """One plaintext topic and the agent that reads it."""
+
+    topic: str
+    """Topic name without the prefix."""
+    agent: str
+    """The agent whose consumer group reads it."""
+
+
+STAGES = (Stage(SUBMISSIONS, "intake"), Stage(VALIDATED, "enrich"), Stage(ENRICHED, "route"))
+"""The purged topics, in pipeline order: each agent writes the next stage's topic."""
+SEQUENCER = Stage(AUDIT_PENDING, "sequencer")
+"""Drained after :data:`STAGES` (erase reads the chained log), never purged."""
+
+
+def check_wait(wait: float) -> float:
+    """``wait`` when it is a number of seconds from 0 to :data:`MAX_WAIT`, else
+    ErasureOrderError (a NaN or infinite wait would never end, a negative one is a typo)."""
+    if not (isinstance(wait, int | float) and math.isfinite(wait) and 0 <= wait <= MAX_WAIT):
+        raise ErasureOrderError(
+            msg(
+                "INTELSHARE_ERASE_WAIT: a number of seconds from 0 to {limit}",
+                limit=f"{MAX_WAIT:.0f}",
+            )
+        )
+    return float(wait)
+
+
+def resume_from(start: int, committed: int | None) -> int:
+    """Where the agent's next unprocessed record of a partition may be: its committed offset,
+    or the log's start when the group has committed nothing there (or less than the start)."""
+    return start if committed is None or committed < start else committed
+
+
+def purge_offsets(starts: Mapping[int, int], ends: Mapping[int, int]) -> dict[int, int]:
+    """Per partition, the offset to delete the records below: the drained end, for the
+    partitions that still hold records below it."""
+    return {p: end for p, end in sorted(ends.items()) if end > starts.get(p, 0)}
+
+
+def drain(
+    stage: Stage,
+    unprocessed: Callable[[], int],
+    *,
+    wait: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    pause: float = 0.5,
+    say: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Return once ``unprocessed()`` (the records of the stage's topic below the drained end
+    that its agent has not processed) is 0, saying once that it waits when it must;
+    PipelineBehindError naming the agent, the topic and the count when it is not 0 within
+    ``wait`` seconds."""
+    deadline = clock() + wait
+    told = False
+    while True:
+        left = unprocessed()
+        if left == 0:
+            return
+        if clock() >= deadline:
+            raise PipelineBehindError(
+                msg(
+                    "the worker's {agent} agent has not processed {count} records of {topic}"
+                    " after {seconds} s; nothing was erased: start the worker (`intelshare"
+                    " worker`) or let it catch up, then run erase again",
+                    agent=stage.agent,
+                    count=left,
+                    topic=stage.topic,
+                    seconds=f"{wait:.0f}",
+                )
+            )
+        if not told:
+            told = True
+            say(
+                msg(
+                    "waiting up to {seconds} s for the worker's {agent} agent to process"
+                    " {count} records of {topic}",
+                    seconds=f"{wait:.0f}",
+                    agent=stage.agent,
+                    count=left,
+                    topic=stage.topic,
+                )
+            )
+        sleep(pause)
+
+
+_ID_BYTE = re.compile(rb"[A-Za-z0-9._-]")
+
+
+def names(raw: bytes, subject_id: str) -> bool:
+    """Whether ``raw`` holds ``subject_id`` as a whole id: UTF-8, not followed by another id
+    character (Avro and JSON put a length or a quote before it, so only the end is checked)."""
+    needle = subject_id.encode()
+    start = raw.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        if end == len(raw) or not _ID_BYTE.fullmatch(raw[end : end + 1]):
+            return True
+        start = raw.find(needle, start + 1)
+    return False
+
+
+def dead_letter_cut(records: list[tuple[int, bytes]], subject_id: str) -> tuple[int, list[int]]:
+    """For one partition's dead letters as ``(offset, raw bytes)``, oldest first: the offset to
+    delete below (one past the last naming the subject; 0 when none does) and the offsets of
+    the others below it, to copy to the end first."""
+    hits = [offset for offset, raw in records if names(raw, subject_id)]
+    if not hits:
+        return 0, []
+    cut, found = hits[-1] + 1, set(hits)
+    return cut, [offset for offset, _ in records if offset < cut and offset not in found]

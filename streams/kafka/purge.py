@@ -1,0 +1,190 @@
+"""The Kafka side of :mod:`streams.core.purge`: read an agent group's committed offsets, check
+with a read_committed reader that nothing below a drained end is left unprocessed, and delete
+the processed records with DeleteRecords (kafka-python's ``KafkaAdminClient.delete_records``).
+
+In secure mode the user running ``erase`` (the exchange's operator) needs DESCRIBE on the
+agents' groups and DELETE on the three topics, as an operator (super user) has.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka import TopicPartition
+
+from streams.core.purge import (
+    SEQUENCER,
+    STAGES,
+    dead_letter_cut,
+    drain,
+    purge_offsets,
+    resume_from,
+)
+from streams.i18n import msg
+from streams.kafka.clients import admin_client, consumer, producer, translate_errors
+from streams.settings import Settings
+from streams.topics import Topics
+
+__all__ = ["Drained", "drain_pipeline", "purge", "purge_dead_letters"]
+
+Bounds = dict[int, int]
+"""Offsets by partition."""
+Drained = dict[str, tuple[Bounds, Bounds]]
+"""Per prefixed topic, its log start offsets and the ends it was drained to, by partition."""
+
+
+def drain_pipeline(
+    settings: Settings,
+    wait: float,
+    sleep: Callable[[float], None] = time.sleep,
+    say: Callable[[str], None] = lambda _: None,
+) -> Drained:
+    """Drain :data:`~streams.core.purge.STAGES`, then the sequencer's input, in order (each
+    within ``wait`` seconds, or PipelineBehindError): the ends each purged topic was drained
+    to, for :func:`purge`."""
+    topics = Topics(settings.topic_prefix)
+    drained: Drained = {}
+    for stage in (*STAGES, SEQUENCER):
+        topic = settings.topic_prefix + stage.topic
+        group = topics.agent_group(stage.agent)
+        starts, ends = _bounds(settings, topic)
+
+        def left(
+            topic: str = topic, group: str = group, starts: Bounds = starts, ends: Bounds = ends
+        ) -> int:
+            return _unprocessed(settings, topic, group, starts, ends)
+
+        drain(stage, left, wait=wait, sleep=sleep, say=say)
+        if stage in STAGES:
+            drained[topic] = (starts, ends)
+    return drained
+
+
+def purge(settings: Settings, drained: Drained) -> int:
+    """Delete the records below the drained ends; the number of partitions purged."""
+    wanted = {
+        TopicPartition(topic, p): offset
+        for topic, (starts, ends) in drained.items()
+        for p, offset in purge_offsets(starts, ends).items()
+    }
+    if not wanted:
+        return 0
+    with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
+        admin.delete_records(wanted, timeout_ms=int(settings.request_timeout * 1000))
+    return len(wanted)
+
+
+def purge_dead_letters(settings: Settings, subject_id: str) -> int:
+    """Remove the dead letters that name ``subject_id``, keeping the others by copying them
+    forward first (:func:`streams.core.purge.dead_letter_cut`); how many were removed."""
+    topic = Topics(settings.topic_prefix).deadletter
+    held: dict[int, list[Any]] = {}
+    client = consumer(settings, group_id=None)
+    try:
+        with translate_errors(settings, msg("reading {topic}", topic=topic)):
+            partitions = [TopicPartition(topic, p) for p in client.partitions_for_topic(topic)]
+            client.assign(partitions)
+            client.seek_to_beginning()
+            ends = client.end_offsets(partitions)
+            while any(client.position(tp) < end for tp, end in ends.items()):
+                for tp, batch in client.poll(timeout_ms=500).items():
+                    held.setdefault(tp.partition, []).extend(batch)
+    finally:
+        client.close()
+    removed, cuts = 0, {}
+    copies: list[tuple[int, Any]] = []
+    for partition, records in sorted(held.items()):
+        by_offset = {r.offset: r for r in records}
+        cut, keep = dead_letter_cut([(r.offset, _raw(r)) for r in records], subject_id)
+        if cut:
+            cuts[TopicPartition(topic, partition)] = cut
+            copies.extend((partition, by_offset[o]) for o in keep)
+            removed += sum(1 for r in records if r.offset < cut) - len(keep)
+    if not cuts:
+        return 0
+    sender = producer(settings)
+    try:
+        with translate_errors(settings, msg("erasing a subject")):
+            futures = [
+                sender.send(
+                    topic,
+                    key=r.key,
+                    value=r.value,
+                    headers=list(r.headers or ()),
+                    partition=partition,
+                    timestamp_ms=r.timestamp,
+                )
+                for partition, r in copies
+            ]
+            sender.flush(timeout=settings.request_timeout * 4)
+            for future in futures:
+                future.get(timeout=settings.request_timeout)
+    finally:
+        sender.close(timeout=settings.request_timeout)
+    with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
+        admin.delete_records(cuts, timeout_ms=int(settings.request_timeout * 1000))
+    return removed
+
+
+def _raw(record: Any) -> bytes:
+    """Every byte of a record the broker keeps: key, value, header names and values."""
+    parts = [record.key or b"", record.value or b""]
+    for name, value in record.headers or ():
+        parts += [name.encode(), value or b""]
+    return b"\x00".join(parts)
+
+
+def _bounds(settings: Settings, topic: str) -> tuple[dict[int, int], dict[int, int]]:
+    """The log start and end offsets (read_uncommitted: open transactions included) of every
+    partition of ``topic``."""
+    client = consumer(settings, group_id=None, isolation_level="read_uncommitted")
+    try:
+        with translate_errors(settings, msg("reading {topic}", topic=topic)):
+            partitions = [TopicPartition(topic, p) for p in client.partitions_for_topic(topic)]
+            starts = client.beginning_offsets(partitions)
+            ends = client.end_offsets(partitions)
+    finally:
+        client.close()
+    return (
+        {tp.partition: o for tp, o in starts.items()},
+        {tp.partition: o for tp, o in ends.items()},
+    )
+
+
+def _unprocessed(
+    settings: Settings, topic: str, group: str, starts: dict[int, int], ends: dict[int, int]
+) -> int:
+    """Records of ``topic`` below ``ends`` that ``group`` has not processed: a read_committed
+    reader from the group's committed offsets up to the ends (markers and aborted records
+    are skipped, so only records the agent still has to read count)."""
+    with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
+        committed = admin.list_group_offsets({group: None}).get(group, {})
+    client = consumer(settings, group_id=None)
+    try:
+        with translate_errors(settings, msg("reading {topic}", topic=topic)):
+            todo: dict[TopicPartition, int] = {}
+            for p, end in ends.items():
+                tp = TopicPartition(topic, p)
+                held = committed.get(tp)
+                done = None if held is None or held.offset < 0 else held.offset
+                offset = resume_from(starts[p], done)
+                if offset < end:
+                    todo[tp] = offset
+            if not todo:
+                return 0
+            client.assign(list(todo))
+            for tp, offset in todo.items():
+                client.seek(tp, offset)
+            left = 0
+            for _ in range(20):  # a few fetches: past the markers, or to a record
+                for tp, batch in client.poll(timeout_ms=200).items():
+                    left += sum(1 for r in batch if r.offset < ends[tp.partition])
+                if left or all(client.position(tp) >= ends[tp.partition] for tp in todo):
+                    break
+            else:
+                left = sum(ends[tp.partition] - o for tp, o in todo.items())
+            return left
+    finally:
+        client.close()
