@@ -177,12 +177,19 @@ _ID_BYTE = re.compile(rb"[A-Za-z0-9._-]")
 
 def names(raw: bytes, subject_id: str) -> bool:
     """Whether ``raw`` holds ``subject_id`` as a whole id: UTF-8, not followed by another id
-    character (Avro and JSON put a length or a quote before it, so only the end is checked)."""
+    character, and not preceded by one unless that byte is Avro's length of the id (a short
+    string's zigzag length is one byte, which may happen to be a digit or a dot), so that
+    ``XKZ-P-1`` is not taken for ``KZ-P-1``."""
     needle = subject_id.encode()
+    avro_length = 2 * len(needle)
     start = raw.find(needle)
     while start >= 0:
         end = start + len(needle)
-        if end == len(raw) or not _ID_BYTE.fullmatch(raw[end : end + 1]):
+        before = raw[start - 1] if start else None
+        whole_start = (
+            before is None or before == avro_length or not _ID_BYTE.fullmatch(bytes([before]))
+        )
+        if whole_start and (end == len(raw) or not _ID_BYTE.fullmatch(raw[end : end + 1])):
             return True
         start = raw.find(needle, start + 1)
     return False

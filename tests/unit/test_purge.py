@@ -141,12 +141,25 @@ def test_a_notice_names_a_subject_disclosed_in_clear_by_its_id() -> None:
         (b"KZ-P-1.2 KZ-P-1_x", False),
         (b"KZ-P-1x KZ-P-1 ", True),  # a later whole occurrence
         (b"kz-p-1", False),  # ids are case-sensitive
+        (b'{"subject_id": "XKZ-P-1"}', False),  # another id that ends alike
+        (b"\x0eXKZ-P-1\x0eSUBJECT", False),  # the same in Avro
+        (b"\x0e" + b"A" * 6 + b"\x0cKZ-P-1", True),  # Avro, the field after a string
         (b"", False),
     ],
 )
 def test_a_dead_letter_names_the_subject_only_by_the_whole_id(raw: bytes, found: bool) -> None:
-    """The id followed by a byte that cannot continue an id (or by nothing) is a match."""
+    """The id between bytes that cannot continue an id (or Avro's length before it, or the
+    ends of the bytes) is a match."""
     assert names(raw, "KZ-P-1") is found
+
+
+def test_an_avro_length_that_is_an_id_byte_still_matches() -> None:
+    """A 23-byte id's Avro length is 46, a dot; a 24-byte id's is 48, the digit 0."""
+    for subject in ("KZ-P-" + "1" * 18, "KZ-P-" + "1" * 19):
+        length = bytes([2 * len(subject)])
+        assert length in b".0"
+        assert names(length + subject.encode() + b"\x0eSUBJECT", subject)
+        assert not names(b"Q" + subject.encode(), subject)
 
 
 def test_the_cut_keeps_every_other_dead_letter_below_the_last_naming_the_subject() -> None:
