@@ -8,6 +8,7 @@ import time; callers build a :class:`Settings` and pass it in.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -341,6 +342,8 @@ def _coerce(raw: Any, default: Any, name: str) -> Any:
         return value
     if isinstance(default, float):
         number = float(raw)
+        if not math.isfinite(number):  # "nan" and "inf" parse; no wait or interval is either
+            raise ValueError("must be a finite number")
         if name in _MAY_BE_ZERO and number < 0:
             raise ValueError("must be 0 or a positive number")
         if number <= 0 and name not in _MAY_BE_ZERO:

@@ -127,3 +127,14 @@ def test_bad_retention_in_the_file_is_refused(tmp_path: Path, value: str) -> Non
     toml.write_text(f"retention_intermediate_days = {value}\n")
     with pytest.raises(ConfigError, match="retention_intermediate_days"):
         Settings.load({}, config_file=toml)
+
+
+@pytest.mark.parametrize("name", ["BROKER_WAIT", "REQUEST_TIMEOUT", "COMMIT_SECONDS"])
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+def test_a_wait_or_interval_that_is_no_finite_number_is_refused(
+    tmp_path: Path, name: str, raw: str
+) -> None:
+    """float() takes these; a NaN wait would never end (every comparison with it is false)
+    and an infinite one neither."""
+    with pytest.raises(ConfigError, match=f"INTELSHARE_{name}.*finite"):
+        Settings.load({f"INTELSHARE_{name}": raw}, config_file=tmp_path / "x")
