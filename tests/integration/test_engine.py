@@ -64,7 +64,9 @@ def test_two_route_instances_share_the_load_and_survive_one_kill(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     """600 reports through two route instances; kill -9 one mid-stream: the survivor owns
-    all 12 input partitions within 20 s and every disclosure is still made exactly once."""
+    all 12 input partitions (the session timeout, 10 s, then the rebalance and the ledgers'
+    restore; the test prints how long it took and allows 40 s on a loaded machine) and every
+    disclosure is still made exactly once."""
     x = pair_exchange(kafka_bootstrap, tmp_path, dict(os.environ))
     main = _worker(x, "main", "intake,enrich,route,sequencer", 1)
     second = _worker(x, "second", "route", 2)
@@ -83,7 +85,7 @@ def test_two_route_instances_share_the_load_and_survive_one_kill(
     assert killed_at < 1200, "the kill came after the stream ended"
     wait_until(
         lambda: _instance(main, "route").get("partitions") == list(range(12)),
-        timeout=20,
+        timeout=40,
         what="the survivor to own all 12 partitions",
     )
     print(f"survivor owns all partitions {time.monotonic() - killed:.1f} s after the kill")
