@@ -8,9 +8,10 @@ its own (the plaintext one's name with ``-secure``): clients authenticate with S
 and the KRaft StandardAuthorizer allows only what ACLs grant. Its admin password is generated on
 first start, kept in ``$INTELSHARE_HOME/secrets/admin.password`` (mode 0600) and given to the
 storage format as the first SCRAM credential; the broker uses it to talk to itself, so it is
-written into the broker's config file, which is also mode 0600. Starting, stopping and watching
-the process is :mod:`ops.broker`; the nodes of the local 3-node cluster (:mod:`ops.cluster`) get
-their config from :func:`server_properties` and their storage from :func:`prepare_node`.
+written into the broker's config file, which is also mode 0600. What the config says is
+:mod:`ops.broker_properties`. Starting, stopping and watching the process is :mod:`ops.broker`;
+the nodes of the local 3-node cluster (:mod:`ops.cluster`) get their config from
+:mod:`ops.broker_properties` too and their storage from :func:`prepare_node`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,19 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
 
+from ops.broker_properties import (
+    ADMIN_USER,
+    TlsListeners,
+    node_keystore,
+    scram_options,
+    secure_properties,
+    server_properties,
+)
 from streams.core.certs import CertStore
 from streams.core.keyfiles import write_private
 from streams.errors import BrokerError
@@ -38,6 +48,7 @@ __all__ = [
     "CLASSPATH",
     "KAFKA_DIR",
     "POM",
+    "admin_password",
     "admin_password_file",
     "assemble",
     "assemble_tools",
@@ -49,7 +60,6 @@ __all__ = [
     "prepare",
     "prepare_node",
     "secure_settings",
-    "server_properties",
 ]
 
 log = structlog.get_logger(__name__)
@@ -61,92 +71,6 @@ CLASSPATH = KAFKA_DIR / "target" / "classpath.txt"
 """Where Maven writes the broker's runtime classpath (git-ignored)."""
 TOOLS_CLASSPATH = KAFKA_DIR / "target" / "tools-classpath.txt"
 """Where Maven writes the classpath of Kafka's command-line tools, for ops/bench."""
-ADMIN_USER = "admin"
-"""The secure broker's super user: it creates the other users and their ACLs."""
-
-_HEAD = """\
-# Written by intelshare (ops/broker_config.py) at each start: change the settings instead.
-process.roles=broker,controller
-node.id={node_id}
-controller.quorum.bootstrap.servers={quorum}
-"""
-_PLAINTEXT = """\
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-"""
-_SECURE = """\
-listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
-sasl.enabled.mechanisms=SCRAM-SHA-512
-sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\\
-  org.apache.kafka.common.security.scram.ScramLoginModule required \\
-  username="{admin}" password="{password}";
-sasl.mechanism.controller.protocol=PLAIN
-listener.name.controller.sasl.enabled.mechanisms=PLAIN
-listener.name.controller.plain.sasl.jaas.config=\\
-  org.apache.kafka.common.security.plain.PlainLoginModule required \\
-  username="{admin}" password="{password}" user_{admin}="{password}";
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-allow.everyone.if.no.acl.found=false
-super.users=User:{admin}
-"""
-_TLS = """\
-listeners=SASL_SSL://{bind}:{port},MTLS://{bind}:{mtls},CONTROLLER://127.0.0.1:{controller}{loopback}
-advertised.listeners=SASL_SSL://{host}:{port},MTLS://{host}:{mtls}{advertised_loopback}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=SASL_SSL
-listener.security.protocol.map=SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:SASL_SSL,LOOPBACK:SASL_PLAINTEXT
-sasl.enabled.mechanisms=SCRAM-SHA-512
-sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=\\
-  org.apache.kafka.common.security.scram.ScramLoginModule required \\
-  username="{admin}" password="{password}";
-listener.name.loopback.scram-sha-512.sasl.jaas.config=\\
-  org.apache.kafka.common.security.scram.ScramLoginModule required \\
-  username="{admin}" password="{password}";
-sasl.mechanism.controller.protocol=PLAIN
-listener.name.controller.sasl.enabled.mechanisms=PLAIN
-listener.name.controller.plain.sasl.jaas.config=\\
-  org.apache.kafka.common.security.plain.PlainLoginModule required \\
-  username="{admin}" password="{password}" user_{admin}="{password}";
-ssl.keystore.type=PEM
-ssl.keystore.location={keystore}
-ssl.truststore.type=PEM
-ssl.truststore.location={truststore}
-ssl.protocol=TLSv1.3
-ssl.enabled.protocols=TLSv1.3,TLSv1.2
-ssl.endpoint.identification.algorithm=https
-listener.name.mtls.ssl.client.auth=required
-ssl.principal.mapping.rules=RULE:^CN=([^,]+)(,.*)?$/$1/,DEFAULT
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-allow.everyone.if.no.acl.found=false
-super.users=User:{admin}
-"""
-"""The TLS broker (``--secure --tls``): SASL/SCRAM over TLS for clients and between brokers,
-the controller's link over TLS, and a mutual-TLS listener (``MTLS``) where a client
-certificate's common name is the Kafka user, under the same ACLs as a SCRAM user of that name.
-TLS 1.2 and 1.3 only, with the JVM's default (modern) cipher suites."""
-_CONFIG = """\
-log.dirs={logs}
-num.partitions=1
-auto.create.topics.enable=false
-default.replication.factor={replicas}
-offsets.topic.replication.factor={replicas}
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor={replicas}
-transaction.state.log.min.isr={min_isr}
-transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor={replicas}
-share.coordinator.state.topic.min.isr={min_isr}
-group.initial.rebalance.delay.ms=0
-"""
 
 
 def assemble(settings: Settings) -> Path:
@@ -250,76 +174,43 @@ def prepare(settings: Settings, data: Path, *, secure: bool, tls: bool = False) 
     ports = (settings.broker_port, settings.controller_port)
     quorum = f"127.0.0.1:{settings.controller_port}"
     if secure:
-        password = _admin_password(settings, kraft)
-        listeners = _SECURE
-        tls_values: dict[str, object] = {}
-        if tls:
-            listeners, tls_values = _TLS, _tls_values(settings, data)
-        text = (_HEAD + listeners + _CONFIG).format(
-            node_id=1, quorum=quorum, port=ports[0], controller=ports[1], logs=kraft,
-            replicas=1, min_isr=1, admin=ADMIN_USER, password=password, **tls_values,
-        )  # fmt: skip
+        password = admin_password(settings, kraft)
+        listeners = _tls_listeners(settings, data) if tls else None
+        text = secure_properties(1, ports, quorum, kraft, password, tls=listeners)
         write_private(config, text.encode(), replace=True)
-        options += ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]"]
+        options += scram_options(password)
     else:
         config.write_text(server_properties(1, ports, quorum, kraft))
     return _runnable(settings, data, kafka_uuid(), options)
 
 
-def _tls_values(settings: Settings, data: Path) -> dict[str, object]:
-    """The TLS broker's addresses and certificate files: node 1's key and certificate chain
-    are copied into one PEM keystore (mode 0600) in ``data``, as Kafka reads them."""
-    store, name = CertStore(settings.certs_dir), CertStore.node_name(1)
-    try:
-        key = store.key_of(name).read_bytes()
-        chain = store.cert_of(name).read_bytes()
-        store.ca_cert.read_bytes()
-    except OSError as exc:
-        raise BrokerError(
-            f"the TLS broker needs the exchange's CA and node 1's certificate in {store.folder} "
-            f"({exc.filename}: {exc.strerror}); run `intelshare certs init` and `intelshare certs "
-            "issue --node 1 --host NAME` (NAME: the broker's host name, INTELSHARE_BROKER_HOST)"
-        ) from exc
-    keystore = data / "tls" / f"{name}.keystore.pem"
-    write_private(keystore, key + chain, replace=True)
-    host, loopback = settings.broker_host, settings.broker_loopback_port
-    return {
-        "bind": "127.0.0.1" if host == "127.0.0.1" else "0.0.0.0",  # noqa: S104 (a network broker)
-        "host": host,
-        "mtls": settings.mtls_port,
-        "loopback": f",LOOPBACK://127.0.0.1:{loopback}" if loopback else "",
-        "advertised_loopback": f",LOOPBACK://127.0.0.1:{loopback}" if loopback else "",
-        "keystore": keystore,
-        "truststore": store.ca_cert,
-    }
-
-
-def server_properties(
-    node_id: int, ports: tuple[int, int], quorum: str, logs: Path, replicas: int = 1
-) -> str:
-    """The plaintext ``server.properties`` of node ``node_id`` of a KRaft quorum.
-
-    ``ports`` are its client and controller ports on 127.0.0.1, ``quorum`` every controller's
-    ``host:port`` (comma-separated), ``replicas`` the replication factor of the internal topics
-    (offsets, transaction state); with 3, their min.insync.replicas is 2.
-    """
-    min_isr = 2 if replicas >= 3 else 1
-    port, controller = ports
-    return (_HEAD + _PLAINTEXT + _CONFIG).format(
-        node_id=node_id, quorum=quorum, port=port, controller=controller, logs=logs,
-        replicas=replicas, min_isr=min_isr,
+def _tls_listeners(settings: Settings, data: Path) -> TlsListeners:
+    """The single TLS broker's: node 1's certificate, the settings' host and ports."""
+    store = CertStore(settings.certs_dir)
+    keystore = node_keystore(store, 1, data)
+    return TlsListeners(
+        settings.mtls_port, keystore, store.ca_cert, settings.broker_host,
+        settings.broker_loopback_port,
     )  # fmt: skip
 
 
 def prepare_node(
-    settings: Settings, data: Path, properties: str, cluster_id: str, initial_controllers: str
+    settings: Settings,
+    data: Path,
+    properties: str,
+    cluster_id: str,
+    initial_controllers: str,
+    more: Sequence[str] = (),
 ) -> list[str]:
-    """Write ``properties`` as the config of one node of a cluster, format its storage on first
-    run as a member of the dynamic quorum ``initial_controllers`` (``id@host:port:directory``,
-    comma-separated, the same for every node), and return the command that runs it."""
+    """Write ``properties`` as the config of one node of a cluster (mode 0600: a secure one
+    holds the admin's password), format its storage on first run as a member of the dynamic
+    quorum ``initial_controllers`` (``id@host:port:directory``, comma-separated, the same for
+    every node) with ``more`` options (:func:`scram_options`), and return the command that
+    runs it."""
     (data / "logs").mkdir(exist_ok=True)
-    config_file(data).write_text(properties)
-    return _runnable(settings, data, cluster_id, ["--initial-controllers", initial_controllers])
+    write_private(config_file(data), properties.encode(), replace=True)
+    options = ["--initial-controllers", initial_controllers, *more]
+    return _runnable(settings, data, cluster_id, options)
 
 
 def _runnable(settings: Settings, data: Path, cluster_id: str, options: list[str]) -> list[str]:
@@ -337,7 +228,7 @@ def _runnable(settings: Settings, data: Path, cluster_id: str, options: list[str
     return [*jvm, *tool, "kafka.Kafka", str(config)]
 
 
-def _admin_password(settings: Settings, kraft: Path) -> str:
+def admin_password(settings: Settings, kraft: Path) -> str:
     """The admin password: read from its file, or generated before the storage is formatted."""
     path = admin_password_file(settings)
     if path.is_file():

@@ -42,8 +42,8 @@ def register(commands: Commands) -> None:
     )  # fmt: skip
     broker["start"].add_argument(
         "--tls", action="store_true",
-        help=_("with --secure: SASL_SSL on the broker port and mutual TLS on port+2, from the "
-        "certificates of `intelshare certs` (TLS 1.2+)"),
+        help=_("with --secure: SASL_SSL on the broker port and mutual TLS on port+2 (on the "
+        "cluster: each node's port+6), from the certificates of `intelshare certs` (TLS 1.2+)"),
     )  # fmt: skip
     broker["start"].add_argument(
         "--nodes", type=int, choices=(1, 3), default=1, metavar="N",
@@ -145,14 +145,10 @@ def broker_start(settings: Settings, args: argparse.Namespace) -> int:
     address(es)."""
     from ops import broker, cluster
 
-    if args.nodes > 1 and args.tls:
-        raise ConfigError(msg("--tls is for the single broker; the cluster has no TLS yet"))
-    if args.tls:
-        print(broker.start(settings, secure=args.secure, tls=True))
-    elif args.nodes > 1:
-        print(cluster.start(settings, args.nodes, secure=args.secure))
+    if args.nodes > 1:
+        print(cluster.start(settings, args.nodes, secure=args.secure, tls=args.tls))
     else:
-        print(broker.start(settings, secure=args.secure))
+        print(broker.start(settings, secure=args.secure, tls=args.tls))
     return 0
 
 

@@ -38,19 +38,31 @@ SCHEMAS = SchemaSet.from_directory(PROJECT_ROOT / "schemas")
 class Exchange:
     """One exchange under its own prefix and home folder."""
 
-    def __init__(self, bootstrap: str, home: Path, base_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        home: Path,
+        base_env: dict[str, str],
+        security: dict[str, str] | None = None,
+    ) -> None:
+        """``security``: the ``INTELSHARE_*`` variables of the admin on a secure broker (its
+        protocol, user, password file, CA), which the exchange is set up and read with."""
         self.home = home
-        self.settings = Settings(
-            bootstrap_servers=bootstrap,
-            topic_prefix=f"x{uuid.uuid4().hex[:10]}.",
-            home=home,
-            request_timeout=10.0,
+        prefix = f"x{uuid.uuid4().hex[:10]}."
+        security = security or {}
+        self.settings = Settings.from_mapping(
+            {"bootstrap_servers": bootstrap, "topic_prefix": prefix, "home": home}
+            | {"request_timeout": 10.0}
+            | {name.removeprefix("INTELSHARE_").lower(): v for name, v in security.items()}
         )
         self.env = {k: v for k, v in base_env.items() if not k.startswith("INTELSHARE_")} | {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "INTELSHARE_TOPIC_PREFIX": self.settings.topic_prefix,
             "INTELSHARE_HOME": str(home),
+            **security,
         }
+        self.submitting = self.settings
+        """Whom :meth:`submit` sends as: on a secure broker, set a unit user's settings."""
         self.worker = Worker(self.env, home)
         create_topics(self.settings, CATALOGUE + INTERNAL)
         self.cli("keys", "generate", "--exchange")
@@ -82,7 +94,7 @@ class Exchange:
         self.cli("agreements", "apply", str(path))
 
     def submit(self, reports: list[dict[str, Any]]) -> list[str]:
-        with Submitter(self.settings) as submitter:
+        with Submitter(self.submitting) as submitter:
             result = submitter.submit(Candidate(f"r{i}", r, None) for i, r in enumerate(reports))
         assert not result.rejected, [str(r) for r in result.rejected]
         return result.sent
@@ -160,9 +172,12 @@ PAIR_AGENCIES = ("g-one", "g-two")
 PAIR_AGREEMENTS = ("G-1", "G-2")
 
 
-def pair_exchange(bootstrap: str, home: Path, base_env: dict[str, str]) -> Exchange:
-    """An exchange whose two agencies each receive every report of facility KZ-F-1."""
-    x = Exchange(bootstrap, home, base_env)
+def pair_exchange(
+    bootstrap: str, home: Path, base_env: dict[str, str], security: dict[str, str] | None = None
+) -> Exchange:
+    """An exchange whose two agencies each receive every report of facility KZ-F-1
+    (``security``: as :class:`Exchange`'s)."""
+    x = Exchange(bootstrap, home, base_env, security)
     for agency in PAIR_AGENCIES:
         x.agency(agency)
     x.reference([facility("KZ-F-1", "KZ")])

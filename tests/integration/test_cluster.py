@@ -1,13 +1,15 @@
-"""The local 3-node cluster of ops/ (`intelshare broker start --nodes 3`) under the whole
-exchange: topics with three replicas, no disclosure lost or doubled when a node is killed
-mid-stream, the worker keeps running, status names the dead node, the same start brings it
-back, stop ends all three.
+"""The local 3-node cluster of ops/, secure and over TLS (`intelshare broker start --secure
+--tls --nodes 3`), under the whole exchange: topics with three replicas, no disclosure lost or
+doubled when a node is killed mid-stream, the worker (a SCRAM user of role worker over SASL_SSL)
+keeps running, status names the dead node, the same start brings it back, stop ends all three.
 
-Runs its own cluster, in its own home, on ports free now; it needs no other broker.
+Runs its own cluster, in its own home with its own CA, on ports free now; it needs no other
+broker.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
@@ -16,14 +18,18 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from ops import cluster
+from streams.core.certs import CertStore
 from streams.kafka.clients import admin_client
+from streams.kafka.users import Role, add_user
 from streams.settings import Settings
+from tests.factories import incident
 from tests.integration.exchange import (
     assert_exactly_once,
     audited,
@@ -31,10 +37,13 @@ from tests.integration.exchange import (
     pair_reports,
     wait_until,
 )
+from tests.integration.worker import Worker
 
 pytestmark = pytest.mark.integration
 
 REPORTS = 100
+START = ("broker", "start", "--secure", "--tls", "--nodes", "3")
+"""The README's command for the TLS cluster: it starts the cluster, and restarts a dead node."""
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -50,17 +59,15 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def _base_port() -> int:
-    """A broker port whose cluster ports (itself, +1 and + 100 .. + 105) are all free now,
-    below Linux's ephemeral range (32768 up), where clients' own connections cannot take
-    one of them between this check and the nodes' start."""
+    """A broker port whose cluster ports (itself, +1, and each node's client, controller and
+    mutual-TLS port) are all free now, below Linux's ephemeral range (32768 up), where clients'
+    own connections cannot take one of them between this check and the nodes' start."""
     rng = random.Random()  # a port, not a secret
     for _ in range(200):
-        base = rng.randrange(20_000, 32_000 - cluster.PORT_OFFSET - 2 * cluster.NODES)
-        ports = [
-            base,
-            base + 1,
-            *range(base + cluster.PORT_OFFSET, base + cluster.PORT_OFFSET + 2 * cluster.NODES),
-        ]
+        base = rng.randrange(20_000, 31_800)
+        members = cluster.nodes(Settings(broker_port=base, controller_port=base + 1))
+        ports = [base, base + 1]
+        ports += [port for n in members for port in (n.port, n.controller_port, n.mtls_port)]
         if all(_free(port) for port in ports):
             return base
     raise AssertionError("found no free cluster ports")
@@ -115,13 +122,15 @@ def _status(env: dict[str, str]) -> tuple[int, dict[int, str]]:
 def test_the_exchange_on_three_nodes_survives_a_node_kill(
     cluster_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """The whole exchange on the cluster: topics with 3 replicas and min ISR 2; 100 reports,
-    one node killed with SIGKILL mid-stream (while reports are still being submitted): every
-    disclosure exactly once, the chain verifies, the worker keeps running; status exit 1 names
-    the dead node, the same start brings it back, and the exchange goes on with it; stop."""
+    """The whole exchange on the secure TLS cluster: topics with 3 replicas and min ISR 2; 100
+    reports from a unit user over SASL_SSL, one node killed with SIGKILL mid-stream (while
+    reports are still being submitted): every disclosure exactly once, the chain verifies, the
+    worker (user of role worker, SASL_SSL) keeps running; status exit 1 names the dead node, the
+    same start brings it back, and the exchange goes on with it; stop."""
     env = cluster_env
     begun = time.monotonic()
-    started = _cli("broker", "start", "--nodes", "3", env=env)
+    CertStore(Settings.load(env).certs_dir).init("test exchange CA", datetime.now(UTC))
+    started = _cli(*START, env=env)
     assert started.returncode == 0, started.stderr
     base = int(env["INTELSHARE_BROKER_PORT"])
     expected = ",".join(f"127.0.0.1:{base + 100 + 2 * i}" for i in range(3))
@@ -129,10 +138,28 @@ def test_the_exchange_on_three_nodes_survives_a_node_kill(
     code, lines = _status(env)
     assert code == 0, lines
     assert sorted(lines) == [1, 2, 3]
-    assert all(" running" in line for line in lines.values()), lines
+    assert all(line.endswith(" running secure tls") for line in lines.values()), lines
     started_in = time.monotonic() - begun
 
-    x = pair_exchange(expected, tmp_path / "exchange", env)  # `topics create`'s replication
+    home = Path(env["INTELSHARE_HOME"])
+    admin = {
+        "INTELSHARE_SECURITY_PROTOCOL": "SASL_SSL",
+        "INTELSHARE_SSL_CAFILE": str(home / "certs" / "ca.pem"),
+        "INTELSHARE_SASL_USERNAME": "admin",
+        "INTELSHARE_SASL_PASSWORD_FILE": str(home / "secrets" / "admin.password"),
+    }
+    x = pair_exchange(expected, tmp_path / "exchange", env, admin)  # `topics create`'s replicas
+    unit = incident()["unit_id"]  # pair_reports' unit
+    as_unit = add_user(x.settings, Role.UNIT, "c-unit", (unit,))
+    x.submitting = dataclasses.replace(
+        x.settings, sasl_username="c-unit", sasl_password_file=as_unit
+    )
+    as_worker = add_user(x.settings, Role.WORKER, "c-worker")
+    x.worker = Worker(
+        x.env
+        | {"INTELSHARE_SASL_USERNAME": "c-worker", "INTELSHARE_SASL_PASSWORD_FILE": str(as_worker)},
+        x.home,
+    )
     audit = x.settings.topic_prefix + "intel.audit"
     submissions = x.settings.topic_prefix + "intel.submissions"
     with admin_client(x.settings) as admin:
@@ -167,7 +194,7 @@ def test_the_exchange_on_three_nodes_survives_a_node_kill(
         assert " stopped" in lines[victim]
         assert all(" running" in lines[n] for n in lines if n != victim), lines
 
-        again = _cli("broker", "start", "--nodes", "3", env=env)
+        again = _cli(*START, env=env)
         assert again.returncode == 0, again.stderr
         assert again.stdout.strip().splitlines()[-1] == expected
         code, lines = _status(env)

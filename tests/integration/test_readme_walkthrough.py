@@ -56,7 +56,7 @@ ELSEWHERE = {
     "ops/test": ".ci/run (CI runs exactly this)",
     "source .venv/bin/activate": "here: PATH starts with .venv/bin, as activate sets it",
     "intelshare broker start|stop|status": "test_broker.py::test_lifecycle (each of the three)",
-    "intelshare broker start --nodes 3": "test_cluster.py",
+    "intelshare broker start --secure --tls --nodes 3": "test_cluster.py",
     "intelshare broker status": "test_broker.py::test_lifecycle, test_cluster.py",
     "intelshare broker stop": "test_broker.py::test_lifecycle, test_cluster.py",
     "intelshare broker start --secure": "test_security.py (ops.broker.start(secure=True))",

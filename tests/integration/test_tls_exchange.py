@@ -1,7 +1,8 @@
 """Issue 16: the whole exchange with TLS on every connection, on the package's secure broker.
 
 SCRAM users over SASL_SSL and certificate users over mutual TLS, each under its own role's
-ACLs; the worker as the README's three-machine section runs it.
+ACLs; the worker as a certificate user (a worker over SASL_SSL, as the README's three-machine
+section runs it, is test_cluster.py's, on the TLS cluster).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tests.integration.secure_exchange import SecureExchange
 def test_a_report_travels_over_tls_from_unit_to_agency_and_audit(
     tls_admin: Settings, tmp_path: Path
 ) -> None:
-    """The worker as SCRAM user over SASL_SSL, its status page over HTTPS; unit
+    """The worker as certificate user tls-flow-worker over mutual TLS (no SASL: the
+    certificate's name gets the worker role's ACLs), its status page over HTTPS; unit
     tls-flow-unit submits over mutual TLS with its certificate (signed and authorised as the
     certificate's user); agency e-one reads and decrypts the disclosure over mutual TLS with its
     certificate, and its receipt is recorded; the admin's `audit verify` over SASL_SSL finds
@@ -33,7 +35,10 @@ def test_a_report_travels_over_tls_from_unit_to_agency_and_audit(
     assert admin.security_protocol == "SASL_SSL"
     port, log = free_port(), tmp_path / "worker.log"
     page = exchange.certs.issue(Kind.NODE, "tls-flow-status", ["127.0.0.1"], datetime.now(UTC))
-    worker_env = exchange.env("tls-flow-worker", add_user(admin, Role.WORKER, "tls-flow-worker"))
+    add_user(admin, Role.WORKER, "tls-flow-worker")  # the role's ACLs, for the certificate too
+    worker_env = exchange.cert_env("tls-flow-worker")
+    assert worker_env["INTELSHARE_SECURITY_PROTOCOL"] == "SSL"
+    assert "INTELSHARE_SASL_USERNAME" not in worker_env
     worker_env |= {
         "INTELSHARE_WEB_PORT": str(port),
         "INTELSHARE_HTTPS_CERTFILE": str(page),

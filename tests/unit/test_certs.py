@@ -11,6 +11,7 @@ import ssl
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
@@ -221,3 +222,34 @@ def test_the_readme_certificate_commands_run_as_printed(
     ]
     assert "exchange.example.org,127.0.0.1" in listed[2]
     assert stat.S_IMODE((tmp_path / ".intelshare/certs/kz-knb.key").stat().st_mode) == 0o600
+
+
+def test_the_agents_authenticate_with_the_workers_certificate(
+    store: CertStore, tmp_path: Path
+) -> None:
+    """A worker run as certificate user (INTELSHARE_SECURITY_PROTOCOL=SSL): each agent's
+    quixstreams application gives its consumer, its transactional producer and the admin that
+    creates its changelogs the CA, the certificate and its key, and no SASL (quixstreams 3.28
+    keeps these configs on ``_config`` and the topic manager's admin: a new version that moves
+    them fails here, not on a broker)."""
+    from agents.engine import application
+    from agents.status import Progress
+
+    store.issue(Kind.USER, "exchange", [], datetime.now(UTC))
+    settings = dataclasses.replace(
+        _client(store, "SSL", "exchange"), sasl_username="", sasl_password="", home=tmp_path
+    )
+    agent = SimpleNamespace(source="intel.submissions")
+    app = application(settings, agent, "intelshare-route", 1, Progress("route", 1))  # type: ignore[arg-type]
+    configs = [
+        app._config.consumer_extra_config,
+        app._config.producer_extra_config,
+        app._topic_manager._admin._config,
+    ]
+    for config in configs:
+        assert config["security.protocol"] == "SSL"
+        assert config["ssl.ca.location"] == str(store.ca_cert)
+        assert config["ssl.certificate.location"] == str(store.cert_of("exchange"))
+        assert config["ssl.key.location"] == str(store.key_of("exchange"))
+        assert config["ssl.endpoint.identification.algorithm"] == "https"
+        assert not any(key.startswith("sasl.") for key in config)
