@@ -36,8 +36,8 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from streams.core.crypto import ENVELOPE_V1, ENVELOPE_V2, BatchSealer, disclosure_aad, seal, sign
-from streams.core.disclosure import payload_bytes, signed_bytes
+from streams.core.crypto import BatchSealer
+from streams.core.disclosure import payload_bytes, seal_message
 from streams.core.fields import EVENT_ID, Checker
 from streams.core.policy import Agreement
 from streams.core.times import format_time, to_millis
@@ -243,29 +243,22 @@ def build_notice(
     signed like a disclosure) and its pending audit record, for one recipient."""
     now = to_millis(now)
     payload = payload_bytes(notice_payload(notice, sent))
-    aad = disclosure_aad(ident, sent.recipient)
-    if sealer is None:
-        envelope, sealed = ENVELOPE_V1, seal(payload, recipient_public, aad)
-    else:
-        envelope, sealed = ENVELOPE_V2, sealer.seal(payload, recipient_public, ident, aad)
-    message: dict[str, Any] = {
-        "disclosure_id": ident,
-        "event_id": notice["event_id"],
-        "agreement_id": sent.agreement_id,
-        "agreement_version": sent.agreement_version,
-        "recipient": sent.recipient,
-        "disclosed_at": now,
-        "recipient_key_id": recipient_key_id,
-        "ephemeral_public_key": sealed.ephemeral_public_key,
-        "nonce": sealed.nonce,
-        "ciphertext": sealed.ciphertext,
-        "exchange_key_id": exchange_key_id,
-        "envelope": envelope,
-        "kind": notice["kind"],
-        "refers_to": sent.disclosure_id,
-    }
-    signed = signed_bytes(message)
-    message["signature"] = sign(signing_key, signed)
+    message, signed = seal_message(
+        disclosure_id=ident,
+        event_id=notice["event_id"],
+        agreement_id=sent.agreement_id,
+        agreement_version=sent.agreement_version,
+        recipient=sent.recipient,
+        disclosed_at=now,
+        recipient_key_id=recipient_key_id,
+        exchange_key_id=exchange_key_id,
+        kind=notice["kind"],
+        refers_to=sent.disclosure_id,
+        payload=payload,
+        recipient_public=recipient_public,
+        signing_key=signing_key,
+        sealer=sealer,
+    )
     pending = {
         "sequence": -1,
         "disclosure_id": ident,
