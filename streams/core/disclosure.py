@@ -48,6 +48,7 @@ __all__ = [
     "feed_entry",
     "open_disclosure",
     "payload_bytes",
+    "pending_record",
     "seal_message",
     "signed_bytes",
 ]
@@ -146,31 +147,22 @@ def build_disclosure(
         signing_key=signing_key,
         sealer=sealer,
     )
-    pending = {
-        "sequence": -1,
-        "disclosure_id": ident,
-        "event_id": report["event_id"],
-        "agreement_id": agreement.id,
-        "agreement_version": agreement.version,
-        "recipient": agreement.recipient,
-        "purpose": agreement.purpose,
-        "legal_basis": agreement.legal_basis,
-        "fields_disclosed": list(agreement.disclose),
-        "subjects": oversight_subjects(report, agreement, alias),
-        "subject_links": oversight_links(report, agreement, commit or linker),
-        "payload_sha256": hashlib.sha256(payload).digest(),
-        "disclosure_sha256": hashlib.sha256(signed).digest(),
-        "disclosed_at": now,
-        "recorded_at": now,
-        "prev_hash": b"",
-        "hash": b"",
-        "key_id": "",
-        "signature": b"",
-        "kind": "disclosure",
-        "refers_to": None,
-        "reason": None,
-        "useful": None,
-    }
+    pending = pending_record(
+        "disclosure",
+        disclosure_id=ident,
+        event_id=report["event_id"],
+        agreement_id=agreement.id,
+        agreement_version=agreement.version,
+        recipient=agreement.recipient,
+        purpose=agreement.purpose,
+        legal_basis=agreement.legal_basis,
+        now=now,
+        fields_disclosed=list(agreement.disclose),
+        subjects=oversight_subjects(report, agreement, alias),
+        subject_links=oversight_links(report, agreement, commit or linker),
+        payload_sha256=hashlib.sha256(payload).digest(),
+        disclosure_sha256=hashlib.sha256(signed).digest(),
+    )
     return disclosure, pending
 
 
@@ -219,6 +211,55 @@ def seal_message(
     signed = signed_bytes(message)
     message["signature"] = sign(signing_key, signed)
     return message, signed
+
+
+def pending_record(
+    kind: str,
+    *,
+    disclosure_id: str,
+    event_id: str,
+    agreement_id: str,
+    agreement_version: int,
+    recipient: str,
+    purpose: str,
+    legal_basis: str,
+    now: datetime,
+    fields_disclosed: list[str] | None = None,
+    subjects: list[str] | None = None,
+    subject_links: list[str] | None = None,
+    payload_sha256: bytes = b"",
+    disclosure_sha256: bytes = b"",
+    refers_to: str | None = None,
+    reason: str | None = None,
+    useful: bool | None = None,
+) -> dict[str, Any]:
+    """An audit record of ``kind`` before sequencing (audit record v4 on intel.audit.pending:
+    sequence -1, the chain fields empty, disclosed and recorded ``now``)."""
+    return {
+        "sequence": -1,
+        "disclosure_id": disclosure_id,
+        "event_id": event_id,
+        "agreement_id": agreement_id,
+        "agreement_version": agreement_version,
+        "recipient": recipient,
+        "purpose": purpose,
+        "legal_basis": legal_basis,
+        "fields_disclosed": list(fields_disclosed or []),
+        "subjects": list(subjects or []),
+        "subject_links": list(subject_links or []),
+        "payload_sha256": payload_sha256,
+        "disclosure_sha256": disclosure_sha256,
+        "disclosed_at": now,
+        "recorded_at": now,
+        "prev_hash": b"",
+        "hash": b"",
+        "key_id": "",
+        "signature": b"",
+        "kind": kind,
+        "refers_to": refers_to,
+        "reason": reason,
+        "useful": useful,
+    }
 
 
 def open_disclosure(

@@ -85,7 +85,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from streams.core.disclosure import payload_bytes, seal_message
+from streams.core.disclosure import payload_bytes, pending_record, seal_message
 from streams.core.fields import IDENTIFIER, IDENTIFIER_RULE, clean_text, show
 from streams.core.times import format_time, to_millis
 from streams.errors import DecryptionError, ErasureOrderError, KeyFileError
@@ -235,31 +235,21 @@ def erasure_record(
     It names the subject only by ``subject_link`` (see the module's docstring), lists in
     ``fields_disclosed`` the disclosures the notice concerns, and holds the reason."""
     now = to_millis(now)
-    return {
-        "sequence": -1,
-        "disclosure_id": erasure_id(subject_link, recipient, now),
-        "event_id": "",
-        "agreement_id": "",
-        "agreement_version": 0,
-        "recipient": recipient,
-        "purpose": "erasure",
-        "legal_basis": "",
-        "fields_disclosed": list(disclosures),
-        "subjects": [],
-        "subject_links": [subject_link],
-        "payload_sha256": b"",
-        "disclosure_sha256": notice_sha256,
-        "disclosed_at": now,
-        "recorded_at": now,
-        "prev_hash": b"",
-        "hash": b"",
-        "key_id": "",
-        "signature": b"",
-        "kind": ERASURE,
-        "refers_to": None,
-        "reason": reason,
-        "useful": None,
-    }
+    return pending_record(
+        ERASURE,
+        disclosure_id=erasure_id(subject_link, recipient, now),
+        event_id="",
+        agreement_id="",
+        agreement_version=0,
+        recipient=recipient,
+        purpose="erasure",
+        legal_basis="",
+        now=now,
+        fields_disclosed=disclosures,
+        subject_links=[subject_link],
+        disclosure_sha256=notice_sha256,
+        reason=reason,
+    )
 
 
 def erasure_notice(

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from streams.core.crypto import BatchSealer
-from streams.core.disclosure import payload_bytes, seal_message
+from streams.core.disclosure import payload_bytes, pending_record, seal_message
 from streams.core.fields import EVENT_ID, Checker
 from streams.core.policy import Agreement
 from streams.core.times import format_time, to_millis
@@ -259,31 +259,21 @@ def build_notice(
         signing_key=signing_key,
         sealer=sealer,
     )
-    pending = {
-        "sequence": -1,
-        "disclosure_id": ident,
-        "event_id": notice["event_id"],
-        "agreement_id": sent.agreement_id,
-        "agreement_version": sent.agreement_version,
-        "recipient": sent.recipient,
-        "purpose": purpose,
-        "legal_basis": legal_basis,
-        "fields_disclosed": [],
-        "subjects": [],
-        "subject_links": [],
-        "payload_sha256": hashlib.sha256(payload).digest(),
-        "disclosure_sha256": hashlib.sha256(signed).digest(),
-        "disclosed_at": now,
-        "recorded_at": now,
-        "prev_hash": b"",
-        "hash": b"",
-        "key_id": "",
-        "signature": b"",
-        "kind": notice["kind"],
-        "refers_to": sent.disclosure_id,
-        "reason": notice["reason"],
-        "useful": None,
-    }
+    pending = pending_record(
+        notice["kind"],
+        disclosure_id=ident,
+        event_id=notice["event_id"],
+        agreement_id=sent.agreement_id,
+        agreement_version=sent.agreement_version,
+        recipient=sent.recipient,
+        purpose=purpose,
+        legal_basis=legal_basis,
+        now=now,
+        payload_sha256=hashlib.sha256(payload).digest(),
+        disclosure_sha256=hashlib.sha256(signed).digest(),
+        refers_to=sent.disclosure_id,
+        reason=notice["reason"],
+    )
     return message, pending
 
 
