@@ -94,6 +94,9 @@ class Agent:
     """Short name: intake, enrich, route, sequencer. Also names its group and state."""
     source: str = ""
     """Full name of the topic it consumes."""
+    extra_sources: Sequence[str] = ()
+    """Further topics a stateless agent consumes with the same ``process`` (intake: the
+    agencies' feedback beside the submissions); one transaction commits all their offsets."""
     stateful: bool = False
     """True when ``process`` keeps state: it then gets a :class:`State`, scoped by quixstreams
     to the message key. An agent whose state must see every record keys its input by one

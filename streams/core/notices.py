@@ -153,7 +153,8 @@ class Sent(NamedTuple):
 
 class EventLedger:
     """What route knows of one event: its unit, whom it was disclosed to, whether it was
-    recalled, and the notices already sent. Kept as JSON in route's state, per event id."""
+    recalled, the notices already sent and the feedback given. Kept as JSON in route's state,
+    per event id."""
 
     def __init__(self, raw: Mapping[str, Any] | None = None) -> None:
         raw = raw or {}
@@ -161,6 +162,8 @@ class EventLedger:
         self.sent = [Sent(*entry) for entry in raw.get("sent", [])]
         self.recalled: bool = bool(raw.get("recalled", False))
         self.notices: list[str] = list(raw.get("notices", []))
+        self.feedback: list[str] = list(raw.get("feedback", []))
+        """The ids of the feedback agencies gave on its disclosures (streams.core.feedback)."""
 
     def dump(self) -> dict[str, Any]:
         """The JSON form kept in state."""
@@ -169,7 +172,7 @@ class EventLedger:
             "sent": [list(s) for s in self.sent],
             "recalled": self.recalled,
             "notices": self.notices,
-        }
+        } | ({"feedback": self.feedback} if self.feedback else {})
 
     def to_disclose(
         self, report: Mapping[str, Any], agreements: Iterable[Agreement]

@@ -31,6 +31,8 @@ def test_catalogue_holds_every_topic_of_the_design() -> None:
         "intel.ref.units",
         "intel.keys.subjects",
         "intel.keys.commitments",
+        "intel.feedback",
+        "intel.ref.unitkeys",
     }
 
 
