@@ -427,34 +427,9 @@ def test_a_recalled_report_is_not_disclosed_under_a_new_agreement(
     assert recall_reports["one"]["event_id"] not in {d["event_id"] for d in exchange.feed(OTHER)}
 
 
-def test_a_correction_reaches_the_recipients(
-    exchange: Exchange, recall_reports: dict[str, dict[str, Any]]
-) -> None:
-    """A report with ``corrects`` is disclosed as any report, and each agency that received the
-    report it corrects gets one correction notice naming both; the log verifies and counts every
-    kind."""
-    original = recall_reports["both"]["event_id"]
-    correction = recall_reports["correction"] = _report("KZ-F-R1") | {"corrects": original}
-    exchange.submit([correction])
-    wait_until(
-        lambda: len(_of_kind(exchange.audit(), "correction")) >= 2, what="two correction records"
-    )
-    for agency in (AGENCY, OTHER):
-        assert correction["event_id"] in {d["event_id"] for d in exchange.feed(agency)}
-        (notice,) = _notices(exchange, agency, "correction")
-        assert notice["event_id"] == original
-        assert notice["payload"]["corrected_by"] == correction["event_id"]
-    verified = exchange.cli("audit", "verify", ok=False)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    events = {r["event_id"] for r in recall_reports.values()}
-    figures = stats(r for r in exchange.audit() if r["event_id"] in events)  # `audit stats`
-    kinds = figures["per_kind"]
-    assert (kinds["recall"], kinds["correction"], kinds["feedback"]) == (1, 2, 0)
-    assert kinds["disclosure"] == figures["disclosures"] == 7  # nothing disclosed twice
-
-
-# --- feedback (issue 13): on the same exchange, after the recall tests. The disclosure of
-# ``both`` to a-one is the one a-one gives feedback on; RECALL_UNIT wrote the report.
+# --- feedback (issue 13): on the same exchange, among the recall tests (before the correction
+# test, whose `audit verify` covers it). The disclosure of ``both`` to a-one is the one a-one
+# gives feedback on; RECALL_UNIT wrote the report.
 
 FEEDBACK_NOTE = "led to a cell search"
 
@@ -498,7 +473,8 @@ def test_feedback_reaches_only_the_originating_unit(
     with one audit record of kind feedback that `audit stats` counts; refused, each as a dead
     letter naming why and nothing delivered: feedback while the unit has no key, a second
     feedback, feedback on a-two's disclosure, one signed with a key a-one never registered;
-    the command refuses an id not on the agency's feed (exit 2). The log still verifies."""
+    the command refuses an id not on the agency's feed (exit 2). The correction test below
+    verifies the log with it (one `audit verify` for both)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from streams.core.keyfiles import load_ed25519_private, load_x25519_private
@@ -545,5 +521,29 @@ def test_feedback_reaches_only_the_originating_unit(
     assert [o.payload for o in opened] == [None]  # `feedback list --key` of it exits 1
     shown = exchange.cli("audit", "stats").stdout
     assert f"  {AGENCY:<32} useful 1, not useful 0" in shown.splitlines()
+
+
+def test_a_correction_reaches_the_recipients(
+    exchange: Exchange, recall_reports: dict[str, dict[str, Any]]
+) -> None:
+    """A report with ``corrects`` is disclosed as any report, and each agency that received the
+    report it corrects gets one correction notice naming both; the log verifies and counts every
+    kind."""
+    original = recall_reports["both"]["event_id"]
+    correction = recall_reports["correction"] = _report("KZ-F-R1") | {"corrects": original}
+    exchange.submit([correction])
+    wait_until(
+        lambda: len(_of_kind(exchange.audit(), "correction")) >= 2, what="two correction records"
+    )
+    for agency in (AGENCY, OTHER):
+        assert correction["event_id"] in {d["event_id"] for d in exchange.feed(agency)}
+        (notice,) = _notices(exchange, agency, "correction")
+        assert notice["event_id"] == original
+        assert notice["payload"]["corrected_by"] == correction["event_id"]
     verified = exchange.cli("audit", "verify", ok=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    events = {r["event_id"] for r in recall_reports.values()}
+    figures = stats(r for r in exchange.audit() if r["event_id"] in events)  # `audit stats`
+    kinds = figures["per_kind"]
+    assert (kinds["recall"], kinds["correction"], kinds["feedback"]) == (1, 2, 1)  # feedback above
+    assert kinds["disclosure"] == figures["disclosures"] == 7  # nothing disclosed twice
