@@ -472,12 +472,14 @@ def test_feedback_reaches_only_the_originating_unit(
     """a-one's feedback on its disclosure reaches RECALL_UNIT once, decrypted by its key only,
     with one audit record of kind feedback that `audit stats` counts; refused, each as a dead
     letter naming why and nothing delivered: feedback while the unit has no key, a second
-    feedback, feedback on a-two's disclosure, one signed with a key a-one never registered;
+    feedback, feedback on a-two's disclosure, one signed with a key a-one never registered,
+    bytes that are no feedback record;
     the command refuses an id not on the agency's feed (exit 2). The correction test below
     verifies the log with it (one `audit verify` for both)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from streams.core.keyfiles import load_ed25519_private, load_x25519_private
+    from streams.kafka.clients import publish
     from streams.kafka.feedback import read_feedback
 
     event = recall_reports["both"]["event_id"]
@@ -502,7 +504,10 @@ def test_feedback_reaches_only_the_originating_unit(
     _forged(exchange, theirs, AGENCY, signing)
     _feedback_dead_letter(exchange, f"{theirs['disclosure_id']} of event {event} was not made")
     _forged(exchange, mine, AGENCY, Ed25519PrivateKey.generate())
+    topic = exchange.settings.topic_prefix + "intel.feedback"
+    publish(exchange.settings, topic, [(b"junk", b"\xc3\x01 not avro")])  # hostile bytes
     _feedback_dead_letter(exchange, f"agency {AGENCY} has no registered receipt key with id")
+    _feedback_dead_letter(exchange, "not a feedback record")
     unknown = exchange.cli(
         "feedback", str(uuid.uuid4()), "--useful", "no", "--agency", OTHER, ok=False
     )
