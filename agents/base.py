@@ -80,7 +80,8 @@ class Context(NamedTuple):
     """The codec of a record name, e.g. ``codec("Report")``."""
     view: Callable[[str], TopicView[Any]]
     """A live view of a compacted topic by name: ``facilities``, ``subjects``, ``agencies``,
-    ``agreements`` or ``units``; started by the engine before the first record."""
+    ``agreements``, ``units``, ``subject_keys`` or ``unit_keys``; started by the engine before
+    the first record."""
     keys: Callable[[], ExchangeKeys]
     """The exchange's keys, loaded on first use (only route and the sequencer need them)."""
     clock: Callable[[], datetime]
