@@ -80,7 +80,8 @@ class Context(NamedTuple):
     """The codec of a record name, e.g. ``codec("Report")``."""
     view: Callable[[str], TopicView[Any]]
     """A live view of a compacted topic by name: ``facilities``, ``subjects``, ``agencies``,
-    ``agreements`` or ``units``; started by the engine before the first record."""
+    ``agreements``, ``units``, ``subject_keys`` or ``unit_keys``; started by the engine before
+    the first record."""
     keys: Callable[[], ExchangeKeys]
     """The exchange's keys, loaded on first use (route, the sequencer, and enrich for its index)."""
     clock: Callable[[], datetime]
@@ -94,6 +95,9 @@ class Agent:
     """Short name: intake, enrich, route, sequencer. Also names its group and state."""
     source: str = ""
     """Full name of the topic it consumes."""
+    extra_sources: Sequence[str] = ()
+    """Further topics a stateless agent consumes with the same ``process`` (intake: the
+    agencies' feedback beside the submissions); one transaction commits all their offsets."""
     stateful: bool = False
     """True when ``process`` keeps state: it then gets a :class:`State`, scoped by quixstreams
     to the message key. An agent whose state must see every record keys its input by one

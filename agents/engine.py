@@ -156,6 +156,9 @@ def run_agent(
         frame.update(process_stateful, metadata=True, stateful=True)
     else:
         frame.update(process, metadata=True)
+        for extra in agent.extra_sources:
+            topic = app.topic(extra, key_deserializer="bytes", value_deserializer="bytes")
+            app.dataframe(topic).update(process, metadata=True)
     ticker = _Ticker(settings, agent) if agent.tick_seconds else None
     progress.started = True
     log.info("agent_started", agent=agent.name, instance=instance, source=agent.source)

@@ -11,6 +11,10 @@ recall or correction request reaches route on the same partition, keyed by the s
 and is answered from that ledger: one notice per recipient, in the same transaction as the
 ledger's mark (see :mod:`streams.core.notices` for why there and not from the audit log).
 
+An agency's feedback on a disclosure (relayed by intake, keyed by the event id) is answered
+from the same ledger: checked (:func:`streams.core.feedback.feedback_due`), then sealed to the
+report's unit on ``intel.feedback.<unit>`` with its audit entry, in the ledger's transaction.
+
 The audit entry names each subject by its commitment under the subject's data key
 (``streams.core.erasure``). Route makes a subject's key the first time it routes a report that
 names the subject, and writes it to ``intel.keys.subjects`` (with the commitment, keyed by the
@@ -38,10 +42,11 @@ from agents.deadletter import DeadLetters
 from streams.core.crypto import BatchSealer, SubjectLinker
 from streams.core.disclosure import build_disclosure
 from streams.core.erasure import KeyLookup, commitment, new_subject_key
+from streams.core.feedback import build_feedback, check_feedback, feedback_due, verify_feedback
 from streams.core.notices import EventLedger, build_notice, check_request
 from streams.core.policy import route
 from streams.core.report import report_to_json
-from streams.errors import IntelshareError
+from streams.errors import FeedbackRefusedError, IntelshareError
 from streams.topics import CHAIN_KEY
 
 __all__ = ["RouteAgent"]
@@ -83,7 +88,8 @@ class RouteAgent(Agent):
         self.agreements = context.view("agreements")
         self.agencies = context.view("agencies")
         self.subject_keys = context.view("subject_keys")
-        self.views = (self.agreements, self.agencies, self.subject_keys)
+        self.unit_keys = context.view("unit_keys")
+        self.views = (self.agreements, self.agencies, self.subject_keys, self.unit_keys)
         self.key_records = context.codec("SubjectKey")
         self.commitments = context.codec("SubjectCommitment")
         self._made: dict[str, bytes] = {}
@@ -91,6 +97,7 @@ class RouteAgent(Agent):
         self.reports = context.codec("Report")
         self.disclosures = context.codec("Disclosure")
         self.notices = context.codec("ReportNotice")
+        self.feedback = context.codec("Feedback")
         self.audits = context.codec("AuditRecord")
         self.dead_letters = DeadLetters(context)
         self.keys = context.keys()
@@ -103,6 +110,8 @@ class RouteAgent(Agent):
         ledger = EventLedger(state.get(LEDGER))
         if self.notices.knows(record.value):
             outputs = self._answer(record, ledger, now)
+        elif self.feedback.knows(record.value):
+            outputs = self._feedback(record, ledger, now)
         else:
             outputs = self._disclose(record, ledger, now)
         state.set(LEDGER, ledger.dump())
@@ -189,6 +198,43 @@ class RouteAgent(Agent):
             outputs.append(Output(self.pending, CHAIN_KEY, self.audits.encode(pending)))
         log.info("notices_sent", kind=notice["kind"], count=len(due))
         return outputs
+
+    def _feedback(self, record: Record, ledger: EventLedger, now: datetime) -> list[Output]:
+        """An agency's feedback: to the report's unit only, once, or a dead letter."""
+        try:
+            given = check_feedback(self.feedback.decode(record.value or b""))
+            agency = self.agencies.get(given["agency_id"])
+            verify_feedback(given, agency.get("signing_key", b"") if agency else b"")
+            sent, ident = feedback_due(ledger, given)
+            unit_id = ledger.unit or ""
+            unit = self.unit_keys.get(unit_id)
+            if unit is None:  # not given after all: it may come again once the key is there
+                ledger.feedback.remove(ident)
+                raise FeedbackRefusedError(
+                    f"feedback refused: unit {unit_id} has no registered key; register one "
+                    "with `intelshare units register`"
+                )
+        except IntelshareError as exc:
+            if not exc.dead_letter:
+                raise
+            log.warning("feedback_refused", error=type(exc).__name__)
+            return [self.dead_letters.output(record, exc, now)]
+        message, pending = build_feedback(
+            given, sent, ident,
+            unit_id=unit_id,
+            unit_public=_public_key(unit["public_key"]),
+            unit_key_id=unit["key_id"],
+            signing_key=self.keys.signing_key,
+            exchange_key_id=self.keys.key_id,
+            now=now,
+            sealer=self.sealer,
+        )  # fmt: skip
+        topic = self.topics.unit_feedback(unit_id)
+        log.info("feedback_sent", useful=given["useful"])
+        return [
+            Output(topic, ident.encode(), self.disclosures.encode(message)),
+            Output(self.pending, CHAIN_KEY, self.audits.encode(pending)),
+        ]
 
     def _commitment(self, subject_id: str, now: datetime, outputs: list[Output]) -> str:
         """The subject's commitment under its data key; a key made here (or not yet in the

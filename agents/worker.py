@@ -109,6 +109,7 @@ def context(settings: Settings, clock: Callable[[], datetime] | None = None) -> 
         ),
         "units": (topics.units, codec("Unit").decode),
         "subject_keys": (topics.subject_keys, codec("SubjectKey").decode),
+        "unit_keys": (topics.unit_keys, codec("UnitKey").decode),
     }
 
     @functools.cache

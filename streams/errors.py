@@ -27,6 +27,8 @@ __all__ = [
     "DecryptionError",
     "EncodeError",
     "ErasureOrderError",
+    "FeedbackInvalidError",
+    "FeedbackRefusedError",
     "FieldProblem",
     "InconsistentLogError",
     "IntelshareError",
@@ -80,6 +82,23 @@ class PipelineBehindError(IntelshareError):
 
     exit_code = 1
     retriable = True
+
+
+class FeedbackInvalidError(IntelshareError):
+    """``intelshare feedback`` was given something it cannot send (usage, exit 2): a malformed
+    disclosure id or note, a disclosure that is not on the agency's feed, a unit id that could
+    not name a topic; the exchange dead-letters a malformed feedback record with it too."""
+
+    dead_letter = True
+
+
+class FeedbackRefusedError(IntelshareError):
+    """The exchange refuses a feedback: the disclosure was not made to the agency that gives
+    it, its signature does not verify under the agency's registered receipt key, the agency
+    gave feedback on it already, or the originating unit has no registered key."""
+
+    exit_code = 1
+    dead_letter = True
 
 
 class BadRequestError(IntelshareError):

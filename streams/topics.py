@@ -14,7 +14,9 @@ scopes state to the message key;
 ``intel.agreements`` by agreement id (``intel.agreements.history`` by ``id:vN``);
 ``intel.ref.*`` by the record's own id (``intel.ref.units`` by the unit's user name);
 ``intel.keys.subjects`` by an HMAC of the subject id (``streams.core.erasure.KeyLookup``),
-``intel.keys.commitments`` by the subject's oversight link; feeds and
+``intel.keys.commitments`` by the subject's oversight link; ``intel.feedback`` by the event id
+of the disclosure the feedback is on (intake relays it to that event's route instance),
+``intel.ref.unitkeys`` by unit id, a unit's ``intel.feedback.<unit>`` by feedback id; feeds and
 audit topics by disclosure id (cosignatures by ``witness:tree_size``).
 """
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from streams.core.fields import AGENCY_ID, AGENCY_RULE
+from streams.core.fields import AGENCY_ID, AGENCY_RULE, IDENTIFIER, IDENTIFIER_RULE
 from streams.errors import ConfigError
 from streams.i18n import msg
 from streams.settings import Settings
@@ -40,6 +42,8 @@ __all__ = [
     "configured",
     "feed_spec",
     "feed_topic",
+    "unit_feedback_spec",
+    "unit_feedback_topic",
 ]
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -60,7 +64,12 @@ AGENCIES = "intel.ref.agencies"
 UNITS = "intel.ref.units"
 SUBJECT_KEYS = "intel.keys.subjects"
 SUBJECT_COMMITMENTS = "intel.keys.commitments"
+FEEDBACK = "intel.feedback"
+UNIT_KEYS = "intel.ref.unitkeys"
 FEED_PREFIX = "intel.feed."
+UNIT_FEEDBACK_PREFIX = "intel.feedback."
+"""A unit's feedback topic is this and its unit id (``intel.feedback.TJ-PIU-DUSHANBE``); the
+prefix does not match ``intel.feedback`` itself, nor ``intel.feed.`` these."""
 INTEL_PREFIX = "intel."
 """Every topic of the contract starts with this."""
 VIEW_GROUP = "intelshare-view"
@@ -126,10 +135,13 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(UNITS, 1, _COMPACT, "unit users, the units each speaks for, their submission keys"),
     TopicSpec(SUBJECT_KEYS, 1, _DESTROYABLE, "each subject's data key, until it is erased"),
     TopicSpec(SUBJECT_COMMITMENTS, 1, _DESTROYABLE, "each subject's commitment, by oversight link"),
+    TopicSpec(FEEDBACK, 3, _retain(30), "agencies' signed feedback, on its way to route"),
+    TopicSpec(UNIT_KEYS, 1, _COMPACT, "units' public keys, that feedback is encrypted to"),
 )
 
-PLAINTEXT_INTERMEDIATE = frozenset({SUBMISSIONS, VALIDATED, ENRICHED})
-"""The topics that hold whole reports in clear between the agents: kept
+PLAINTEXT_INTERMEDIATE = frozenset({SUBMISSIONS, VALIDATED, ENRICHED, FEEDBACK})
+"""The topics that hold whole reports (or an agency's feedback note) in clear between the
+agents: kept
 ``Settings.retention_intermediate_days`` (7 by default), no longer than a stopped worker needs
 to catch up."""
 
@@ -144,7 +156,7 @@ def configured(spec: TopicSpec, settings: Settings) -> TopicSpec:
         days = settings.retention_intermediate_days
     elif spec.name == DEADLETTER:
         days = settings.retention_deadletter_days
-    elif spec.name.startswith(FEED_PREFIX):
+    elif spec.name.startswith((FEED_PREFIX, UNIT_FEEDBACK_PREFIX)):
         days = settings.retention_feed_days
     else:
         return spec
@@ -177,6 +189,23 @@ def feed_topic(agency_id: str) -> str:
     return FEED_PREFIX + agency_id
 
 
+def unit_feedback_topic(unit_id: str) -> str:
+    """``intel.feedback.<unit>``, refusing ids that would make an unsafe topic name."""
+    if not isinstance(unit_id, str) or not IDENTIFIER.fullmatch(unit_id):
+        raise ConfigError(
+            msg("unit id {unit_id!r} must be {rule}", unit_id=unit_id, rule=IDENTIFIER_RULE)
+        )
+    return UNIT_FEEDBACK_PREFIX + unit_id
+
+
+def unit_feedback_spec(unit_id: str) -> TopicSpec:
+    """The catalogue entry of one unit's feedback topic (encrypted to the unit, kept like a
+    feed)."""
+    return TopicSpec(
+        unit_feedback_topic(unit_id), 1, dict(_FEED_CONFIG), f"feedback to unit {unit_id}"
+    )
+
+
 def feed_spec(agency_id: str) -> TopicSpec:
     """The catalogue entry of one agency's feed."""
     return TopicSpec(feed_topic(agency_id), 3, dict(_FEED_CONFIG), f"disclosures to {agency_id}")
@@ -204,6 +233,8 @@ class Topics:
         self.units = prefix + UNITS
         self.subject_keys = prefix + SUBJECT_KEYS
         self.subject_commitments = prefix + SUBJECT_COMMITMENTS
+        self.feedback = prefix + FEEDBACK
+        self.unit_keys = prefix + UNIT_KEYS
         self.intel = prefix + INTEL_PREFIX
         self.internal = prefix + INTERNAL_PREFIX
         self.groups = prefix + GROUP_PREFIX
@@ -215,6 +246,10 @@ class Topics:
     def feed(self, agency_id: str) -> str:
         """``intel.feed.<agency>`` with the prefix; ConfigError for an unsafe agency id."""
         return self.prefix + feed_topic(agency_id)
+
+    def unit_feedback(self, unit_id: str) -> str:
+        """``intel.feedback.<unit>`` with the prefix; ConfigError for an unsafe unit id."""
+        return self.prefix + unit_feedback_topic(unit_id)
 
     def agent_group(self, agent: str) -> str:
         """Consumer group (and transactional id stem) of one agent."""

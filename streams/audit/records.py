@@ -76,6 +76,8 @@ def reconcile(
             reason = msg("differs on the feed from what its audit record names")
             found.append(Discrepancy(record["sequence"], ident, reason))
     for ident, record in records.items():
+        if record.get("kind") == "feedback":  # delivered to the unit's topic, not a feed
+            continue
         if not seen[ident] and record["recipient"]:  # an erasure nobody was told of: no feed
             reason = msg(
                 "is audited but missing from the feed of {recipient}", recipient=record["recipient"]

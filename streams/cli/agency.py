@@ -1,4 +1,5 @@
-"""Commands of a partner agency: ``intelshare consume`` and ``intelshare taxii serve``."""
+"""Commands of a partner agency: ``intelshare consume`` and ``intelshare taxii serve``; its
+``intelshare feedback`` (with a unit's ``feedback list``) in :mod:`.feedback`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams.cli.common import Commands, actions, key_file, keys_dir, verification_keys
+from streams.cli.feedback import register as register_feedback
 from streams.cli.https import add_options as add_https_options
 from streams.cli.https import listening
 from streams.errors import ConfigError, KeyFileError
@@ -59,6 +61,7 @@ def register(commands: Commands) -> None:
     )  # fmt: skip
     consume.set_defaults(handler=consume_feed)
     _register_taxii(commands)
+    register_feedback(commands)
 
 
 def _register_taxii(commands: Commands) -> None:

@@ -41,6 +41,10 @@ def register(commands: Commands) -> None:
         who.add_argument("--exchange", action="store_true", help=_("the exchange's signing key"))
         if action == "generate":
             who.add_argument(
+                "--unit", metavar="ID",
+                help=_("a unit's X25519 pair for its feedback: ID.unit.key (0600), ID.unit.pub"),
+            )  # fmt: skip
+            who.add_argument(
                 "--witness", metavar="NAME",
                 help=_("a witness's Ed25519 pair: NAME.witness.key (0600) and NAME.witness.pub"),
             )  # fmt: skip
@@ -61,6 +65,8 @@ def keys_generate(settings: Settings, args: argparse.Namespace) -> int:
     folder = Path(args.out) if args.out else keys_dir(settings)
     if getattr(args, "witness", None) is not None:
         return _witness_keys(folder, args.witness)
+    if getattr(args, "unit", None) is not None:
+        return _unit_keys(folder, args.unit)
     if not args.exchange:
         feed_topic(args.agency)  # refuses an id that could not name a feed
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -120,6 +126,24 @@ def _witness_keys(folder: Path, name: str) -> int:
         _(
             "public key:  {public} (give it to whoever checks cosignatures: --witness-key)",
             public=public,
+        )
+    )
+    return 0
+
+
+def _unit_keys(folder: Path, unit_id: str) -> int:
+    """``keys generate --unit ID``: the X25519 pair a unit's feedback is encrypted to."""
+    from streams.core.feedback import generate_unit_keys
+
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private, public = generate_unit_keys(folder, unit_id)
+    print(_("private key: {private} (mode 0600, keep it secret)", private=private))
+    print(
+        _(
+            "public key:  {public} (give it to the exchange's operators: "
+            "`intelshare units register --id {unit} --public-key {public}`)",
+            public=public,
+            unit=unit_id,
         )
     )
     return 0

@@ -48,6 +48,8 @@ __all__ = [
     "feed_entry",
     "open_disclosure",
     "payload_bytes",
+    "pending_record",
+    "seal_message",
     "signed_bytes",
 ]
 
@@ -129,55 +131,135 @@ def build_disclosure(
     linker = SubjectLinker.from_secret(pseudonym_secret)
     payload = payload_bytes(minimise(report, agreement, alias, json_form=json_form))
     ident = disclosure_id(report["event_id"], agreement.id)
-    aad = disclosure_aad(ident, agreement.recipient)
+    disclosure, signed = seal_message(
+        disclosure_id=ident,
+        event_id=report["event_id"],
+        agreement_id=agreement.id,
+        agreement_version=agreement.version,
+        recipient=agreement.recipient,
+        disclosed_at=now,
+        recipient_key_id=recipient_key_id,
+        exchange_key_id=exchange_key_id,
+        kind="disclosure",
+        refers_to=None,
+        payload=payload,
+        recipient_public=recipient_public,
+        signing_key=signing_key,
+        sealer=sealer,
+    )
+    pending = pending_record(
+        "disclosure",
+        disclosure_id=ident,
+        event_id=report["event_id"],
+        agreement_id=agreement.id,
+        agreement_version=agreement.version,
+        recipient=agreement.recipient,
+        purpose=agreement.purpose,
+        legal_basis=agreement.legal_basis,
+        now=now,
+        fields_disclosed=list(agreement.disclose),
+        subjects=oversight_subjects(report, agreement, alias, commit or linker),
+        subject_links=oversight_links(report, agreement, commit or linker),
+        payload_sha256=hashlib.sha256(payload).digest(),
+        disclosure_sha256=hashlib.sha256(signed).digest(),
+    )
+    return disclosure, pending
+
+
+def seal_message(
+    *,
+    disclosure_id: str,
+    event_id: str,
+    agreement_id: str,
+    agreement_version: int,
+    recipient: str,
+    disclosed_at: datetime,
+    recipient_key_id: str,
+    exchange_key_id: str,
+    kind: str,
+    refers_to: str | None,
+    payload: bytes,
+    recipient_public: X25519PublicKey,
+    signing_key: Ed25519PrivateKey,
+    sealer: BatchSealer | None = None,
+) -> tuple[dict[str, Any], bytes]:
+    """A feed message (a Disclosure record: a disclosure, or a notice of ``kind``) and the
+    bytes its signature covers: ``payload`` sealed to the recipient with the message id and
+    recipient as associated data (envelope v2 with a ``sealer``, else v1), then every field
+    signed by the exchange. The signed bytes are returned so a caller digests them once."""
+    aad = disclosure_aad(disclosure_id, recipient)
     if sealer is None:
         envelope, sealed = ENVELOPE_V1, seal(payload, recipient_public, aad)
     else:
-        envelope, sealed = ENVELOPE_V2, sealer.seal(payload, recipient_public, ident, aad)
-    disclosure: dict[str, Any] = {
-        "disclosure_id": ident,
-        "event_id": report["event_id"],
-        "agreement_id": agreement.id,
-        "agreement_version": agreement.version,
-        "recipient": agreement.recipient,
-        "disclosed_at": now,
+        envelope, sealed = ENVELOPE_V2, sealer.seal(payload, recipient_public, disclosure_id, aad)
+    message: dict[str, Any] = {
+        "disclosure_id": disclosure_id,
+        "event_id": event_id,
+        "agreement_id": agreement_id,
+        "agreement_version": agreement_version,
+        "recipient": recipient,
+        "disclosed_at": disclosed_at,
         "recipient_key_id": recipient_key_id,
         "ephemeral_public_key": sealed.ephemeral_public_key,
         "nonce": sealed.nonce,
         "ciphertext": sealed.ciphertext,
         "exchange_key_id": exchange_key_id,
         "envelope": envelope,
-        "kind": "disclosure",
-        "refers_to": None,
+        "kind": kind,
+        "refers_to": refers_to,
     }
-    signed = signed_bytes(disclosure)  # once: signed, and digested for the audit record
-    disclosure["signature"] = sign(signing_key, signed)
-    pending = {
+    signed = signed_bytes(message)
+    message["signature"] = sign(signing_key, signed)
+    return message, signed
+
+
+def pending_record(
+    kind: str,
+    *,
+    disclosure_id: str,
+    event_id: str,
+    agreement_id: str,
+    agreement_version: int,
+    recipient: str,
+    purpose: str,
+    legal_basis: str,
+    now: datetime,
+    fields_disclosed: list[str] | None = None,
+    subjects: list[str] | None = None,
+    subject_links: list[str] | None = None,
+    payload_sha256: bytes = b"",
+    disclosure_sha256: bytes = b"",
+    refers_to: str | None = None,
+    reason: str | None = None,
+    useful: bool | None = None,
+) -> dict[str, Any]:
+    """An audit record of ``kind`` before sequencing (audit record v4 on intel.audit.pending:
+    sequence -1, the chain fields empty, disclosed and recorded ``now``)."""
+    return {
         "sequence": -1,
-        "disclosure_id": ident,
-        "event_id": report["event_id"],
-        "agreement_id": agreement.id,
-        "agreement_version": agreement.version,
-        "recipient": agreement.recipient,
-        "purpose": agreement.purpose,
-        "legal_basis": agreement.legal_basis,
-        "fields_disclosed": list(agreement.disclose),
-        "subjects": oversight_subjects(report, agreement, alias, commit or linker),
-        "subject_links": oversight_links(report, agreement, commit or linker),
-        "payload_sha256": hashlib.sha256(payload).digest(),
-        "disclosure_sha256": hashlib.sha256(signed).digest(),
+        "disclosure_id": disclosure_id,
+        "event_id": event_id,
+        "agreement_id": agreement_id,
+        "agreement_version": agreement_version,
+        "recipient": recipient,
+        "purpose": purpose,
+        "legal_basis": legal_basis,
+        "fields_disclosed": list(fields_disclosed or []),
+        "subjects": list(subjects or []),
+        "subject_links": list(subject_links or []),
+        "payload_sha256": payload_sha256,
+        "disclosure_sha256": disclosure_sha256,
         "disclosed_at": now,
         "recorded_at": now,
         "prev_hash": b"",
         "hash": b"",
         "key_id": "",
         "signature": b"",
-        "kind": "disclosure",
-        "refers_to": None,
-        "reason": None,
-        "useful": None,
+        "kind": kind,
+        "refers_to": refers_to,
+        "reason": reason,
+        "useful": useful,
     }
-    return disclosure, pending
 
 
 def open_disclosure(

@@ -85,8 +85,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from streams.core.crypto import ENVELOPE_V1, disclosure_aad, seal, sign
-from streams.core.disclosure import payload_bytes, signed_bytes
+from streams.core.disclosure import payload_bytes, pending_record, seal_message
 from streams.core.fields import IDENTIFIER, IDENTIFIER_RULE, clean_text, show
 from streams.core.times import format_time, to_millis
 from streams.errors import DecryptionError, ErasureOrderError, KeyFileError
@@ -236,31 +235,21 @@ def erasure_record(
     It names the subject only by ``subject_link`` (see the module's docstring), lists in
     ``fields_disclosed`` the disclosures the notice concerns, and holds the reason."""
     now = to_millis(now)
-    return {
-        "sequence": -1,
-        "disclosure_id": erasure_id(subject_link, recipient, now),
-        "event_id": "",
-        "agreement_id": "",
-        "agreement_version": 0,
-        "recipient": recipient,
-        "purpose": "erasure",
-        "legal_basis": "",
-        "fields_disclosed": list(disclosures),
-        "subjects": [],
-        "subject_links": [subject_link],
-        "payload_sha256": b"",
-        "disclosure_sha256": notice_sha256,
-        "disclosed_at": now,
-        "recorded_at": now,
-        "prev_hash": b"",
-        "hash": b"",
-        "key_id": "",
-        "signature": b"",
-        "kind": ERASURE,
-        "refers_to": None,
-        "reason": reason,
-        "useful": None,
-    }
+    return pending_record(
+        ERASURE,
+        disclosure_id=erasure_id(subject_link, recipient, now),
+        event_id="",
+        agreement_id="",
+        agreement_version=0,
+        recipient=recipient,
+        purpose="erasure",
+        legal_basis="",
+        now=now,
+        fields_disclosed=disclosures,
+        subject_links=[subject_link],
+        disclosure_sha256=notice_sha256,
+        reason=reason,
+    )
 
 
 def erasure_notice(
@@ -291,24 +280,21 @@ def erasure_notice(
         "reason": reason,
         "erased_at": format_time(now),
     }
-    sealed = seal(payload_bytes(payload), recipient_public, disclosure_aad(ident, recipient))
-    notice: dict[str, Any] = {
-        "disclosure_id": ident,
-        "event_id": "",
-        "agreement_id": ERASURE,
-        "agreement_version": 0,
-        "recipient": recipient,
-        "disclosed_at": now,
-        "recipient_key_id": recipient_key_id,
-        "ephemeral_public_key": sealed.ephemeral_public_key,
-        "nonce": sealed.nonce,
-        "ciphertext": sealed.ciphertext,
-        "exchange_key_id": exchange_key_id,
-        "envelope": ENVELOPE_V1,
-        "kind": ERASURE,
-        "refers_to": None,
-    }
-    notice["signature"] = sign(signing_key, signed_bytes(notice))
+    notice, _ = seal_message(
+        disclosure_id=ident,
+        event_id="",
+        agreement_id=ERASURE,
+        agreement_version=0,
+        recipient=recipient,
+        disclosed_at=now,
+        recipient_key_id=recipient_key_id,
+        exchange_key_id=exchange_key_id,
+        kind=ERASURE,
+        refers_to=None,
+        payload=payload_bytes(payload),
+        recipient_public=recipient_public,
+        signing_key=signing_key,
+    )
     return notice
 
 

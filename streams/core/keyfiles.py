@@ -52,6 +52,7 @@ __all__ = [
     "rotate_agency_keys",
     "rotate_exchange_key",
     "write_private",
+    "x25519_pair",
 ]
 
 _KEY_BYTES = KEY_BYTES
@@ -131,7 +132,13 @@ def generate_agency_keys(directory: Path, agency_id: str) -> tuple[Path, Path]:
     """
     if not AGENCY_ID.fullmatch(agency_id):  # the id becomes a file name
         raise ConfigError(msg("agency id {id!r} must be {rule}", id=agency_id, rule=AGENCY_RULE))
-    key_path, pub_path = directory / f"{agency_id}.key", directory / f"{agency_id}.pub"
+    return x25519_pair(directory, agency_id)
+
+
+def x25519_pair(directory: Path, stem: str) -> tuple[Path, Path]:
+    """Write ``STEM.key`` (X25519, PEM PKCS8, 0600) and ``STEM.pub``; KeyFileError if either
+    exists."""
+    key_path, pub_path = directory / f"{stem}.key", directory / f"{stem}.pub"
     private = X25519PrivateKey.generate()
     public = _public_line(private.public_key().public_bytes_raw())
     _create_all([(key_path, _pem(private), 0o600), (pub_path, public, 0o644)])

@@ -36,8 +36,8 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from streams.core.crypto import ENVELOPE_V1, ENVELOPE_V2, BatchSealer, disclosure_aad, seal, sign
-from streams.core.disclosure import payload_bytes, signed_bytes
+from streams.core.crypto import BatchSealer
+from streams.core.disclosure import payload_bytes, pending_record, seal_message
 from streams.core.fields import EVENT_ID, Checker
 from streams.core.policy import Agreement
 from streams.core.times import format_time, to_millis
@@ -153,7 +153,8 @@ class Sent(NamedTuple):
 
 class EventLedger:
     """What route knows of one event: its unit, whom it was disclosed to, whether it was
-    recalled, and the notices already sent. Kept as JSON in route's state, per event id."""
+    recalled, the notices already sent and the feedback given. Kept as JSON in route's state,
+    per event id."""
 
     def __init__(self, raw: Mapping[str, Any] | None = None) -> None:
         raw = raw or {}
@@ -161,6 +162,8 @@ class EventLedger:
         self.sent = [Sent(*entry) for entry in raw.get("sent", [])]
         self.recalled: bool = bool(raw.get("recalled", False))
         self.notices: list[str] = list(raw.get("notices", []))
+        self.feedback: list[str] = list(raw.get("feedback", []))
+        """The ids of the feedback agencies gave on its disclosures (streams.core.feedback)."""
 
     def dump(self) -> dict[str, Any]:
         """The JSON form kept in state."""
@@ -169,7 +172,7 @@ class EventLedger:
             "sent": [list(s) for s in self.sent],
             "recalled": self.recalled,
             "notices": self.notices,
-        }
+        } | ({"feedback": self.feedback} if self.feedback else {})
 
     def to_disclose(
         self, report: Mapping[str, Any], agreements: Iterable[Agreement]
@@ -243,54 +246,37 @@ def build_notice(
     signed like a disclosure) and its pending audit record, for one recipient."""
     now = to_millis(now)
     payload = payload_bytes(notice_payload(notice, sent))
-    aad = disclosure_aad(ident, sent.recipient)
-    if sealer is None:
-        envelope, sealed = ENVELOPE_V1, seal(payload, recipient_public, aad)
-    else:
-        envelope, sealed = ENVELOPE_V2, sealer.seal(payload, recipient_public, ident, aad)
-    message: dict[str, Any] = {
-        "disclosure_id": ident,
-        "event_id": notice["event_id"],
-        "agreement_id": sent.agreement_id,
-        "agreement_version": sent.agreement_version,
-        "recipient": sent.recipient,
-        "disclosed_at": now,
-        "recipient_key_id": recipient_key_id,
-        "ephemeral_public_key": sealed.ephemeral_public_key,
-        "nonce": sealed.nonce,
-        "ciphertext": sealed.ciphertext,
-        "exchange_key_id": exchange_key_id,
-        "envelope": envelope,
-        "kind": notice["kind"],
-        "refers_to": sent.disclosure_id,
-    }
-    signed = signed_bytes(message)
-    message["signature"] = sign(signing_key, signed)
-    pending = {
-        "sequence": -1,
-        "disclosure_id": ident,
-        "event_id": notice["event_id"],
-        "agreement_id": sent.agreement_id,
-        "agreement_version": sent.agreement_version,
-        "recipient": sent.recipient,
-        "purpose": purpose,
-        "legal_basis": legal_basis,
-        "fields_disclosed": [],
-        "subjects": [],
-        "subject_links": [],
-        "payload_sha256": hashlib.sha256(payload).digest(),
-        "disclosure_sha256": hashlib.sha256(signed).digest(),
-        "disclosed_at": now,
-        "recorded_at": now,
-        "prev_hash": b"",
-        "hash": b"",
-        "key_id": "",
-        "signature": b"",
-        "kind": notice["kind"],
-        "refers_to": sent.disclosure_id,
-        "reason": notice["reason"],
-        "useful": None,
-    }
+    message, signed = seal_message(
+        disclosure_id=ident,
+        event_id=notice["event_id"],
+        agreement_id=sent.agreement_id,
+        agreement_version=sent.agreement_version,
+        recipient=sent.recipient,
+        disclosed_at=now,
+        recipient_key_id=recipient_key_id,
+        exchange_key_id=exchange_key_id,
+        kind=notice["kind"],
+        refers_to=sent.disclosure_id,
+        payload=payload,
+        recipient_public=recipient_public,
+        signing_key=signing_key,
+        sealer=sealer,
+    )
+    pending = pending_record(
+        notice["kind"],
+        disclosure_id=ident,
+        event_id=notice["event_id"],
+        agreement_id=sent.agreement_id,
+        agreement_version=sent.agreement_version,
+        recipient=sent.recipient,
+        purpose=purpose,
+        legal_basis=legal_basis,
+        now=now,
+        payload_sha256=hashlib.sha256(payload).digest(),
+        disclosure_sha256=hashlib.sha256(signed).digest(),
+        refers_to=sent.disclosure_id,
+        reason=notice["reason"],
+    )
     return message, pending
 
 

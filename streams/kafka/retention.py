@@ -14,7 +14,15 @@ from streams.core.retention import ConfigChange, TopicRetention, changes
 from streams.i18n import msg
 from streams.kafka.clients import admin_client, translate_errors
 from streams.settings import Settings
-from streams.topics import FEED_PREFIX, Topics, TopicSpec, configured, feed_spec
+from streams.topics import (
+    FEED_PREFIX,
+    UNIT_FEEDBACK_PREFIX,
+    Topics,
+    TopicSpec,
+    configured,
+    feed_spec,
+    unit_feedback_spec,
+)
 
 __all__ = ["align_configs", "existing_feeds", "retention_rows"]
 
@@ -59,11 +67,14 @@ def align_configs(settings: Settings, specs: Iterable[TopicSpec]) -> list[Config
 
 
 def existing_feeds(settings: Settings) -> list[TopicSpec]:
-    """The catalogue entries of the agencies' feeds that exist on the broker."""
+    """The catalogue entries of the agencies' feeds and the units' feedback topics that exist
+    on the broker."""
     start = settings.topic_prefix + FEED_PREFIX
+    units = settings.topic_prefix + UNIT_FEEDBACK_PREFIX
     with admin_client(settings) as admin, translate_errors(settings, msg("listing feeds")):
-        names = sorted(n for n in admin.list_topics() if n.startswith(start))
-    return [feed_spec(name.removeprefix(start)) for name in names]
+        names = sorted(admin.list_topics())
+    feeds = [feed_spec(n.removeprefix(start)) for n in names if n.startswith(start)]
+    return feeds + [unit_feedback_spec(n.removeprefix(units)) for n in names if n.startswith(units)]
 
 
 def _oldest(admin: KafkaAdminClient, partitions: dict[str, int]) -> dict[str, datetime | None]:

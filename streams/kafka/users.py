@@ -30,7 +30,7 @@ from streams.i18n import msg
 from streams.kafka.clients import admin_client, translate_errors
 from streams.kafka.registry import publish_unit
 from streams.settings import SASL_MECHANISM, Settings
-from streams.topics import AGENT_NAMES, FEED_PREFIX, VIEW_GROUP, Topics
+from streams.topics import AGENT_NAMES, FEED_PREFIX, UNIT_FEEDBACK_PREFIX, VIEW_GROUP, Topics
 
 __all__ = [
     "Grant",
@@ -70,13 +70,16 @@ def _topic(name: str, *operations: str, prefixed: bool = False) -> list[Grant]:
     return [Grant("topic", name, prefixed, op) for op in operations]
 
 
-def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
-    """The ACLs that let user ``name`` of ``role`` do its job and nothing more."""
+def grants_for(role: Role, name: str, prefix: str = "", units: Sequence[str] = ()) -> list[Grant]:
+    """The ACLs that let user ``name`` of ``role`` do its job and nothing more (a unit user's
+    ``units``: the unit ids whose feedback it may read)."""
     if not AGENCY_ID.fullmatch(name):
         raise ConfigError(msg("user name {name!r} must be {rule}", name=name, rule=AGENCY_RULE))
     names = Topics(prefix)
     if role is Role.UNIT:
-        return _topic(names.submissions, "write", "describe")
+        # its own units' feedback only (each topic is encrypted to its unit, too)
+        feedback = (g for u in units for g in _topic(names.unit_feedback(u), "read", "describe"))
+        return [*_topic(names.submissions, "write", "describe"), *feedback]
     if role is Role.AGENCY:
         return [
             *_topic(names.feed(name), "read", "describe"),
@@ -87,6 +90,9 @@ def grants_for(role: Role, name: str, prefix: str = "") -> list[Grant]:
             # the signed checkpoints, which each receipt names (gossip against a split view);
             # they show how many disclosures the log holds, not to whom
             *_topic(names.checkpoints, "read", "describe"),
+            # feedback on the disclosures it received: signed with its receipt key, checked
+            # by route against the disclosures made to it; it reads nothing of that topic
+            *_topic(names.feedback, "write", "describe"),
         ]
     if role is Role.OVERSIGHT:
         return [
@@ -119,9 +125,10 @@ def _worker_grants(names: Topics) -> list[Grant]:
     """Topic by topic what the agents read and write (a compromised worker cannot rewrite
     agreements, reference data, agencies' keys or units, nor submit), their own consumer
     groups and transactional ids only, and their state changelogs (created on first start)."""
-    reads = (names.submissions, names.validated, names.enriched, names.audit_pending)
+    reads = (names.submissions, names.feedback, names.validated, names.enriched,
+             names.audit_pending)  # fmt: skip
     views = (names.agreements, names.facilities, names.subjects, names.agencies, names.units,
-             names.subject_keys)  # fmt: skip
+             names.subject_keys, names.unit_keys)  # fmt: skip
     writes = (names.validated, names.enriched, names.audit_pending, names.audit,
               names.checkpoints, names.deadletter, names.subject_keys,
               names.subject_commitments)  # fmt: skip
@@ -129,6 +136,7 @@ def _worker_grants(names: Topics) -> list[Grant]:
         *(g for t in (*reads, *views) for g in _topic(t, "read", "describe", "describe_configs")),
         *(g for t in writes for g in _topic(t, "write", "describe", "describe_configs")),
         *_topic(names.prefix + FEED_PREFIX, "write", "describe", prefixed=True),
+        *_topic(names.prefix + UNIT_FEEDBACK_PREFIX, "write", "describe", prefixed=True),
         *_topic(
             names.state_changelogs,
             "read",
@@ -170,10 +178,10 @@ def add_user(settings: Settings, role: Role, name: str, units: Sequence[str] = (
     """
     from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
 
-    grants = grants_for(role, name, settings.topic_prefix)
     if role is Role.UNIT:
         unit_ids(name, units)  # refuse bad units before anything changes
-    elif units:
+    grants = grants_for(role, name, settings.topic_prefix, units)
+    if role is not Role.UNIT and units:
         raise ConfigError(msg("--unit is for role unit only, not {value}", value=role.value))
     password = secrets.token_urlsafe(32)
     upsert = UserScramCredentialUpsertion(

@@ -427,6 +427,107 @@ def test_a_recalled_report_is_not_disclosed_under_a_new_agreement(
     assert recall_reports["one"]["event_id"] not in {d["event_id"] for d in exchange.feed(OTHER)}
 
 
+# --- feedback (issue 13): on the same exchange, among the recall tests (before the correction
+# test, whose `audit verify` covers it). The disclosure of ``both`` to a-one is the one a-one
+# gives feedback on; RECALL_UNIT wrote the report.
+
+FEEDBACK_NOTE = "led to a cell search"
+
+
+def _feedback_dead_letter(exchange: Exchange, text: str) -> None:
+    wait_until(
+        lambda: any(text in d["reason"] for d in dead_letters(exchange.settings)),
+        what=f"a dead letter saying {text!r}",
+    )
+
+
+def _forged(exchange: Exchange, disclosure: dict[str, Any], agency: str, key: Any) -> None:
+    """Feedback put on intel.feedback past the command (as the command does, or a hostile
+    agency would)."""
+    from streams.core.feedback import make_feedback
+    from streams.kafka.clients import publish
+
+    record = make_feedback(
+        disclosure["disclosure_id"], disclosure["event_id"], agency, True, None, key,
+        datetime.now(UTC),
+    )  # fmt: skip
+    value = Codec(SCHEMAS, "intelshare.Feedback").encode(record)
+    topic = exchange.settings.topic_prefix + "intel.feedback"
+    publish(exchange.settings, topic, [(disclosure["event_id"].encode(), value)])
+
+
+def _unit_key(exchange: Exchange, unit: str) -> None:
+    from streams.core.crypto import parse_x25519_public
+    from streams.core.feedback import generate_unit_keys, unit_key_record
+    from streams.kafka.feedback import register_unit_key
+
+    _, public = generate_unit_keys(exchange.home / "keys", unit)
+    raw = parse_x25519_public(public.read_text().strip()).public_bytes_raw()
+    register_unit_key(exchange.settings, unit_key_record(unit, raw, datetime.now(UTC)))
+
+
+def test_feedback_reaches_only_the_originating_unit(
+    exchange: Exchange, recall_reports: dict[str, dict[str, Any]]
+) -> None:
+    """a-one's feedback on its disclosure reaches RECALL_UNIT once, decrypted by its key only,
+    with one audit record of kind feedback that `audit stats` counts; refused, each as a dead
+    letter naming why and nothing delivered: feedback while the unit has no key, a second
+    feedback, feedback on a-two's disclosure, one signed with a key a-one never registered,
+    bytes that are no feedback record;
+    the command refuses an id not on the agency's feed (exit 2). The correction test below
+    verifies the log with it (one `audit verify` for both)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from streams.core.keyfiles import load_ed25519_private, load_x25519_private
+    from streams.kafka.clients import publish
+    from streams.kafka.feedback import read_feedback
+
+    event = recall_reports["both"]["event_id"]
+    (mine,) = [d for d in exchange.feed(AGENCY) if d["event_id"] == event and "type" not in d]
+    (theirs,) = [d for d in exchange.feed(OTHER) if d["event_id"] == event and "type" not in d]
+    ident = mine["disclosure_id"]
+    signing = load_ed25519_private(exchange.home / "keys" / f"{AGENCY}.sign.key")
+    _forged(exchange, mine, AGENCY, signing)  # while the unit has no key
+    _feedback_dead_letter(exchange, f"unit {RECALL_UNIT} has no registered key")
+    exchange.cli("keys", "generate", "--unit", RECALL_UNIT)
+    exchange.cli(
+        "units", "register", "--id", RECALL_UNIT, "--public-key", f"{RECALL_UNIT}.unit.pub"
+    )
+    _unit_key(exchange, "KG-PIU-BISHKEK")  # another unit, through the API (the same steps)
+    sent = exchange.cli(
+        "feedback", ident, "--agency", AGENCY, "--useful", "yes", "--note", FEEDBACK_NOTE
+    )
+    assert sent.stdout.strip() == f"feedback on {ident} sent"
+    wait_until(lambda: _of_kind(exchange.audit(), "feedback"), what="the feedback's audit record")
+    _forged(exchange, mine, AGENCY, signing)  # a second one: refused, the first stands
+    _feedback_dead_letter(exchange, f"gave feedback on disclosure {ident} already")
+    _forged(exchange, theirs, AGENCY, signing)
+    _feedback_dead_letter(exchange, f"{theirs['disclosure_id']} of event {event} was not made")
+    _forged(exchange, mine, AGENCY, Ed25519PrivateKey.generate())
+    topic = exchange.settings.topic_prefix + "intel.feedback"
+    publish(exchange.settings, topic, [(b"junk", b"\xc3\x01 not avro")])  # hostile bytes
+    _feedback_dead_letter(exchange, f"agency {AGENCY} has no registered receipt key with id")
+    _feedback_dead_letter(exchange, "not a feedback record")
+    unknown = exchange.cli(
+        "feedback", str(uuid.uuid4()), "--useful", "no", "--agency", OTHER, ok=False
+    )
+    assert (unknown.returncode, "no disclosure" in unknown.stderr) == (2, True)
+    # each refusal above was dead-lettered by then, the last one after all the others
+    (record,) = _of_kind(exchange.audit(), "feedback")
+    assert (record["recipient"], record["refers_to"], record["useful"]) == (AGENCY, ident, True)
+    listed = exchange.cli("feedback", "list", "--unit", RECALL_UNIT)
+    (line,) = listed.stdout.splitlines()
+    assert line.split("\t")[:3] == [ident, AGENCY, "useful=yes"]
+    assert line.endswith(FEEDBACK_NOTE)
+    other = exchange.cli("feedback", "list", "--unit", "KG-PIU-BISHKEK")
+    assert other.stdout == ""
+    foreign = load_x25519_private(exchange.home / "keys" / "KG-PIU-BISHKEK.unit.key")
+    opened = list(read_feedback(exchange.settings, RECALL_UNIT, foreign, exchange.exchange_keys))
+    assert [o.payload for o in opened] == [None]  # `feedback list --key` of it exits 1
+    shown = exchange.cli("audit", "stats").stdout
+    assert f"  {AGENCY:<32} useful 1, not useful 0" in shown.splitlines()
+
+
 def test_a_correction_reaches_the_recipients(
     exchange: Exchange, recall_reports: dict[str, dict[str, Any]]
 ) -> None:
@@ -449,5 +550,5 @@ def test_a_correction_reaches_the_recipients(
     events = {r["event_id"] for r in recall_reports.values()}
     figures = stats(r for r in exchange.audit() if r["event_id"] in events)  # `audit stats`
     kinds = figures["per_kind"]
-    assert (kinds["recall"], kinds["correction"], kinds["feedback"]) == (1, 2, 0)
+    assert (kinds["recall"], kinds["correction"], kinds["feedback"]) == (1, 2, 1)  # feedback above
     assert kinds["disclosure"] == figures["disclosures"] == 7  # nothing disclosed twice

@@ -29,7 +29,7 @@ from streams.kafka.clients import (
 from streams.kafka.topics import create_topics
 from streams.kafka.users import Role, add_user
 from streams.settings import Settings
-from streams.topics import CATALOGUE, feed_spec
+from streams.topics import CATALOGUE, feed_spec, unit_feedback_spec
 from tests.integration.helpers import run_cli
 from tests.integration.secure_broker import PREFIX
 from tests.integration.secure_exchange import SecureExchange
@@ -267,10 +267,11 @@ def test_a_unit_may_submit_only_for_its_own_units(secure_admin: Settings, tmp_pa
 _RD, _WR = {"read", "describe"}, {"write", "describe"}
 _WORKER_IN, _WORKER_OUT = _RD | {"describe_configs"}, _WR | {"describe_configs"}
 EXPECTED_TOPICS: dict[str, dict[str, set[str]]] = {
-    "unit": {"intel.submissions": _WR},
+    "unit": {"intel.submissions": _WR, "intel.feedback.KZ-PIU-MATRIX": _RD},  # its own unit's
     "agency": {
         "intel.feed.mx-agency": _RD, "intel.receipts": _WR,
         "intel.audit.checkpoints": _RD,  # issue 12: receipts name the checkpoint
+        "intel.feedback": _WR,  # issue 13: feedback, signed with its receipt key
     },
     "oversight": {
         "intel.audit": _RD, "intel.audit.checkpoints": _RD, "intel.receipts": _RD,
@@ -288,6 +289,9 @@ EXPECTED_TOPICS: dict[str, dict[str, set[str]]] = {
         "intel.feed.mx-agency": _WR, "intel.feed.mx-other": _WR,
         # issue 13: route makes a subject's data key and its oversight commitment
         "intel.keys.subjects": _WORKER_IN | _WORKER_OUT, "intel.keys.commitments": _WORKER_OUT,
+        # issue 13: intake relays feedback, route encrypts it to the unit's registered key
+        "intel.feedback": _WORKER_IN, "intel.ref.unitkeys": _WORKER_IN,
+        "intel.feedback.KZ-PIU-MATRIX": _WR, "intel.feedback.KZ-PIU-OTHER": _WR,
     },
 }  # fmt: skip
 """Role -> topic (without prefix) -> the operations allowed; every other pair is refused."""
@@ -328,6 +332,7 @@ def test_each_role_may_do_exactly_what_its_job_needs(secure_admin: Settings, way
         return certified(admin, name, certs)
 
     specs = (*CATALOGUE, feed_spec("mx-agency"), feed_spec("mx-other"))
+    specs += (unit_feedback_spec("KZ-PIU-MATRIX"), unit_feedback_spec("KZ-PIU-OTHER"))
     assert all(o.problem is None for o in create_topics(admin, specs))
     topics = [prefix + spec.name for spec in specs]
     seed(admin, topics)

@@ -82,6 +82,6 @@ def test_retention_settings_reach_topics_and_the_report(
     assert sorted(changed) == sorted(
         f"{settings.topic_prefix}{name}\tchanged\tretention.ms={2 * 86_400_000} "
         f"(was {3 * 86_400_000})"
-        for name in ("intel.submissions", "intel.validated", "intel.enriched")
+        for name in ("intel.submissions", "intel.validated", "intel.enriched", "intel.feedback")
     )
     assert "\tchanged\t" not in run_cli("topics", "create", env=shorter).stdout

@@ -6,7 +6,14 @@ import pytest
 
 from streams.errors import ConfigError
 from streams.settings import Settings
-from streams.topics import CATALOGUE, Topics, configured, feed_spec, feed_topic
+from streams.topics import (
+    CATALOGUE,
+    Topics,
+    configured,
+    feed_spec,
+    feed_topic,
+    unit_feedback_spec,
+)
 
 BY_NAME = {spec.name: spec for spec in CATALOGUE}
 
@@ -31,6 +38,8 @@ def test_catalogue_holds_every_topic_of_the_design() -> None:
         "intel.ref.units",
         "intel.keys.subjects",
         "intel.keys.commitments",
+        "intel.feedback",
+        "intel.ref.unitkeys",
     }
 
 
@@ -83,11 +92,13 @@ def test_retention_settings_reach_the_plaintext_topics_dead_letters_and_feeds() 
         retention_intermediate_days=2, retention_deadletter_days=5, retention_feed_days=9
     )
     day = 24 * 60 * 60 * 1000
-    for name in ("intel.submissions", "intel.validated", "intel.enriched"):
+    for name in ("intel.submissions", "intel.validated", "intel.enriched", "intel.feedback"):
         config = configured(BY_NAME[name], settings).config
         assert (config["retention.ms"], config["cleanup.policy"]) == (str(2 * day), "delete")
     assert configured(BY_NAME["intel.deadletter"], settings).config["retention.ms"] == str(5 * day)
     assert configured(feed_spec("kz-knb"), settings).config["retention.ms"] == str(9 * day)
+    unit = configured(unit_feedback_spec("KZ-PIU-A"), settings)  # feedback to a unit: a feed
+    assert (unit.name, unit.config["retention.ms"]) == ("intel.feedback.KZ-PIU-A", str(9 * day))
     for name in ("intel.audit", "intel.agreements", "intel.audit.pending"):
         assert configured(BY_NAME[name], settings) == BY_NAME[name]
 
@@ -107,3 +118,10 @@ def test_key_topics_are_compacted_so_that_erased_keys_leave_the_disks() -> None:
         for key in ("segment.ms", "max.compaction.lag.ms", "delete.retention.ms"):
             assert int(config[key]) <= 60_000
         assert float(config["min.cleanable.dirty.ratio"]) <= 0.01
+
+
+@pytest.mark.parametrize("unit", ["../x", "", "a" * 65, "bad id"])
+def test_a_unit_id_that_cannot_name_a_topic_is_refused(unit: str) -> None:
+    """A unit's feedback topic is named after its id: an unsafe id is a ConfigError."""
+    with pytest.raises(ConfigError, match="unit id"):
+        Topics("p.").unit_feedback(unit)

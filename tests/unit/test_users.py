@@ -33,6 +33,18 @@ def test_unit_may_only_write_submissions() -> None:
     assert all(g.resource == "topic" and not g.prefixed for g in grants)
 
 
+def test_unit_reads_the_feedback_of_its_own_units_only() -> None:
+    """A unit user reads intel.feedback.<unit> of each unit it speaks for, literally (no
+    prefix that another unit's id could extend), and no other unit's."""
+    grants = grants_for(Role.UNIT, "unit-a", "p.", ["KZ-PIU-A", "KZ-PIU-B"])
+    assert _topics(grants) == {
+        "p.intel.submissions": {"write", "describe"},
+        "p.intel.feedback.KZ-PIU-A": {"read", "describe"},
+        "p.intel.feedback.KZ-PIU-B": {"read", "describe"},
+    }
+    assert not any(g.prefixed for g in grants)
+
+
 def test_agency_may_only_read_its_own_feed_with_its_own_group() -> None:
     """An agency reads intel.feed.<its id>, commits as intelshare-agency-<its id>, and may
     only write its signed consultation receipts."""
@@ -41,6 +53,7 @@ def test_agency_may_only_read_its_own_feed_with_its_own_group() -> None:
         "p.intel.feed.agency-a": {"read", "describe"},
         "p.intel.receipts": {"write", "describe"},
         "p.intel.audit.checkpoints": {"read", "describe"},
+        "p.intel.feedback": {"write", "describe"},
     }
     groups = [g for g in grants if g.resource == "group"]
     assert groups == [Grant("group", "p.intelshare-agency-agency-a", False, "read")]
@@ -90,13 +103,16 @@ def test_worker_gets_what_the_agents_need_but_no_cluster_admin() -> None:
         "p.intel.ref.units": {"read", "describe", "describe_configs"},
         "p.intel.keys.subjects": {"read", "write", "describe", "describe_configs"},
         "p.intel.keys.commitments": {"write", "describe", "describe_configs"},
+        "p.intel.feedback": {"read", "describe", "describe_configs"},
+        "p.intel.ref.unitkeys": {"read", "describe", "describe_configs"},
     }
     assert {name: ops for (name, prefixed), ops in topics.items() if not prefixed} == table
     assert topics[("p.intel.feed.", True)] == {"write", "describe"}
+    assert topics[("p.intel.feedback.", True)] == {"write", "describe"}  # units' feedback
     assert topics[("changelog__p.intelshare-", True)] == {
         "read", "write", "describe", "describe_configs", "create"
     }  # fmt: skip
-    assert len(topics) == len(table) + 2  # nothing prefixed on intel.
+    assert len(topics) == len(table) + 3  # nothing prefixed on intel.
     groups = {(g.name, g.prefixed) for g in grants if g.resource == "group"}
     assert groups == {(f"p.intelshare-{a}", False) for a in AGENT_NAMES} | {(VIEW_GROUP, False)}
     transactional = {(g.name, g.prefixed) for g in grants if g.resource == "transactional_id"}
