@@ -77,6 +77,8 @@ def register(commands: Commands) -> None:
         "--since-checkpoint", action="store_true",
         help=_("verify only what is new since the last check, into the oversight index"),
     )  # fmt: skip
+    every = _("check every record's own signature too, not one per checkpoint (slower)")
+    audit["verify"].add_argument("--every-signature", action="store_true", help=every)
     for action in ("verify", "check-proof"):
         audit[action].add_argument(
             "--witness-key", action="append", metavar="PUB",

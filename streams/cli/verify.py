@@ -80,7 +80,9 @@ def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     signed = checkpoints(settings)
     records = audit_records(settings)
     checkpoint = max(signed, key=lambda c: c["tree_size"], default=None)
-    status = verify_log(_progress(records, len(records)), checkpoint, keys)
+    status = verify_log(
+        _progress(records, len(records)), checkpoint, keys, every_signature=args.every_signature
+    )
     if not status.sound:
         return _broken(status)
     clauses = [_under_checkpoint(checkpoint["tree_size"])] if checkpoint else []
