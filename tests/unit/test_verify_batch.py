@@ -16,6 +16,7 @@ from streams.audit.merkle import leaf_hash, tree_hash
 from streams.audit.verify import VerificationKeys, batch_covered, verify_log
 from streams.core.crypto import key_id, sign
 from tests.factories import NOW
+from tests.unit.test_verify import chain as signed_chain
 
 OLD = Ed25519PrivateKey.generate()
 NEW = Ed25519PrivateKey.generate()
@@ -33,25 +34,7 @@ KEYS = VerificationKeys(
 
 def chain(count: int, signer: Ed25519PrivateKey = NEW) -> list[dict[str, Any]]:
     """``count`` records a minute apart, all signed by ``signer``."""
-    out: list[dict[str, Any]] = []
-    for i in range(count):
-        pending = {
-            "disclosure_id": f"d-{i}", "event_id": f"e-{i}", "agreement_id": "A",
-            "agreement_version": 1, "recipient": "kz-knb", "purpose": "p", "legal_basis": "l",
-            "fields_disclosed": ["event_id"], "subjects": [], "payload_sha256": bytes(32),
-            "disclosure_sha256": bytes(32), "disclosed_at": NOW, "subject_links": [],
-        }  # fmt: skip
-        out.append(
-            seal_record(
-                pending,
-                sequence=i,
-                prev_hash=out[-1]["hash"] if out else GENESIS,
-                key_id=_kid(signer),
-                signing_key=signer,
-                now=NOW + timedelta(minutes=i),
-            )
-        )
-    return out
+    return signed_chain([(signer, timedelta(minutes=i)) for i in range(count)])
 
 
 def checkpoint(records: list[dict[str, Any]], size: int, signer: Ed25519PrivateKey = NEW) -> Any:
