@@ -383,6 +383,7 @@ def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare erase --subject ID --reason TEXT``: on the exchange's machine (its keys);
     prints what it did, never the subject id (it may be logged)."""
     from streams.kafka.erasure import erase, roll_erased
+    from streams.kafka.purge import roll_purged
 
     done = erase(settings, args.subject, args.reason, say=say)
     print(f"erasure recorded\tdisclosures={done.disclosures}")
@@ -391,6 +392,8 @@ def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
     print(_("key destroyed") if done.key_destroyed else _("no data key held (records before keys)"))
     print(f"purged\tpartitions={done.purged}\tdead_letters={done.dead_letters}")
     if args.roll:
+        markers = roll_purged(settings, settings.erase_wait, say=say)
+        print(f"rolled\tpartitions={sum(len(m) for m in markers.values())}")
         roll_erased(settings, say=say)
         print(_("segments rolled"))
     return 0
