@@ -392,7 +392,9 @@ def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
     print(_("key destroyed") if done.key_destroyed else _("no data key held (records before keys)"))
     print(f"purged\tpartitions={done.purged}\tdead_letters={done.dead_letters}")
     if args.roll:
-        markers = roll_purged(settings, settings.erase_wait, say=say)
+        markers = roll_purged(
+            settings, settings.erase_wait, say=say, dead_letters=done.dead_letters > 0
+        )
         print(f"rolled\tpartitions={sum(len(m) for m in markers.values())}")
         roll_erased(settings, say=say)
         print(_("segments rolled"))

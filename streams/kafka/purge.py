@@ -90,14 +90,19 @@ def roll_purged(
     settle: float = ROLL_SETTLE,
     sleep: Callable[[float], None] = time.sleep,
     say: Callable[[str], None] = lambda _: None,
+    dead_letters: bool = False,
 ) -> dict[str, dict[int, int]]:
     """Roll every partition of the purged topics (:data:`~streams.core.purge.STAGES`) and delete
     up to the roll markers, so the purged records sit in closed segments wholly below the log
     start, which the broker deletes at its next retention check (step 4 of
     :mod:`streams.core.purge`). ``settle``: seconds between the ``segment.ms`` change and the
-    markers; ``wait``: the drain's, as erase's. Per prefixed topic, each partition's marker
-    offset. ``segment.ms`` is put back even when appending fails."""
-    names = [settings.topic_prefix + stage.topic for stage in STAGES]
+    markers; ``wait``: the drain's, as erase's; ``dead_letters``: roll ``intel.deadletter``
+    too (erase removed a dead letter), whose other dead letters below the marker are copied
+    forward before the cut. Per prefixed topic, each partition's marker offset.
+    ``segment.ms`` is put back even when appending fails."""
+    purged = [settings.topic_prefix + stage.topic for stage in STAGES]
+    letters = Topics(settings.topic_prefix).deadletter
+    names = [*purged, letters] if dead_letters else purged
     with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
         before = _segment_overrides(admin, names)
         _alter(admin, {name: ("SET", str(ROLL_SEGMENT_MS)) for name in names})
@@ -109,13 +114,15 @@ def roll_purged(
             _alter(admin, {name: segment_restore(before[name]) for name in names})
     drain_pipeline(settings, wait, sleep=sleep, say=say)
     wanted: dict[TopicPartition, int] = {}
-    for name in names:
+    for name in purged:
         starts, _ = _bounds(settings, name)
         for p, offset in roll_offsets(starts, markers[name]).items():
             wanted[TopicPartition(name, p)] = offset
     if wanted:
         with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
             admin.delete_records(wanted, timeout_ms=int(settings.request_timeout * 1000))
+    if dead_letters:
+        _roll_dead_letters(settings, letters, markers[letters])
     return markers
 
 
@@ -171,19 +178,7 @@ def purge_dead_letters(settings: Settings, subject_id: str) -> int:
     """Remove the dead letters that name ``subject_id``, keeping the others by copying them
     forward first (:func:`streams.core.purge.dead_letter_cut`); how many were removed."""
     topic = Topics(settings.topic_prefix).deadletter
-    held: dict[int, list[Any]] = {}
-    client = consumer(settings, group_id=None)
-    try:
-        with translate_errors(settings, msg("reading {topic}", topic=topic)):
-            partitions = [TopicPartition(topic, p) for p in client.partitions_for_topic(topic)]
-            client.assign(partitions)
-            client.seek_to_beginning()
-            ends = client.end_offsets(partitions)
-            while any(client.position(tp) < end for tp, end in ends.items()):
-                for tp, batch in client.poll(timeout_ms=500).items():
-                    held.setdefault(tp.partition, []).extend(batch)
-    finally:
-        client.close()
+    held = _read_all(settings, topic)
     removed, cuts = 0, {}
     copies: list[tuple[int, Any]] = []
     for partition, records in sorted(held.items()):
@@ -199,6 +194,55 @@ def purge_dead_letters(settings: Settings, subject_id: str) -> int:
             removed += sum(1 for r in records if r.offset < cut) - len(keep)
     if not cuts:
         return 0
+    _copy_and_cut(settings, topic, copies, cuts)
+    return removed
+
+
+def _roll_dead_letters(settings: Settings, topic: str, markers: dict[int, int]) -> None:
+    """After a roll of ``intel.deadletter``: copy every dead letter below its partition's
+    marker (markers excepted) to the end of the partition, then delete up to the marker, so
+    the closed segments (which held the removed dead letters) are wholly below the log start
+    and every other dead letter is still there for replay."""
+    held = _read_all(settings, topic)
+    starts, _ = _bounds(settings, topic)
+    cuts = {TopicPartition(topic, p): m for p, m in roll_offsets(starts, markers).items()}
+    copies = [
+        (p, r)
+        for p, records in sorted(held.items())
+        if TopicPartition(topic, p) in cuts
+        for r in records
+        if r.offset < markers[p] and not is_roll_marker(r.key, r.value)
+    ]
+    if cuts:
+        _copy_and_cut(settings, topic, copies, cuts)
+
+
+def _read_all(settings: Settings, topic: str) -> dict[int, list[Any]]:
+    """Every committed record of ``topic`` up to its end offsets, by partition."""
+    held: dict[int, list[Any]] = {}
+    client = consumer(settings, group_id=None)
+    try:
+        with translate_errors(settings, msg("reading {topic}", topic=topic)):
+            partitions = [TopicPartition(topic, p) for p in client.partitions_for_topic(topic)]
+            client.assign(partitions)
+            client.seek_to_beginning()
+            ends = client.end_offsets(partitions)
+            while any(client.position(tp) < end for tp, end in ends.items()):
+                for tp, batch in client.poll(timeout_ms=500).items():
+                    held.setdefault(tp.partition, []).extend(batch)
+    finally:
+        client.close()
+    return held
+
+
+def _copy_and_cut(
+    settings: Settings,
+    topic: str,
+    copies: list[tuple[int, Any]],
+    cuts: dict[TopicPartition, int],
+) -> None:
+    """Append ``copies`` (partition, record: same key, value, headers and timestamp) to
+    ``topic``, wait until the broker has them all, then delete each partition below its cut."""
     sender = producer(settings)
     try:
         with translate_errors(settings, msg("erasing a subject")):
@@ -220,7 +264,6 @@ def purge_dead_letters(settings: Settings, subject_id: str) -> int:
         sender.close(timeout=settings.request_timeout)
     with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
         admin.delete_records(cuts, timeout_ms=int(settings.request_timeout * 1000))
-    return removed
 
 
 def _raw(record: Any) -> bytes:

@@ -145,13 +145,14 @@ def _roll(x: Exchange) -> Rolled:
     the worker runs (a marker on each of their partitions: intel.submissions' too), and read
     what it left."""
     names = [x.settings.topic_prefix + s.topic for s in STAGES]
+    names.append(x.settings.topic_prefix + "intel.deadletter")
     with admin_client(x.settings) as admin:
         resource = ConfigResource(
             ConfigResourceType.TOPIC, names[2], {"segment.ms": OWN_SEGMENT_MS}
         )
         admin.alter_configs([resource], incremental=True)
     processed = _processed(x)
-    markers = roll_purged(x.settings, wait=30, settle=1.5)
+    markers = roll_purged(x.settings, wait=30, settle=1.5, dead_letters=True)
     wait_until(lambda: _processed(x) == processed, timeout=10, what="status after the roll")
     client = consumer(x.settings, group_id=None)
     try:
@@ -327,26 +328,29 @@ def _every_record(settings: Settings, names: list[str]) -> list[Any]:
 
 def test_the_roll_leaves_every_purged_partition_starting_at_its_marker(erased: Erased) -> None:
     """After `erase --roll`'s step on the purged topics, every partition of intel.submissions,
-    intel.validated and intel.enriched starts at its roll marker (a tombstone of ROLL_KEY), so
-    the purged records all sit in closed segments below the log start, which the broker
-    deletes; each topic's segment.ms is as it was (intel.enriched's own, none on the others),
-    its other overrides kept."""
+    intel.validated, intel.enriched and intel.deadletter starts at its roll marker (a
+    tombstone of ROLL_KEY), so the purged records all sit in closed segments below the log
+    start, which the broker deletes; each topic's segment.ms is as it was (intel.enriched's
+    own, none on the others), its other overrides kept."""
     rolled = erased.rolled
     assert set(rolled.markers) == set(rolled.starts)
     for topic, markers in rolled.markers.items():
-        assert len(markers) == (1 if topic.endswith("intel.validated") else 12), topic
+        one = topic.endswith(("intel.validated", "intel.deadletter"))
+        assert len(markers) == (1 if one else 12), topic
         assert rolled.starts[topic] == markers, topic
         assert set(rolled.firsts[topic].values()) == {(ROLL_KEY, None)}, topic
     own = {t.removeprefix(erased.x.settings.topic_prefix): c for t, c in rolled.segment_ms.items()}
     assert own["intel.enriched"]["segment.ms"] == OWN_SEGMENT_MS
     assert "segment.ms" not in own["intel.submissions"]
     assert "segment.ms" not in own["intel.validated"]
+    assert "segment.ms" not in own["intel.deadletter"]
     assert all("retention.ms" in c for c in own.values()), own
 
 
 def test_the_agents_skip_the_markers_while_running(erased: Erased) -> None:
     """The markers reach intake, enrich and route while the worker runs: none is processed
-    (counted) or dead-lettered, and the worker still runs."""
+    (counted) or dead-lettered, and the worker still runs; the dead letter kept at the
+    erasure is still there, once (copied past the marker on intel.deadletter)."""
     rolled = erased.rolled
     assert rolled.running
     before, after = rolled.processed
