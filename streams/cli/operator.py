@@ -124,8 +124,9 @@ def register(commands: Commands) -> None:
     )
     erase.add_argument(
         "--roll", action="store_true",
-        help=_("stay (about two minutes) to roll the key topics' segments twice, so the broker "
-        "compacts the destroyed key off its disks even when nothing else is written"),
+        help=_("stay (about two minutes) to roll the purged topics' segments once and the key "
+        "topics' twice, so the broker deletes the erased reports and key off its disks even "
+        "when nothing else is written"),
     )  # fmt: skip
     erase.set_defaults(handler=erase_subject)
 
@@ -392,9 +393,7 @@ def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
     print(_("key destroyed") if done.key_destroyed else _("no data key held (records before keys)"))
     print(f"purged\tpartitions={done.purged}\tdead_letters={done.dead_letters}")
     if args.roll:
-        markers = roll_purged(
-            settings, settings.erase_wait, say=say, dead_letters=done.dead_letters > 0
-        )
+        markers = roll_purged(settings, say=say, dead_letters=done.dead_letters > 0)
         print(f"rolled\tpartitions={sum(len(m) for m in markers.values())}")
         roll_erased(settings, say=say)
         print(_("segments rolled"))

@@ -86,7 +86,7 @@ def purge(settings: Settings, drained: Drained) -> int:
 
 def roll_purged(
     settings: Settings,
-    wait: float,
+    wait: float | None = None,
     settle: float = ROLL_SETTLE,
     sleep: Callable[[float], None] = time.sleep,
     say: Callable[[str], None] = lambda _: None,
@@ -96,10 +96,10 @@ def roll_purged(
     up to the roll markers, so the purged records sit in closed segments wholly below the log
     start, which the broker deletes at its next retention check (step 4 of
     :mod:`streams.core.purge`). ``settle``: seconds between the ``segment.ms`` change and the
-    markers; ``wait``: the drain's, as erase's; ``dead_letters``: roll ``intel.deadletter``
-    too (erase removed a dead letter), whose other dead letters below the marker are copied
-    forward before the cut. Per prefixed topic, each partition's marker offset.
-    ``segment.ms`` is put back even when appending fails."""
+    markers; ``wait``: the drain's (``Settings.erase_wait`` by default, as erase's);
+    ``dead_letters``: roll ``intel.deadletter`` too (erase removed a dead letter), whose other
+    dead letters below the marker are copied forward before the cut. Per prefixed topic, each
+    partition's marker offset. ``segment.ms`` is put back even when appending fails."""
     purged = [settings.topic_prefix + stage.topic for stage in STAGES]
     letters = Topics(settings.topic_prefix).deadletter
     names = [*purged, letters] if dead_letters else purged
@@ -112,7 +112,7 @@ def roll_purged(
     finally:
         with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
             _alter(admin, {name: segment_restore(before[name]) for name in names})
-    drain_pipeline(settings, wait, sleep=sleep, say=say)
+    drain_pipeline(settings, settings.erase_wait if wait is None else wait, sleep=sleep, say=say)
     wanted: dict[TopicPartition, int] = {}
     for name in purged:
         starts, _ = _bounds(settings, name)
