@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -35,6 +36,7 @@ from quixstreams.state.exceptions import ChangelogTopicPartitionNotAssigned
 
 from agents.base import TICK, Agent, Output, Record
 from agents.status import Progress
+from streams.core.purge import is_roll_marker
 from streams.kafka.clients import librdkafka_config
 from streams.settings import Settings
 
@@ -131,6 +133,25 @@ def _count(agent: Agent, progress: Progress, value: bytes | None) -> None:
     progress.dead_letters = getattr(dead, "count", 0)
 
 
+def _step(
+    agent: Agent,
+    progress: Progress,
+    emit: Callable[[list[Output]], None],
+    value: bytes | None,
+    key: Any,
+    headers: Any,
+    state: Any,
+) -> None:
+    """Hand one input record to ``agent`` and write its outputs; a roll marker (``erase
+    --roll``, :func:`streams.core.purge.is_roll_marker`) is skipped here, for every agent: no
+    output, not counted as processed, never a dead letter (its offset commits with the next
+    checkpoint)."""
+    if is_roll_marker(key, value):
+        return
+    emit(agent.process(_record(value, key, headers), state))
+    _count(agent, progress, value)
+
+
 def run_agent(
     settings: Settings, agent: Agent, group: str, instance: int, progress: Progress
 ) -> None:
@@ -142,14 +163,12 @@ def run_agent(
     emit = _Emit(app)
 
     def process(value: bytes | None, key: Any, timestamp: int, headers: Any) -> None:
-        emit(agent.process(_record(value, key, headers), None))
-        _count(agent, progress, value)
+        _step(agent, progress, emit, value, key, headers, None)
 
     def process_stateful(
         value: bytes | None, key: Any, timestamp: int, headers: Any, state: Any
     ) -> None:
-        emit(agent.process(_record(value, key, headers), state))
-        _count(agent, progress, value)
+        _step(agent, progress, emit, value, key, headers, state)
 
     frame = app.dataframe(source)
     if agent.stateful:

@@ -124,8 +124,9 @@ def register(commands: Commands) -> None:
     )
     erase.add_argument(
         "--roll", action="store_true",
-        help=_("stay (about two minutes) to roll the key topics' segments twice, so the broker "
-        "compacts the destroyed key off its disks even when nothing else is written"),
+        help=_("stay (about two minutes) to roll the purged topics' segments once and the key "
+        "topics' twice, so the broker deletes the erased reports and key off its disks even "
+        "when nothing else is written"),
     )  # fmt: skip
     erase.set_defaults(handler=erase_subject)
 
@@ -383,6 +384,7 @@ def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
     """``intelshare erase --subject ID --reason TEXT``: on the exchange's machine (its keys);
     prints what it did, never the subject id (it may be logged)."""
     from streams.kafka.erasure import erase, roll_erased
+    from streams.kafka.purge import roll_purged
 
     done = erase(settings, args.subject, args.reason, say=say)
     print(f"erasure recorded\tdisclosures={done.disclosures}")
@@ -391,6 +393,8 @@ def erase_subject(settings: Settings, args: argparse.Namespace) -> int:
     print(_("key destroyed") if done.key_destroyed else _("no data key held (records before keys)"))
     print(f"purged\tpartitions={done.purged}\tdead_letters={done.dead_letters}")
     if args.roll:
+        markers = roll_purged(settings, say=say, dead_letters=done.dead_letters > 0)
+        print(f"rolled\tpartitions={sum(len(m) for m in markers.values())}")
         roll_erased(settings, say=say)
         print(_("segments rolled"))
     return 0

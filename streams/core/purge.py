@@ -39,12 +39,32 @@ those records again), but only what the agents have processed:
 
 What DeleteRecords does not do (measured with a byte scan of the broker's log directory after
 an erasure): remove the bytes from the segment files at once. The broker deletes a segment
-once the log start offset has passed its last record and it is not the active segment; the
-segment that held the subject's reports usually holds later reports too, so its bytes leave
-the disks when those are purged by a later erasure or, at the latest, at the topic's
-retention (7 days, 14 for dead letters). Kafka has no request to roll a segment, and rolling
-by appending (as ``erase --roll`` does on the compacted key topics) would put records on
-these topics that the agents must read.
+once the log start offset has passed its last record and it is not the active segment, at
+its next retention check (``log.retention.check.interval.ms``, 5 minutes by Kafka's default,
+which the local broker keeps) and ``file.delete.delay.ms`` (a minute) later; without a roll,
+the segment that held the subject's reports is the active one, so its bytes stay until the
+topic's retention (7 days, 14 for dead letters).
+
+4. **Roll, with ``erase --roll``** (:func:`streams.kafka.purge.roll_purged`). Kafka has no
+   request to roll a segment: it rolls the active one on an append whose timestamp is
+   ``segment.ms`` past the segment's first record. So, for each purged topic: set its
+   ``segment.ms`` override to :data:`ROLL_SEGMENT_MS` (an incremental change: the topic's
+   other overrides stay), wait :data:`ROLL_SETTLE` seconds (past it, and for the broker to
+   apply the change), append one roll marker (:data:`ROLL_KEY`, no value: a tombstone) to
+   every partition, then put ``segment.ms`` back as it was (:func:`segment_restore`: the
+   previous override, or none). Each marker opens a new segment, so everything below it sits
+   in closed segments; erase then drains the pipeline again (the agents skip markers, see
+   ``agents/engine.py``, and commit past them) and deletes every partition up to its marker
+   (:func:`roll_offsets`), never past it: the closed segments are then wholly below the log
+   start, and the broker deletes them at its next retention check. ``intel.deadletter`` is
+   rolled too when erase removed a dead letter there; as its other dead letters wait for a
+   replay, each one below the marker is first copied past it (as in 3.), then the partition
+   is cut at the marker. Why not a small
+   ``segment.ms`` for good: every append after it would open a segment (files and index per
+   record on a quiet exchange); set for a few seconds, it costs a handful of small segments.
+   Measured once on the local broker (README, Erasure): the canary and the id left the
+   purged topics' files 2.5 minutes after ``erase --roll`` began (at most about seven: the
+   retention check runs every five minutes, the deletion a minute after).
 
 Every partition, not only those holding the subject's reports: finding those would mean
 reading and decoding a week of reports in clear, and the others' records are processed
@@ -70,19 +90,55 @@ from streams.topics import AUDIT_PENDING, ENRICHED, SUBMISSIONS, VALIDATED
 
 __all__ = [
     "MAX_WAIT",
+    "ROLL_KEY",
+    "ROLL_SEGMENT_MS",
+    "ROLL_SETTLE",
     "SEQUENCER",
     "STAGES",
     "Stage",
     "check_wait",
     "dead_letter_cut",
     "drain",
+    "is_roll_marker",
     "names",
     "purge_offsets",
     "resume_from",
+    "roll_offsets",
+    "segment_restore",
 ]
 
 MAX_WAIT = 3600.0
 """The longest ``erase --wait``, in seconds."""
+
+ROLL_KEY = b"intelshare-roll"
+"""The key of the roll markers ``erase --roll`` appends (tombstones: no value): a fixed word, no
+one's id."""
+ROLL_SEGMENT_MS = 1000
+"""The ``segment.ms`` a purged topic has for the few seconds of a roll."""
+ROLL_SETTLE = 3.0
+"""Seconds between setting :data:`ROLL_SEGMENT_MS` and appending the markers: past it, and
+time for the broker to apply the change."""
+SEGMENT_MS = "segment.ms"
+
+
+def is_roll_marker(key: object, value: object) -> bool:
+    """Whether a record is a roll marker: key :data:`ROLL_KEY` and no value. Every reader of
+    the purged topics skips it (it is no report, and never a dead letter)."""
+    return value is None and key in (ROLL_KEY, ROLL_KEY.decode())
+
+
+def segment_restore(override: str | None) -> tuple[str, str | None]:
+    """The incremental config change that puts a topic's ``segment.ms`` back after a roll: SET
+    to its previous override, or DELETE when it had none (so the broker's default applies
+    again, as before)."""
+    return ("SET", override) if override is not None else ("DELETE", None)
+
+
+def roll_offsets(starts: Mapping[int, int], markers: Mapping[int, int]) -> dict[int, int]:
+    """Per partition, the offset to delete the records below after a roll: its marker's (the
+    first record of the new segment, so every closed segment is wholly below the log start
+    and the marker stays), for the partitions that still hold records below it."""
+    return {p: m for p, m in sorted(markers.items()) if m > starts.get(p, 0)}
 
 
 class Stage(NamedTuple):

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from streams.core.codec import Codec, record_codec
 from streams.core.intake import ATTEMPT_HEADER, REPLAY_HEADER, check_submission
+from streams.core.purge import is_roll_marker
 from streams.core.times import format_time
 from streams.errors import IntelshareError
 from streams.i18n import msg
@@ -25,10 +26,11 @@ __all__ = ["ReplayOutcome", "dead_letters", "replay", "replayed_sources", "summa
 
 
 def dead_letters(settings: Settings) -> Iterator[dict[str, Any]]:
-    """Every dead letter, oldest first."""
+    """Every dead letter, oldest first (roll markers, which are none, skipped)."""
     codec = record_codec(settings.schemas_dir, "DeadLetter")
     for record in read_topic(settings, Topics(settings.topic_prefix).deadletter):
-        yield codec.decode(record.value)
+        if not is_roll_marker(record.key, record.value):
+            yield codec.decode(record.value)
 
 
 def _event_id(value: bytes, reports: Codec | None) -> str | None:

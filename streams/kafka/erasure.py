@@ -35,7 +35,7 @@ from streams.core.erasure import (
     received,
 )
 from streams.core.keyfiles import load_ed25519_private, load_pseudonym_secret
-from streams.core.purge import check_wait
+from streams.core.purge import ROLL_KEY, check_wait
 from streams.errors import NotAuthorisedError, TopicMissingError
 from streams.i18n import msg
 from streams.kafka.auditlog import agencies, audit_records
@@ -45,9 +45,6 @@ from streams.settings import Settings
 from streams.topics import CATALOGUE, CHAIN_KEY, SUBJECT_KEYS, Topics
 
 __all__ = ["ROLL_KEY", "Erasure", "commitment_of", "erase", "roll_erased", "roll_wait"]
-
-ROLL_KEY = b"intelshare-roll"
-"""The key of the tombstones ``roll_erased`` appends: a fixed word, no one's id."""
 
 
 class Erasure(NamedTuple):

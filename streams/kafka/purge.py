@@ -13,21 +13,29 @@ from collections.abc import Callable
 from typing import Any
 
 from kafka import TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from streams.core.purge import (
+    ROLL_KEY,
+    ROLL_SEGMENT_MS,
+    ROLL_SETTLE,
+    SEGMENT_MS,
     SEQUENCER,
     STAGES,
     dead_letter_cut,
     drain,
+    is_roll_marker,
     purge_offsets,
     resume_from,
+    roll_offsets,
+    segment_restore,
 )
 from streams.i18n import msg
 from streams.kafka.clients import admin_client, consumer, producer, translate_errors
 from streams.settings import Settings
 from streams.topics import Topics
 
-__all__ = ["Drained", "drain_pipeline", "purge", "purge_dead_letters"]
+__all__ = ["Drained", "drain_pipeline", "purge", "purge_dead_letters", "roll_purged"]
 
 Bounds = dict[int, int]
 """Offsets by partition."""
@@ -76,10 +84,141 @@ def purge(settings: Settings, drained: Drained) -> int:
     return len(wanted)
 
 
+def roll_purged(
+    settings: Settings,
+    wait: float | None = None,
+    settle: float = ROLL_SETTLE,
+    sleep: Callable[[float], None] = time.sleep,
+    say: Callable[[str], None] = lambda _: None,
+    dead_letters: bool = False,
+) -> dict[str, dict[int, int]]:
+    """Roll every partition of the purged topics (:data:`~streams.core.purge.STAGES`) and delete
+    up to the roll markers, so the purged records sit in closed segments wholly below the log
+    start, which the broker deletes at its next retention check (step 4 of
+    :mod:`streams.core.purge`). ``settle``: seconds between the ``segment.ms`` change and the
+    markers; ``wait``: the drain's (``Settings.erase_wait`` by default, as erase's);
+    ``dead_letters``: roll ``intel.deadletter`` too (erase removed a dead letter), whose other
+    dead letters below the marker are copied forward before the cut. Per prefixed topic, each
+    partition's marker offset. ``segment.ms`` is put back even when appending fails."""
+    purged = [settings.topic_prefix + stage.topic for stage in STAGES]
+    letters = Topics(settings.topic_prefix).deadletter
+    names = [*purged, letters] if dead_letters else purged
+    with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
+        before = _segment_overrides(admin, names)
+        _alter(admin, {name: ("SET", str(ROLL_SEGMENT_MS)) for name in names})
+    try:
+        sleep(settle)
+        markers = _append_markers(settings, names)
+    finally:
+        with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
+            _alter(admin, {name: segment_restore(before[name]) for name in names})
+    drain_pipeline(settings, settings.erase_wait if wait is None else wait, sleep=sleep, say=say)
+    wanted: dict[TopicPartition, int] = {}
+    for name in purged:
+        starts, _ = _bounds(settings, name)
+        for p, offset in roll_offsets(starts, markers[name]).items():
+            wanted[TopicPartition(name, p)] = offset
+    if wanted:
+        with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
+            admin.delete_records(wanted, timeout_ms=int(settings.request_timeout * 1000))
+    if dead_letters:
+        _roll_dead_letters(settings, letters, markers[letters])
+    return markers
+
+
+def _segment_overrides(admin: Any, names: list[str]) -> dict[str, str | None]:
+    """Each topic's own ``segment.ms`` (a topic override), or None when it takes the broker's."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, n, [SEGMENT_MS]) for n in names]
+    described = admin.describe_configs(resources, config_filter="all")["topic"]
+    found: dict[str, str | None] = {}
+    for name in names:
+        entry = described.get(name, {}).get(SEGMENT_MS) or {}
+        own = entry.get("config_source") == "DYNAMIC_TOPIC_CONFIG"
+        found[name] = str(entry["value"]) if own else None
+    return found
+
+
+def _alter(admin: Any, changes: dict[str, tuple[str, str | None]]) -> None:
+    """Change ``segment.ms`` of each topic, incrementally (the topic's other configs stay)."""
+    admin.alter_configs(
+        [
+            ConfigResource(ConfigResourceType.TOPIC, name, {SEGMENT_MS: change})
+            for name, change in changes.items()
+        ],
+        incremental=True,
+    )
+
+
+def _append_markers(settings: Settings, names: list[str]) -> dict[str, dict[int, int]]:
+    """Append a roll marker to every partition of each topic: the offsets they got."""
+    client = consumer(settings, group_id=None)
+    try:
+        with translate_errors(settings, msg("erasing a subject")):
+            counts = {name: sorted(client.partitions_for_topic(name) or ()) for name in names}
+    finally:
+        client.close()
+    sender = producer(settings)
+    try:
+        with translate_errors(settings, msg("erasing a subject")):
+            futures = [
+                (name, p, sender.send(name, key=ROLL_KEY, value=None, partition=p))
+                for name, partitions in counts.items()
+                for p in partitions
+            ]
+            sender.flush(timeout=settings.request_timeout * 4)
+            markers: dict[str, dict[int, int]] = {name: {} for name in names}
+            for name, p, future in futures:
+                markers[name][p] = future.get(timeout=settings.request_timeout).offset
+    finally:
+        sender.close(timeout=settings.request_timeout)
+    return markers
+
+
 def purge_dead_letters(settings: Settings, subject_id: str) -> int:
     """Remove the dead letters that name ``subject_id``, keeping the others by copying them
     forward first (:func:`streams.core.purge.dead_letter_cut`); how many were removed."""
     topic = Topics(settings.topic_prefix).deadletter
+    held = _read_all(settings, topic)
+    removed, cuts = 0, {}
+    copies: list[tuple[int, Any]] = []
+    for partition, records in sorted(held.items()):
+        by_offset = {r.offset: r for r in records}
+        cut, keep = dead_letter_cut([(r.offset, _raw(r)) for r in records], subject_id)
+        if cut:
+            cuts[TopicPartition(topic, partition)] = cut
+            copies.extend(
+                (partition, by_offset[o])
+                for o in keep
+                if not is_roll_marker(by_offset[o].key, by_offset[o].value)
+            )
+            removed += sum(1 for r in records if r.offset < cut) - len(keep)
+    if not cuts:
+        return 0
+    _copy_and_cut(settings, topic, copies, cuts)
+    return removed
+
+
+def _roll_dead_letters(settings: Settings, topic: str, markers: dict[int, int]) -> None:
+    """After a roll of ``intel.deadletter``: copy every dead letter below its partition's
+    marker (markers excepted) to the end of the partition, then delete up to the marker, so
+    the closed segments (which held the removed dead letters) are wholly below the log start
+    and every other dead letter is still there for replay."""
+    held = _read_all(settings, topic)
+    starts, _ = _bounds(settings, topic)
+    cuts = {TopicPartition(topic, p): m for p, m in roll_offsets(starts, markers).items()}
+    copies = [
+        (p, r)
+        for p, records in sorted(held.items())
+        if TopicPartition(topic, p) in cuts
+        for r in records
+        if r.offset < markers[p] and not is_roll_marker(r.key, r.value)
+    ]
+    if cuts:
+        _copy_and_cut(settings, topic, copies, cuts)
+
+
+def _read_all(settings: Settings, topic: str) -> dict[int, list[Any]]:
+    """Every committed record of ``topic`` up to its end offsets, by partition."""
     held: dict[int, list[Any]] = {}
     client = consumer(settings, group_id=None)
     try:
@@ -93,17 +232,17 @@ def purge_dead_letters(settings: Settings, subject_id: str) -> int:
                     held.setdefault(tp.partition, []).extend(batch)
     finally:
         client.close()
-    removed, cuts = 0, {}
-    copies: list[tuple[int, Any]] = []
-    for partition, records in sorted(held.items()):
-        by_offset = {r.offset: r for r in records}
-        cut, keep = dead_letter_cut([(r.offset, _raw(r)) for r in records], subject_id)
-        if cut:
-            cuts[TopicPartition(topic, partition)] = cut
-            copies.extend((partition, by_offset[o]) for o in keep)
-            removed += sum(1 for r in records if r.offset < cut) - len(keep)
-    if not cuts:
-        return 0
+    return held
+
+
+def _copy_and_cut(
+    settings: Settings,
+    topic: str,
+    copies: list[tuple[int, Any]],
+    cuts: dict[TopicPartition, int],
+) -> None:
+    """Append ``copies`` (partition, record: same key, value, headers and timestamp) to
+    ``topic``, wait until the broker has them all, then delete each partition below its cut."""
     sender = producer(settings)
     try:
         with translate_errors(settings, msg("erasing a subject")):
@@ -125,7 +264,6 @@ def purge_dead_letters(settings: Settings, subject_id: str) -> int:
         sender.close(timeout=settings.request_timeout)
     with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
         admin.delete_records(cuts, timeout_ms=int(settings.request_timeout * 1000))
-    return removed
 
 
 def _raw(record: Any) -> bytes:

@@ -18,16 +18,19 @@ from typing import Any, NamedTuple
 
 import pytest
 from kafka import TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from streams.cli.agencies import load_agencies
 from streams.core.crypto import SubjectLinker
 from streams.core.erasure import KeyLookup
 from streams.core.keyfiles import generate_agency_keys, load_pseudonym_secret
+from streams.core.purge import ROLL_KEY, STAGES
 from streams.core.reference import parse_reference_line
 from streams.errors import PipelineBehindError
 from streams.kafka.clients import admin_client, consumer, latest_by_key
 from streams.kafka.deadletters import dead_letters
 from streams.kafka.erasure import commitment_of, erase
+from streams.kafka.purge import roll_purged
 from streams.kafka.registry import plan_agreements, publish_agreements, publish_reference
 from streams.settings import Settings
 from tests.factories import incident
@@ -62,6 +65,27 @@ class Erased(NamedTuple):
     """What `erase` raised when it ran before the worker had processed the reports."""
     letters: list[dict[str, Any]]
     """The dead letters after the erasure."""
+    rolled: Rolled
+    """What `erase --roll`'s step on the purged topics did, run after the erasure."""
+
+
+class Rolled(NamedTuple):
+    """The purged topics around :func:`roll_purged` (with a short settle, not the CLI's)."""
+
+    markers: dict[str, dict[int, int]]
+    """Per prefixed topic, each partition's marker offset."""
+    starts: dict[str, dict[int, int]]
+    """Per prefixed topic, each partition's log start offset afterwards."""
+    firsts: dict[str, dict[int, tuple[bytes | None, bytes | None]]]
+    """Per prefixed topic and partition, the key and value of its first record afterwards."""
+    segment_ms: dict[str, dict[str, str]]
+    """Per prefixed topic, its own config overrides afterwards."""
+    processed: tuple[dict[str, int], dict[str, int]]
+    """The agents' processed counts before and after."""
+    letters: list[dict[str, Any]]
+    """The dead letters afterwards."""
+    running: bool
+    """Whether the worker still ran afterwards."""
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +131,61 @@ def erased(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         done = x.cli("erase", "--subject", SUBJECT, "--reason", "court order 2026/114")
         wait_until(lambda: len(x.audit()) == 4, what="the erasure audited")
         letters = list(dead_letters(x.settings))
-        yield Erased(x, before, found, done, refused.value, letters)
+        yield Erased(x, before, found, done, refused.value, letters, _roll(x))
     finally:
         x.worker.stop()
+
+
+OWN_SEGMENT_MS = "3600000"
+"""intel.enriched's own segment.ms before the roll: it must get it back."""
+
+
+def _roll(x: Exchange) -> Rolled:
+    """Give intel.enriched a segment.ms of its own, run the roll of the purged topics while
+    the worker runs (a marker on each of their partitions: intel.submissions' too), and read
+    what it left."""
+    names = [x.settings.topic_prefix + s.topic for s in STAGES]
+    names.append(x.settings.topic_prefix + "intel.deadletter")
+    with admin_client(x.settings) as admin:
+        resource = ConfigResource(
+            ConfigResourceType.TOPIC, names[2], {"segment.ms": OWN_SEGMENT_MS}
+        )
+        admin.alter_configs([resource], incremental=True)
+    processed = _processed(x)
+    markers = roll_purged(x.settings, wait=30, settle=1.5, dead_letters=True)
+    wait_until(lambda: _processed(x) == processed, timeout=10, what="status after the roll")
+    client = consumer(x.settings, group_id=None)
+    try:
+        partitions = [TopicPartition(n, p) for n in names for p in markers[n]]
+        starts = client.beginning_offsets(partitions)
+        client.assign(partitions)
+        client.seek_to_beginning()
+        firsts: dict[str, dict[int, tuple[bytes | None, bytes | None]]] = {n: {} for n in names}
+        for _ in range(40):
+            for tp, batch in client.poll(timeout_ms=250).items():
+                first = min(batch, key=lambda r: r.offset)
+                firsts[tp.topic].setdefault(tp.partition, (first.key, first.value))
+            if sum(map(len, firsts.values())) == len(partitions):
+                break
+    finally:
+        client.close()
+    with admin_client(x.settings) as admin:
+        resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
+        own = admin.describe_configs(resources)["topic"]
+    return Rolled(
+        markers,
+        {n: {tp.partition: o for tp, o in starts.items() if tp.topic == n} for n in names},
+        firsts,
+        {n: {k: e["value"] for k, e in own[n].items()} for n in names},
+        (processed, _processed(x)),
+        list(dead_letters(x.settings)),
+        x.worker.process is not None and x.worker.process.poll() is None,
+    )
+
+
+def _processed(x: Exchange) -> dict[str, int]:
+    status = x.worker.status() or {}
+    return {k: v for k, v in status.get("processed", {}).items() if k != "sequencer"}
 
 
 def _set_up(
@@ -248,3 +324,36 @@ def _every_record(settings: Settings, names: list[str]) -> list[Any]:
         return records
     finally:
         client.close()
+
+
+def test_the_roll_leaves_every_purged_partition_starting_at_its_marker(erased: Erased) -> None:
+    """After `erase --roll`'s step on the purged topics, every partition of intel.submissions,
+    intel.validated, intel.enriched and intel.deadletter starts at its roll marker (a
+    tombstone of ROLL_KEY), so the purged records all sit in closed segments below the log
+    start, which the broker deletes; each topic's segment.ms is as it was (intel.enriched's
+    own, none on the others), its other overrides kept."""
+    rolled = erased.rolled
+    assert set(rolled.markers) == set(rolled.starts)
+    for topic, markers in rolled.markers.items():
+        one = topic.endswith(("intel.validated", "intel.deadletter"))
+        assert len(markers) == (1 if one else 12), topic
+        assert rolled.starts[topic] == markers, topic
+        assert set(rolled.firsts[topic].values()) == {(ROLL_KEY, None)}, topic
+    own = {t.removeprefix(erased.x.settings.topic_prefix): c for t, c in rolled.segment_ms.items()}
+    assert own["intel.enriched"]["segment.ms"] == OWN_SEGMENT_MS
+    assert "segment.ms" not in own["intel.submissions"]
+    assert "segment.ms" not in own["intel.validated"]
+    assert "segment.ms" not in own["intel.deadletter"]
+    assert all("retention.ms" in c for c in own.values()), own
+
+
+def test_the_agents_skip_the_markers_while_running(erased: Erased) -> None:
+    """The markers reach intake, enrich and route while the worker runs: none is processed
+    (counted) or dead-lettered, and the worker still runs; the dead letter kept at the
+    erasure is still there, once (copied past the marker on intel.deadletter)."""
+    rolled = erased.rolled
+    assert rolled.running
+    before, after = rolled.processed
+    assert before == after
+    assert {"intake", "enrich", "route"} <= set(after)
+    assert rolled.letters == erased.letters
