@@ -14,6 +14,11 @@ from typing import Any
 
 from kafka import TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    NotCoordinatorError,
+)
 
 from streams.core.purge import (
     ROLL_KEY,
@@ -291,14 +296,35 @@ def _bounds(settings: Settings, topic: str) -> tuple[dict[int, int], dict[int, i
     )
 
 
+_NO_COORDINATOR = (
+    CoordinatorNotAvailableError,
+    CoordinatorLoadInProgressError,
+    NotCoordinatorError,
+)
+"""What a fresh broker answers while its offsets topic does not exist yet or is loading."""
+
+
+def _committed(settings: Settings, group: str) -> dict[TopicPartition, Any]:
+    """The offsets ``group`` has committed; none while the broker has no group coordinator
+    yet (a fresh broker before any group committed): then nothing counts as processed, so
+    erase waits, and refuses if that lasts, rather than fail with the broker's error."""
+    with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
+        try:
+            found: dict[TopicPartition, Any] = admin.list_group_offsets({group: None}).get(
+                group, {}
+            )
+        except _NO_COORDINATOR:
+            return {}
+    return found
+
+
 def _unprocessed(
     settings: Settings, topic: str, group: str, starts: dict[int, int], ends: dict[int, int]
 ) -> int:
     """Records of ``topic`` below ``ends`` that ``group`` has not processed: a read_committed
     reader from the group's committed offsets up to the ends (markers and aborted records
     are skipped, so only records the agent still has to read count)."""
-    with admin_client(settings) as admin, translate_errors(settings, msg("erasing a subject")):
-        committed = admin.list_group_offsets({group: None}).get(group, {})
+    committed = _committed(settings, group)
     client = consumer(settings, group_id=None)
     try:
         with translate_errors(settings, msg("reading {topic}", topic=topic)):
