@@ -74,14 +74,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 LONGEST_FIRST = (
-    "test_engine", "test_chaos", "test_cluster", "test_readme_walkthrough", "test_security",
+    "test_engine", "test_cluster", "test_readme_walkthrough", "test_chaos", "test_security",
     "test_exchange", "test_oversight_page", "test_rotation", "test_audit", "test_status",
     "test_tls", "test_erasure", "test_oversight_index", "test_agencies", "test_bench",
     "test_tls_exchange",
 )  # fmt: skip
 """Integration modules that take longest, longest first (measured in CI runs): xdist hands
-modules out in collection order, so a long one left to the end would keep one process busy
-while the other idles."""
+modules out in collection order (ops/test turns off its reorder by tests per module), so a
+long one left to the end would keep one process busy while the other idles."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
