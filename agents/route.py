@@ -46,7 +46,7 @@ from streams.core.feedback import build_feedback, check_feedback, feedback_due, 
 from streams.core.notices import EventLedger, build_notice, check_request
 from streams.core.policy import route
 from streams.core.report import report_to_json
-from streams.errors import FeedbackRefusedError, IntelshareError
+from streams.errors import IntelshareError
 from streams.topics import CHAIN_KEY
 
 __all__ = ["RouteAgent"]
@@ -205,20 +205,15 @@ class RouteAgent(Agent):
             given = check_feedback(self.feedback.decode(record.value or b""))
             agency = self.agencies.get(given["agency_id"])
             verify_feedback(given, agency.get("signing_key", b"") if agency else b"")
-            sent, ident = feedback_due(ledger, given)
             unit_id = ledger.unit or ""
             unit = self.unit_keys.get(unit_id)
-            if unit is None:  # not given after all: it may come again once the key is there
-                ledger.feedback.remove(ident)
-                raise FeedbackRefusedError(
-                    f"feedback refused: unit {unit_id} has no registered key; register one "
-                    "with `intelshare units register`"
-                )
+            sent, ident = feedback_due(ledger, given, unit_registered=unit is not None)
         except IntelshareError as exc:
             if not exc.dead_letter:
                 raise
             log.warning("feedback_refused", error=type(exc).__name__)
             return [self.dead_letters.output(record, exc, now)]
+        assert unit is not None  # feedback_due refuses a unit with no registered key
         message, pending = build_feedback(
             given, sent, ident,
             unit_id=unit_id,

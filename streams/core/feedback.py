@@ -188,10 +188,17 @@ def verify_feedback(record: Mapping[str, Any], registered: bytes) -> None:
         ) from None
 
 
-def feedback_due(ledger: EventLedger, record: Mapping[str, Any]) -> tuple[Sent, str]:
+def feedback_due(
+    ledger: EventLedger,
+    record: Mapping[str, Any],
+    *,
+    unit_registered: bool = True,
+) -> tuple[Sent, str]:
     """The disclosure a checked feedback is on and the feedback's id, marking it given:
     FeedbackRefusedError when the event is unknown, the disclosure was not made to the agency
-    that gives the feedback, or that agency gave feedback on it already."""
+    that gives the feedback, that agency gave feedback on it already, or the report's unit
+    has no registered key (``unit_registered``; then it is not marked, so it may be given
+    again once the unit is registered)."""
     disclosure, agency = record["disclosure_id"], record["agency_id"]
     sent = next((s for s in ledger.sent if s.disclosure_id == disclosure), None)
     if ledger.unit is None or sent is None or sent.recipient != agency:
@@ -204,6 +211,11 @@ def feedback_due(ledger: EventLedger, record: Mapping[str, Any]) -> tuple[Sent, 
         raise FeedbackRefusedError(
             f"feedback refused: agency {agency} gave feedback on disclosure {disclosure} "
             "already (the first stands)"
+        )
+    if not unit_registered:
+        raise FeedbackRefusedError(
+            f"feedback refused: unit {ledger.unit} has no registered key; register one "
+            "with `intelshare units register`"
         )
     ledger.feedback.append(ident)
     return sent, ident

@@ -149,6 +149,19 @@ def test_feedback_is_due_only_from_the_agency_that_received_the_disclosure() -> 
         feedback_due(again, given(useful=False))
 
 
+def test_feedback_for_a_unit_with_no_key_is_refused_and_not_marked() -> None:
+    """The report's unit has no registered key: refused, naming the unit and what to run, and
+    not marked given, so the same feedback is due once the unit is registered; the checks of
+    the disclosure come first."""
+    book = ledger()
+    with pytest.raises(FeedbackRefusedError, match=r"has no registered key.*units register"):
+        feedback_due(book, given(), unit_registered=False)
+    assert book.feedback == []
+    feedback_due(book, given())
+    with pytest.raises(FeedbackRefusedError, match="was not made to agency a-one"):
+        feedback_due(ledger(), given(disclosure_id=OTHER_DISCLOSURE), unit_registered=False)
+
+
 def test_feedback_on_another_agency_s_disclosure_or_an_unknown_event_is_refused() -> None:
     """a-one naming a-two's disclosure, or an event route never saw: refused, naming both."""
     with pytest.raises(FeedbackRefusedError, match="was not made to agency a-one"):
