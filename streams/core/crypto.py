@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from streams.core.canonical import canonical
+from streams.core.keyednames import keyed_name
 from streams.errors import DecryptionError, KeyFileError, SignatureError
 from streams.i18n import msg
 
@@ -361,9 +362,7 @@ class SubjectLinker:
         return self._known.of(subject_id, self._make)
 
     def _make(self, subject_id: str) -> str:
-        digest = hmac.new(self._key, subject_id.encode(), hashlib.sha256).digest()
-        # 20 bytes: 32 chars, cut to 26 (mutation-equivalent: 21 bytes give the same first 26)
-        return "sl-" + base64.b32encode(digest[:20]).decode().lower()[:26]
+        return keyed_name(self._key, "sl-", subject_id)
 
     def __repr__(self) -> str:
         return "SubjectLinker()"  # never the key

@@ -28,25 +28,17 @@ output. Every change is also returned as ``(key, value-or-None)``, and
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from streams.core.keyednames import SecretNames
 from streams.core.report import report_to_json
-from streams.errors import KeyFileError
-from streams.i18n import msg
 
 __all__ = ["DedupState", "Store", "SubjectIndex", "Verdict", "content_digest"]
 
-_INDEX_INFO = b"intelshare correlation index v1"
-_SECRET_BYTES = 32
 
 Change = tuple[str, dict[str, Any] | None]
 
@@ -93,27 +85,14 @@ def content_digest(report: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-class SubjectIndex:
+class SubjectIndex(SecretNames):
     """How the correlation index names a subject: ``si-`` and 26 base32 characters of
     HMAC-SHA256 under HKDF(pseudonymisation secret, "...correlation index v1"); a key of its
     own, so an index key matches no key of ``intel.keys.subjects`` nor any pseudonym."""
 
-    __slots__ = ("_key",)
-
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) < _SECRET_BYTES:
-            raise KeyFileError(
-                msg("a pseudonymisation secret must be {size} bytes", size=_SECRET_BYTES)
-            )
-        kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INDEX_INFO)
-        self._key = kdf.derive(secret)
-
-    def __call__(self, subject_id: str) -> str:
-        digest = hmac.new(self._key, subject_id.encode(), hashlib.sha256).digest()
-        return "si-" + base64.b32encode(digest[:20]).decode().lower()[:26]
-
-    def __repr__(self) -> str:
-        return "SubjectIndex()"  # never the key
+    PREFIX = "si-"
+    INFO = b"intelshare correlation index v1"
+    __slots__ = ()
 
 
 def _ms(moment: datetime) -> int:

@@ -69,9 +69,6 @@ erasure notice asks them to.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import os
 import uuid
 from collections.abc import Callable
@@ -79,14 +76,13 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from streams.core.disclosure import payload_bytes, pending_record, seal_message
 from streams.core.fields import IDENTIFIER, IDENTIFIER_RULE, clean_text, show
+from streams.core.keyednames import SecretNames, keyed_name
 from streams.core.times import format_time, to_millis
 from streams.errors import DecryptionError, ErasureOrderError, KeyFileError
 from streams.i18n import msg
@@ -114,16 +110,11 @@ SUBJECT_KEY_BYTES = 32
 MAX_REASON = 1000
 """The longest reason an erasure may give, in characters."""
 
-_COMMITMENT = b"intelshare subject commitment v1|"
-_LOOKUP_INFO = b"intelshare subject key lookup v1"
+_COMMITMENT = "intelshare subject commitment v1|"
 _FIELD = b"intelshare subject field v1|"
 _NONCE = 12
 _NAMESPACE = uuid.UUID("5b0c7e1a-2f4d-4c8e-9a6b-3d1e8f7a2c54")
 """Fixed namespace of erasure ids."""
-
-
-def _b32(digest: bytes, length: int) -> str:
-    return base64.b32encode(digest).decode().lower()[:length]
 
 
 def new_subject_key(random: Callable[[int], bytes] = os.urandom) -> bytes:
@@ -139,30 +130,16 @@ def commitment(subject_key: bytes, subject_id: str) -> str:
     records name a subject by; unlinkable to the id once the key is destroyed."""
     if len(subject_key) != SUBJECT_KEY_BYTES:
         raise KeyFileError(msg("a subject key must be {size} bytes", size=SUBJECT_KEY_BYTES))
-    digest = hmac.new(subject_key, _COMMITMENT + subject_id.encode(), hashlib.sha256).digest()
-    return "sc-" + _b32(digest[:20], 26)
+    return keyed_name(subject_key, "sc-", _COMMITMENT + subject_id)
 
 
-class KeyLookup:
+class KeyLookup(SecretNames):
     """The message key of a subject's data key on ``intel.keys.subjects``: ``sk-`` and 26 base32
     characters of HMAC-SHA256 under HKDF(pseudonymisation secret, "...key lookup v1")."""
 
-    __slots__ = ("_key",)
-
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) < SUBJECT_KEY_BYTES:
-            raise KeyFileError(
-                msg("a pseudonymisation secret must be {size} bytes", size=SUBJECT_KEY_BYTES)
-            )
-        kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LOOKUP_INFO)
-        self._key = kdf.derive(secret)
-
-    def __call__(self, subject_id: str) -> str:
-        digest = hmac.new(self._key, subject_id.encode(), hashlib.sha256).digest()
-        return "sk-" + _b32(digest[:20], 26)
-
-    def __repr__(self) -> str:
-        return "KeyLookup()"  # never the key
+    PREFIX = "sk-"
+    INFO = b"intelshare subject key lookup v1"
+    __slots__ = ()
 
 
 def seal_field(
