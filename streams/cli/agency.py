@@ -10,7 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.cli.common import Commands, actions, key_file, keys_dir, verification_keys
+from streams.cli.common import (
+    Commands,
+    actions,
+    exchange_key_option,
+    key_file,
+    keys_dir,
+    verification_keys,
+)
 from streams.cli.feedback import register as register_feedback
 from streams.cli.https import add_options as add_https_options
 from streams.cli.https import listening
@@ -36,10 +43,7 @@ def register(commands: Commands) -> None:
         help=_("the agency's private key; repeat with keys from before a rotation (default: "
         "ID.key and every rotated ID.<key id>.key in $INTELSHARE_HOME/keys)"),
     )  # fmt: skip
-    consume.add_argument(
-        "--exchange-key", action="append", metavar="FILE",
-        help=_("exchange public key(s); default every exchange*.pub in $INTELSHARE_HOME/keys"),
-    )  # fmt: skip
+    exchange_key_option(consume)
     consume.add_argument("--follow", action="store_true", help=_("wait for new disclosures"))
     consume.add_argument(
         "--sign-key",
@@ -76,10 +80,7 @@ def _register_taxii(commands: Commands) -> None:
         "--key", action="append", metavar="FILE",
         help=_("the agency's private key (repeat); default as for consume"),
     )  # fmt: skip
-    serve.add_argument(
-        "--exchange-key", action="append", metavar="FILE",
-        help=_("exchange public key(s); default every exchange*.pub in $INTELSHARE_HOME/keys"),
-    )  # fmt: skip
+    exchange_key_option(serve)
     serve.add_argument("--port", type=int, default=6068, help=_("default 6068"))
     serve.add_argument(
         "--password-file", metavar="FILE",

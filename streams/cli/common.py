@@ -35,6 +35,7 @@ __all__ = [
     "Commands",
     "Handler",
     "actions",
+    "exchange_key_option",
     "key_file",
     "keys_dir",
     "later",
@@ -63,6 +64,21 @@ def actions(
         parsers[action] = sub.add_parser(action, help=text)
         parsers[action].set_defaults(handler=handler)
     return parsers
+
+
+def exchange_key_option(parser: argparse.ArgumentParser, *, from_home: bool = True) -> None:
+    """``--exchange-key FILE`` (repeatable), the exchange public keys a command checks
+    signatures with: by default every ``exchange*.pub`` in ``$INTELSHARE_HOME/keys`` (an
+    agency's or a unit's command); with ``from_home=False`` only those given (oversight and
+    witnesses, who hold no exchange home)."""
+    if from_home:
+        help_text = _(
+            "exchange public key(s); default every exchange*.pub in $INTELSHARE_HOME/keys"
+        )
+        parser.add_argument("--exchange-key", action="append", metavar="FILE", help=help_text)
+    else:
+        help_text = _("exchange public key (repeat)")
+        parser.add_argument("--exchange-key", action="append", metavar="PUB", help=help_text)
 
 
 def later(module: str, name: str) -> Handler:

@@ -9,7 +9,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streams.cli.common import Commands, actions, key_file, keys_dir, read_text, verification_keys
+from streams.cli.common import (
+    Commands,
+    actions,
+    exchange_key_option,
+    key_file,
+    keys_dir,
+    read_text,
+    verification_keys,
+)
 from streams.errors import FeedbackInvalidError, KeyFileError
 from streams.i18n import _, localise, msg
 from streams.settings import Settings
@@ -34,10 +42,7 @@ def register(commands: Commands) -> None:
         help=_("the agency's receipt key (default $INTELSHARE_HOME/keys/ID.sign.key); with "
         "list, the unit's private key (default ID.unit.key there)"),
     )  # fmt: skip
-    give.add_argument(
-        "--exchange-key", action="append", metavar="FILE",
-        help=_("exchange public key(s); default every exchange*.pub in $INTELSHARE_HOME/keys"),
-    )  # fmt: skip
+    exchange_key_option(give)
     give.set_defaults(handler=feedback)
     units = actions(
         commands,

@@ -14,6 +14,7 @@ from streams.audit.records import FILTERS, export_row, parse_filter, to_csv
 from streams.cli.common import (
     Commands,
     actions,
+    exchange_key_option,
     later,
     subject_linker,
     verification_keys,
@@ -69,9 +70,7 @@ def register(commands: Commands) -> None:
         },
     )
     for parser in audit.values():
-        parser.add_argument(
-            "--exchange-key", action="append", metavar="PUB", help=_("exchange public key (repeat)")
-        )
+        exchange_key_option(parser, from_home=False)
     audit["verify"].add_argument("--file", metavar="EXPORT", help=_("verify an export offline"))
     audit["verify"].add_argument(
         "--since-checkpoint", action="store_true",
@@ -125,17 +124,13 @@ def register(commands: Commands) -> None:
         },
     )
     index = pages["index"]
-    index.add_argument(
-        "--exchange-key", action="append", metavar="PUB", help=_("exchange public key (repeat)")
-    )
+    exchange_key_option(index, from_home=False)
     index.add_argument(
         "--rebuild", action="store_true", help=_("delete the index and read the whole log again")
     )
     serve = pages["serve"]
     serve.add_argument("--port", type=int, default=6067, help=_("default 6067"))
-    serve.add_argument(
-        "--exchange-key", action="append", metavar="PUB", help=_("exchange public key (repeat)")
-    )
+    exchange_key_option(serve, from_home=False)
     serve.add_argument("--link-key", metavar="FILE", help=link_help)
     serve.add_argument(
         "--witness-key", action="append", metavar="PUB",

@@ -22,7 +22,14 @@ import structlog
 
 from streams.audit.consistency import checkpoint_from_json, checkpoint_json, describe
 from streams.audit.witness import cosign, to_cosign
-from streams.cli.common import Commands, actions, key_file, read_text, verification_keys
+from streams.cli.common import (
+    Commands,
+    actions,
+    exchange_key_option,
+    key_file,
+    read_text,
+    verification_keys,
+)
 from streams.core.crypto import key_id
 from streams.core.fields import AGENCY_ID
 from streams.core.keyfiles import load_ed25519_private
@@ -60,9 +67,7 @@ def register(commands: Commands) -> None:
         "--interval", type=float, metavar="SECONDS", help=_("between rounds (default the "
         "checkpoint interval, INTELSHARE_CHECKPOINT_SECONDS)"),
     )  # fmt: skip
-    run.add_argument(
-        "--exchange-key", action="append", metavar="PUB", help=_("exchange public key (repeat)")
-    )
+    exchange_key_option(run, from_home=False)
 
 
 def witness_name(path: Path) -> str:
