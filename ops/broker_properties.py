@@ -54,7 +54,33 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 """
-_SECURE = """\
+
+
+_SCRAM_LOGIN = """\\
+  org.apache.kafka.common.security.scram.ScramLoginModule required \\
+  username="{admin}" password="{password}";
+"""
+
+
+def _scram_login(listener: str) -> str:
+    """The JAAS entry with which the admin's SCRAM credential logs in on ``listener``."""
+    return f"listener.name.{listener}.scram-sha-512.sasl.jaas.config=" + _SCRAM_LOGIN
+
+
+_CONTROLLER_LOGIN = """\
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=\\
+  org.apache.kafka.common.security.plain.PlainLoginModule required \\
+  username="{admin}" password="{password}" user_{admin}="{password}";
+"""
+_ACLS = """\
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{admin}
+"""
+_SECURE = (
+    """\
 listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
 advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
@@ -62,19 +88,13 @@ inter.broker.listener.name=SASL_PLAINTEXT
 listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\\
-  org.apache.kafka.common.security.scram.ScramLoginModule required \\
-  username="{admin}" password="{password}";
-sasl.mechanism.controller.protocol=PLAIN
-listener.name.controller.sasl.enabled.mechanisms=PLAIN
-listener.name.controller.plain.sasl.jaas.config=\\
-  org.apache.kafka.common.security.plain.PlainLoginModule required \\
-  username="{admin}" password="{password}" user_{admin}="{password}";
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-allow.everyone.if.no.acl.found=false
-super.users=User:{admin}
 """
-_TLS = """\
+    + _scram_login("sasl_plaintext")
+    + _CONTROLLER_LOGIN
+    + _ACLS
+)
+_TLS = (
+    """\
 listeners=SASL_SSL://{bind}:{port},MTLS://{bind}:{mtls},CONTROLLER://127.0.0.1:{controller}{loopback}
 advertised.listeners=SASL_SSL://{host}:{port},MTLS://{host}:{mtls}{advertised_loopback}
 controller.listener.names=CONTROLLER
@@ -82,17 +102,11 @@ inter.broker.listener.name=SASL_SSL
 listener.security.protocol.map=SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:SASL_SSL,LOOPBACK:SASL_PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=\\
-  org.apache.kafka.common.security.scram.ScramLoginModule required \\
-  username="{admin}" password="{password}";
-listener.name.loopback.scram-sha-512.sasl.jaas.config=\\
-  org.apache.kafka.common.security.scram.ScramLoginModule required \\
-  username="{admin}" password="{password}";
-sasl.mechanism.controller.protocol=PLAIN
-listener.name.controller.sasl.enabled.mechanisms=PLAIN
-listener.name.controller.plain.sasl.jaas.config=\\
-  org.apache.kafka.common.security.plain.PlainLoginModule required \\
-  username="{admin}" password="{password}" user_{admin}="{password}";
+"""
+    + _scram_login("sasl_ssl")
+    + _scram_login("loopback")
+    + _CONTROLLER_LOGIN
+    + """\
 ssl.keystore.type=PEM
 ssl.keystore.location={keystore}
 ssl.truststore.type=PEM
@@ -102,10 +116,9 @@ ssl.enabled.protocols=TLSv1.3,TLSv1.2
 ssl.endpoint.identification.algorithm=https
 listener.name.mtls.ssl.client.auth=required
 ssl.principal.mapping.rules=RULE:^CN=([^,]+)(,.*)?$/$1/,DEFAULT
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-allow.everyone.if.no.acl.found=false
-super.users=User:{admin}
 """
+    + _ACLS
+)
 """The TLS broker (``--secure --tls``): SASL/SCRAM over TLS for clients and between brokers,
 the controller's link over TLS, and a mutual-TLS listener (``MTLS``) where a client
 certificate's common name is the Kafka user, under the same ACLs as a SCRAM user of that name.
