@@ -96,8 +96,9 @@ class Agent:
     source: str = ""
     """Full name of the topic it consumes."""
     extra_sources: Sequence[str] = ()
-    """Further topics a stateless agent consumes with the same ``process`` (intake: the
-    agencies' feedback beside the submissions); one transaction commits all their offsets."""
+    """Further topics the agent consumes with the same ``process`` (intake: the agencies'
+    feedback beside the submissions; route: their consultation receipts); one transaction
+    commits all their offsets. A stateful agent's state is scoped by their keys too."""
     stateful: bool = False
     """True when ``process`` keeps state: it then gets a :class:`State`, scoped by quixstreams
     to the message key. An agent whose state must see every record keys its input by one

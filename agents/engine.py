@@ -170,14 +170,16 @@ def run_agent(
     ) -> None:
         _step(agent, progress, emit, value, key, headers, state)
 
-    frame = app.dataframe(source)
-    if agent.stateful:
-        frame.update(process_stateful, metadata=True, stateful=True)
-    else:
-        frame.update(process, metadata=True)
-        for extra in agent.extra_sources:
-            topic = app.topic(extra, key_deserializer="bytes", value_deserializer="bytes")
-            app.dataframe(topic).update(process, metadata=True)
+    extras = [
+        app.topic(extra, key_deserializer="bytes", value_deserializer="bytes")
+        for extra in agent.extra_sources
+    ]
+    for topic in (source, *extras):  # a stateful agent's state is scoped by each one's keys
+        frame = app.dataframe(topic)
+        if agent.stateful:
+            frame.update(process_stateful, metadata=True, stateful=True)
+        else:
+            frame.update(process, metadata=True)
     ticker = _Ticker(settings, agent) if agent.tick_seconds else None
     progress.started = True
     log.info("agent_started", agent=agent.name, instance=instance, source=agent.source)

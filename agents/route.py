@@ -33,20 +33,29 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from typing import Any
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from agents.base import Agent, Context, Output, Record, State
 from agents.deadletter import DeadLetters
+from streams.audit.receipts import verified_receipts
 from streams.core.crypto import BatchSealer, SubjectLinker
 from streams.core.disclosure import build_disclosure
 from streams.core.erasure import KeyLookup, commitment, new_subject_key
 from streams.core.feedback import build_feedback, check_feedback, feedback_due, verify_feedback
 from streams.core.notices import EventLedger, build_notice, check_request
+from streams.core.operations import (
+    alteration_record,
+    collection_record,
+    combination_record,
+    consultation_record,
+)
 from streams.core.policy import route
 from streams.core.report import report_to_json
-from streams.errors import IntelshareError
+from streams.errors import IntelshareError, ReceiptInvalidError
+from streams.i18n import msg
 from streams.topics import CHAIN_KEY
 
 __all__ = ["RouteAgent"]
@@ -55,6 +64,8 @@ log = structlog.get_logger(__name__)
 
 LEDGER = "ledger"
 """The state key of an event's ledger (the state is already scoped to the event id)."""
+CONSULTED = "consulted"
+"""The state key, scoped to a disclosure id, of its consultations recorded (their ids)."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -84,6 +95,8 @@ class RouteAgent(Agent):
     def __init__(self, context: Context) -> None:
         self.topics = context.topics
         self.source = context.topics.enriched
+        self.receipts_topic = context.topics.receipts
+        self.extra_sources = (self.receipts_topic,)
         self.pending = context.topics.audit_pending
         self.agreements = context.view("agreements")
         self.agencies = context.view("agencies")
@@ -98,6 +111,7 @@ class RouteAgent(Agent):
         self.disclosures = context.codec("Disclosure")
         self.notices = context.codec("ReportNotice")
         self.feedback = context.codec("Feedback")
+        self.receipts = context.codec("Receipt")
         self.audits = context.codec("AuditRecord")
         self.dead_letters = DeadLetters(context)
         self.keys = context.keys()
@@ -107,6 +121,8 @@ class RouteAgent(Agent):
     def process(self, record: Record, state: State | None) -> list[Output]:
         assert state is not None  # a stateful agent
         now = self.clock()
+        if record.topic == self.receipts_topic:  # state scoped by the disclosure id
+            return self._consultation(record, state, now)
         ledger = EventLedger(state.get(LEDGER))
         if self.notices.knows(record.value):
             outputs = self._answer(record, ledger, now)
@@ -118,7 +134,8 @@ class RouteAgent(Agent):
         return outputs
 
     def _disclose(self, record: Record, ledger: EventLedger, now: datetime) -> list[Output]:
-        report = self.reports.decode(record.value or b"")
+        raw = record.value or b""
+        report = self.reports.decode(raw)
         outputs: list[Output] = []
         json_form = report_to_json(report)  # once per report, for every agreement's payload
         committed: dict[str, str] = {}
@@ -128,6 +145,11 @@ class RouteAgent(Agent):
                 committed[subject_id] = self._commitment(subject_id, now, outputs)
             return committed[subject_id]
 
+        if not ledger.seen():  # the first time: its collection (and combination) recorded
+            outputs.append(self._audit(collection_record(report, raw, commit=commit, now=now)))
+            combined = combination_record(report, commit=commit, now=now)
+            if combined is not None:
+                outputs.append(self._audit(combined))
         for agreement in ledger.to_disclose(report, route(self.agreements, report, now)):
             agency = self.agencies.get(agreement.recipient)
             if agency is None:
@@ -155,7 +177,7 @@ class RouteAgent(Agent):
             key = disclosure["disclosure_id"].encode()
             topic = self.topics.feed(agreement.recipient)
             outputs.append(Output(topic, key, self.disclosures.encode(disclosure)))
-            outputs.append(Output(self.pending, CHAIN_KEY, self.audits.encode(pending)))
+            outputs.append(self._audit(pending))
             if self.progress is not None:
                 counts = self.progress.disclosures
                 counts[agreement.recipient] = counts.get(agreement.recipient, 0) + 1
@@ -172,6 +194,8 @@ class RouteAgent(Agent):
             log.warning("notice_refused", error=type(exc).__name__)
             return [self.dead_letters.output(record, exc, now)]
         outputs: list[Output] = []
+        if ledger.correction(notice):
+            outputs.append(self._audit(alteration_record(notice, now=now)))
         for sent, ident in due:
             agency = self.agencies.get(sent.recipient)
             if agency is None:  # its key was withdrawn: nothing can be encrypted to it
@@ -195,7 +219,7 @@ class RouteAgent(Agent):
             )  # fmt: skip
             topic = self.topics.feed(sent.recipient)
             outputs.append(Output(topic, ident.encode(), self.disclosures.encode(message)))
-            outputs.append(Output(self.pending, CHAIN_KEY, self.audits.encode(pending)))
+            outputs.append(self._audit(pending))
         log.info("notices_sent", kind=notice["kind"], count=len(due))
         return outputs
 
@@ -228,8 +252,42 @@ class RouteAgent(Agent):
         log.info("feedback_sent", useful=given["useful"])
         return [
             Output(topic, ident.encode(), self.disclosures.encode(message)),
-            Output(self.pending, CHAIN_KEY, self.audits.encode(pending)),
+            self._audit(pending),
         ]
+
+    def _consultation(self, record: Record, state: State, now: datetime) -> list[Output]:
+        """An agency's receipt: its consultation recorded once, or a dead letter."""
+        try:
+            if not self.receipts.knows(record.value):
+                raise ReceiptInvalidError(msg("not a consultation receipt"))
+            receipt = self.receipts.decode(record.value or b"")
+            if record.key != receipt["disclosure_id"].encode():
+                raise ReceiptInvalidError(msg("disclosure_id: differs from the message key"))
+            agency = self.agencies.get(receipt["agency_id"]) or {}
+            raw = agency.get("signing_key") or b""
+            if not any(verified_receipts([receipt], {receipt["agency_id"]: raw})):
+                raise ReceiptInvalidError(
+                    msg(
+                        "the receipt does not verify under the receipt key its agency "
+                        "registered; the agency signs with the key it registered "
+                        "(`intelshare agencies register`)"
+                    )
+                )
+        except IntelshareError as exc:
+            if not exc.dead_letter:
+                raise
+            log.warning("receipt_refused", error=type(exc).__name__)
+            return [self.dead_letters.output(record, exc, now)]
+        pending = consultation_record(receipt, now=now)
+        seen = list(state.get(CONSULTED) or [])
+        if pending["disclosure_id"] in seen:  # the same receipt again: one record
+            return []
+        state.set(CONSULTED, [*seen, pending["disclosure_id"]])
+        return [self._audit(pending)]
+
+    def _audit(self, pending: dict[str, Any]) -> Output:
+        """A pending audit record, for the sequencer to chain."""
+        return Output(self.pending, CHAIN_KEY, self.audits.encode(pending))
 
     def _commitment(self, subject_id: str, now: datetime, outputs: list[Output]) -> str:
         """The subject's commitment under its data key; a key made here (or not yet in the

@@ -160,14 +160,17 @@ def run(rounds: int, reports: int, seed: int, base: Settings) -> dict[str, Any]:
         wait_for(
             "every disclosure",
             lambda: (
-                len(audit_records(x.settings)) >= len(expected)
+                len(_disclosures(audit_records(x.settings))) >= len(expected)
                 and sum(_delivered(x.settings).values()) >= len(expected)
             ),
             600,
         )
         time.sleep(3)  # anything doubled would land by now
         delivered = _delivered(x.settings)
-        audited = Counter((r["event_id"], r["agreement_id"]) for r in audit_records(x.settings))
+        records = audit_records(x.settings)
+        audited = Counter((r["event_id"], r["agreement_id"]) for r in _disclosures(records))
+        collected = Counter(r["event_id"] for r in records if r["kind"] == "collection")
+        events = {event for event, _ in expected}
         verify = subprocess.run(
             [sys.executable, "-m", "streams.cli", "audit", "verify"],
             env=dict(os.environ), capture_output=True, text=True, check=False,
@@ -186,16 +189,25 @@ def run(rounds: int, reports: int, seed: int, base: Settings) -> dict[str, Any]:
         "unexpected": len(set(delivered) - expected),
         "audit_records": sum(audited.values()),
         "audit_equals_feeds": audited == delivered,
+        "collections": sum(collected.values()),
+        "collected_once_each": set(collected) == events and max(collected.values(), default=0) == 1,
         "chain_sound": verify.returncode == 0,
         "verify": verify.stdout.strip().splitlines()[-1:] or verify.stderr.strip()[-300:],
         "seconds": round(time.monotonic() - began, 1),
     }
 
 
+def _disclosures(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The disclosures' records (the others: the report's collection, ... see
+    streams.core.operations)."""
+    return [r for r in records if r["kind"] == "disclosure"]
+
+
 def _sound(figures: dict[str, Any]) -> bool:
     return bool(
         figures["lost"] == figures["duplicated"] == figures["unexpected"] == 0
         and figures["audit_equals_feeds"]
+        and figures["collected_once_each"]
         and figures["chain_sound"]
     )
 

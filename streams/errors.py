@@ -39,6 +39,7 @@ __all__ = [
     "NoticeInvalidError",
     "NoticeRefusedError",
     "PipelineBehindError",
+    "ReceiptInvalidError",
     "ReferenceInvalidError",
     "ReportInvalidError",
     "SchemaError",
@@ -98,6 +99,14 @@ class FeedbackRefusedError(IntelshareError):
     gave feedback on it already, or the originating unit has no registered key."""
 
     exit_code = 1
+    dead_letter = True
+
+
+class ReceiptInvalidError(IntelshareError):
+    """The exchange refuses a consultation receipt on ``intel.receipts``: not a receipt, keyed
+    by another disclosure id than its own, or not signed with its agency's registered receipt
+    key. It becomes a dead letter and records no consultation."""
+
     dead_letter = True
 
 

@@ -16,6 +16,9 @@ from typing import Any, NamedTuple
 from streams.core.policy import Agreement
 from streams.i18n import Message, msg
 
+UNDER_AGREEMENT = ("disclosure", "recall", "correction")
+"""The record kinds made under an agreement's version, which the history re-checks."""
+
 __all__ = ["Recheck", "breach", "recheck"]
 
 Versions = Mapping[tuple[str, int], Agreement]
@@ -73,8 +76,8 @@ def recheck(records: Iterable[Mapping[str, Any]], versions: Versions) -> Recheck
     """Re-check every record against its version; stops at the first breach."""
     checked = unknown = 0
     for record in records:
-        if record.get("kind") == "feedback":  # the recipient's act, not a disclosure it allowed
-            continue
+        if (record.get("kind") or "disclosure") not in UNDER_AGREEMENT:
+            continue  # feedback is the recipient's act; collection, erasure ... name none
         agreement = versions.get((record["agreement_id"], record["agreement_version"]))
         if agreement is None:
             unknown += 1

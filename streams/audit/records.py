@@ -21,6 +21,7 @@ from streams.errors import ConfigError
 from streams.i18n import msg
 
 __all__ = [
+    "FEED_KINDS",
     "FILTERS",
     "AuditFilter",
     "Discrepancy",
@@ -36,6 +37,9 @@ __all__ = [
 
 _BYTES = ("payload_sha256", "disclosure_sha256", "prev_hash", "hash", "signature")
 _TIMES = ("disclosed_at", "recorded_at")
+FEED_KINDS = ("disclosure", "recall", "correction", "erasure")
+"""The record kinds whose message goes on the recipient's feed (an erasure's only when it has
+a recipient): reconciliation expects that message. The other kinds have none."""
 
 
 class Discrepancy(NamedTuple):
@@ -76,14 +80,33 @@ def reconcile(
             reason = msg("differs on the feed from what its audit record names")
             found.append(Discrepancy(record["sequence"], ident, reason))
     for ident, record in records.items():
-        if record.get("kind") == "feedback":  # delivered to the unit's topic, not a feed
-            continue
+        if (record.get("kind") or "disclosure") not in FEED_KINDS:
+            if record.get("kind") == "consultation" and not _received(records, record):
+                reason = msg(
+                    "records that {recipient} opened disclosure {refers_to}, which the log "
+                    "does not show disclosed to it",
+                    recipient=record["recipient"],
+                    refers_to=record.get("refers_to"),
+                )
+                found.append(Discrepancy(record["sequence"], ident, reason))
+            continue  # feedback goes to the unit's topic; a consultation is the agency's act
         if not seen[ident] and record["recipient"]:  # an erasure nobody was told of: no feed
             reason = msg(
                 "is audited but missing from the feed of {recipient}", recipient=record["recipient"]
             )
             found.append(Discrepancy(record["sequence"], ident, reason))
     return sorted(found, key=lambda d: (d.sequence is None, d.sequence or 0))
+
+
+def _received(records: Mapping[str, Mapping[str, Any]], consultation: Mapping[str, Any]) -> bool:
+    """Whether the disclosure (or notice) a consultation names went to its agency, before it."""
+    target = records.get(consultation.get("refers_to") or "")
+    return (
+        target is not None
+        and (target.get("kind") or "disclosure") in FEED_KINDS
+        and target["recipient"] == consultation["recipient"]
+        and target["sequence"] < consultation["sequence"]
+    )
 
 
 class AuditFilter(NamedTuple):

@@ -164,15 +164,34 @@ class EventLedger:
         self.notices: list[str] = list(raw.get("notices", []))
         self.feedback: list[str] = list(raw.get("feedback", []))
         """The ids of the feedback agencies gave on its disclosures (streams.core.feedback)."""
+        self.corrected_by: list[str] = list(raw.get("corrected_by", []))
+        """The events that corrected it, each recorded once as an alteration."""
 
     def dump(self) -> dict[str, Any]:
         """The JSON form kept in state."""
-        return {
-            "unit": self.unit,
-            "sent": [list(s) for s in self.sent],
-            "recalled": self.recalled,
-            "notices": self.notices,
-        } | ({"feedback": self.feedback} if self.feedback else {})
+        return (
+            {
+                "unit": self.unit,
+                "sent": [list(s) for s in self.sent],
+                "recalled": self.recalled,
+                "notices": self.notices,
+            }
+            | ({"feedback": self.feedback} if self.feedback else {})
+            | ({"corrected_by": self.corrected_by} if self.corrected_by else {})
+        )
+
+    def seen(self) -> bool:
+        """Whether route has taken in a report of this event (its collection is recorded)."""
+        return self.unit is not None
+
+    def correction(self, notice: Mapping[str, Any]) -> bool:
+        """Whether an answered request (:meth:`answer`) is a correction not seen before,
+        marking it seen: its alteration is recorded once."""
+        by = notice.get("corrected_by")
+        if notice["kind"] != "correction" or by is None or by in self.corrected_by:
+            return False
+        self.corrected_by.append(by)
+        return True
 
     def to_disclose(
         self, report: Mapping[str, Any], agreements: Iterable[Agreement]

@@ -16,14 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import structlog
+
 from streams.audit.index import AuditIndex
 from streams.core.codec import record_codec
-from streams.errors import NotAuthorisedError, TopicMissingError
+from streams.errors import DecodeError, NotAuthorisedError, TopicMissingError
 from streams.i18n import msg
 from streams.kafka.auditlog import agencies
 from streams.kafka.clients import consumer, translate_errors
 from streams.settings import Settings
 from streams.topics import Topics
+
+log = structlog.get_logger(__name__)
 
 __all__ = ["Round", "index_path", "read_from", "refresh_index"]
 
@@ -48,10 +52,17 @@ def index_path(settings: Settings) -> Path:
 
 
 def read_from(
-    settings: Settings, topic: str, offsets: Mapping[int, int], schema: str, end: int | None = None
+    settings: Settings,
+    topic: str,
+    offsets: Mapping[int, int],
+    schema: str,
+    end: int | None = None,
+    *,
+    lenient: bool = False,
 ) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """Decoded ``(partition, offset, record)`` of every partition of ``topic``, each from its
-    offset in ``offsets`` (0 when absent) to its end when called (or to ``end``)."""
+    offset in ``offsets`` (0 when absent) to its end when called (or to ``end``). ``lenient``
+    (for the agencies' receipts) skips a value that does not decode instead of raising."""
     from kafka import TopicPartition
 
     codec = record_codec(settings.schemas_dir, schema)
@@ -73,8 +84,16 @@ def read_from(
             while any(client.position(tp) < ends[tp] for tp in partitions):
                 for tp, batch in client.poll(timeout_ms=500).items():
                     for message in batch:
-                        if message.offset < ends[tp]:
-                            yield tp.partition, message.offset, codec.decode(message.value)
+                        if message.offset >= ends[tp]:
+                            continue
+                        try:
+                            record = codec.decode(message.value or b"")
+                        except DecodeError:
+                            if not lenient:
+                                raise
+                            log.warning("receipt_unreadable", offset=message.offset)
+                            continue
+                        yield tp.partition, message.offset, record
     finally:
         client.close()
 
@@ -123,7 +142,7 @@ def refresh_index(settings: Settings, index: AuditIndex, now: datetime | None = 
         index.add_records([], now or datetime.now(UTC))  # the time of the last check
     try:
         keys = {ident: agency["signing_key"] for ident, agency in agencies(settings).items()}
-        receipts = read_from(settings, topics.receipts, at.receipts, "Receipt")
+        receipts = read_from(settings, topics.receipts, at.receipts, "Receipt", lenient=True)
         while batch := list(itertools.islice(receipts, _CHUNK)):
             index.add_receipts(batch, keys)
     except (NotAuthorisedError, TopicMissingError):

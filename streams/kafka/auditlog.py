@@ -9,16 +9,20 @@ which knows nothing of Kafka.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+import structlog
+
 from streams.audit.receipts import received_times
-from streams.core.codec import record_codec
-from streams.errors import NotAuthorisedError, TopicMissingError
+from streams.core.codec import Codec, record_codec
+from streams.errors import DecodeError, NotAuthorisedError, TopicMissingError
 from streams.kafka.clients import latest_by_key, publish, read_topic
 from streams.settings import Settings
 from streams.topics import Topics
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "agencies",
@@ -93,7 +97,21 @@ def receipts(settings: Settings) -> tuple[list[dict[str, Any]], dict[str, bytes]
     keys = {ident: agency["signing_key"] for ident, agency in agencies(settings).items()}
     codec = record_codec(settings.schemas_dir, "Receipt")
     found = read_topic(settings, Topics(settings.topic_prefix).receipts)
-    return [codec.decode(r.value) for r in found], keys
+    return list(readable_receipts(codec, (r.value for r in found))), keys
+
+
+def readable_receipts(codec: Codec, values: Iterable[bytes | None]) -> Iterator[dict[str, Any]]:
+    """The receipts among ``values`` that decode. Agencies write ``intel.receipts``, so bytes
+    that are no receipt are skipped (counted in a log event), never fatal to oversight; a
+    receipt that decodes still counts only if its agency's signature verifies."""
+    skipped = 0
+    for value in values:
+        try:
+            yield codec.decode(value or b"")
+        except DecodeError:
+            skipped += 1
+    if skipped:
+        log.warning("receipts_unreadable", count=skipped)
 
 
 def receipt_times(settings: Settings) -> dict[str, datetime]:

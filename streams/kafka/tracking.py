@@ -86,6 +86,8 @@ def report_status(settings: Settings, event_id: str) -> ReportStatus:
             enrichment = reports.decode(record.value)["enrichment"] or enrichment
         except IntelshareError:
             continue
+    audited = [r for r in audit_records(settings) if r["event_id"] == event_id]
+    collected = [r["disclosed_at"] for r in audited if r["kind"] == "collection"]
     disclosures = [
         {
             "agreement_id": r["agreement_id"],
@@ -94,14 +96,15 @@ def report_status(settings: Settings, event_id: str) -> ReportStatus:
             "disclosed_at": r["disclosed_at"],
             "sequence": r["sequence"],
         }
-        for r in audit_records(settings)
-        if r["event_id"] == event_id
+        for r in audited
+        if r["kind"] == "disclosure"  # not its collection, nor a notice about it
     ]
     return ReportStatus(
         event_id=event_id,
         submitted=submitted,
         dead_letters=letters,
-        accepted_at=enrichment["received_at"] if enrichment else None,
+        # the collection record outlives intel.enriched's retention and an erase's purge
+        accepted_at=enrichment["received_at"] if enrichment else min(collected, default=None),
         duplicate_of=enrichment["duplicate_of"] if enrichment else None,
         correlated_with=list(enrichment["correlated_with"]) if enrichment else [],
         disclosures=disclosures,

@@ -126,7 +126,7 @@ def _worker_grants(names: Topics) -> list[Grant]:
     agreements, reference data, agencies' keys or units, nor submit), their own consumer
     groups and transactional ids only, and their state changelogs (created on first start)."""
     reads = (names.submissions, names.feedback, names.validated, names.enriched,
-             names.audit_pending)  # fmt: skip
+             names.audit_pending, names.receipts)  # fmt: skip
     views = (names.agreements, names.facilities, names.subjects, names.agencies, names.units,
              names.subject_keys, names.unit_keys)  # fmt: skip
     writes = (names.validated, names.enriched, names.audit_pending, names.audit,

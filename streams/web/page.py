@@ -109,7 +109,10 @@ def agreement_status(
     """The status now of the agreement version a disclosure was made under, from the latest
     published version of each agreement: ``active``, ``expired``, ``revoked`` or
     ``not-yet-valid`` when it is still the latest; ``revoked in v3`` or ``superseded by v3
-    (active)`` when a later version was published; None when the agreements are not known."""
+    (active)`` when a later version was published; ``no agreement`` for a record made under
+    none (a collection, an erasure ...); None when the agreements are not known."""
+    if not agreement_id:
+        return "no agreement"
     if agreements is None:
         return None
     latest = agreements.get(agreement_id)

@@ -43,6 +43,9 @@ _STATES = {
     "revoked": N_("revoked"),
     "not-yet-valid": N_("not yet valid"),
     "not published": N_("not published"),
+    # Translators: the status of an audit record made under no sharing agreement (a report's
+    # collection, an erasure ...)
+    "no agreement": N_("no agreement"),
     "unknown": N_("unknown"),
 }
 

@@ -7,6 +7,7 @@ topic prefix of its own; the worker is a real process.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -29,7 +30,7 @@ from streams.kafka.topics import create_topics
 from streams.settings import PROJECT_ROOT, Settings
 from streams.topics import CATALOGUE, INTERNAL
 from tests.factories import incident
-from tests.integration.helpers import committed_count, read_all, run_cli
+from tests.integration.helpers import committed_count, run_cli
 from tests.integration.worker import Worker
 
 SCHEMAS = SchemaSet.from_directory(PROJECT_ROOT / "schemas")
@@ -115,15 +116,32 @@ class Exchange:
         assert all(r.problem is None for r in received), [r.problem for r in received]
         return [r.disclosure for r in received if r.disclosure is not None]
 
-    def audit(self, expect: int = 0) -> list[dict[str, Any]]:
-        """The committed audit log: all of it now, or once ``expect`` records are there."""
+    def audit(self, expect: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
+        """The committed audit log, or its records of ``kind`` only: all of it now, or once
+        ``expect`` such records are there (at most 5 s later: then what there is)."""
         codec = Codec(SCHEMAS, "intelshare.AuditRecord")
         topic = self.settings.topic_prefix + "intel.audit"
-        if expect:
-            found = read_all(self.settings, topic, expect=expect, timeout=5)
-        else:  # to the end offsets: an idle timeout may stop among transaction markers
-            found = read_topic(self.settings, topic)
-        return [codec.decode(r.value) for r in found]
+        deadline = time.monotonic() + 5
+        while True:  # to the end offsets: an idle timeout may stop among transaction markers
+            found = [codec.decode(r.value) for r in read_topic(self.settings, topic)]
+            if kind is not None:
+                found = of_kind(found, kind)
+            if len(found) >= expect or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
+
+    def settled_audit(self, quiet: float = 2.0, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """The audit log once it has not grown for ``quiet`` seconds: the worker records an
+        agency's consultation a moment after ``consume`` sends its receipt."""
+        deadline = time.monotonic() + timeout
+        records = self.audit()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = self.audit()
+            if len(now) == len(records):
+                return now
+            records = now
+        raise AssertionError(f"the audit log still grew after {timeout} s")
 
     def verify_audit(self) -> int:
         return verify_chain(self.audit(), self.exchange_keys)
@@ -131,6 +149,11 @@ class Exchange:
     def dead_letters(self) -> list[dict[str, Any]]:
         done = self.cli("deadletter", "list")
         return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def of_kind(records: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The audit records of one kind (disclosure, collection, ...: streams.core.operations)."""
+    return [r for r in records if r["kind"] == kind]
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
@@ -199,14 +222,23 @@ def assert_exactly_once(x: Exchange, reports: list[dict[str, Any]], timeout: flo
     """Every (event, agreement) pair of a :func:`pair_exchange` is on the read_committed feeds
     exactly once, with exactly one audit record, and ``audit verify`` passes."""
     expected = {(r["event_id"], a) for r in reports for a in PAIR_AGREEMENTS}
-    wait_until(lambda: audited(x) >= len(expected), timeout=timeout, what="every audit record")
+    wait_until(
+        lambda: (
+            audited(x) >= len(expected) + len(reports)  # and a collection each
+            and len(x.audit(kind="disclosure")) >= len(expected)
+        ),
+        timeout=timeout,
+        what="every audit record",
+    )
     disclosed = Counter(
         (d["event_id"], d["agreement_id"]) for agency in PAIR_AGENCIES for d in x.feed(agency)
     )
     assert set(disclosed) == expected
     assert max(disclosed.values()) == 1
-    audit = x.audit(expect=len(expected))
-    assert len(audit) == len(expected)
-    assert x.verify_audit() == len(expected)
+    audit = x.audit()
+    assert len(of_kind(audit, "disclosure")) == len(expected)
+    collected = Counter(r["event_id"] for r in of_kind(audit, "collection"))
+    assert collected == Counter(r["event_id"] for r in reports)  # each report, once
+    assert x.verify_audit() == len(audit)
     verified = x.cli("audit", "verify", ok=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from tests.integration.helpers import run_cli
 pytestmark = pytest.mark.integration
 
 COUNT = 12
+RECORDS = 3 * COUNT
+"""Two disclosures and one collection per report; no combination: the reports name one subject
+but come from one unit, and enrich links a report to other units' reports only."""
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +38,8 @@ def audited(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> E
     x.worker.env["INTELSHARE_CHECKPOINT_SECONDS"] = "1"
     x.worker.start()
     x.submit([incident(facility_id="KZ-F-1", narrative=f"audited {i}") for i in range(COUNT)])
-    wait_until(lambda: len(x.audit(expect=2 * COUNT)) >= 2 * COUNT, what="the audit records")
-    wait_until(lambda: covered(x) == 2 * COUNT, what="a checkpoint over every record")
+    wait_until(lambda: len(x.audit(expect=RECORDS)) >= RECORDS, what="the audit records")
+    wait_until(lambda: covered(x) == RECORDS, what="a checkpoint over every record")
     x.worker.stop()
     return x
 
@@ -59,8 +63,8 @@ def test_sound_log_verifies_and_reconciles(audited: Exchange) -> None:
     for extra in ((), ("--every-signature",)):
         done = verify(audited, *extra)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert f"sound: {2 * COUNT} records" in done.stdout
-        assert f"{2 * COUNT} under the latest signed checkpoint" in done.stdout
+        assert f"sound: {RECORDS} records" in done.stdout
+        assert f"{RECORDS} under the latest signed checkpoint" in done.stdout
 
 
 def test_agreement_history_keeps_every_version_for_the_recheck(audited: Exchange) -> None:
@@ -149,7 +153,7 @@ def test_query_names_an_unknown_recipient_and_an_empty_match(audited: Exchange) 
         none = audited.cli("audit", "query", "--recipient", "o-one", "--event", "no-such", *extra)
         assert none.returncode == 0
         assert none.stdout == ""
-        assert f"no disclosures match (of {2 * COUNT} in the log)" in none.stderr
+        assert f"no disclosures match (of {RECORDS} in the log)" in none.stderr
 
 
 def test_consultation_receipts_show_in_query(audited: Exchange) -> None:
@@ -188,7 +192,7 @@ def test_export_verifies_offline(audited: Exchange, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout
     assert "offline" in done.stdout
     exported = audited.cli("audit", "export", "--format", "csv")
-    assert len(exported.stdout.splitlines()) == 1 + 2 * COUNT
+    assert len(exported.stdout.splitlines()) == 1 + RECORDS
     assert "`audit verify --file` takes the JSON lines export" in exported.stderr
     # a CSV copy given to verify is named as such, with the command that makes a verifiable one
     copy = tmp_path / "copy.csv"
@@ -297,8 +301,10 @@ def test_query_by_real_subject_finds_every_pseudonym(audited: Exchange, tmp_path
     assert link.stat().st_mode & 0o077 == 0
     found = audited.cli("audit", "query", "--subject", subject, "--link-key", str(link), "--json")
     rows = [json.loads(line) for line in found.stdout.splitlines()]
-    assert len(rows) == 2 * COUNT
-    assert {r["recipient"] for r in rows} == {"o-one", "o-two"}
+    assert len(rows) == RECORDS  # the subject's collections too (issue 13)
+    assert {r["recipient"] for r in rows} == {"o-one", "o-two", ""}
+    kinds = Counter(r["kind"] for r in rows)
+    assert (kinds["disclosure"], kinds["collection"], kinds["combination"]) == (2 * COUNT, COUNT, 0)
 
     # Without any link key (an oversight home with no keys) nothing is found, and the
     # command says why.

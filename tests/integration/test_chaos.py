@@ -46,4 +46,6 @@ def test_four_faults_lose_and_double_nothing(kafka_bootstrap: str, tmp_path: Pat
     assert figures["audit_records"] == expected
     assert (figures["lost"], figures["duplicated"], figures["unexpected"]) == (0, 0, 0)
     assert figures["audit_equals_feeds"] is True
+    assert figures["collections"] == ROUNDS * REPORTS  # one collection record per report
+    assert figures["collected_once_each"] is True
     assert figures["chain_sound"] is True

@@ -122,14 +122,15 @@ def erased(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         erase(x.settings, SUBJECT, "too early", wait=0)
     x.worker.start()
     try:
-        wait_until(lambda: len(x.audit()) == 3, what="the three disclosures audited")
+        wait_until(lambda: len(x.audit(kind="disclosure")) == 3, what="the three disclosures")
+        wait_until(lambda: len(x.audit(kind="collection")) == 2, what="two reports collected")
         wait_until(lambda: len(list(dead_letters(x.settings))) == 1, what="a dead letter")
         x.send_raw([f"not avro: {SUBJECT} said {CANARY}".encode()])  # dead-lettered by intake
         wait_until(lambda: len(list(dead_letters(x.settings))) == 2, what="two dead letters")
         before = x.audit()
         found = commitment_of(x.settings, _link(x))
         done = x.cli("erase", "--subject", SUBJECT, "--reason", "court order 2026/114")
-        wait_until(lambda: len(x.audit()) == 4, what="the erasure audited")
+        wait_until(lambda: len(x.audit(kind="erasure")) == 1, what="the erasure audited")
         letters = list(dead_letters(x.settings))
         yield Erased(x, before, found, done, refused.value, letters, _roll(x))
     finally:
@@ -254,7 +255,8 @@ def test_erase_refuses_before_the_agents_have_processed_the_reports(erased: Eras
     assert "intake" in message
     assert "intel.submissions" in message
     assert erased.refused.exit_code == 1
-    assert len(erased.before) == 3
+    kinds = [r["kind"] for r in erased.before]
+    assert (kinds.count("disclosure"), kinds.count("collection"), len(kinds)) == (3, 2, 5)
 
 
 def test_the_dead_letter_naming_the_subject_goes_and_the_other_stays(erased: Erased) -> None:

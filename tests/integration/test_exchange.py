@@ -16,14 +16,22 @@ from typing import Any
 
 import pytest
 
-from streams.audit.records import stats
+from streams.audit.records import export_row, stats
 from streams.core.codec import MAGIC, Codec
 from streams.core.report import Tlp, report_to_json, validate_report
 from streams.formats.stix import TLP_MARKING_IDS
+from streams.kafka.clients import publish, read_topic
 from streams.kafka.deadletters import dead_letters
 from streams.kafka.submit import Submitter
 from tests.factories import NARRATIVES, incident, observation
-from tests.integration.exchange import SCHEMAS, Exchange, agreement, facility, wait_until
+from tests.integration.exchange import (
+    SCHEMAS,
+    Exchange,
+    agreement,
+    facility,
+    of_kind,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -335,7 +343,7 @@ def recall_reports(exchange: Exchange) -> dict[str, dict[str, Any]]:
     exchange.submit(list(made.values()))
     events = {r["event_id"] for r in made.values()}
     wait_until(
-        lambda: len([r for r in exchange.audit() if r["event_id"] in events]) >= 3,
+        lambda: len([r for r in exchange.audit(kind="disclosure") if r["event_id"] in events]) >= 3,
         what="three disclosures",
     )
     return made
@@ -345,10 +353,6 @@ def _report(facility_id: str) -> dict[str, Any]:
     """A distinct incident of RECALL_UNIT (distinct narratives: the same content is a
     duplicate)."""
     return incident(facility_id=facility_id, unit_id=RECALL_UNIT, narrative=f"{uuid.uuid4()}")
-
-
-def _of_kind(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [r for r in records if r["kind"] == kind]
 
 
 def _notices(exchange: Exchange, agency: str, kind: str) -> list[dict[str, Any]]:
@@ -366,14 +370,14 @@ def test_a_recall_reaches_exactly_the_recipients_once(
     assert done.stdout.strip() == f"recall of {event} sent"
     with Submitter(exchange.settings) as submitter:  # the producer API, and a duplicate
         submitter.recall(event, RECALL_UNIT, "asked again")
-    wait_until(lambda: _of_kind(exchange.audit(), "recall"), what="the recall's audit record")
+    wait_until(lambda: of_kind(exchange.audit(), "recall"), what="the recall's audit record")
     wait_until(lambda: _drained(exchange), what="the worker to drain")
     (disclosed,) = [d for d in exchange.feed(AGENCY) if d["event_id"] == event and "type" not in d]
     (notice,) = _notices(exchange, AGENCY, "recall")
     assert notice["refers_to"] == disclosed["disclosure_id"]
     assert notice["payload"]["reason"] == "the source withdrew"
     assert _notices(exchange, OTHER, "recall") == []
-    (record,) = _of_kind(exchange.audit(), "recall")
+    (record,) = of_kind(exchange.audit(), "recall")
     assert (record["refers_to"], record["recipient"]) == (disclosed["disclosure_id"], AGENCY)
     assert (record["disclosure_id"], record["reason"]) == (
         notice["disclosure_id"],
@@ -445,7 +449,6 @@ def _forged(exchange: Exchange, disclosure: dict[str, Any], agency: str, key: An
     """Feedback put on intel.feedback past the command (as the command does, or a hostile
     agency would)."""
     from streams.core.feedback import make_feedback
-    from streams.kafka.clients import publish
 
     record = make_feedback(
         disclosure["disclosure_id"], disclosure["event_id"], agency, True, None, key,
@@ -479,7 +482,6 @@ def test_feedback_reaches_only_the_originating_unit(
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from streams.core.keyfiles import load_ed25519_private, load_x25519_private
-    from streams.kafka.clients import publish
     from streams.kafka.feedback import read_feedback
 
     event = recall_reports["both"]["event_id"]
@@ -498,7 +500,7 @@ def test_feedback_reaches_only_the_originating_unit(
         "feedback", ident, "--agency", AGENCY, "--useful", "yes", "--note", FEEDBACK_NOTE
     )
     assert sent.stdout.strip() == f"feedback on {ident} sent"
-    wait_until(lambda: _of_kind(exchange.audit(), "feedback"), what="the feedback's audit record")
+    wait_until(lambda: of_kind(exchange.audit(), "feedback"), what="the feedback's audit record")
     _forged(exchange, mine, AGENCY, signing)  # a second one: refused, the first stands
     _feedback_dead_letter(exchange, f"gave feedback on disclosure {ident} already")
     _forged(exchange, theirs, AGENCY, signing)
@@ -513,7 +515,7 @@ def test_feedback_reaches_only_the_originating_unit(
     )
     assert (unknown.returncode, "no disclosure" in unknown.stderr) == (2, True)
     # each refusal above was dead-lettered by then, the last one after all the others
-    (record,) = _of_kind(exchange.audit(), "feedback")
+    (record,) = of_kind(exchange.audit(), "feedback")
     assert (record["recipient"], record["refers_to"], record["useful"]) == (AGENCY, ident, True)
     listed = exchange.cli("feedback", "list", "--unit", RECALL_UNIT)
     (line,) = listed.stdout.splitlines()
@@ -538,7 +540,7 @@ def test_a_correction_reaches_the_recipients(
     correction = recall_reports["correction"] = _report("KZ-F-R1") | {"corrects": original}
     exchange.submit([correction])
     wait_until(
-        lambda: len(_of_kind(exchange.audit(), "correction")) >= 2, what="two correction records"
+        lambda: len(of_kind(exchange.audit(), "correction")) >= 2, what="two correction records"
     )
     for agency in (AGENCY, OTHER):
         assert correction["event_id"] in {d["event_id"] for d in exchange.feed(agency)}
@@ -552,3 +554,90 @@ def test_a_correction_reaches_the_recipients(
     kinds = figures["per_kind"]
     assert (kinds["recall"], kinds["correction"], kinds["feedback"]) == (1, 2, 1)  # feedback above
     assert kinds["disclosure"] == figures["disclosures"] == 7  # nothing disclosed twice
+    # issue 13: every report collected once; the correction altered the report it corrects
+    assert kinds["collection"] == len(events)
+    (altered,) = of_kind(exchange.audit(), "alteration")
+    assert (altered["event_id"], altered["refers_to"]) == (original, correction["event_id"])
+
+
+def test_reports_of_two_units_on_one_subject_are_recorded_as_combined(exchange: Exchange) -> None:
+    """Enrich links a report to another unit's earlier report on the same subject: route
+    records that combination once, naming the earlier event; the first report has none."""
+    subject = f"KZ-P-{uuid.uuid4().int % 10**9}"
+    first, second = (
+        incident(facility_id="KZ-F-C2", unit_id=unit, subjects=[{"subject_id": subject,
+                 "role": "SUBJECT"}], narrative=f"combined {uuid.uuid4()}")
+        for unit in ("KZ-PIU-COMBINE-A", "KZ-PIU-COMBINE-B")
+    )  # fmt: skip
+    exchange.submit([first])
+    wait_until(
+        lambda: any(r["event_id"] == first["event_id"] for r in exchange.audit(kind="collection")),
+        what="the first report's collection",
+    )
+    exchange.submit([second])
+    wait_until(
+        lambda: of_kind(_events(exchange, second), "combination"), what="the combination record"
+    )
+    (combined,) = of_kind(_events(exchange, second), "combination")
+    assert combined["fields_disclosed"] == [first["event_id"]]
+    assert combined["recipient"] == ""
+    assert subject not in json.dumps(export_row(combined))  # named by its commitment only
+    assert [r["kind"] for r in _events(exchange, first)].count("combination") == 0
+    for report in (first, second):
+        assert [r["kind"] for r in _events(exchange, report)].count("collection") == 1
+
+
+def _events(exchange: Exchange, report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in exchange.audit() if r["event_id"] == report["event_id"]]
+
+
+def test_receipts_are_recorded_as_consultations_once_and_bad_ones_are_dead_letters(
+    exchange: Exchange, recall_reports: dict[str, dict[str, Any]]
+) -> None:
+    """`consume` sends a signed receipt for each disclosure it opens: the worker records it as
+    a consultation by that agency of that disclosure. The same receipt sent again is one
+    record; bytes that are no receipt, a receipt under another disclosure's key and a forged
+    signature are dead letters naming why, and the worker goes on; `audit verify` passes."""
+    report = recall_reports["receipted"] = _report("KZ-F-R2")  # to AGENCY alone (R-1)
+    exchange.submit([report])
+    wait_until(
+        lambda: report["event_id"] in {d["event_id"] for d in exchange.feed(AGENCY)},
+        what="the disclosure",
+    )
+    (disclosure,) = [d for d in exchange.feed(AGENCY) if d["event_id"] == report["event_id"]]
+    ident = disclosure["disclosure_id"]
+    key = str(exchange.home / "keys" / f"{AGENCY}.key")
+    exchange.cli("consume", "--agency", AGENCY, "--key", key, "--from-beginning")
+
+    def consulted() -> list[dict[str, Any]]:
+        return [r for r in exchange.audit(kind="consultation") if r["refers_to"] == ident]
+
+    wait_until(lambda: consulted(), what="the consultation record")
+    (record,) = consulted()
+    assert (record["recipient"], record["event_id"], record["agreement_id"]) == (AGENCY, "", "")
+
+    topic = exchange.settings.topic_prefix + "intel.receipts"
+    (sent,) = [r for r in read_topic(exchange.settings, topic) if r.key == ident.encode()][:1]
+    codec = Codec(SCHEMAS, "intelshare.Receipt")
+    forged = codec.encode(dict(codec.decode(sent.value), signature=bytes(64)))
+    before = len(exchange.dead_letters())
+    publish(
+        exchange.settings,
+        topic,
+        [
+            (sent.key, sent.value),  # the same receipt again
+            (sent.key, b"not a receipt " + os.urandom(32)),
+            (b"00000000-0000-4000-8000-000000000000", sent.value),  # another disclosure's key
+            (sent.key, forged),
+        ],
+    )
+    wait_until(lambda: len(exchange.dead_letters()) >= before + 3, what="three dead letters")
+    letters = exchange.dead_letters()[before:]
+    assert {d["error"] for d in letters} == {"ReceiptInvalidError"}
+    reasons = " | ".join(d["reason"] for d in letters)
+    for expected in ("not a consultation receipt", "differs from the message key", "registered"):
+        assert expected in reasons
+    wait_until(lambda: _drained(exchange), what="the worker to drain")
+    assert len(consulted()) == 1  # the repeated receipt made no second record
+    verified = exchange.cli("audit", "verify", ok=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

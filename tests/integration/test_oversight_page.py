@@ -36,6 +36,8 @@ RECRUITMENT, MATERIAL = 5, 3
 """Reports of category RECRUITMENT (disclosed to both) and EXTREMIST_MATERIAL (to p-one)."""
 EXPECTED = {"p-one": RECRUITMENT + MATERIAL, "p-two": RECRUITMENT}
 TOTAL = sum(EXPECTED.values())
+RECORDS = TOTAL + RECRUITMENT + MATERIAL
+"""The disclosures and each report's collection record (issue 13)."""
 NARRATIVE = "oversight-page narrative"
 """Distinct narratives keep the reports from being duplicates; none may appear on the page."""
 REVOKED = {"version": 2, "revoked": True}
@@ -55,10 +57,13 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Excha
     # in two rounds, so that the disclosures are at two times at least (for since and until)
     x.submit(_reports("RECRUITMENT", range(RECRUITMENT)))
     recruited = EXPECTED["p-two"] * 2
-    wait_until(lambda: len(x.audit(expect=recruited)) >= recruited, what="the audit records")
+    wait_until(
+        lambda: len(x.audit(expect=recruited, kind="disclosure")) >= recruited,
+        what="the audit records",
+    )
     x.submit(_reports("EXTREMIST_MATERIAL", range(RECRUITMENT, RECRUITMENT + MATERIAL)))
-    wait_until(lambda: len(x.audit(expect=TOTAL)) >= TOTAL, what="the audit records")
-    wait_until(lambda: _signed(x) == TOTAL, what="a checkpoint over every record")
+    wait_until(lambda: len(x.audit(expect=RECORDS)) >= RECORDS, what="the audit records")
+    wait_until(lambda: _signed(x) == RECORDS, what="a checkpoint over every record")
     x.worker.stop()
     # P-2 is revoked after its disclosures: the page must show the version they were made
     # under as revoked
@@ -174,15 +179,15 @@ def test_page_lists_disclosures_with_counts_per_recipient(
     browser.get(page_url)
     browser.save_screenshot(str(tmp_path / "oversight.png"))
     print(f"screenshot: {tmp_path / 'oversight.png'}")
-    assert browser.find_element(By.ID, "total").text == str(TOTAL)
+    assert browser.find_element(By.ID, "total").text == str(RECORDS)
     assert _counts(browser, "per-recipient") == EXPECTED
     assert _counts(browser, "per-agreement") == {
         "P-1 v1": EXPECTED["p-one"],
         "P-2 v1": EXPECTED["p-two"],
     }
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#disclosures tr.disclosure")) == TOTAL
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#disclosures tr.disclosure")) == RECORDS
     assert browser.find_element(By.ID, "chain").text == "verified"
-    assert f"{TOTAL} records" in browser.find_element(By.ID, "checkpoint").text
+    assert f"{RECORDS} records" in browser.find_element(By.ID, "checkpoint").text
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg rect")) >= 2
     received = browser.find_elements(By.CSS_SELECTOR, "#disclosures tr.disclosure td:last-child")
     assert {cell.text for cell in received} == {"—"}
@@ -206,7 +211,7 @@ def test_filter_drives_the_table_totals_and_charts(
     assert browser.find_element(By.ID, "shown").text == str(EXPECTED["p-two"])
     assert _column(browser, "recipient") == ["p-two"] * EXPECTED["p-two"]
     assert browser.find_element(By.ID, "total").text == str(EXPECTED["p-two"])
-    assert browser.find_element(By.ID, "in-log").text == str(TOTAL)
+    assert browser.find_element(By.ID, "in-log").text == str(RECORDS)
     assert _counts(browser, "per-recipient") == {"p-two": EXPECTED["p-two"]}
     assert _counts(browser, "per-agreement") == {"P-2 v1": EXPECTED["p-two"]}
     assert sorted(_legends(browser)) == [
@@ -235,8 +240,10 @@ def test_since_and_until_are_fields_that_survive_the_filter(
     times = sorted({r["disclosed_at"] for r in run.audit()})  # two at least (see run)
     since = times[1]  # leaves out the oldest
     until = times[-1] if len(times) > 2 else times[-1] + timedelta(milliseconds=1)
-    expected = sum(1 for r in run.audit() if since <= r["disclosed_at"] < until)
-    assert 0 < expected < TOTAL
+    between = [r for r in run.audit() if since <= r["disclosed_at"] < until]
+    expected = len(between)
+    disclosed = sum(1 for r in between if r["kind"] == "disclosure")  # the counts per recipient
+    assert 0 < expected < RECORDS
     browser.get(page_url)
     for name, value in (("since", since), ("until", until)):
         field = browser.find_element(By.ID, f"f-{name}")
@@ -255,7 +262,7 @@ def test_since_and_until_are_fields_that_survive_the_filter(
         assert browser.find_element(By.ID, "f-until").get_attribute("value") == format_time(until)
         assert browser.find_element(By.ID, "total").text == str(expected)
         assert len(_column(browser, "sequence")) == expected
-        assert sum(_counts(browser, "per-recipient").values()) == expected
+        assert sum(_counts(browser, "per-recipient").values()) == disclosed
 
 
 def test_rows_show_event_disclosure_subjects_and_status_newest_first(
@@ -275,7 +282,8 @@ def test_rows_show_event_disclosure_subjects_and_status_newest_first(
     assert _column(browser, "disclosure") == [r["disclosure_id"] for r in newest]
     assert _column(browser, "subjects") == [", ".join(r["subjects"]) or "-" for r in newest]
     assert _column(browser, "status") == [
-        "revoked in v2" if r["agreement_id"] == "P-2" else "active" for r in newest
+        {"P-2": "revoked in v2", "": "no agreement"}.get(r["agreement_id"], "active")
+        for r in newest
     ]
     for cell in ("time", "event", "disclosure", "agreement"):
         element = browser.find_element(By.CSS_SELECTOR, f"#disclosures tr.disclosure td.{cell}")
@@ -316,7 +324,7 @@ def _check_locale(
     else:
         assert label["x"] < width * 0.2, (locale, label)
         assert axis["x"] < chart["x"] + chart["width"] / 2, (locale, axis, chart)
-    assert browser.find_element(By.ID, "total").text == str(TOTAL)  # an isolated number
+    assert browser.find_element(By.ID, "total").text == str(RECORDS)  # an isolated number
     first_row = browser.find_element(By.CSS_SELECTOR, "#disclosures tr.disclosure")
     assert first_row.find_element(By.CSS_SELECTOR, "td.event").text == newest["event_id"]
     shown = first_row.find_element(By.CSS_SELECTOR, "td.time time")

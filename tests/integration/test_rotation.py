@@ -38,7 +38,9 @@ def rotate(x: Exchange, *who: str) -> Path:
 def disclose(x: Exchange, narrative: str, count: int) -> dict[str, Any]:
     report = incident(facility_id="KZ-F-1", narrative=narrative)
     x.submit([report])
-    wait_until(lambda: len(x.audit(expect=count)) >= count, what=f"disclosure {count}")
+    wait_until(
+        lambda: len(x.audit(expect=count, kind="disclosure")) >= count, what=f"disclosure {count}"
+    )
     return report
 
 
@@ -99,8 +101,12 @@ def test_agency_and_exchange_keys_rotate(kafka_bootstrap: str, tmp_path: Path) -
     assert code == 0
     assert third["event_id"] in {d["event_id"] for d in opened}
 
+    records = x.settled_audit()
+    kinds = [r["kind"] for r in records]
+    assert (kinds.count("disclosure"), kinds.count("collection")) == (3, 3)
+    assert set(kinds) <= {"disclosure", "collection", "consultation"}
     sound = x.cli("audit", "verify").stdout
-    assert "sound: 3 records" in sound
+    assert f"sound: {len(records)} records" in sound
     only_new = x.cli("audit", "verify", "--exchange-key", str(keys / "exchange.pub"), ok=False)
     assert only_new.returncode == 1
     assert "BROKEN at sequence 0" in only_new.stdout

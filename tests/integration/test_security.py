@@ -13,6 +13,7 @@ import stat
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import kafka.errors
 import pytest
@@ -30,6 +31,7 @@ from streams.kafka.topics import create_topics
 from streams.kafka.users import Role, add_user
 from streams.settings import Settings
 from streams.topics import CATALOGUE, feed_spec, unit_feedback_spec
+from tests.integration.exchange import wait_until
 from tests.integration.helpers import run_cli
 from tests.integration.secure_broker import PREFIX
 from tests.integration.secure_exchange import SecureExchange
@@ -252,13 +254,30 @@ def test_a_unit_may_submit_only_for_its_own_units(secure_admin: Settings, tmp_pa
         assert [d["event_id"] for d in exchange.consume(as_agency, expect=1)] == [own["event_id"]]
 
         as_oversight = env("ombudsman", add_user(admin, Role.OVERSIGHT, "ombudsman"))
+
+        def audited() -> list[dict[str, Any]]:
+            shown = cli(as_oversight, "audit", "query", "--json").stdout.splitlines()
+            return [json.loads(x) for x in shown]
+
+        # The worker records the agency's consultation from its receipt (issue 13), after the
+        # report's collection and its disclosure.
+        wait_until(lambda: any(r["kind"] == "consultation" for r in audited()), timeout=60,
+                   what="the agency's consultation in the audit log")  # fmt: skip
+        rows = audited()
+        kinds = [r["kind"] for r in rows]
+        assert kinds[:2] == ["collection", "disclosure"]
+        assert set(kinds[2:]) == {"consultation"}  # it opened the disclosure twice at most
+        assert len(kinds) <= 4
+        disclosed = rows[1]
+        assert disclosed["received_at"] is not None  # the agency's receipt, read by oversight
+        for consulted in rows[2:]:
+            assert (consulted["recipient"], consulted["refers_to"]) == (
+                "e-one",
+                disclosed["disclosure_id"],
+            )
         verified = cli(as_oversight, "audit", "verify").stdout
-        assert "sound: 1 records" in verified
+        assert f"sound: {len(rows)} records" in verified
         assert "feeds were not reconciled" in verified  # oversight may not read the feeds
-        rows = [
-            json.loads(x) for x in cli(as_oversight, "audit", "query", "--json").stdout.splitlines()
-        ]
-        assert rows[0]["received_at"] is not None  # the agency's receipt, read by oversight
     finally:
         stop_worker(worker)
 
@@ -292,6 +311,7 @@ EXPECTED_TOPICS: dict[str, dict[str, set[str]]] = {
         # issue 13: intake relays feedback, route encrypts it to the unit's registered key
         "intel.feedback": _WORKER_IN, "intel.ref.unitkeys": _WORKER_IN,
         "intel.feedback.KZ-PIU-MATRIX": _WR, "intel.feedback.KZ-PIU-OTHER": _WR,
+        "intel.receipts": _WORKER_IN,  # issue 13: route records each consultation
     },
 }  # fmt: skip
 """Role -> topic (without prefix) -> the operations allowed; every other pair is refused."""

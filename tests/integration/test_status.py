@@ -32,10 +32,10 @@ def tracked(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> E
     x.agreements([agreement("S-1", "s-one"), agreement("S-2", "s-two")])
     x.worker.start()
     x.submit([FIRST])
-    wait_until(lambda: len(x.audit()) >= 2, what="the first report's disclosures")
+    wait_until(lambda: len(x.audit(kind="disclosure")) >= 2, what="the first report's disclosures")
     x.submit([FIRST])  # a repeat: dropped as a replay
     x.submit([DUPLICATE, OTHER_UNIT, UNKNOWN_FACILITY])
-    wait_until(lambda: len(x.audit()) >= 4, what="the other unit's disclosures")
+    wait_until(lambda: len(x.audit(kind="disclosure")) >= 4, what="the other unit's disclosures")
     wait_until(lambda: len(x.dead_letters()) >= 1, what="the unknown facility's dead letter")
     x.worker.stop()
     return x

@@ -105,6 +105,8 @@ def test_worker_gets_what_the_agents_need_but_no_cluster_admin() -> None:
         "p.intel.keys.commitments": {"write", "describe", "describe_configs"},
         "p.intel.feedback": {"read", "describe", "describe_configs"},
         "p.intel.ref.unitkeys": {"read", "describe", "describe_configs"},
+        # issue 13: route records each consultation from the agencies' receipts
+        "p.intel.receipts": {"read", "describe", "describe_configs"},
     }
     assert {name: ops for (name, prefixed), ops in topics.items() if not prefixed} == table
     assert topics[("p.intel.feed.", True)] == {"write", "describe"}
