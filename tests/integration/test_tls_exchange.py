@@ -11,12 +11,14 @@ import json
 import ssl
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ops.runtime import await_worker, free_port, launch_worker, stop_worker, worker_status
 from streams.core.certs import Kind
 from streams.kafka.users import Role, add_user
 from streams.settings import Settings
 from tests.factories import incident
+from tests.integration.exchange import wait_until
 from tests.integration.secure_exchange import SecureExchange
 
 
@@ -67,13 +69,19 @@ def test_a_report_travels_over_tls_from_unit_to_agency_and_audit(
         assert [(d["event_id"], d["agreement_id"]) for d in opened] == [(report["event_id"], "E-1")]
         assert opened[0]["payload"]["narrative"] == report["narrative"]
 
+        def audited() -> list[dict[str, Any]]:
+            queried = cli(as_oversight, "audit", "query", "--json").stdout
+            return [json.loads(line) for line in queried.splitlines()]
+
+        # the collection, the disclosure, and the agency's consultation from its receipt
+        wait_until(lambda: len(audited()) == 3, timeout=60, what="three audit records")
+        rows = audited()
+        assert [r["kind"] for r in rows] == ["collection", "disclosure", "consultation"]
+        assert rows[1]["recipient"] == rows[2]["recipient"] == "e-one"
+        assert rows[1]["received_at"] is not None  # the agency's receipt, sent over mutual TLS
         reconciled = cli(exchange.as_admin, "audit", "verify").stdout
-        assert "sound: 1 records" in reconciled
+        assert "sound: 3 records" in reconciled
         assert "every feed message audited once" in reconciled
-        queried = cli(as_oversight, "audit", "query", "--json").stdout
-        rows = [json.loads(line) for line in queried.splitlines()]
-        assert rows[0]["recipient"] == "e-one"
-        assert rows[0]["received_at"] is not None  # the agency's receipt, sent over mutual TLS
         assert f"https://127.0.0.1:{port}/status" in log.read_text()  # worker_ready's URL
     finally:
         stop_worker(worker)
