@@ -182,13 +182,29 @@ def test_a_record_changed_in_the_log_after_indexing_is_reported(opener: Opener) 
     assert index.compare(_offsets(chain[:25])) == "the log holds only 25 of the 30 records indexed"
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def paged(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[list[dict[str, Any]], AuditIndex]]:
+    """A log of 200 and its index, built once per backend for the page tests (which only
+    read it)."""
+    if request.param == "sqlite":
+        where: Path | str = tmp_path_factory.mktemp("paged") / "index.sqlite"
+    else:
+        where = request.getfixturevalue("postgres_url")
+    chain = _log(200)
+    schema = f"p{uuid.uuid4().hex[:12]}"
+    index = _incremental(lambda _: AuditIndex.open(where, KEYS, schema), chain, [50, 200])
+    yield chain, index
+    index.close()
+
+
 @pytest.mark.parametrize(("sort", "newest_first"), list(itertools.product(SORTS, (True, False))))
 def test_pages_return_every_matching_record_exactly_once(
-    opener: Opener, sort: str, newest_first: bool
+    paged: tuple[list[dict[str, Any]], AuditIndex], sort: str, newest_first: bool
 ) -> None:
     """Keyset pages of 7, followed by cursor to the end, in every order and with filters."""
-    chain = _log(200)
-    index = _incremental(opener, chain, [50, 200])
+    chain, index = paged
     for wanted in (
         AuditFilter(), AuditFilter(recipient="kz-knb"),
         AuditFilter(since=START + timedelta(hours=30), until=START + timedelta(hours=150)),
