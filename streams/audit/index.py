@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +36,7 @@ from streams.audit.checkpoint import (
     verify_checkpoint,
 )
 from streams.audit.indexdb import IndexDb, connect
-from streams.audit.indexschema import SCHEMA, IndexStatus, Positions, checkpoint_row, ms
+from streams.audit.indexschema import SCHEMA, IndexStatus, Positions, Rows, checkpoint_row, ms
 from streams.audit.merkle import Frontier, leaf_hash, node_hash
 from streams.audit.receipts import verified_receipts
 from streams.audit.records import export_row, import_row
@@ -53,16 +54,19 @@ _DAY_MS = 86_400_000
 
 
 class _Ids:
-    """The disclosure ids already indexed, for the verifier's duplicate check."""
+    """For the verifier's duplicate check: the disclosure ids of ``fed`` already indexed (one
+    query per 500, not one per record), and those added since."""
 
-    def __init__(self, db: IndexDb) -> None:
-        self._db, self._new = db, set[str]()
+    def __init__(self, db: IndexDb, fed: list[str]) -> None:
+        self._new, self._known = set[str](), set[str]()
+        for at in range(0, len(fed), 500):
+            part = fed[at : at + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT disclosure_id FROM records WHERE disclosure_id IN ({marks})"  # noqa: S608
+            self._known.update(ident for (ident,) in db.execute(sql, part))
 
     def __contains__(self, ident: object, /) -> bool:
-        if ident in self._new:
-            return True
-        sql = "SELECT 1 FROM records WHERE disclosure_id = ?"
-        return self._db.execute(sql, (ident,)).fetchone() is not None
+        return ident in self._new or ident in self._known
 
     def add(self, ident: str, /) -> None:
         self._new.add(ident)
@@ -145,60 +149,68 @@ class AuditIndex:
         added = 0
         with self.db.writing():
             count, start = self.count(), self.positions().audit
+            items = [(o, r) for o, r in items if o >= start]
+            fed = [str(r.get("disclosure_id")) for _, r in items]
             verifier = ChainVerifier.resume(
                 self._keys.keys, self._keys.retired, count=count, head=self._head(),
-                seen=_Ids(self.db),
+                seen=_Ids(self.db, fed),
             )  # fmt: skip
-            frontier = self._frontier(count)
+            frontier, rows = self._frontier(count), Rows([], [], Counter(), [])
             for offset, record in items:
                 if self._broken is not None:
                     break
-                if offset < start:
-                    continue
                 try:
                     verifier.feed(record)
                 except ChainBrokenError as exc:
                     self._broken, self.broken_record = (exc.sequence, exc.reason), dict(record)
                     break
-                self._insert(offset, record, frontier)
+                self._insert(offset, record, frontier, rows)
                 added += 1
                 start = offset + 1
+            self._write(rows)
             self._set("audit_offset", start)
             self._set("count", verifier.count)
             self._set("checked_at", now.isoformat())
             self._check_checkpoints(verifier.count)
         return added
 
-    def _insert(self, offset: int, record: Mapping[str, Any], frontier: Frontier) -> None:
+    def _insert(
+        self, offset: int, record: Mapping[str, Any], frontier: Frontier, rows: Rows
+    ) -> None:
         seq, when = record["sequence"], ms(record["disclosed_at"])
         row = json.dumps(export_row(record), ensure_ascii=False, separators=(",", ":"))
-        self.db.execute(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows.records.append(
             (seq, offset, record["disclosure_id"], record["event_id"], record["agreement_id"],
              record["agreement_version"], record["recipient"], when, record["hash"], row),
         )  # fmt: skip
         subjects = {(s, 0) for s in record["subjects"]}
         subjects |= {(s, 1) for s in record.get("subject_links") or ()}
-        self.db.executemany(
-            "INSERT INTO subjects VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            [(s, k, seq) for s, k in subjects],
-        )
+        rows.subjects.extend((s, k, seq) for s, k in subjects)
         agreement = f"{record['agreement_id']} v{record['agreement_version']}"
         if record.get("kind", "disclosure") == "disclosure":  # notices are not disclosures
-            self.db.execute(
-                "INSERT INTO daily VALUES (?, ?, ?, 1) "
-                "ON CONFLICT (day, recipient, agreement) DO UPDATE SET n = daily.n + 1",
-                (when // _DAY_MS * _DAY_MS, record["recipient"], agreement),
-            )
-        self._append_leaf(frontier, leaf_hash(record["hash"]))
+            rows.daily[(when // _DAY_MS * _DAY_MS, record["recipient"], agreement)] += 1
+        self._append_leaf(frontier, leaf_hash(record["hash"]), rows.nodes)
 
-    def _append_leaf(self, frontier: Frontier, leaf: bytes) -> None:
+    def _write(self, rows: Rows) -> None:
+        """A feeding step's rows, a statement per table (not per record: a round trip each)."""
+        sql = "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self.db.executemany(sql, rows.records)
+        sql = "INSERT INTO subjects VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+        self.db.executemany(sql, rows.subjects)
+        self.db.executemany(
+            "INSERT INTO daily VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (day, recipient, agreement) DO UPDATE SET n = daily.n + excluded.n",
+            [(*key, n) for key, n in rows.daily.items()],
+        )
+        self.db.executemany("INSERT INTO nodes VALUES (?, ?, ?)", rows.nodes)
+
+    def _append_leaf(self, frontier: Frontier, leaf: bytes, nodes: list[tuple[Any, ...]]) -> None:
         """:meth:`Frontier.append`, keeping every inner node it completes."""
         index, node, level = frontier.size, leaf, 0
         while index & 1:
             node = node_hash(frontier.roots.pop(), node)
             index, level = index >> 1, level + 1
-            self.db.execute("INSERT INTO nodes VALUES (?, ?, ?)", (level, index, node))
+            nodes.append((level, index, node))
         frontier.roots.append(node)
         frontier.size += 1
 

@@ -13,10 +13,11 @@ the last check. Also what the index answers with: :class:`Positions`, :class:`In
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-__all__ = ["SCHEMA", "IndexStatus", "Positions", "checkpoint_row", "ms"]
+__all__ = ["SCHEMA", "IndexStatus", "Positions", "Rows", "checkpoint_row", "ms"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,3 +88,12 @@ class IndexStatus(NamedTuple):
     """When the log was last read and checked."""
     checkpoint: dict[str, Any] | None
     """The largest checkpoint verified against the records."""
+
+
+class Rows(NamedTuple):
+    """What a feeding step writes: rows of records, subjects and nodes; per-day counts."""
+
+    records: list[tuple[Any, ...]]
+    subjects: list[tuple[Any, ...]]
+    daily: Counter[tuple[int, str, str]]
+    nodes: list[tuple[Any, ...]]
