@@ -33,11 +33,14 @@ __all__ = [
     "InconsistentLogError",
     "IntelshareError",
     "KeyFileError",
+    "LocalServerError",
     "MalformedInputError",
     "NotAuthorisedError",
     "NotSingleObjectError",
     "NoticeInvalidError",
     "NoticeRefusedError",
+    "OversightDatabaseError",
+    "OversightDatabaseUnavailableError",
     "PipelineBehindError",
     "ReceiptInvalidError",
     "ReferenceInvalidError",
@@ -119,6 +122,24 @@ class BadRequestError(IntelshareError):
 
 class BrokerError(IntelshareError):
     """The local broker could not be assembled, started or stopped."""
+
+
+class LocalServerError(IntelshareError):
+    """A local server of ``ops/`` other than the broker (the throwaway PostgreSQL of the tests)
+    could not be found, started or stopped; the message says what to install."""
+
+
+class OversightDatabaseError(IntelshareError):
+    """The oversight index's database cannot be used: ``INTELSHARE_OVERSIGHT_DB`` is not a
+    ``postgresql://`` URL, or the database refused what the index asked. The message names the
+    setting and never holds the URL's password."""
+
+
+class OversightDatabaseUnavailableError(OversightDatabaseError):
+    """No database answered at ``INTELSHARE_OVERSIGHT_DB`` (or it went away): retriable once it
+    is up."""
+
+    retriable = True
 
 
 class BrokerUnavailableError(IntelshareError):

@@ -134,6 +134,11 @@ class Settings:
     broker_loopback_port: int | None = None
     """A SASL_PLAINTEXT listener of the TLS broker on 127.0.0.1 only, for tools on the
     broker's own machine (``INTELSHARE_BROKER_LOOPBACK_PORT``); none by default."""
+    oversight_db: str = dataclasses.field(default="", repr=False)
+    """The oversight index's database (``INTELSHARE_OVERSIGHT_DB``): unset, a SQLite file per
+    log under ``$INTELSHARE_HOME/oversight``; a ``postgresql://USER:PASSWORD@HOST:PORT/DB``
+    URL, a schema per log in that database, for an index several overseers share. Never shown
+    in a repr: the URL may hold a password."""
     unit_key_file: Path | None = None
     """The unit's Ed25519 submission key, which ``intelshare submit`` signs every report with
     on a secure broker (``INTELSHARE_UNIT_KEY_FILE``); default

@@ -137,6 +137,23 @@ def _docker_broker() -> Iterator[str]:
         yield container.get_bootstrap_server()
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of a throwaway local PostgreSQL server (:mod:`ops.postgres`), one per test
+    process, for the oversight index on PostgreSQL. Without PostgreSQL's binaries the tests
+    that need it fail saying what to install; they never skip."""
+    from ops import postgres
+
+    try:
+        server = postgres.start()
+    except IntelshareError as exc:
+        pytest.fail(f"no PostgreSQL server for the tests: {exc}")
+    try:
+        yield server.url
+    finally:
+        postgres.stop(server)
+
+
 @pytest.fixture
 def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     """Settings for one test: the session's broker, its own topic prefix and home folder."""

@@ -1,4 +1,5 @@
-"""The oversight body's local index of the disclosure log (SQLite), fed incrementally.
+"""The oversight body's index of the disclosure log (SQLite, or PostgreSQL through
+:mod:`.indexdb`), fed incrementally.
 
 Pure: decoded records come in with their Kafka offsets (reading the topics is
 :mod:`streams.kafka.auditindex`'s). Each new record is verified once, on the way in, against
@@ -11,18 +12,20 @@ receipts count when they verify against the receipt key their agency registered.
 A cache: feeding the log again gives the same tables (:meth:`AuditIndex.fingerprint`);
 :meth:`AuditIndex.compare` names a record the log no longer holds. Queries: :mod:`.indexquery`.
 Feed checkpoints before records (one read first covers records read after it): a checkpoint
-larger than the records then found says records were removed from the log's end.
+larger than the records then found says records were removed from the log's end. Each feeding
+step is one transaction under the index's write lock that starts from what the index holds
+then, skipping what another process indexed meanwhile: two feeders of one index are harmless.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from streams.audit.chain import ChainVerifier
 from streams.audit.checkpoint import (
@@ -32,7 +35,8 @@ from streams.audit.checkpoint import (
     reason_of,
     verify_checkpoint,
 )
-from streams.audit.indexschema import SCHEMA, checkpoint_row
+from streams.audit.indexdb import IndexDb, connect
+from streams.audit.indexschema import SCHEMA, IndexStatus, Positions, Rows, checkpoint_row, ms
 from streams.audit.merkle import Frontier, leaf_hash, node_hash
 from streams.audit.receipts import verified_receipts
 from streams.audit.records import export_row, import_row
@@ -49,66 +53,39 @@ _TABLES = ("records", "subjects", "daily", "nodes", "checkpoints", "receipts", "
 _DAY_MS = 86_400_000
 
 
-def ms(moment: datetime) -> int:
-    """Milliseconds since the epoch, as the index stores times."""
-    return int(moment.timestamp() * 1000)
-
-
-class Positions(NamedTuple):
-    """The next offset to read of each topic the index is fed from."""
-
-    audit: int
-    checkpoints: int
-    receipts: dict[int, int]
-    """By partition: intel.receipts has several."""
-
-
-class IndexStatus(NamedTuple):
-    """What the index's incremental verification says."""
-
-    sound: bool
-    """Every record indexed verified, and every checkpoint reached agrees with them."""
-    verified: int
-    """Records verified, in order from the first: the verified length."""
-    broken_at: int | None
-    """The first sequence number that did not verify, or None."""
-    detail: str
-    """One line: what was verified, or what is wrong."""
-    checked_at: datetime | None
-    """When the log was last read and checked."""
-    checkpoint: dict[str, Any] | None
-    """The largest checkpoint verified against the records."""
-
-
 class _Ids:
-    """The disclosure ids already indexed, for the verifier's duplicate check."""
+    """For the verifier's duplicate check: the disclosure ids of ``fed`` already indexed (one
+    query per 500, not one per record), and those added since."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db, self._new = db, set[str]()
+    def __init__(self, db: IndexDb, fed: list[str]) -> None:
+        self._new, self._known = set[str](), set[str]()
+        for at in range(0, len(fed), 500):
+            part = fed[at : at + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT disclosure_id FROM records WHERE disclosure_id IN ({marks})"  # noqa: S608
+            self._known.update(ident for (ident,) in db.execute(sql, part))
 
     def __contains__(self, ident: object, /) -> bool:
-        if ident in self._new:
-            return True
-        sql = "SELECT 1 FROM records WHERE disclosure_id = ?"
-        return self._db.execute(sql, (ident,)).fetchone() is not None
+        return ident in self._new or ident in self._known
 
     def add(self, ident: str, /) -> None:
         self._new.add(ident)
 
 
 class AuditIndex:
-    """The index in one SQLite database; ``keys`` verify what is fed to it."""
+    """The index in one database; ``keys`` verify what is fed to it."""
 
-    def __init__(self, db: sqlite3.Connection, keys: VerificationKeys) -> None:
+    def __init__(self, db: IndexDb, keys: VerificationKeys) -> None:
         self.db = db
         self._keys = keys
-        db.executescript(SCHEMA)
+        db.create(SCHEMA)
         self._broken: tuple[int, str] | None = None
         self.broken_record: dict[str, Any] | None = None
         """The record that did not verify, if one did not."""
         self._problems: dict[int, str | None] = {}  # to translate; the database keeps English
-        self._same_keys()
-        self._recheck_checkpoints()
+        with db.writing():
+            self._same_keys()
+            self._recheck_checkpoints()
 
     def _same_keys(self) -> None:
         """What was verified with other keys is not taken on trust: the index starts again."""
@@ -117,17 +94,20 @@ class AuditIndex:
              sorted((k, v.isoformat()) for k, v in self._keys.retired.items())]
         )  # fmt: skip
         if self._meta("keys", given) != given:
-            for table in _TABLES:
-                self.db.execute(f"DELETE FROM {table}")  # noqa: S608  # our own table names
+            self.clear()
         self._set("keys", given)
 
+    def clear(self) -> None:
+        """Empty every table: the index starts again from the log's first record."""
+        self.db.empty(_TABLES)
+
     @classmethod
-    def open(cls, path: Path | str, keys: VerificationKeys) -> AuditIndex:
-        """The index at ``path`` (created when absent; ``:memory:`` for none on disk)."""
-        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        return cls(db, keys)
+    def open(
+        cls, where: Path | str, keys: VerificationKeys, schema: str = "oversight"
+    ) -> AuditIndex:
+        """The index at ``where``, created when absent: a SQLite file (``:memory:`` for none on
+        disk), or ``schema`` of the database of a ``postgresql://`` URL."""
+        return cls(connect(where, schema), keys)
 
     def close(self) -> None:
         """Close the database."""
@@ -138,7 +118,10 @@ class AuditIndex:
         return str(row[0]) if row else default
 
     def _set(self, key: str, value: object) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+        self.db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, str(value)),
+        )
 
     def positions(self) -> Positions:
         """Where to read on from."""
@@ -159,15 +142,18 @@ class AuditIndex:
 
     def add_records(self, items: Iterable[tuple[int, Mapping[str, Any]]], now: datetime) -> int:
         """Verify and index the next records (with their offsets); stops at the first that does
-        not verify, which :meth:`status` then names. Returns how many were indexed."""
-        count = self.count()
-        verifier = ChainVerifier.resume(
-            self._keys.keys, self._keys.retired, count=count, head=self._head(), seen=_Ids(self.db)
-        )
-        frontier = self._frontier(count)
+        not verify, which :meth:`status` then names. Returns how many were indexed; records
+        below the offset the index holds (another process indexed them) are passed over."""
         added = 0
-        self.db.execute("BEGIN")
-        try:
+        with self.db.writing():
+            count, start = self.count(), self.positions().audit
+            items = [(o, r) for o, r in items if o >= start]
+            fed = [str(r.get("disclosure_id")) for _, r in items]
+            verifier = ChainVerifier.resume(
+                self._keys.keys, self._keys.retired, count=count, head=self._head(),
+                seen=_Ids(self.db, fed),
+            )  # fmt: skip
+            frontier, rows = self._frontier(count), Rows([], [], Counter(), [])
             for offset, record in items:
                 if self._broken is not None:
                     break
@@ -176,46 +162,53 @@ class AuditIndex:
                 except ChainBrokenError as exc:
                     self._broken, self.broken_record = (exc.sequence, exc.reason), dict(record)
                     break
-                self._insert(offset, record, frontier)
+                self._insert(offset, record, frontier, rows)
                 added += 1
-                self._set("audit_offset", offset + 1)
+                start = offset + 1
+            self._write(rows)
+            self._set("audit_offset", start)
             self._set("count", verifier.count)
             self._set("checked_at", now.isoformat())
             self._check_checkpoints(verifier.count)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return added
 
-    def _insert(self, offset: int, record: Mapping[str, Any], frontier: Frontier) -> None:
+    def _insert(
+        self, offset: int, record: Mapping[str, Any], frontier: Frontier, rows: Rows
+    ) -> None:
         seq, when = record["sequence"], ms(record["disclosed_at"])
         row = json.dumps(export_row(record), ensure_ascii=False, separators=(",", ":"))
-        self.db.execute(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows.records.append(
             (seq, offset, record["disclosure_id"], record["event_id"], record["agreement_id"],
              record["agreement_version"], record["recipient"], when, record["hash"], row),
         )  # fmt: skip
         subjects = {(s, 0) for s in record["subjects"]}
         subjects |= {(s, 1) for s in record.get("subject_links") or ()}
-        self.db.executemany(
-            "INSERT OR IGNORE INTO subjects VALUES (?, ?, ?)", [(s, k, seq) for s, k in subjects]
-        )
+        rows.subjects.extend((s, k, seq) for s, k in subjects)
         agreement = f"{record['agreement_id']} v{record['agreement_version']}"
         if record.get("kind", "disclosure") == "disclosure":  # notices are not disclosures
-            self.db.execute(
-                "INSERT INTO daily VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1",
-                (when // _DAY_MS * _DAY_MS, record["recipient"], agreement),
-            )
-        self._append_leaf(frontier, leaf_hash(record["hash"]))
+            rows.daily[(when // _DAY_MS * _DAY_MS, record["recipient"], agreement)] += 1
+        self._append_leaf(frontier, leaf_hash(record["hash"]), rows.nodes)
 
-    def _append_leaf(self, frontier: Frontier, leaf: bytes) -> None:
+    def _write(self, rows: Rows) -> None:
+        """A feeding step's rows, a statement per table (not per record: a round trip each)."""
+        sql = "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        self.db.executemany(sql, rows.records)
+        sql = "INSERT INTO subjects VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+        self.db.executemany(sql, rows.subjects)
+        self.db.executemany(
+            "INSERT INTO daily VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (day, recipient, agreement) DO UPDATE SET n = daily.n + excluded.n",
+            [(*key, n) for key, n in rows.daily.items()],
+        )
+        self.db.executemany("INSERT INTO nodes VALUES (?, ?, ?)", rows.nodes)
+
+    def _append_leaf(self, frontier: Frontier, leaf: bytes, nodes: list[tuple[Any, ...]]) -> None:
         """:meth:`Frontier.append`, keeping every inner node it completes."""
         index, node, level = frontier.size, leaf, 0
         while index & 1:
             node = node_hash(frontier.roots.pop(), node)
             index, level = index >> 1, level + 1
-            self.db.execute("INSERT INTO nodes VALUES (?, ?, ?)", (level, index, node))
+            nodes.append((level, index, node))
         frontier.roots.append(node)
         frontier.size += 1
 
@@ -244,20 +237,23 @@ class AuditIndex:
         """Keep the next signed checkpoints; each is verified once the records it covers are
         indexed. Returns how many were new."""
         added = 0
-        self.db.execute("BEGIN")
-        for offset, checkpoint in items:
-            row = {k: v.hex() if isinstance(v, bytes) else v for k, v in checkpoint.items()}
-            row["created_at"] = checkpoint["created_at"].isoformat()
-            cursor = self.db.execute(
-                "INSERT OR IGNORE INTO checkpoints VALUES (?, ?, ?, ?)",
-                (checkpoint["tree_size"], offset, json.dumps(row, sort_keys=True), _PENDING),
-            )
-            added += cursor.rowcount
-            if not cursor.rowcount:
-                self._same_root(checkpoint)
-            self._set("checkpoints_offset", offset + 1)
-        self._check_checkpoints(self.count())
-        self.db.execute("COMMIT")
+        with self.db.writing():
+            start = self.positions().checkpoints
+            for offset, checkpoint in items:
+                if offset < start:
+                    continue  # another process kept it
+                row = {k: v.hex() if isinstance(v, bytes) else v for k, v in checkpoint.items()}
+                row["created_at"] = checkpoint["created_at"].isoformat()
+                cursor = self.db.execute(
+                    "INSERT INTO checkpoints VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (checkpoint["tree_size"], offset, json.dumps(row, sort_keys=True), _PENDING),
+                )
+                added += cursor.rowcount
+                if not cursor.rowcount:
+                    self._same_root(checkpoint)
+                start = offset + 1
+            self._set("checkpoints_offset", start)
+            self._check_checkpoints(self.count())
         return added
 
     def _same_root(self, checkpoint: Mapping[str, Any]) -> None:
@@ -304,20 +300,22 @@ class AuditIndex:
     ) -> None:
         """Keep the first verified receipt time of each disclosure (``keys``: each agency's
         registered raw receipt key)."""
-        at = self.positions().receipts
+        read: dict[int, int] = {}
         pairs = []
         for partition, offset, receipt in items:
             pairs.append(receipt)
-            at[partition] = offset + 1
+            read[partition] = offset + 1
         good = [(r["disclosure_id"], ms(r["received_at"])) for r in verified_receipts(pairs, keys)]
-        self.db.execute("BEGIN")
-        self.db.executemany(
-            "INSERT INTO receipts VALUES (?, ?) ON CONFLICT DO UPDATE "
-            "SET received_at = min(received_at, excluded.received_at)",
-            good,
-        )
-        self._set("receipts_offset", json.dumps(at, sort_keys=True))
-        self.db.execute("COMMIT")
+        with self.db.writing():
+            at = self.positions().receipts
+            at |= {p: max(o, at.get(p, 0)) for p, o in read.items()}
+            self.db.executemany(
+                "INSERT INTO receipts VALUES (?, ?) ON CONFLICT (disclosure_id) DO UPDATE SET "
+                "received_at = CASE WHEN excluded.received_at < receipts.received_at "
+                "THEN excluded.received_at ELSE receipts.received_at END",
+                good,
+            )
+            self._set("receipts_offset", json.dumps(at, sort_keys=True))
 
     def status(self) -> IndexStatus:
         """The verified length and what is wrong, if anything."""
@@ -354,7 +352,7 @@ class AuditIndex:
     def last(self) -> tuple[int, bytes] | None:
         """The offset and hash of the last record indexed."""
         row = self.db.execute(
-            "SELECT offset, hash FROM records ORDER BY seq DESC LIMIT 1"
+            'SELECT "offset", hash FROM records ORDER BY seq DESC LIMIT 1'
         ).fetchone()
         return (int(row[0]), bytes(row[1])) if row else None
 
@@ -362,7 +360,7 @@ class AuditIndex:
         """The first record of the index that the log (``items``, read from its start) does
         not hold as indexed, or None when every indexed record is there unchanged."""
         seen = 0
-        cursor = self.db.execute("SELECT seq, offset, hash FROM records ORDER BY seq")
+        cursor = self.db.execute('SELECT seq, "offset", hash FROM records ORDER BY seq')
         for (offset, record), row in zip(items, cursor, strict=False):
             seq, at, digest = row
             if offset != at or record.get("hash") != bytes(digest):

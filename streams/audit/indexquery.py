@@ -1,7 +1,8 @@
 """Queries of the oversight index (:mod:`streams.audit.index`): the filters of ``audit query``
 and the page, keyset pages (a cursor names the last row shown, so a page costs the same at
 the start and at the end of a million records), counts, chart points and downloads. Pure:
-SQL over the index's SQLite database, nothing of Kafka.
+SQL over the index's database (:class:`streams.audit.indexdb.IndexDb`: SQLite or PostgreSQL,
+the same queries), nothing of Kafka.
 
 Sorting ``time`` is log order: sequence numbers follow the time each disclosure was recorded.
 """
@@ -11,13 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from streams.audit.index import ms
+from streams.audit.indexdb import IndexDb
+from streams.audit.indexschema import ms
 from streams.audit.records import AuditFilter, import_row, stats_figures
 from streams.errors import ConfigError
 from streams.i18n import msg
@@ -68,7 +69,7 @@ def _where(wanted: AuditFilter) -> tuple[str, list[Any]]:
             "OR (subject = ? AND link = 1) OR (subject = ? AND link = 1))"
         )
         params += [wanted.subject, wanted.subject_link, wanted.subject_commitment]
-    return " AND ".join(clauses) or "1", params
+    return " AND ".join(clauses) or "TRUE", params
 
 
 def _window(wanted: AuditFilter, column: str, clauses: list[str], params: list[Any]) -> None:
@@ -98,7 +99,7 @@ def _uncursor(text: str) -> tuple[Any, int]:
 
 
 def page(
-    db: sqlite3.Connection,
+    db: IndexDb,
     wanted: AuditFilter,
     *,
     sort: str = "time",
@@ -134,16 +135,15 @@ def page(
     more = len(keys) > limit
     keys = keys[:limit]
     marks = ",".join("?" * len(keys))
-    stored = dict(
-        db.execute(f"SELECT seq, row FROM records WHERE seq IN ({marks})", [k for k, _ in keys])  # noqa: S608
-    )
+    sql = f"SELECT seq, row FROM records WHERE seq IN ({marks})"  # noqa: S608
+    stored = dict(db.execute(sql, [k for k, _ in keys])) if keys else {}
     records = [import_row(json.loads(stored[seq]), "index row") for seq, _ in keys]
     following = cursor_after(keys[-1][1], keys[-1][0]) if more and keys else None
     return Page(records, following)
 
 
 def matching(
-    db: sqlite3.Connection, wanted: AuditFilter, sort: str = "time", newest_first: bool = False
+    db: IndexDb, wanted: AuditFilter, sort: str = "time", newest_first: bool = False
 ) -> Iterator[dict[str, Any]]:
     """Every record that meets ``wanted``, a page at a time (for downloads)."""
     after: str | None = None
@@ -155,7 +155,7 @@ def matching(
         after = found.next
 
 
-def count(db: sqlite3.Connection, wanted: AuditFilter) -> int:
+def count(db: IndexDb, wanted: AuditFilter) -> int:
     """How many records meet ``wanted``."""
     if wanted == AuditFilter():
         row = db.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()
@@ -172,7 +172,7 @@ def _by_day(wanted: AuditFilter) -> bool:
 
 
 def _day_clauses(wanted: AuditFilter) -> tuple[str, list[Any]]:
-    clauses: list[str] = ["1"]
+    clauses: list[str] = ["TRUE"]
     params: list[Any] = []
     if wanted.recipient is not None:
         clauses.append("recipient = ?")
@@ -184,7 +184,7 @@ def _day_clauses(wanted: AuditFilter) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def span(db: sqlite3.Connection, wanted: AuditFilter) -> tuple[datetime, datetime] | None:
+def span(db: IndexDb, wanted: AuditFilter) -> tuple[datetime, datetime] | None:
     """The first and last time of the records that meet ``wanted`` (to the day when the
     per-day totals answer), or None when none does."""
     if _by_day(wanted):
@@ -200,7 +200,7 @@ def span(db: sqlite3.Connection, wanted: AuditFilter) -> tuple[datetime, datetim
 
 
 def chart_points(
-    db: sqlite3.Connection, wanted: AuditFilter, by: str, size: int = _DAY_S
+    db: IndexDb, wanted: AuditFilter, by: str, size: int = _DAY_S
 ) -> tuple[list[tuple[datetime, str]], list[int]]:
     """(bar start, series) points and their counts for a chart, bars of ``size`` seconds, of
     the records that meet ``wanted``, per ``by`` (``recipient``, or ``agreement``: ``ID
@@ -226,7 +226,7 @@ def chart_points(
     return points, [int(n) for _, _, n in rows]
 
 
-def counts(db: sqlite3.Connection, wanted: AuditFilter, by: str) -> Counter[str]:
+def counts(db: IndexDb, wanted: AuditFilter, by: str) -> Counter[str]:
     """Records that meet ``wanted`` per recipient or per agreement version."""
     totals: Counter[str] = Counter()
     for (_, series), n in zip(*chart_points(db, wanted, by), strict=True):
@@ -234,7 +234,7 @@ def counts(db: sqlite3.Connection, wanted: AuditFilter, by: str) -> Counter[str]
     return totals
 
 
-def choices(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
+def choices(db: IndexDb) -> tuple[list[str], list[str]]:
     """The recipients and the agreement ids in the log, for the page's form."""
     agreements = {
         a.rsplit(" v", 1)[0] for (a,) in db.execute("SELECT DISTINCT agreement FROM daily")
@@ -243,14 +243,16 @@ def choices(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
     return recipients, sorted(agreements)
 
 
-def received(db: sqlite3.Connection, ids: list[str]) -> dict[str, datetime]:
+def received(db: IndexDb, ids: list[str]) -> dict[str, datetime]:
     """When each of ``ids`` was first opened, from the verified receipts."""
+    if not ids:
+        return {}
     marks = ",".join("?" * len(ids))
     sql = f"SELECT disclosure_id, received_at FROM receipts WHERE disclosure_id IN ({marks})"  # noqa: S608
     return {i: datetime.fromtimestamp(t / 1000, UTC) for i, t in db.execute(sql, ids)}
 
 
-def stats(db: sqlite3.Connection) -> dict[str, Any]:
+def stats(db: IndexDb) -> dict[str, Any]:
     """Records per kind, disclosures in all, per recipient, per agreement and per day (UTC),
     feedback per recipient: as :func:`streams.audit.records.stats`, the disclosures from the
     per-day totals, the kinds from the records (a row without a kind predates audit record
@@ -261,15 +263,14 @@ def stats(db: sqlite3.Connection) -> dict[str, Any]:
         agreements[agreement] += n
         days[datetime.fromtimestamp(day / 1000, UTC).date().isoformat()] += n
     kinds = Counter[str]()
-    sql = "SELECT COALESCE(json_extract(row, '$.kind'), 'disclosure'), COUNT(*) FROM records"
-    for kind, n in db.execute(sql + " GROUP BY 1"):
-        kinds[kind] += n
+    kind = db.json_field("row", "kind")
+    sql = f"SELECT COALESCE({kind}, 'disclosure'), COUNT(*) FROM records GROUP BY 1"  # noqa: S608
+    for name, n in db.execute(sql):
+        kinds[name] += n
     feedback: dict[str, Counter[str]] = {}
-    sql = (
-        "SELECT recipient, json_extract(row, '$.useful'), COUNT(*) FROM records "
-        "WHERE json_extract(row, '$.kind') = 'feedback' GROUP BY 1, 2"
-    )
-    for recipient, useful, n in db.execute(sql):
-        feedback.setdefault(recipient, Counter())["useful" if useful else "not useful"] += n
+    sql = f"SELECT recipient, row FROM records WHERE {kind} = 'feedback'"  # noqa: S608
+    for recipient, row in db.execute(sql):
+        useful = json.loads(row).get("useful")
+        feedback.setdefault(recipient, Counter())["useful" if useful else "not useful"] += 1
     total = sum(recipients.values())
     return stats_figures(total, kinds, recipients, agreements, days, feedback)

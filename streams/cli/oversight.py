@@ -154,15 +154,10 @@ def fresh_index(settings: Settings, args: argparse.Namespace) -> tuple[Any, Any]
     """The oversight index of this log, with what is new on the log read into it, and what
     that round found (:class:`streams.kafka.auditindex.Round`); a note on stderr when the log
     did not verify (only the records before the first bad one are in it)."""
-    from streams.audit.index import AuditIndex
-    from streams.kafka.auditindex import index_path, refresh_index
+    from streams.kafka.auditindex import open_index, refresh_index
 
-    path = index_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if getattr(args, "rebuild", False):
-        for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-            stale.unlink(missing_ok=True)
-    index = AuditIndex.open(path, verification_keys(settings, args.exchange_key))
+    keys = verification_keys(settings, args.exchange_key)
+    index = open_index(settings, keys, rebuild=getattr(args, "rebuild", False))
     done = refresh_index(settings, index)
     status = index.status()
     if done.problem:
@@ -343,14 +338,12 @@ def oversight_index(settings: Settings, args: argparse.Namespace) -> int:
     does not verify."""
     import time
 
-    from streams.kafka.auditindex import index_path
-
     began = time.monotonic()
     index, done = fresh_index(settings, args)
     status = index.status()
     took = time.monotonic() - began
     sound = status.sound and done.problem is None
-    shown = {"verified": status.verified, "index_path": index_path(settings), "took": took}
+    shown = {"verified": status.verified, "index_path": index.db.shown, "took": took}
     if sound:
         print(
             _(

@@ -19,6 +19,8 @@ from typing import Any, NamedTuple
 import structlog
 
 from streams.audit.index import AuditIndex
+from streams.audit.indexdb import postgres_url, schema_for
+from streams.audit.verify import VerificationKeys
 from streams.core.codec import record_codec
 from streams.errors import DecodeError, NotAuthorisedError, TopicMissingError
 from streams.i18n import msg
@@ -29,7 +31,7 @@ from streams.topics import Topics
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["Round", "index_path", "read_from", "refresh_index"]
+__all__ = ["Round", "index_path", "open_index", "read_from", "refresh_index"]
 
 _CHUNK = 5000
 """Records verified and committed to the index per transaction."""
@@ -49,6 +51,24 @@ class Round(NamedTuple):
 def index_path(settings: Settings) -> Path:
     """``$INTELSHARE_HOME/oversight/<prefix>index.sqlite``: one index per log."""
     return settings.home / "oversight" / f"{settings.topic_prefix}index.sqlite"
+
+
+def open_index(settings: Settings, keys: VerificationKeys, rebuild: bool = False) -> AuditIndex:
+    """The oversight index of this log: in the PostgreSQL database of ``oversight_db`` (the
+    log's own schema) when set, else in SQLite at :func:`index_path`; ``rebuild`` empties it
+    first (the SQLite files are deleted)."""
+    if settings.oversight_db:
+        url = postgres_url(settings.oversight_db)
+        index = AuditIndex.open(url, keys, schema_for(settings.topic_prefix))
+        if rebuild:
+            index.clear()
+        return index
+    path = index_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if rebuild:
+        for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            stale.unlink(missing_ok=True)
+    return AuditIndex.open(path, keys)
 
 
 def read_from(

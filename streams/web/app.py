@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,9 +28,15 @@ from streams.audit.verify import VerificationKeys
 from streams.audit.witness import WitnessView, witness_views
 from streams.core.policy import Agreement
 from streams.core.times import format_time
-from streams.errors import ConfigError, IntelshareError, NotAuthorisedError, TopicMissingError
+from streams.errors import (
+    ConfigError,
+    IntelshareError,
+    NotAuthorisedError,
+    OversightDatabaseError,
+    TopicMissingError,
+)
 from streams.i18n import negotiate, use_locale
-from streams.kafka.auditindex import index_path, refresh_index
+from streams.kafka.auditindex import open_index, refresh_index
 from streams.kafka.auditlog import cosignatures
 from streams.kafka.registry import published_agreements
 from streams.settings import Settings
@@ -86,12 +91,15 @@ class IndexFeed:
         self,
         settings: Settings,
         keys: VerificationKeys,
-        path: Path,
+        path: Path | None,
         witness_keys: Mapping[str, Ed25519PublicKey],
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.index = AuditIndex.open(path, keys)
-        self.reader = sqlite3.connect(str(path), check_same_thread=False)
+        if path is None:
+            self.index = open_index(settings, keys)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.index = AuditIndex.open(path, keys)
+        self.reader = self.index.db.reader()
         self._settings = settings
         self._witness_keys = witness_keys
         self._rounds = 0
@@ -161,13 +169,13 @@ def oversight_app(
     commitments: Callable[[str], str | None] | None = None,
 ) -> web.Application:
     """The oversight page's application over the index of the log of ``settings``' broker and
-    prefix (``index``, default :func:`streams.kafka.auditindex.index_path`), kept fresh from
+    prefix (``index``, default :func:`streams.kafka.auditindex.open_index`'s), kept fresh from
     the log; ``linker`` (the oversight link key) lets a subject filter find pseudonymised
     disclosures, and ``commitments`` (an oversight link to the subject's commitment, from
     ``intel.keys.commitments``) the disclosures recorded since subjects have data keys. It
     answers only requests whose Host is 127.0.0.1, localhost or one of
     ``hosts``."""
-    feed = IndexFeed(settings, keys, index or index_path(settings), witness_keys or {})
+    feed = IndexFeed(settings, keys, index, witness_keys or {})
     cache = RefreshingValue(feed.round, feed.state, ttl)
     key_ids = tuple(keys.keys)
 
@@ -267,11 +275,21 @@ def oversight_app(
         await response.write_eof()
         return response
 
-    app = web.Application(middlewares=[host_guard(LOCAL_HOSTS + tuple(hosts))])
+    app = web.Application(middlewares=[host_guard(LOCAL_HOSTS + tuple(hosts)), _database_down])
     app.router.add_get("/", page)
     app.router.add_get("/api/disclosures", disclosures)
     app.router.add_get("/download.{kind:csv|jsonl}", download)
     return app
+
+
+@web.middleware
+async def _database_down(request: web.Request, handler: Any) -> web.StreamResponse:
+    """503 saying why when the index's database cannot be read (PostgreSQL down)."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except OversightDatabaseError as exc:
+        raise web.HTTPServiceUnavailable(text=f"{exc}\n", headers=_HEADERS) from exc
+    return response
 
 
 def _limit(text: str | None) -> int:

@@ -7,7 +7,6 @@ check, and links to download the current filter as CSV or JSON lines. The markup
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from streams.audit.index import IndexStatus
+from streams.audit.indexdb import IndexDb
 from streams.audit.indexquery import SORTS, Page, chart_points, choices, count, received, span
 from streams.audit.records import AuditFilter
 from streams.audit.verify import ChainStatus
@@ -56,7 +56,7 @@ def chain_status(status: IndexStatus) -> ChainStatus:
 
 
 def rows_of(
-    db: sqlite3.Connection,
+    db: IndexDb,
     found: Page,
     agreements: Mapping[str, Agreement] | None,
     now: datetime,
@@ -93,7 +93,7 @@ def _totals(points: Sequence[tuple[datetime, str]], weights: Sequence[int]) -> C
     return totals
 
 
-def _form(db: sqlite3.Connection, listing: Listing) -> str:
+def _form(db: IndexDb, listing: Listing) -> str:
     wanted = listing.wanted
     recipients, agreement_ids = choices(db)
     since = format_time(wanted.since) if wanted.since else None
@@ -159,7 +159,7 @@ def _checked(status: IndexStatus, problem: str | None) -> str:
 
 
 def render_index_page(
-    db: sqlite3.Connection,
+    db: IndexDb,
     status: IndexStatus,
     listing: Listing,
     found: Page,

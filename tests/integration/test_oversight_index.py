@@ -1,5 +1,7 @@
 """The oversight index against a real broker: fed from intel.audit, its checkpoints and
-receipts (a synthetic log from ops/synthlog), and a log rewritten after indexing reported."""
+receipts (a synthetic log from ops/synthlog), and a log rewritten after indexing reported; on
+SQLite and, with ``INTELSHARE_OVERSIGHT_DB``, on a real PostgreSQL server, with the same
+tables and answers."""
 
 from __future__ import annotations
 
@@ -8,9 +10,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ops.synthlog import write_log
 from streams.audit.index import AuditIndex
+from streams.audit.indexdb import schema_for
+from streams.audit.indexquery import stats
 from streams.cli.common import verification_keys
 from streams.kafka.auditindex import read_from, refresh_index
 from streams.kafka.clients import admin_client, publish
@@ -48,10 +53,11 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_index_follows_the_log_and_reports_one_rewritten_after_indexing(
-    settings: Settings, cli_env: dict[str, str], tmp_path: Path
+    settings: Settings, cli_env: dict[str, str], tmp_path: Path, postgres_url: str
 ) -> None:
     """Records, checkpoints and receipts are indexed and verified; nothing is read twice; a
-    log deleted and written again under the same key is reported, not indexed on top of."""
+    log deleted and written again under the same key is reported, not indexed on top of. The
+    same on PostgreSQL: the same tables, built by the command, and the same report."""
     _write(settings, seed=1)
     # an agency's hostile bytes among the receipts: skipped, never fatal to oversight
     receipts = Topics(settings.topic_prefix).receipts
@@ -74,15 +80,24 @@ def test_index_follows_the_log_and_reports_one_rewritten_after_indexing(
     assert full.returncode == 0, full.stdout + full.stderr
     new = _cli(cli_env, "audit", "verify", "--since-checkpoint")
     assert "(only what was new since the last check: 0 records" in new.stdout
+    pg_env = cli_env | {"INTELSHARE_OVERSIGHT_DB": postgres_url}
+    on_pg = _cli(pg_env, "oversight", "index")
+    assert on_pg.returncode == 0, on_pg.stderr
+    assert on_pg.stdout.startswith("sound: 40 records verified and indexed in postgresql://")
+    assert str(urlsplit(postgres_url).password) not in on_pg.stdout + on_pg.stderr
+    pg = AuditIndex.open(postgres_url, keys, schema_for(settings.topic_prefix))
+    assert pg.fingerprint() == index.fingerprint()
+    assert stats(pg.db) == stats(index.db)
 
     _recreate_audit_topic(settings)
     _write(settings, seed=2)  # same key, different content: a sound chain of its own
     again = refresh_index(settings, index)
     assert again.problem is not None
     assert "record 39 of the index is not in the log as indexed" in again.problem
-    refused = _cli(cli_env, "audit", "verify", "--since-checkpoint")
-    assert refused.returncode == 1
-    assert refused.stdout.startswith("BROKEN: record 39 of the index is not in the log")
+    for env in (cli_env, pg_env):
+        refused = _cli(env, "audit", "verify", "--since-checkpoint")
+        assert refused.returncode == 1
+        assert refused.stdout.startswith("BROKEN: record 39 of the index is not in the log")
     log = (
         (o, r)
         for _, o, r in read_from(settings, Topics(settings.topic_prefix).audit, {}, "AuditRecord")
@@ -91,3 +106,4 @@ def test_index_follows_the_log_and_reports_one_rewritten_after_indexing(
         index.compare(log)
         == "record 0 of the index is not in the log as indexed: rebuild the index"
     )
+    pg.close()

@@ -1,10 +1,13 @@
 """The oversight index, without a broker: incremental verification of records and checkpoints,
 a rebuild equal to the incremental index, a changed log reported, keyset pages that return
-every record exactly once, counts and receipts."""
+every record exactly once, counts and receipts; each on SQLite and on a real PostgreSQL server
+(``INTELSHARE_OVERSIGHT_DB``, the session's throwaway one from ops/postgres.py)."""
 
 from __future__ import annotations
 
 import itertools
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,32 @@ KEYS = VerificationKeys({KID: KEY.public_key()}, {})
 START = datetime(2025, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
+Opener = Callable[..., AuditIndex]
+"""``opener(name=None, keys=KEYS)``: the index called ``name`` (the same one again when named
+again; a new empty one for None)."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Indexes on the backend of the parameter: SQLite files, or schemas of one PostgreSQL
+    database."""
+    opened: list[AuditIndex] = []
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    run = uuid.uuid4().hex[:12]
+
+    def open_index(name: str | None = None, keys: VerificationKeys = KEYS) -> AuditIndex:
+        name = name or uuid.uuid4().hex[:12]
+        if url is None:
+            index = AuditIndex.open(tmp_path / f"{name}.sqlite", keys)
+        else:
+            index = AuditIndex.open(url, keys, schema=f"t{run}-{name}")
+        opened.append(index)
+        return index
+
+    yield open_index
+    for index in opened:
+        index.close()
+
 
 def _log(n: int = 120) -> list[dict[str, Any]]:
     return list(synthetic_records(n, KEY, START, step=3600.0))
@@ -51,10 +80,10 @@ def _offsets(items: list[dict[str, Any]], first: int = 0) -> list[tuple[int, dic
 
 
 def _incremental(
-    chain: list[dict[str, Any]], sizes: list[int], path: Path | str = ":memory:"
+    opener: Opener, chain: list[dict[str, Any]], sizes: list[int], name: str | None = None
 ) -> AuditIndex:
     """Fed as `oversight serve` feeds it: checkpoints first, then the records, in rounds."""
-    index = AuditIndex.open(path, KEYS)
+    index = opener(name)
     done = 0
     for n, size in enumerate(sizes):
         index.add_checkpoints([(n, _checkpoint(chain, size))])
@@ -63,10 +92,10 @@ def _incremental(
     return index
 
 
-def test_each_checkpoint_is_verified_against_the_records_it_covers() -> None:
+def test_each_checkpoint_is_verified_against_the_records_it_covers(opener: Opener) -> None:
     """Every size from 1 to 70: the root from the index's kept Merkle nodes is the signed one."""
     chain = _log(70)
-    index = _incremental(chain, list(range(1, 71)))
+    index = _incremental(opener, chain, list(range(1, 71)))
     status = index.status()
     assert status.sound, status.detail
     assert status.verified == 70
@@ -75,16 +104,15 @@ def test_each_checkpoint_is_verified_against_the_records_it_covers() -> None:
     assert status.checked_at == NOW
 
 
-def test_rebuilt_index_equals_the_incremental_one(tmp_path: Path) -> None:
+def test_rebuilt_index_equals_the_incremental_one(opener: Opener) -> None:
     """Fed in rounds (and reopened in between) or in one go from the log: the same tables."""
     chain = _log(150)
-    path = tmp_path / "index.sqlite"
-    first = _incremental(chain, [7, 64, 65, 100], path)
+    first = _incremental(opener, chain, [7, 64, 65, 100], "index")
     first.close()
-    again = AuditIndex.open(path, KEYS)
+    again = opener("index")
     again.add_checkpoints([(4, _checkpoint(chain, 150))])
     again.add_records(_offsets(chain[100:], 100), NOW + timedelta(minutes=1))
-    rebuilt = AuditIndex.open(":memory:", KEYS)
+    rebuilt = opener()
     sizes = (7, 64, 65, 100, 150)
     rebuilt.add_checkpoints([(n, _checkpoint(chain, s)) for n, s in enumerate(sizes)])
     rebuilt.add_checkpoints([])
@@ -93,14 +121,14 @@ def test_rebuilt_index_equals_the_incremental_one(tmp_path: Path) -> None:
     assert again.status().sound
     assert rebuilt.positions().audit == again.positions().audit == 299
     assert rebuilt.fingerprint() == again.fingerprint()
-    assert rebuilt.fingerprint() != _incremental(chain[:149], [149]).fingerprint()
+    assert rebuilt.fingerprint() != _incremental(opener, chain[:149], [149]).fingerprint()
 
 
-def test_a_changed_record_stops_the_index_at_its_sequence() -> None:
+def test_a_changed_record_stops_the_index_at_its_sequence(opener: Opener) -> None:
     """A record whose content no longer matches its hash is not indexed, nor any after it."""
     chain = _log(20)
     changed = dict(chain[12], recipient="someone-else")
-    index = AuditIndex.open(":memory:", KEYS)
+    index = opener()
     added = index.add_records(_offsets([*chain[:12], changed, *chain[13:]]), NOW)
     status = index.status()
     assert (added, status.sound, status.broken_at, status.verified) == (12, False, 12, 12)
@@ -108,24 +136,24 @@ def test_a_changed_record_stops_the_index_at_its_sequence() -> None:
     assert index.positions().audit == 23
 
 
-def test_a_checkpoint_the_records_disagree_with_is_reported() -> None:
+def test_a_checkpoint_the_records_disagree_with_is_reported(opener: Opener) -> None:
     """A signed checkpoint over a root the records do not give, and one beyond the log's end."""
     chain = _log(10)
     forged = sign_checkpoint(
         tree_size=5, root_hash=bytes(32), head_hash=chain[4]["hash"], key_id=KID,
         signing_key=KEY, now=START,
     )  # fmt: skip
-    index = AuditIndex.open(":memory:", KEYS)
+    index = opener()
     index.add_checkpoints([(0, forged)])
     index.add_records(_offsets(chain), NOW)
     assert not index.status().sound
     assert "do not hash to the signed root" in index.status().detail
-    forked = _incremental(chain, [10])
+    forked = _incremental(opener, chain, [10])
     forked.add_checkpoints([(9, _checkpoint(_resealed(chain, 3), 10))])
     assert "different roots" in forked.status().detail
     forked._recheck_checkpoints()  # as on opening again: the evidence is kept
     assert "different roots" in forked.status().detail
-    cut = AuditIndex.open(":memory:", KEYS)
+    cut = opener()
     cut.add_checkpoints([(0, _checkpoint(chain, 10))])
     cut.add_records(_offsets(chain[:8]), NOW)
     assert "records were removed from its end" in cut.status().detail
@@ -143,10 +171,10 @@ def _resealed(chain: list[dict[str, Any]], at: int) -> list[dict[str, Any]]:
     return out
 
 
-def test_a_record_changed_in_the_log_after_indexing_is_reported() -> None:
+def test_a_record_changed_in_the_log_after_indexing_is_reported(opener: Opener) -> None:
     """The index holds a record the log no longer does: compare names it; a cut log too."""
     chain = _log(30)
-    index = _incremental(chain, [30])
+    index = _incremental(opener, chain, [30])
     assert index.compare(_offsets(chain)) is None
     assert index.compare(_offsets(_resealed(chain, 17))) == (
         "record 17 of the index is not in the log as indexed: rebuild the index"
@@ -154,11 +182,29 @@ def test_a_record_changed_in_the_log_after_indexing_is_reported() -> None:
     assert index.compare(_offsets(chain[:25])) == "the log holds only 25 of the 30 records indexed"
 
 
-@pytest.mark.parametrize(("sort", "newest_first"), list(itertools.product(SORTS, (True, False))))
-def test_pages_return_every_matching_record_exactly_once(sort: str, newest_first: bool) -> None:
-    """Keyset pages of 7, followed by cursor to the end, in every order and with filters."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def paged(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[list[dict[str, Any]], AuditIndex]]:
+    """A log of 200 and its index, built once per backend for the page tests (which only
+    read it)."""
+    if request.param == "sqlite":
+        where: Path | str = tmp_path_factory.mktemp("paged") / "index.sqlite"
+    else:
+        where = request.getfixturevalue("postgres_url")
     chain = _log(200)
-    index = _incremental(chain, [50, 200])
+    schema = f"p{uuid.uuid4().hex[:12]}"
+    index = _incremental(lambda _: AuditIndex.open(where, KEYS, schema), chain, [50, 200])
+    yield chain, index
+    index.close()
+
+
+@pytest.mark.parametrize(("sort", "newest_first"), list(itertools.product(SORTS, (True, False))))
+def test_pages_return_every_matching_record_exactly_once(
+    paged: tuple[list[dict[str, Any]], AuditIndex], sort: str, newest_first: bool
+) -> None:
+    """Keyset pages of 7, followed by cursor to the end, in every order and with filters."""
+    chain, index = paged
     for wanted in (
         AuditFilter(), AuditFilter(recipient="kz-knb"),
         AuditFilter(since=START + timedelta(hours=30), until=START + timedelta(hours=150)),
@@ -185,18 +231,18 @@ def test_pages_return_every_matching_record_exactly_once(sort: str, newest_first
         assert [r["sequence"] for r in matching(index.db, wanted, sort, newest_first)] == seen
 
 
-def test_a_cursor_not_made_by_the_page_is_refused() -> None:
-    index = _incremental(_log(5), [5])
+def test_a_cursor_not_made_by_the_page_is_refused(opener: Opener) -> None:
+    index = _incremental(opener, _log(5), [5])
     with pytest.raises(ConfigError, match="not a cursor"):
         page(index.db, AuditFilter(), after="not-a-cursor")
     with pytest.raises(ConfigError, match="sort"):
         page(index.db, AuditFilter(), sort="narrative")
 
 
-def test_counts_and_charts_come_from_the_index() -> None:
+def test_counts_and_charts_come_from_the_index(opener: Opener) -> None:
     """Per-day totals give what counting the records gives, filtered or not."""
     chain = _log(200)
-    index = _incremental(chain, [200])
+    index = _incremental(opener, chain, [200])
     assert stats(index.db) == record_stats(chain)
     for wanted in (
         AuditFilter(),
@@ -210,13 +256,13 @@ def test_counts_and_charts_come_from_the_index() -> None:
         assert sum(chart_points(index.db, wanted, "agreement")[1]) == len(chosen)
 
 
-def test_only_verified_receipts_count_and_the_first_time_is_kept() -> None:
+def test_only_verified_receipts_count_and_the_first_time_is_kept(opener: Opener) -> None:
     chain = _log(3)
     agency = Ed25519PrivateKey.generate()
     recipient = chain[0]["recipient"]
     keys = {recipient: agency.public_key().public_bytes_raw()}
     early, late = START + timedelta(hours=1), START + timedelta(hours=2)
-    index = _incremental(chain, [3])
+    index = _incremental(opener, chain, [3])
     index.add_receipts(
         [(0, 0, make_receipt(chain[0]["disclosure_id"], recipient, agency, late))], keys
     )
@@ -238,11 +284,10 @@ def test_only_verified_receipts_count_and_the_first_time_is_kept() -> None:
     assert index.positions().receipts == {0: 2, 1: 1}
 
 
-def test_an_index_opened_with_other_keys_starts_again(tmp_path: Path) -> None:
+def test_an_index_opened_with_other_keys_starts_again(opener: Opener) -> None:
     """Records verified with one set of keys are not shown as verified under another."""
-    path = tmp_path / "index.sqlite"
-    _incremental(_log(5), [5], path).close()
-    assert AuditIndex.open(path, KEYS).count() == 5
+    _incremental(opener, _log(5), [5], "index").close()
+    assert opener("index").count() == 5
     other = Ed25519PrivateKey.generate().public_key()
-    again = AuditIndex.open(path, VerificationKeys({"other": other}, {}))
+    again = opener("index", VerificationKeys({"other": other}, {}))
     assert (again.count(), again.positions().audit) == (0, 0)
