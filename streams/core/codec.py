@@ -11,9 +11,11 @@ avro package here. Its errors are translated at this boundary into :mod:`streams
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +145,46 @@ class Codec:
         if not isinstance(record, dict):
             raise DecodeError(msg("{name} body did not decode to a record", name=self.name))
         return record
+
+    def decode_all(self, values: Iterable[bytes | None]) -> list[dict[str, Any]]:
+        """:meth:`decode` of each of ``values``, with the same checks and errors, in one loop
+        (a whole topic: issue 15): a value written with the reader's own schema, the common
+        case, is read in place, its body not copied out nor its schema looked up again."""
+        with _collector_paused():
+            return self._decode_all(values)
+
+    def _decode_all(self, values: Iterable[bytes | None]) -> list[dict[str, Any]]:
+        header, parsed, read = self._header, self.reader.parsed, fastavro.schemaless_reader
+        records = []
+        for data in values:
+            record: dict[str, Any] | None = None
+            if data is not None and data[:_HEADER] == header:
+                stream = io.BytesIO(data)
+                stream.seek(_HEADER)
+                try:
+                    found = read(stream, parsed, None)
+                except Exception:  # decode names what is wrong
+                    found = None
+                if type(found) is dict and stream.tell() == len(data):
+                    record = found
+            # another version, or a value that is not one whole record: decode resolves the
+            # version, or names what is wrong
+            records.append(self.decode(data or b"") if record is None else record)
+        return records
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused: every record decoded survives, so each of its passes
+    over the growing heap finds nothing to free (a third of the decoding time of a whole audit
+    log); decoded records hold no reference cycles, so nothing is left to it afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @functools.cache
