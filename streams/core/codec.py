@@ -15,7 +15,9 @@ import contextlib
 import functools
 import gc
 import io
+import json
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ from streams.i18n import msg
 __all__ = ["MAGIC", "Codec", "record_codec", "split_header"]
 
 MAGIC = b"\xc3\x01"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _HEADER = len(MAGIC) + 8
 
 
@@ -75,6 +79,7 @@ class Codec:
             self.reader = matching[0]
         self._header = MAGIC + self.reader.fingerprint
         self._known = {s.fingerprint: s for s in schemas.versions(name)}
+        self._bare, self._times = _times_apart(self.reader.raw)
 
     @property
     def name(self) -> str:
@@ -154,7 +159,8 @@ class Codec:
             return self._decode_all(values)
 
     def _decode_all(self, values: Iterable[bytes | None]) -> list[dict[str, Any]]:
-        header, parsed, read = self._header, self.reader.parsed, fastavro.schemaless_reader
+        header, bare, times = self._header, self._bare, self._times
+        read, epoch, microseconds = fastavro.schemaless_reader, _EPOCH, _MICROSECOND
         records = []
         for data in values:
             record: dict[str, Any] | None = None
@@ -162,7 +168,9 @@ class Codec:
                 stream = io.BytesIO(data)
                 stream.seek(_HEADER)
                 try:
-                    found = read(stream, parsed, None)
+                    found: Any = read(stream, bare, None)
+                    for field in times:  # as fastavro's read_timestamp_millis does it
+                        found[field] = epoch + found[field] * 1000 * microseconds
                 except Exception:  # decode names what is wrong
                     found = None
                 if type(found) is dict and stream.tell() == len(data):
@@ -171,6 +179,26 @@ class Codec:
             # version, or names what is wrong
             records.append(self.decode(data or b"") if record is None else record)
         return records
+
+
+def _times_apart(raw: Mapping[str, Any]) -> tuple[Any, tuple[str, ...]]:
+    """``raw`` parsed with its top-level timestamp-millis fields read as plain longs, and their
+    names: fastavro's conversion of each, looked up for every record, was a fifth of decoding
+    an audit record, and the same datetime is made in one line (decode_all). The bytes read
+    are the same, as a logical type does not change the encoding; with no such field, or a
+    logical type elsewhere, ``raw`` parsed as it is and no names."""
+    fields = raw.get("fields") if raw.get("type") == "record" else None
+    times: list[str] = []
+    bare = []
+    for field in fields if isinstance(fields, list) else []:
+        kind = field.get("type")
+        if isinstance(kind, dict) and kind == {"type": "long", "logicalType": "timestamp-millis"}:
+            times.append(field["name"])
+            field = {**field, "type": "long"}
+        bare.append(field)
+    if not times or "logicalType" in json.dumps(bare):
+        return fastavro.parse_schema(dict(raw)), ()
+    return fastavro.parse_schema({**raw, "fields": bare}), tuple(times)
 
 
 @contextlib.contextmanager

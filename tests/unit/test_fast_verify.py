@@ -4,10 +4,12 @@ records and the same decode errors, and a whole-topic read that stops at the end
 
 from __future__ import annotations
 
+import io
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import fastavro
 import pytest
 
 from streams.audit.chain import record_hash, seal_record
@@ -113,8 +115,8 @@ _V3 = {f["name"] for f in Codec(SCHEMAS, "intelshare.AuditRecord", version=3).re
 
 
 def test_decode_all_refuses_bad_values_with_decode_s_errors(audit_codec: Codec) -> None:
-    """A truncated value, trailing bytes, a tombstone, a bare header or hostile bodies among
-    sound values raise the error decode raises for that value, never a record."""
+    """A truncated value, trailing bytes, a tombstone, a bare header, a time no datetime holds
+    or hostile bodies among sound values raise the error decode raises, never a record."""
     good = audit_codec.encode(_sealed(1)[0])
     cases: list[tuple[bytes | None, type[Exception]]] = [
         (good[:-3], DecodeError),
@@ -125,6 +127,14 @@ def test_decode_all_refuses_bad_values_with_decode_s_errors(audit_codec: Codec) 
     for bad, error in cases:
         with pytest.raises(error):
             audit_codec.decode_all([good, bad, good])
+    far = {**_sealed(1)[0]}
+    far["disclosed_at"], far["recorded_at"] = 0, 2**62  # no datetime holds 2**62 ms
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, audit_codec._bare, far)
+    with pytest.raises(DecodeError):
+        audit_codec.decode(good[:10] + body.getvalue())
+    with pytest.raises(DecodeError):
+        audit_codec.decode_all([good, good[:10] + body.getvalue()])
     rng = random.Random(15)
     for _ in range(300):
         with pytest.raises(DecodeError):
