@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import operator
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -58,7 +59,9 @@ RECORD_KINDS = (
 """The processing operations an audit record can name (``kind``): the six of the Law
 Enforcement Directive's logging article (Directive (EU) 2016/680, Art. 25(1)), then the
 notices about a disclosure."""
-_KIND_DEFAULTS = {"kind": "disclosure", "refers_to": None, "reason": None, "useful": None}
+_hashed_values = operator.itemgetter(*HASHED_FIELDS)
+"""The values of HASHED_FIELDS of a record, in order (KeyError for a missing one)."""
+_sha256 = hashlib.sha256
 _MALFORMED = msg("the record is malformed: a field is missing or of the wrong type")
 
 
@@ -73,20 +76,23 @@ def record_hash(record: Mapping[str, Any]) -> bytes:
     domain; a plain disclosure hashes as it did before v4. A v4 field holding a value of the
     wrong type is refused (TypeError) rather than hashed as if it were absent.
     """
-    values = [record[f] for f in HASHED_FIELDS]
+    values = _hashed_values(record)
     links = record.get("subject_links")
-    extra = [record.get(f, _KIND_DEFAULTS[f]) for f in KIND_FIELDS]
-    if extra != list(_KIND_DEFAULTS.values()):
-        if not isinstance(extra[0], str) or not all(
-            isinstance(v, (str, type(None))) for v in extra[1:3]
+    kind, refers_to = record.get("kind", "disclosure"), record.get("refers_to")
+    reason, useful = record.get("reason"), record.get("useful")
+    if kind != "disclosure" or refers_to is not None or reason is not None or useful is not None:
+        if not isinstance(kind, str) or not all(
+            isinstance(v, (str, type(None))) for v in (refers_to, reason)
         ):
             raise TypeError("kind, refers_to and reason must be text")
-        if extra[3] is not None and not isinstance(extra[3], bool):
+        if useful is not None and not isinstance(useful, bool):
             raise TypeError("useful must be a boolean")
-        return hashlib.sha256(canonical(_DOMAIN_KIND, *values, links or [], *extra)).digest()
+        return _sha256(
+            canonical(_DOMAIN_KIND, *values, links or [], kind, refers_to, reason, useful)
+        ).digest()
     if links:
-        return hashlib.sha256(canonical(_DOMAIN_LINKS, *values, links)).digest()
-    return hashlib.sha256(canonical(_DOMAIN, *values)).digest()
+        return _sha256(canonical(_DOMAIN_LINKS, *values, links)).digest()
+    return _sha256(canonical(_DOMAIN, *values)).digest()
 
 
 def seal_record(

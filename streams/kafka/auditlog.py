@@ -19,6 +19,7 @@ from streams.audit.receipts import received_times
 from streams.core.codec import Codec, record_codec
 from streams.errors import DecodeError, NotAuthorisedError, TopicMissingError
 from streams.kafka.clients import latest_by_key, publish, read_topic
+from streams.kafka.logread import read_values
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -41,15 +42,13 @@ __all__ = [
 def audit_records(settings: Settings) -> list[dict[str, Any]]:
     """Every committed audit record, in log order."""
     codec = record_codec(settings.schemas_dir, "AuditRecord")
-    topic = Topics(settings.topic_prefix).audit
-    return [codec.decode(record.value) for record in read_topic(settings, topic)]
+    return codec.decode_all(read_values(settings, Topics(settings.topic_prefix).audit))
 
 
 def checkpoints(settings: Settings) -> list[dict[str, Any]]:
     """Every committed signed checkpoint, in log order."""
     codec = record_codec(settings.schemas_dir, "Checkpoint")
-    topic = Topics(settings.topic_prefix).checkpoints
-    return [codec.decode(record.value) for record in read_topic(settings, topic)]
+    return codec.decode_all(read_values(settings, Topics(settings.topic_prefix).checkpoints))
 
 
 def latest_checkpoint(settings: Settings) -> dict[str, Any] | None:
@@ -62,10 +61,10 @@ def cosignatures(settings: Settings) -> list[dict[str, Any]]:
     deployment from before witnesses)."""
     codec = record_codec(settings.schemas_dir, "Cosignature")
     try:
-        found = read_topic(settings, Topics(settings.topic_prefix).cosignatures)
+        found = read_values(settings, Topics(settings.topic_prefix).cosignatures)
     except TopicMissingError:
         return []
-    return [codec.decode(record.value) for record in found]
+    return codec.decode_all(found)
 
 
 def readable_cosignatures(settings: Settings) -> tuple[list[dict[str, Any]], str | None]:
@@ -96,14 +95,22 @@ def receipts(settings: Settings) -> tuple[list[dict[str, Any]], dict[str, bytes]
     """Every consultation receipt, and each registered agency's raw receipt key by id."""
     keys = {ident: agency["signing_key"] for ident, agency in agencies(settings).items()}
     codec = record_codec(settings.schemas_dir, "Receipt")
-    found = read_topic(settings, Topics(settings.topic_prefix).receipts)
-    return list(readable_receipts(codec, (r.value for r in found))), keys
+    found = read_values(settings, Topics(settings.topic_prefix).receipts)
+    return list(readable_receipts(codec, found)), keys
 
 
 def readable_receipts(codec: Codec, values: Iterable[bytes | None]) -> Iterator[dict[str, Any]]:
     """The receipts among ``values`` that decode. Agencies write ``intel.receipts``, so bytes
     that are no receipt are skipped (counted in a log event), never fatal to oversight; a
     receipt that decodes still counts only if its agency's signature verifies."""
+    values = list(values)
+    try:
+        decoded = codec.decode_all(values)  # all of them, the common case, in one loop
+    except DecodeError:
+        pass
+    else:
+        yield from decoded
+        return
     skipped = 0
     for value in values:
         try:

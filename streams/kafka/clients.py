@@ -34,9 +34,11 @@ __all__ = [
     "consumer",
     "latest_by_key",
     "librdkafka_config",
+    "not_authorised",
     "producer",
     "publish",
     "read_topic",
+    "refused",
     "translate_errors",
 ]
 
@@ -104,7 +106,8 @@ def _watching_sasl(settings: Settings) -> Iterator[_SaslRefusals]:
         logger.propagate = saved[1]
 
 
-def _refused(settings: Settings, doing: str) -> AuthenticationFailedError:
+def refused(settings: Settings, doing: str) -> AuthenticationFailedError:
+    """The broker refused the login: which user, and the settings to check."""
     return AuthenticationFailedError(
         msg(
             "the broker at {bootstrap_servers} refused the login of user {sasl_username} while "
@@ -118,7 +121,8 @@ def _refused(settings: Settings, doing: str) -> AuthenticationFailedError:
     )
 
 
-def _not_authorised(settings: Settings, doing: str, exc: Exception) -> NotAuthorisedError:
+def not_authorised(settings: Settings, doing: str, exc: Exception) -> NotAuthorisedError:
+    """The broker refused what the user asked for: ask the operator for a role that allows it."""
     return NotAuthorisedError(
         msg(
             "user {user_of} is not allowed to do this while {doing} ({exc}); ask the exchange's "
@@ -142,17 +146,17 @@ def translate_errors(settings: Settings, doing: str) -> Iterator[None]:
                 if problem is not None:
                     raise problem from exc
                 if sasl.refusal is not None or sasl.disconnects:
-                    raise _refused(settings, doing) from sasl.refusal or exc
+                    raise refused(settings, doing) from sasl.refusal or exc
                 raise
     except IntelshareError:
         raise
     except kafka.errors.SaslAuthenticationFailedError as exc:
-        raise _refused(settings, doing) from exc
+        raise refused(settings, doing) from exc
     except kafka.errors.AuthorizationError as exc:
-        raise _not_authorised(settings, doing, exc) from exc
+        raise not_authorised(settings, doing, exc) from exc
     except (kafka.errors.KafkaTimeoutError, kafka.errors.KafkaConnectionError) as exc:
         if "AuthorizationFailedError" in str(exc):  # e.g. topics that never became visible
-            raise _not_authorised(settings, doing, exc) from exc
+            raise not_authorised(settings, doing, exc) from exc
         raise BrokerUnavailableError(
             msg(
                 "no Kafka broker answered at {bootstrap_servers} while {doing} ({exc}); start the "
@@ -168,7 +172,7 @@ def translate_errors(settings: Settings, doing: str) -> Iterator[None]:
         ) from exc
     except kafka.errors.KafkaError as exc:
         if "AuthorizationFailedError" in str(exc):  # kafka-python wraps InitProducerId's refusal
-            raise _not_authorised(settings, doing, exc) from exc
+            raise not_authorised(settings, doing, exc) from exc
         raise IntelshareError(
             msg("Kafka refused while {doing}: {exc}", doing=doing, exc=exc)
         ) from exc
@@ -322,11 +326,11 @@ class BrokerProbe:
             self._client.list_topics(timeout=timeout)
         except KafkaException:
             self._client.poll(0)  # hands librdkafka's errors to error_cb
-            refused = any(e.code() == KafkaError._AUTHENTICATION for e in self._errors)
+            login_refused = any(e.code() == KafkaError._AUTHENTICATION for e in self._errors)
             failed = bool(self._errors)
             self._errors.clear()
-            if refused:
-                raise _refused(self._settings, "asking for its metadata") from None
+            if login_refused:
+                raise refused(self._settings, "asking for its metadata") from None
             problem = diagnose(self._settings) if failed else None
             if problem is not None:
                 raise problem from None
