@@ -15,6 +15,17 @@ An agency's feedback on a disclosure (relayed by intake, keyed by the event id) 
 from the same ledger: checked (:func:`streams.core.feedback.feedback_due`), then sealed to the
 report's unit on ``intel.feedback.<unit>`` with its audit entry, in the ledger's transaction.
 
+The other processing operations of the Law Enforcement Directive's logging article are audited
+here too (:mod:`streams.core.operations`), each in the transaction of its input: a report's
+collection (the first time route sees its event id) and its combination with the reports enrich
+linked it to, a correction's alteration (marked in the ledger: once per correcting report), and
+an agency's consultation. Route reads the agencies' receipts on ``intel.receipts`` beside its
+input; its state, scoped to the receipt's key (the disclosure id), keeps the consultations
+recorded, so a receipt sent again records nothing, and one that does not verify under the
+agency's registered receipt key is a dead letter. A receipt signed with a key the agency has
+since replaced no longer verifies: its consultation is then not recorded (the dead letter says
+why).
+
 The audit entry names each subject by its commitment under the subject's data key
 (``streams.core.erasure``). Route makes a subject's key the first time it routes a report that
 names the subject, and writes it to ``intel.keys.subjects`` (with the commitment, keyed by the

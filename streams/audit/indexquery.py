@@ -52,9 +52,12 @@ class Page(NamedTuple):
     """The cursor of the next page, or None on the last."""
 
 
-def _where(wanted: AuditFilter) -> tuple[str, list[Any]]:
+def _where(db: IndexDb, wanted: AuditFilter) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
+    if wanted.kind is not None:  # records before audit record v4 are disclosures
+        clauses.append(f"COALESCE({db.json_field('row', 'kind')}, 'disclosure') = ?")
+        params.append(wanted.kind)
     for column, value in (
         ("recipient", wanted.recipient), ("agreement_id", wanted.agreement),
         ("event_id", wanted.event),
@@ -115,7 +118,7 @@ def page(
         raise ConfigError(
             msg("sort: {sort!r} is not one of {sorts}", sort=sort, sorts=", ".join(SORTS))
         )
-    where, params = _where(wanted)
+    where, params = _where(db, wanted)
     way, op = ("DESC", "<") if newest_first else ("ASC", ">")
     if after is not None:
         value, seq = _uncursor(after)
@@ -160,7 +163,7 @@ def count(db: IndexDb, wanted: AuditFilter) -> int:
     if wanted == AuditFilter():
         row = db.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()
         return int(row[0]) if row else 0
-    where, params = _where(wanted)
+    where, params = _where(db, wanted)
     return int(db.execute(f"SELECT count(*) FROM records WHERE {where}", params).fetchone()[0])  # noqa: S608
 
 
@@ -168,7 +171,8 @@ def _by_day(wanted: AuditFilter) -> bool:
     """Whether the per-day totals answer for ``wanted`` (no subject or event filter, times
     on whole days)."""
     whole = all(t is None or int(t.timestamp()) % _DAY_S == 0 for t in (wanted.since, wanted.until))
-    return wanted.subject is None and wanted.event is None and whole
+    plain = wanted.kind in (None, "disclosure")  # the per-day totals count disclosures
+    return wanted.subject is None and wanted.event is None and whole and plain
 
 
 def _day_clauses(wanted: AuditFilter) -> tuple[str, list[Any]]:
@@ -191,7 +195,7 @@ def span(db: IndexDb, wanted: AuditFilter) -> tuple[datetime, datetime] | None:
         where, params = _day_clauses(wanted)
         sql = f"SELECT min(day), max(day) + {_DAY_S * 1000 - 1} FROM daily WHERE {where}"  # noqa: S608
     else:
-        where, params = _where(wanted)
+        where, params = _where(db, wanted)
         sql = f"SELECT min(disclosed_at), max(disclosed_at) FROM records WHERE {where}"  # noqa: S608
     first, last = db.execute(sql, params).fetchone()
     if first is None:
@@ -215,7 +219,7 @@ def chart_points(
             f"WHERE {where} GROUP BY start, {column}"
         )
     else:
-        where, params = _where(wanted)
+        where, params = _where(db, wanted)
         series = "recipient" if by == "recipient" else "agreement_id || ' v' || agreement_version"
         sql = (
             f"SELECT disclosed_at / {bar} * {bar} AS start, {series} AS series, count(*) "  # noqa: S608

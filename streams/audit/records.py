@@ -124,9 +124,11 @@ class AuditFilter(NamedTuple):
     subject_commitment: str | None = None
     """The commitment of ``subject`` under its data key (``intel.keys.commitments`` by its
     link, until it is erased): it finds the records written since subjects have keys."""
+    kind: str | None = None
+    """The record kind (``RECORD_KINDS``): disclosure, collection, consultation ..."""
 
 
-FILTERS = ("recipient", "agreement", "subject", "event", "since", "until")
+FILTERS = ("recipient", "agreement", "subject", "event", "since", "until", "kind")
 """The filters of ``audit query``, the oversight page and ``/api/disclosures``."""
 
 
@@ -145,9 +147,14 @@ def parse_filter(values: Mapping[str, str | None]) -> AuditFilter:
                 # Translators: {name} is an option (since, until), kept as is; {problem} says
                 # what is wrong with the time given
                 raise ConfigError(msg("{name}: {problem}", name=name, problem=problem))
+    kind = given["kind"]
+    if kind is not None and kind not in RECORD_KINDS:
+        raise ConfigError(
+            msg("kind: {kind!r} is not one of {kinds}", kind=kind, kinds=", ".join(RECORD_KINDS))
+        )
     return AuditFilter(
         given["recipient"], given["agreement"], given["subject"], given["event"],
-        times["since"], times["until"],
+        times["since"], times["until"], kind=kind,
     )  # fmt: skip
 
 
@@ -168,6 +175,7 @@ def matches(record: Mapping[str, Any], wanted: AuditFilter) -> bool:
         and (wanted.event is None or record["event_id"] == wanted.event)
         and (wanted.since is None or record["disclosed_at"] >= wanted.since)
         and (wanted.until is None or record["disclosed_at"] < wanted.until)
+        and (wanted.kind is None or (record.get("kind") or "disclosure") == wanted.kind)
     )
 
 

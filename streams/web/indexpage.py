@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
+from streams.audit.chain import RECORD_KINDS
 from streams.audit.index import IndexStatus
 from streams.audit.indexdb import IndexDb
 from streams.audit.indexquery import SORTS, Page, chart_points, choices, count, received, span
@@ -108,6 +109,7 @@ def _form(db: IndexDb, listing: Listing) -> str:
         + html_page.text_input_html("event", wanted.event)
         + html_page.text_input_html("since", since, example)
         + html_page.text_input_html("until", until, example)
+        + html_page.options_html("kind", RECORD_KINDS, wanted.kind)
         + _without_any(html_page.options_html("sort", SORTS, listing.sort))
         + _without_any(html_page.options_html("order", ("newest", "oldest"), order))
         + html_page.filter_buttons()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from streams.audit.chain import RECORD_KINDS
 from streams.audit.records import AuditFilter, matches
 from streams.audit.verify import ChainStatus
 from streams.audit.witness import WitnessView
@@ -207,6 +208,7 @@ def _form(records: Sequence[Mapping[str, Any]], wanted: AuditFilter) -> str:
         + text_input_html("event", wanted.event)
         + text_input_html("since", since, example)
         + text_input_html("until", until, example)
+        + options_html("kind", RECORD_KINDS, wanted.kind)
         + filter_buttons()
     )
 

@@ -164,6 +164,9 @@ FIELD_LABELS = {
     "event": N_("event"),
     "since": N_("since"),
     "until": N_("until"),
+    # Translators: the filter of the kind of audit record (disclosure, collection,
+    # consultation ...: the codes are shown as they are)
+    "kind": N_("record kind"),
     "sort": N_("sort"),
     "order": N_("order"),
 }

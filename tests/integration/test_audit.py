@@ -116,6 +116,15 @@ def test_stats_and_query(audited: Exchange) -> None:
     event = rows[0]["event_id"]
     one = audited.cli("audit", "query", "--event", event, "--agreement", "O-1", "--json")
     assert len(one.stdout.splitlines()) == 1
+    # issue 13: one kind of record, here each report's collection, with no recipient
+    collected = audited.cli("audit", "query", "--kind", "collection", "--json").stdout
+    rows = [json.loads(line) for line in collected.splitlines()]
+    assert len(rows) == COUNT
+    assert {(r["kind"], r["recipient"]) for r in rows} == {("collection", "")}
+    assert f"  {'collection':<32} {COUNT:>7}" in stats.splitlines()
+    refused = audited.cli("audit", "query", "--kind", "gossip", ok=False)
+    assert refused.returncode == 2
+    assert "kind: 'gossip' is not one of" in refused.stderr
 
 
 def test_query_shows_a_table_by_default(audited: Exchange) -> None:

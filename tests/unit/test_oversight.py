@@ -134,6 +134,12 @@ def test_page_counts_filters_and_shows_no_payload() -> None:
     assert '<td class="key nowrap">b</td><td class="count">1</td>' in page
     assert "A-a v2" in page
     assert "payload" not in page.lower().replace("/api/disclosures", "")
+    assert '<select name="kind" id="f-kind">' in page  # issue 13: a filter per record kind
+    assert '<option value="consultation">consultation</option>' in page
+    only = render_page(
+        chain, checkpoint(chain), verify_log(chain, None, VERIFY), AuditFilter(kind="collection")
+    )
+    assert '<span id="total">0</span>' in only  # these records are all disclosures
 
 
 def test_everything_from_the_log_is_escaped() -> None:
