@@ -62,8 +62,18 @@ def operation_id(kind: str, *parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "|".join((kind, *parts))))
 
 
-def _subjects(report: Mapping[str, Any], commit: Callable[[str], str]) -> list[str]:
-    return [commit(s["subject_id"]) for s in report.get("subjects") or ()]
+def _subjects(report: Mapping[str, Any], commit: Callable[[str], str]) -> dict[str, list[str]]:
+    """A report's subjects as its records name them: by commitment, in both fields."""
+    named = [commit(s["subject_id"]) for s in report.get("subjects") or ()]
+    return {"subjects": named, "subject_links": named}
+
+
+def _record(kind: str, ident: str, event: str, now: datetime, **fields: Any) -> dict[str, Any]:
+    """The pending record of an operation made under no agreement."""
+    return pending_record(
+        kind, disclosure_id=ident, event_id=event, agreement_id="", agreement_version=0,
+        recipient=fields.pop("recipient", ""), purpose="", legal_basis="", now=now, **fields,
+    )  # fmt: skip
 
 
 def collection_record(
@@ -71,20 +81,10 @@ def collection_record(
 ) -> dict[str, Any]:
     """The pending record of collecting ``report`` (``raw``: its bytes as read)."""
     event = report["event_id"]
-    return pending_record(
-        COLLECTION,
-        disclosure_id=operation_id(COLLECTION, event),
-        event_id=event,
-        agreement_id="",
-        agreement_version=0,
-        recipient="",
-        purpose="",
-        legal_basis="",
-        now=now,
-        subjects=(named := _subjects(report, commit)),
-        subject_links=named,
-        payload_sha256=hashlib.sha256(raw).digest(),
-    )
+    return _record(
+        COLLECTION, operation_id(COLLECTION, event), event, now,
+        payload_sha256=hashlib.sha256(raw).digest(), **_subjects(report, commit),
+    )  # fmt: skip
 
 
 def combined_with(report: Mapping[str, Any]) -> list[str]:
@@ -107,56 +107,29 @@ def combination_record(
     if not linked:
         return None
     event = report["event_id"]
-    return pending_record(
-        COMBINATION,
-        disclosure_id=operation_id(COMBINATION, event),
-        event_id=event,
-        agreement_id="",
-        agreement_version=0,
-        recipient="",
-        purpose="",
-        legal_basis="",
-        now=now,
-        fields_disclosed=linked,
-        subjects=(named := _subjects(report, commit)),
-        subject_links=named,
-    )
+    return _record(
+        COMBINATION, operation_id(COMBINATION, event), event, now,
+        fields_disclosed=linked, **_subjects(report, commit),
+    )  # fmt: skip
 
 
 def alteration_record(notice: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
     """The pending record of a correction (a checked ReportNotice of kind correction): the
     event altered, ``refers_to`` the correcting event, the unit's reason if any."""
     event, by = notice["event_id"], notice.get("corrected_by") or ""
-    return pending_record(
-        ALTERATION,
-        disclosure_id=operation_id(ALTERATION, event, by),
-        event_id=event,
-        agreement_id="",
-        agreement_version=0,
-        recipient="",
-        purpose="",
-        legal_basis="",
-        now=now,
-        refers_to=by or None,
-        reason=notice.get("reason"),
-    )
+    return _record(
+        ALTERATION, operation_id(ALTERATION, event, by), event, now,
+        refers_to=by or None, reason=notice.get("reason"),
+    )  # fmt: skip
 
 
 def consultation_record(receipt: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
     """The pending record of a verified consultation receipt (schemas/receipt.v2.avsc)."""
     signature = hashlib.sha256(receipt["signature"]).digest()
-    record = pending_record(
-        CONSULTATION,
-        disclosure_id=operation_id(CONSULTATION, signature.hex()),
-        event_id="",
-        agreement_id="",
-        agreement_version=0,
-        recipient=receipt["agency_id"],
-        purpose="",
-        legal_basis="",
-        now=now,
-        payload_sha256=signature,
+    record = _record(
+        CONSULTATION, operation_id(CONSULTATION, signature.hex()), "", now,
+        recipient=receipt["agency_id"], payload_sha256=signature,
         refers_to=receipt["disclosure_id"],
-    )
+    )  # fmt: skip
     record["disclosed_at"] = receipt["received_at"]
     return record

@@ -31,6 +31,7 @@ from streams.settings import Settings
 __all__ = [
     "BrokerProbe",
     "admin_client",
+    "broker_unavailable",
     "consumer",
     "latest_by_key",
     "librdkafka_config",
@@ -40,6 +41,7 @@ __all__ = [
     "read_topic",
     "refused",
     "translate_errors",
+    "unreadable_topic",
 ]
 
 
@@ -157,15 +159,7 @@ def translate_errors(settings: Settings, doing: str) -> Iterator[None]:
     except (kafka.errors.KafkaTimeoutError, kafka.errors.KafkaConnectionError) as exc:
         if "AuthorizationFailedError" in str(exc):  # e.g. topics that never became visible
             raise not_authorised(settings, doing, exc) from exc
-        raise BrokerUnavailableError(
-            msg(
-                "no Kafka broker answered at {bootstrap_servers} while {doing} ({exc}); start the "
-                "local one with `intelshare broker start`, or set KAFKA_BOOTSTRAP_SERVERS",
-                bootstrap_servers=settings.bootstrap_servers,
-                doing=doing,
-                exc=exc,
-            )
-        ) from exc
+        raise broker_unavailable(settings, doing, exc) from exc
     except kafka.errors.UnknownTopicOrPartitionError as exc:
         raise TopicMissingError(
             msg("a topic is missing while {doing}; run `intelshare topics create`", doing=doing)
@@ -227,6 +221,37 @@ def publish(settings: Settings, topic: str, items: Iterable[tuple[bytes, bytes |
         client.close(timeout=settings.request_timeout)
 
 
+def broker_unavailable(settings: Settings, doing: str, exc: object) -> BrokerUnavailableError:
+    """No broker answered while ``doing`` something (``exc``: what the client said)."""
+    return BrokerUnavailableError(
+        msg(
+            "no Kafka broker answered at {bootstrap_servers} while {doing} ({exc}); start the "
+            "local one with `intelshare broker start`, or set KAFKA_BOOTSTRAP_SERVERS",
+            bootstrap_servers=settings.bootstrap_servers,
+            doing=doing,
+            exc=exc,
+        )
+    )
+
+
+def unreadable_topic(settings: Settings, topic: str) -> IntelshareError:
+    """What to raise when ``topic`` shows no partitions: missing, or on a secure broker (which
+    hides the topics a user may not describe) perhaps not the user's to read."""
+    if settings.security_protocol != "PLAINTEXT":
+        return NotAuthorisedError(
+            msg(
+                "user {user_of} may not read {topic}, or it does not exist: its role does "
+                "not cover this command (see `intelshare users add --role`), or run "
+                "`intelshare topics create` as the admin",
+                user_of=user_of(settings),
+                topic=topic,
+            )
+        )
+    return TopicMissingError(
+        msg("topic {topic} does not exist; run `intelshare topics create`", topic=topic)
+    )
+
+
 def read_topic(settings: Settings, topic: str) -> list[Any]:
     """Every committed record of ``topic`` up to its current end, partition by partition."""
     from kafka import TopicPartition
@@ -236,21 +261,8 @@ def read_topic(settings: Settings, topic: str) -> list[Any]:
     try:
         with translate_errors(settings, msg("reading {topic}", topic=topic)):
             numbers = client.partitions_for_topic(topic)
-            if not numbers and settings.security_protocol != "PLAINTEXT":
-                # a secure broker hides the topics a user may not describe
-                raise NotAuthorisedError(
-                    msg(
-                        "user {user_of} may not read {topic}, or it does not exist: its role does "
-                        "not cover this command (see `intelshare users add --role`), or run "
-                        "`intelshare topics create` as the admin",
-                        user_of=user_of(settings),
-                        topic=topic,
-                    )
-                )
             if not numbers:
-                raise TopicMissingError(
-                    msg("topic {topic} does not exist; run `intelshare topics create`", topic=topic)
-                )
+                raise unreadable_topic(settings, topic)
             partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
             client.assign(partitions)
             client.seek_to_beginning()

@@ -22,14 +22,17 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from streams.errors import (
-    BrokerUnavailableError,
     IntelshareError,
-    NotAuthorisedError,
-    TopicMissingError,
 )
 from streams.i18n import msg
-from streams.kafka.clients import librdkafka_config, not_authorised, refused
-from streams.kafka.tls import diagnose, user_of
+from streams.kafka.clients import (
+    broker_unavailable,
+    librdkafka_config,
+    not_authorised,
+    refused,
+    unreadable_topic,
+)
+from streams.kafka.tls import diagnose
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -118,20 +121,7 @@ def _partitions(
     found = metadata.topics.get(topic)
     if found is not None and found.error is None and found.partitions:
         return sorted(found.partitions)
-    if settings.security_protocol != "PLAINTEXT":
-        # a secure broker hides the topics a user may not describe
-        raise NotAuthorisedError(
-            msg(
-                "user {user_of} may not read {topic}, or it does not exist: its role does "
-                "not cover this command (see `intelshare users add --role`), or run "
-                "`intelshare topics create` as the admin",
-                user_of=user_of(settings),
-                topic=topic,
-            )
-        )
-    raise TopicMissingError(
-        msg("topic {topic} does not exist; run `intelshare topics create`", topic=topic)
-    )
+    raise unreadable_topic(settings, topic)
 
 
 def _consume(
@@ -153,16 +143,8 @@ def _consume(
         if messages:
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since > _STALLED * settings.request_timeout:
-            raise BrokerUnavailableError(
-                msg(
-                    "no Kafka broker answered at {bootstrap_servers} while {doing} ({exc}); "
-                    "start the local one with `intelshare broker start`, or set "
-                    "KAFKA_BOOTSTRAP_SERVERS",
-                    bootstrap_servers=settings.bootstrap_servers,
-                    doing=doing,
-                    exc=f"partitions {ends.pending} of {topic} stalled",
-                )
-            )
+            stalled = f"partitions {ends.pending} of {topic} stalled"
+            raise broker_unavailable(settings, doing, stalled)
         for tp in consumer.position([TopicPartition(topic, p) for p in ends.pending]):
             if tp.offset >= 0:
                 ends.reached(tp.partition, tp.offset)
@@ -183,13 +165,5 @@ def _translated(
         problem = diagnose(settings)
         if problem is not None:
             return problem
-        return BrokerUnavailableError(
-            msg(
-                "no Kafka broker answered at {bootstrap_servers} while {doing} ({exc}); start the "
-                "local one with `intelshare broker start`, or set KAFKA_BOOTSTRAP_SERVERS",
-                bootstrap_servers=settings.bootstrap_servers,
-                doing=doing,
-                exc=exc,
-            )
-        )
+        return broker_unavailable(settings, doing, exc)
     return IntelshareError(msg("Kafka refused while {doing}: {exc}", doing=doing, exc=exc))
