@@ -209,7 +209,8 @@ def chart_points(
     """(bar start, series) points and their counts for a chart, bars of ``size`` seconds, of
     the records that meet ``wanted``, per ``by`` (``recipient``, or ``agreement``: ``ID
     vN``): from the per-day totals of the index where they answer (bars of a day or more),
-    else from the records."""
+    else from the records. Records with no recipient, or made under no agreement (a report's
+    collection, an erasure told to no one ...), are in no series of that kind."""
     bar = size * 1000
     if _by_day(wanted) and size % _DAY_S == 0:
         where, params = _day_clauses(wanted)
@@ -220,6 +221,8 @@ def chart_points(
         )
     else:
         where, params = _where(db, wanted)
+        named = "recipient" if by == "recipient" else "agreement_id"
+        where += f" AND {named} <> ''"
         series = "recipient" if by == "recipient" else "agreement_id || ' v' || agreement_version"
         sql = (
             f"SELECT disclosed_at / {bar} * {bar} AS start, {series} AS series, count(*) "  # noqa: S608

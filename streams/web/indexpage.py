@@ -74,19 +74,6 @@ def rows_of(
     ]
 
 
-def _named(
-    points: Sequence[tuple[datetime, str]], weights: Sequence[int]
-) -> tuple[list[tuple[datetime, str]], list[int]]:
-    """The chart's points without the records that have no recipient or agreement (a report's
-    collection, an erasure told to no one ...): the charts and counts are of disclosures."""
-    kept = [(p, n) for p, n in zip(points, weights, strict=True) if p[1] not in _NAMELESS]
-    return [p for p, _ in kept], [n for _, n in kept]
-
-
-_NAMELESS = ("", " v0")
-"""A chart series of records with no recipient, or no agreement (its id empty, version 0)."""
-
-
 def _totals(points: Sequence[tuple[datetime, str]], weights: Sequence[int]) -> Counter[str]:
     totals: Counter[str] = Counter()
     for (_moment, series), n in zip(points, weights, strict=True):
@@ -181,8 +168,8 @@ def render_index_page(
     rows = rows_of(db, found, agreements, now)
     first_last = span(db, wanted)
     size = bucket_size(*first_last) if first_last else 86_400
-    recipient_points = _named(*chart_points(db, wanted, "recipient", size))
-    agreement_points = _named(*chart_points(db, wanted, "agreement", size))
+    recipient_points = chart_points(db, wanted, "recipient", size)
+    agreement_points = chart_points(db, wanted, "agreement", size)
     per_recipient, per_agreement = _totals(*recipient_points), _totals(*agreement_points)
     states = {
         version: html_page.agreement_status(
